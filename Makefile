@@ -1,0 +1,50 @@
+# wirefeed: `make run` and `make test` are all a new user needs (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.wirefeed-installed
+LAKE ?= ./lake
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+
+.PHONY: setup test test-unit lint run bench minio minio-stop minio-env clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements/lock.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Unit + integration tests. Starts MinIO (built from source once per machine) unless
+# AWS_ENDPOINT_URL already points at an S3-compatible endpoint.
+test: setup
+	scripts/with-minio.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check pipeline dags tests bench
+	$(BIN)/ruff format --check pipeline dags tests bench
+	$(BIN)/mypy
+
+# Runs the real wire_daily DAG once (airflow dags test) on the bundled sample feeds into $(LAKE).
+run: setup
+	LAKE="$(LAKE)" scripts/run-embedded.sh
+
+bench: setup
+	$(BIN)/python -m bench
+
+minio:
+	scripts/minio.sh start
+
+minio-stop:
+	scripts/minio.sh stop
+
+minio-env:
+	@scripts/minio.sh env
+
+clean:
+	rm -rf $(VENV) .airflow lake .minio .pytest_cache .mypy_cache .ruff_cache

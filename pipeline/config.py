@@ -1,0 +1,146 @@
+"""One typed configuration object, from an optional YAML file and WIREFEED_* / AWS_* environment variables.
+
+Precedence: explicit arguments (CLI flags) > environment > file > defaults. Validated at start-up; secrets are
+kept out of repr() and logs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import ConfigError
+
+DEFAULT_LAKE = "./lake"
+DEFAULT_FEEDS = "config/feeds.yaml"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: str = DEFAULT_LAKE
+    feeds_file: str = DEFAULT_FEEDS
+    # fetching
+    connect_timeout: float = 10.0
+    total_timeout: float = 60.0
+    max_body_bytes: int = 15 * 1024 * 1024
+    max_redirects: int = 5
+    max_retries: int = 3
+    backoff_base: float = 1.0
+    max_retry_after: float = 300.0
+    user_agent: str = "wirefeed/0.1 (wire-feed ingestion; +https://example.invalid/wirefeed)"
+    allow_private_addresses: bool = False
+    fetch_concurrency: int = 8
+    per_host_concurrency: int = 2
+    # a run fails only when the share of failed feeds exceeds this (1.0: only when all failed)
+    max_failed_share: float = 1.0
+    s3: S3Settings = field(default_factory=S3Settings)
+
+    @classmethod
+    def load(cls, file: str | Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        file = file or env.get("WIREFEED_CONFIG")
+        if file:
+            values.update(_read_file(Path(file)))
+        values.update(_from_env(env))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        s3 = S3Settings(
+            endpoint_url=env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            session_token=env.get("AWS_SESSION_TOKEN") or None,
+        )
+        settings = cls(**{**values, "s3": values.get("s3", s3)})
+        settings.check()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        new = replace(self, **changes)
+        new.check()
+        return new
+
+    def check(self) -> None:
+        positive = ("connect_timeout", "total_timeout", "max_body_bytes", "fetch_concurrency", "per_host_concurrency")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0", field=name, value=getattr(self, name))
+        if not 0 <= self.max_redirects <= 20:
+            raise ConfigError("max_redirects must be within 0..20", field="max_redirects")
+        if not 0.0 <= self.max_failed_share <= 1.0:
+            raise ConfigError("max_failed_share must be within 0..1", field="max_failed_share")
+        if not self.lake:
+            raise ConfigError("lake must not be empty", field="lake")
+
+
+_ENV_KEYS = {
+    "WIREFEED_LAKE": "lake",
+    "WIREFEED_FEEDS": "feeds_file",
+    "WIREFEED_CONNECT_TIMEOUT": "connect_timeout",
+    "WIREFEED_TOTAL_TIMEOUT": "total_timeout",
+    "WIREFEED_MAX_BODY_BYTES": "max_body_bytes",
+    "WIREFEED_MAX_REDIRECTS": "max_redirects",
+    "WIREFEED_MAX_RETRIES": "max_retries",
+    "WIREFEED_BACKOFF_BASE": "backoff_base",
+    "WIREFEED_MAX_RETRY_AFTER": "max_retry_after",
+    "WIREFEED_USER_AGENT": "user_agent",
+    "WIREFEED_ALLOW_PRIVATE_ADDRESSES": "allow_private_addresses",
+    "WIREFEED_FETCH_CONCURRENCY": "fetch_concurrency",
+    "WIREFEED_PER_HOST_CONCURRENCY": "per_host_concurrency",
+    "WIREFEED_MAX_FAILED_SHARE": "max_failed_share",
+}
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    typ = str(_TYPES[name])
+    try:
+        if typ == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if typ == "int":
+            return int(raw)
+        if typ == "float":
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: expected {typ}, got {raw!r}", field=name) from None
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    return {name: _coerce(name, env[key]) for key, name in _ENV_KEYS.items() if key in env}
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text("utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", path=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}", path=str(path)) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config file {path} must be a mapping", path=str(path))
+    unknown = sorted(set(doc) - set(_TYPES) - {"s3"})
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown settings {unknown}", path=str(path), fields=unknown)
+    return {k: _coerce(k, v) for k, v in doc.items() if k != "s3"}

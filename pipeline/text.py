@@ -1,0 +1,116 @@
+"""HTML and messy text -> clean plain text: no markup, no scripts, paragraphs separated by a blank line."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+from typing import Final
+
+# What must never survive into a story's text fields.
+TAG_RE: Final = re.compile(r"<[a-zA-Z/!?][^>]*>")
+_UNSAFE_RE: Final = re.compile(r"<\s*/?\s*script|(?:java|vb)script\s*:|<[a-zA-Z/!?][^>]*>", re.IGNORECASE)
+_SPACE_RE: Final = re.compile(r"[^\S\n]+")  # whitespace other than newline
+_WS_RE: Final = re.compile(r"\s+")
+_BLANK_LINE_RE: Final = re.compile(r"\n\s*\n")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+
+# Elements whose content is never text a reader sees (non-void only: we count start/end pairs).
+_SKIP: Final = frozenset(
+    {"script", "style", "template", "noscript", "iframe", "object", "svg", "math", "head", "select", "textarea"}
+)
+_BLOCK: Final = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
+        "pre", "section", "table", "tbody", "thead", "tfoot", "tr", "td", "th", "ul", "body", "html",
+        "caption", "details", "summary",
+    }
+)  # fmt: skip
+_BREAK: Final = "\n\n"
+_MAX_PASSES: Final = 3  # double- (or triple-) escaped HTML is unwrapped this many times
+
+
+class _TextExtractor(HTMLParser):
+    """Collects text outside skipped elements; block elements become paragraph breaks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip_depth += 1
+        elif tag in _BLOCK:
+            self.parts.append(_BREAK)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK:  # <br/>, <hr/>; a self-closed <script/> has no content to skip
+            self.parts.append(_BREAK)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag in _BLOCK:
+            self.parts.append(_BREAK)
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip_depth:
+            self.parts.append(data.replace("\n", " "))
+
+
+def _extract(html: str) -> str:
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):  # html.parser's rare hard failures on hostile markup
+        return _UNSAFE_RE.sub(" ", html)
+    return "".join(parser.parts)
+
+
+def strip_unsafe(text: str) -> str:
+    """Remove leftover tags, `<script` and `javascript:` until none remain (removal can splice new ones)."""
+    while _UNSAFE_RE.search(text):
+        text = _UNSAFE_RE.sub(" ", text)
+    return text
+
+
+def _paragraphs(text: str) -> str:
+    """Normalize whitespace inside paragraphs (split on blank lines) and join them with one blank line."""
+    text = _CONTROL_RE.sub("", unicodedata.normalize("NFC", text)).replace("\xa0", " ")
+    paragraphs = (_WS_RE.sub(" ", p).strip() for p in _BLANK_LINE_RE.split(text.replace("\r", "\n")))
+    return _BREAK.join(p for p in paragraphs if p)
+
+
+def html_to_text(html: str) -> str:
+    """HTML fragment -> plain text with entities decoded, scripts/styles dropped, paragraphs kept."""
+    text = html
+    for _ in range(_MAX_PASSES):
+        if "<" not in text and "&" not in text:
+            break
+        text = _extract(text)
+        if not TAG_RE.search(text):
+            break
+    return _paragraphs(strip_unsafe(text))
+
+
+def plain_to_text(text: str) -> str:
+    """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
+    if TAG_RE.search(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
+        return html_to_text(text)
+    return _paragraphs(strip_unsafe(text))
+
+
+def to_text(value: str | None, is_html: bool) -> str:
+    """Clean a field that may be HTML; None -> ''."""
+    if not value:
+        return ""
+    return html_to_text(value) if is_html else plain_to_text(value)
+
+
+def clean_inline(value: str | None, is_html: bool = True) -> str:
+    """Clean text on one line (titles, names, categories)."""
+    text = to_text(value, is_html)
+    return _SPACE_RE.sub(" ", text.replace("\n", " ")).strip() if "\n" in text else text
