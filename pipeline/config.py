@@ -6,6 +6,7 @@ kept out of repr() and logs.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -43,6 +44,8 @@ class Settings:
     max_retry_after: float = 300.0
     user_agent: str = "wirefeed/0.1 (wire-feed ingestion; +https://example.invalid/wirefeed)"
     allow_private_addresses: bool = False
+    # networks allowed even with allow_private_addresses off, e.g. ("127.0.0.1/32",) for local feeds
+    allowed_private_networks: tuple[str, ...] = ()
     fetch_concurrency: int = 8
     per_host_concurrency: int = 2
     # a run fails only when the share of failed feeds exceeds this (1.0: only when all failed)
@@ -85,6 +88,11 @@ class Settings:
             raise ConfigError("max_failed_share must be within 0..1", field="max_failed_share")
         if not self.lake:
             raise ConfigError("lake must not be empty", field="lake")
+        for network in self.allowed_private_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"not a network: {network!r}", field="allowed_private_networks") from None
 
 
 _ENV_KEYS = {
@@ -99,6 +107,7 @@ _ENV_KEYS = {
     "WIREFEED_MAX_RETRY_AFTER": "max_retry_after",
     "WIREFEED_USER_AGENT": "user_agent",
     "WIREFEED_ALLOW_PRIVATE_ADDRESSES": "allow_private_addresses",
+    "WIREFEED_ALLOWED_PRIVATE_NETWORKS": "allowed_private_networks",
     "WIREFEED_FETCH_CONCURRENCY": "fetch_concurrency",
     "WIREFEED_PER_HOST_CONCURRENCY": "per_host_concurrency",
     "WIREFEED_MAX_FAILED_SHARE": "max_failed_share",
@@ -122,6 +131,9 @@ def _coerce(name: str, raw: Any) -> Any:
             return int(raw)
         if typ == "float":
             return float(raw)
+        if typ == "tuple[str, ...]":
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
         return str(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{name}: expected {typ}, got {raw!r}", field=name) from None

@@ -1,0 +1,29 @@
+# wirefeed on the official Airflow image. Build: docker compose build (or docker build -t wirefeed-airflow .)
+# The FROM tag must match apache-airflow in requirements/lock.txt (tests/test_docker.py checks it).
+FROM apache/airflow:3.3.2-python3.11
+
+# Direct dependencies; every version comes from the lock (a constraint file), apache-airflow stays at the
+# image's version so pip cannot move it.
+ARG WIREFEED_REQUIREMENTS="apache-airflow==3.3.2 apache-airflow-providers-amazon feedparser pyarrow boto3 PyYAML pyahocorasick lxml python-dateutil"
+
+ENV WIREFEED_HOME=/opt/wirefeed \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /opt/wirefeed
+
+COPY --chown=airflow:0 requirements/lock.txt requirements/lock.txt
+RUN pip install -c requirements/lock.txt ${WIREFEED_REQUIREMENTS}
+
+COPY --chown=airflow:0 pyproject.toml README.md ./
+COPY --chown=airflow:0 pipeline/ pipeline/
+COPY --chown=airflow:0 schemas/ schemas/
+COPY --chown=airflow:0 config/ config/
+COPY --chown=airflow:0 samples/ samples/
+# Editable, so pipeline.schema finds /opt/wirefeed/schemas next to the package; build deps pinned by the lock.
+RUN PIP_CONSTRAINT=requirements/lock.txt pip install --no-deps -e . \
+    && python -c "import pipeline.schema as s; s.arrow_schema()" \
+    && wirefeed --help >/dev/null
+
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+
+ENV WIREFEED_FEEDS=/opt/wirefeed/config/feeds.yaml

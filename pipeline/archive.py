@@ -1,0 +1,398 @@
+"""Read one UTC day of a historical archive (a local directory or an s3:// prefix) as a stream of inputs.
+
+Layouts (detected, or forced with `layout=`):
+- `raw`: the lake's raw zone (`raw/<sha[:2]>/<sha256>.gz` + `.json` metadata); a body belongs to the day its
+  metadata `fetched_at` falls on.
+- `snapshots`: feed files (`.xml .rss .atom .json`, optionally `.gz`) dated by a `YYYY/MM/DD/` path.
+- `jsonl`: JSON Lines exports (`.jsonl[.gz]`) dated by path or by a `YYYY-MM-DD` file name, else per record by
+  the field mapped to `published`; records become `RawEntry`s through a field mapping.
+- `wire`: plain-text wire stories (`.txt`, seed format), one per file, dated by path or file name.
+Detection: an archive holding raw-zone metadata is `raw`; otherwise each file's layout follows its extension.
+Nothing is read before it is yielded; a bad input is yielded with `error` set instead of stopping the day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import Settings
+from pipeline.dates import parse_date
+from pipeline.errors import BadInputError, ConfigError
+from pipeline.feeds import load_feeds
+from pipeline.lake import Lake, ObjectInfo, open_lake
+from pipeline.parse import RawEntry
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("raw", "snapshots", "jsonl", "wire")
+MAX_JSONL_BYTES = 1 << 30  # decompressed cap for one JSON Lines file (feed/wire files use max_body_bytes)
+
+_RAW_META = re.compile(r"(?:^|/)([0-9a-f]{2})/(\1[0-9a-f]{62})\.json$")
+_PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/")
+_NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*|/[a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
+_EXTENSIONS = {
+    ".xml": "snapshots",
+    ".rss": "snapshots",
+    ".atom": "snapshots",
+    ".json": "snapshots",
+    ".jsonl": "jsonl",
+    ".txt": "wire",
+}
+_CONTENT_TYPES = {
+    ".xml": "application/xml",
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".json": "application/feed+json",
+    ".txt": "text/plain",
+}
+
+# Mapping targets: RawEntry fields, plus story-field spellings for the same thing.
+_ALIASES = {
+    "url": "link",
+    "published_at": "published",
+    "updated_at": "updated",
+    "author": "authors",
+    "id": "guid",
+}
+_TARGETS = {"source", "guid", "link", "title", "summary", "body", "authors", "language", "categories"}
+_TARGETS |= {"published", "updated", "attribution"}
+DEFAULT_MAPPING: dict[str, str] = {
+    **{name: name for name in _TARGETS},
+    **_ALIASES,
+    "headline": "title",
+    "text": "body",
+    "content": "body",
+    "description": "summary",
+    "date": "published",
+    "pubDate": "published",
+}
+
+
+@dataclass(frozen=True)
+class ArchiveItem:
+    """One input of the day: feed/wire bytes (`data`) or mapped JSON Lines records (`entries`)."""
+
+    origin: str  # URI of the archive object
+    key: str  # key relative to the archive root
+    layout: str
+    fetched_at: datetime
+    data: bytes | None = None
+    entries: tuple[RawEntry, ...] = ()
+    source: str | None = None
+    feed_url: str | None = None
+    content_type: str | None = None
+    error: BadInputError | None = None
+    problems: tuple[str, ...] = ()  # per-record problems (JSON Lines)
+    rejected: int = 0  # records dropped while reading (JSON Lines)
+
+
+def iter_archive_day(
+    uri: str,
+    day: date,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | str | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Iterator[ArchiveItem]:
+    """Yield the day's inputs one at a time (each object is fetched only when its item is produced)."""
+    if layout is not None and layout not in LAYOUTS:
+        raise ConfigError(f"unknown archive layout {layout!r}", field="layout", allowed=list(LAYOUTS))
+    settings = settings or Settings.load()
+    lake = open_lake(uri, settings)
+    objects = list_archive(lake)
+    fields = load_mapping(mapping)
+    if layout == "raw" or (layout is None and any(_RAW_META.search(o.key) for o in objects)):
+        yield from _raw_day(lake, objects, day, settings)
+        return
+    for obj in objects:
+        kind = layout or _layout_of(obj.key)
+        if kind is None or kind == "raw" or _hidden(obj.key):
+            continue
+        dated = key_date(obj.key)
+        if kind == "jsonl":
+            item = (
+                _jsonl_item(lake, obj, day, fields, by_record=dated is None) if dated in (None, day) else None
+            )
+            if item is not None:
+                yield item
+        elif dated == day:
+            yield _bytes_item(lake, obj, kind, day, settings.max_body_bytes)
+
+
+def list_archive(lake: Lake) -> list[ObjectInfo]:
+    """Every object of the archive; ConfigError when there is none (a wrong URI must not land empty days)."""
+    objects = lake.list("")
+    if not objects:
+        raise ConfigError(f"archive {lake.uri()} is empty or does not exist", archive=lake.uri())
+    return objects
+
+
+def detect_layout(uri: str, settings: Settings | None = None) -> str | None:
+    """The archive's layout: 'raw', the one layout all its files share, or None (mixed or unknown)."""
+    objects = list_archive(open_lake(uri, settings or Settings.load()))
+    if any(_RAW_META.search(o.key) for o in objects):
+        return "raw"
+    kinds = {_layout_of(o.key) for o in objects if not _hidden(o.key)} - {None}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def key_date(key: str) -> date | None:
+    """The date of a `.../YYYY/MM/DD/...` path, else of a `YYYY-MM-DD` in the file name."""
+    for match in (_PATH_DATE.search(key), _NAME_DATE.search(key.rsplit("/", 1)[-1])):
+        if match:
+            try:
+                return date(int(match[1]), int(match[2]), int(match[3]))
+            except ValueError:
+                continue
+    return None
+
+
+def load_mapping(mapping: Mapping[str, str] | str | None) -> dict[str, str]:
+    """Archive field -> RawEntry field, from a dict or a YAML file (story spellings such as url work)."""
+    if mapping is None:
+        return dict(DEFAULT_MAPPING)
+    doc: Any = mapping
+    if isinstance(mapping, str):
+        try:
+            doc = yaml.safe_load(Path(mapping).read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read mapping {mapping}: {exc.strerror}", path=mapping) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"mapping {mapping} is not valid YAML: {exc}", path=mapping) from None
+    if not isinstance(doc, Mapping) or not doc:
+        raise ConfigError(
+            "mapping must be a non-empty mapping of archive field -> story field", value=str(doc)
+        )
+    fields: dict[str, str] = {}
+    for source, target in doc.items():
+        name = _ALIASES.get(str(target), str(target))
+        if name not in _TARGETS:
+            raise ConfigError(f"mapping target {target!r} is not a story field", field=str(source))
+        fields[str(source)] = name
+    return fields
+
+
+def _hidden(key: str) -> bool:
+    return any(part.startswith((".", "_")) for part in key.split("/"))
+
+
+def _layout_of(key: str) -> str | None:
+    if _RAW_META.search(key) or re.search(r"(?:^|/)[0-9a-f]{2}/[0-9a-f]{64}\.gz$", key):
+        return "raw"
+    return _EXTENSIONS.get(_suffix(key))
+
+
+def _suffix(key: str) -> str:
+    name = key.rsplit("/", 1)[-1].lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return Path(name).suffix
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _read(lake: Lake, key: str, limit: int) -> bytes:
+    """The object's bytes, gunzipped when named .gz; BadInputError when too large or corrupt."""
+    data = lake.get(key)
+    if key.endswith(".gz"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error as exc:
+            raise BadInputError("malformed", f"{key}: not valid gzip ({exc})", key=key) from None
+        if not inflater.eof and not inflater.unconsumed_tail and len(out) <= limit:
+            raise BadInputError("malformed", f"{key}: truncated gzip", key=key)
+        data = out
+    if len(data) > limit:
+        raise BadInputError("too_large", f"{key}: more than {limit} bytes", key=key, limit=limit)
+    return data
+
+
+def _bytes_item(lake: Lake, obj: ObjectInfo, kind: str, day: date, limit: int) -> ArchiveItem:
+    base = ArchiveItem(lake.uri(obj.key), obj.key, kind, _day_start(day))
+    try:
+        data = _read(lake, obj.key, limit)
+    except BadInputError as exc:
+        return _with(base, error=exc)
+    return _with(base, data=data, content_type=_CONTENT_TYPES.get(_suffix(obj.key)))
+
+
+def _with(item: ArchiveItem, **changes: Any) -> ArchiveItem:
+    return ArchiveItem(**{**item.__dict__, **changes})
+
+
+# --- raw zone -------------------------------------------------------------------------------------------
+
+
+def _feed_sources(settings: Settings) -> dict[str, str]:
+    """feed id -> source name from the feeds file, so a replay names sources as the daily run did."""
+    if not Path(settings.feeds_file).is_file():
+        return {}
+    try:
+        return {f.id: f.source for f in load_feeds(settings.feeds_file, include_disabled=True)}
+    except ConfigError as exc:
+        log.warning("raw replay without feed sources: %s", exc.message)
+        return {}
+
+
+def _raw_day(lake: Lake, objects: list[ObjectInfo], day: date, settings: Settings) -> Iterator[ArchiveItem]:
+    sources = _feed_sources(settings)
+    for obj in objects:
+        if not _RAW_META.search(obj.key):
+            continue
+        body_key = obj.key[: -len(".json")] + ".gz"
+        base = ArchiveItem(lake.uri(body_key), body_key, "raw", _day_start(day))
+        try:
+            meta = json.loads(lake.get(obj.key))
+            fetched = parse_date(meta.get("fetched_at")) if isinstance(meta, dict) else None
+        except (ValueError, UnicodeDecodeError):
+            fetched, meta = None, None
+        if not isinstance(meta, dict) or fetched is None:
+            yield _with(
+                base, error=BadInputError("malformed", f"{obj.key}: unreadable metadata", key=obj.key)
+            )
+            continue
+        if fetched.date() != day:
+            continue
+        if not lake.exists(body_key):
+            if meta.get("status") in (304, "not_modified"):
+                continue  # nothing was stored for a 304
+            yield _with(base, error=BadInputError("missing", f"{body_key}: body missing", key=body_key))
+            continue
+        try:
+            data = _read(lake, body_key, settings.max_body_bytes)
+            if meta.get("sha256") and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                raise BadInputError("corrupt", f"{body_key}: body does not match its sha256", key=body_key)
+        except BadInputError as exc:
+            yield _with(base, fetched_at=fetched, error=exc)
+            continue
+        yield _with(
+            base,
+            fetched_at=fetched,
+            data=data,
+            source=sources.get(str(meta.get("feed_id"))),
+            feed_url=meta.get("final_url") or meta.get("url"),
+            content_type=meta.get("content_type"),
+        )
+
+
+# --- JSON Lines -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Records:
+    entries: list[RawEntry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    rejected: int = 0
+
+
+def _jsonl_item(
+    lake: Lake, obj: ObjectInfo, day: date, fields: dict[str, str], *, by_record: bool
+) -> ArchiveItem | None:
+    origin = lake.uri(obj.key)
+    base = ArchiveItem(origin, obj.key, "jsonl", _day_start(day))
+    try:
+        data = _read(lake, obj.key, MAX_JSONL_BYTES)
+    except BadInputError as exc:
+        return _with(base, error=exc)
+    default_source = _NAME_DATE.sub("", Path(_suffix_free(obj.key)).name).strip("-_. ") or "archive"
+    out = _Records()
+    for lineno, line in enumerate(io.BytesIO(data), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            out.rejected += 1
+            out.problems.append(f"line {lineno}: not valid JSON")
+            continue
+        if not isinstance(record, dict):
+            out.rejected += 1
+            out.problems.append(f"line {lineno}: not a JSON object")
+            continue
+        entry = record_entry(record, fields, origin=origin, source=default_source)
+        if by_record:
+            when = parse_date(entry.published) or parse_date(entry.updated)
+            if when is None:
+                out.rejected += 1
+                out.problems.append(f"line {lineno}: no usable date to place the record on a day")
+                continue
+            if when.date() != day:
+                continue
+        out.entries.append(entry)
+    if not out.entries and not out.rejected:
+        if by_record:
+            return None  # an undated export with nothing for this day is not one of the day's inputs
+        return _with(base, error=BadInputError("no_entries", f"{obj.key}: no records", key=obj.key))
+    return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
+
+
+def _suffix_free(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    for ext in (".gz", ".jsonl"):
+        name = name.removesuffix(ext)
+    return name
+
+
+def record_entry(
+    record: Mapping[str, Any], fields: Mapping[str, str], *, origin: str, source: str
+) -> RawEntry:
+    """Map one archive record onto a RawEntry (the same input normalize() gets from feeds)."""
+    values: dict[str, Any] = {}
+    for src, target in fields.items():
+        if src in record and record[src] not in (None, "") and target not in values:
+            values[target] = record[src]
+    body = _text(values.get("body")) or ""
+    summary = _text(values.get("summary"))
+    title = _text(values.get("title")) or ""
+    return RawEntry(
+        origin=origin,
+        source=_text(values.get("source")) or source,
+        feed_url=None,
+        guid=_text(values.get("guid")),
+        link=_text(values.get("link")),
+        title=title,
+        title_is_html=bool(_HTML.search(title)),
+        summary=summary,
+        summary_is_html=bool(summary and _HTML.search(summary)),
+        body=body,
+        body_is_html=bool(_HTML.search(body)),
+        authors=_strings(values.get("authors")),
+        language=_text(values.get("language")),
+        categories=_strings(values.get("categories")),
+        published=_text(values.get("published")),
+        updated=_text(values.get("updated")),
+        attribution=_text(values.get("attribution")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return "\n\n".join(str(v) for v in value if v is not None) or None
+    return str(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of names ({"name": ...} objects allowed) or one name."""
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v.get("name", "")) if isinstance(v, dict) else str(v) for v in value if v)
+    return (str(value),)

@@ -1,0 +1,307 @@
+"""Backfill: turn archive days into landed intervals (job "backfill"), one manifest per UTC day.
+
+Exactly-once across days: `landing.land` dedupes only against manifests that already exist, so two days must
+never land at the same time. `run_backfill` therefore parses days in parallel worker processes (the costly
+part) and lands them one at a time, in date order, in the parent; a story found in several days' archives
+lands with the first of those days and counts as a duplicate in the others. `backfill_day` (the Airflow
+task) does both steps for one day, so the DAG must not land two days at once (max_active_runs=1 or a
+one-slot pool).
+Resumable: a day whose manifest exists is skipped unless `force`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, TextIO
+
+from pipeline.archive import ArchiveItem, iter_archive_day, list_archive, load_mapping
+from pipeline.config import Settings
+from pipeline.errors import BadInputError, BadRecordError, WirefeedError
+from pipeline.intervals import Interval, day_range
+from pipeline.lake import Lake, open_lake
+from pipeline.landing import COUNT_KEYS, land, manifest_key
+from pipeline.normalize import normalize
+from pipeline.parquet import parquet_bytes, read_stories, to_table
+from pipeline.progress import Progress
+from pipeline.schema import Story
+from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes
+
+log = logging.getLogger(__name__)
+
+JOB = "backfill"
+MAX_PROBLEMS = 20  # per input, in the manifest
+MAX_ERRORS = 50  # failed inputs listed in a day's summary
+
+
+@dataclass
+class PreparedDay:
+    """A day read and parsed, ready to land: stories plus one FeedOutcome-shaped dict per input."""
+
+    day: date
+    archive: str = ""
+    stories: list[Story] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def day_manifest_key(day: date) -> str:
+    return manifest_key(JOB, Interval.for_date(day, JOB).label)
+
+
+def prepare_day(
+    archive_uri: str,
+    day: date,
+    *,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | str | None = None,
+    settings: Settings | None = None,
+    tagger: StoryTagger | None = None,
+) -> PreparedDay:
+    """Read and parse one day of the archive (streaming, one input at a time); nothing is written."""
+    settings = settings or Settings.load()
+    tagger = tagger or load_default_tagger()
+    prepared = PreparedDay(day, archive_uri)
+    for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings):
+        stories, outcome = _item_stories(item, tagger)
+        prepared.stories.extend(stories)
+        prepared.outcomes.append(outcome)
+    return prepared
+
+
+def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
+    """Land a prepared day (exactly once against every other manifest) and summarize it."""
+    interval = Interval.for_date(prepared.day, JOB)
+    manifest = land(
+        lake, interval, prepared.stories, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
+    )
+    return _summary(prepared, manifest.counts, manifest.key)
+
+
+def backfill_day(
+    archive_uri: str,
+    day: date | str,
+    lake_uri: str,
+    *,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | str | None = None,
+    settings: Settings | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Backfill one UTC day; a JSON-able summary. Skips the day when its manifest exists, unless `force`."""
+    the_day = Interval.for_date(day, JOB).start.date()
+    settings = settings or Settings.load()
+    lake = open_lake(lake_uri, settings)
+    if not force and lake.exists(day_manifest_key(the_day)):
+        log.info("backfill %s: manifest exists, skipped", the_day)
+        return skipped_summary(the_day)
+    lake.ensure_bucket()
+    prepared = prepare_day(archive_uri, the_day, layout=layout, mapping=mapping, settings=settings)
+    return land_day(lake, prepared)
+
+
+def skipped_summary(day: date) -> dict[str, Any]:
+    return {"day": day.isoformat(), "skipped": True, "manifest": day_manifest_key(day)}
+
+
+def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], dict[str, Any]]:
+    outcome: dict[str, Any] = {
+        "feed_id": item.key,
+        "url": item.origin,
+        "status": "ok",
+        "reason": None,
+        "http_status": None,
+        "raw_key": item.key if item.layout == "raw" else None,
+        "staged_uri": None,
+        "stories": 0,
+        "rejected": item.rejected,
+        "problems": list(item.problems),
+    }
+    stories: list[Story] = []
+    try:
+        if item.error is not None:
+            raise item.error
+        if item.data is not None:
+            batch = stories_from_bytes(
+                item.data,
+                item.origin,
+                fetched_at=item.fetched_at,
+                source=item.source,
+                feed_url=item.feed_url,
+                content_type=item.content_type,
+                tagger=tagger,
+            )
+            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
+        else:
+            stories, problems, rejected = _entries_stories(item, tagger)
+        outcome["problems"] += problems
+        outcome["rejected"] += rejected
+    except BadInputError as exc:
+        outcome.update(status="failed", reason=f"{exc.kind}: {exc.message}")
+        log.warning("backfill input %s unusable: %s: %s", item.origin, exc.kind, exc.message)
+    outcome["stories"] = len(stories)
+    if len(outcome["problems"]) > MAX_PROBLEMS:
+        more = len(outcome["problems"]) - MAX_PROBLEMS
+        outcome["problems"] = [*outcome["problems"][:MAX_PROBLEMS], f"... and {more} more"]
+    return stories, outcome
+
+
+def _entries_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], list[str], int]:
+    """normalize + tag for mapped JSON Lines records (what stories_from_bytes does after parsing)."""
+    stories: list[Story] = []
+    problems: list[str] = []
+    for i, entry in enumerate(item.entries):
+        try:
+            stories.append(tagger.tag_story(normalize(entry, fetched_at=item.fetched_at)))
+        except BadRecordError as exc:
+            problems.append(f"record {i}: {exc.message}")
+    return stories, problems, len(problems)
+
+
+def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:
+    failed = [o for o in prepared.outcomes if o["status"] == "failed"]
+    return {
+        "day": prepared.day.isoformat(),
+        "skipped": False,
+        "inputs": len(prepared.outcomes),
+        "failed_inputs": len(failed),
+        "rejected": sum(int(o["rejected"]) for o in prepared.outcomes),
+        "stories": {k: int(counts.get(k, 0)) for k in COUNT_KEYS},
+        "manifest": key,
+        "errors": [{"input": o["url"], "reason": o["reason"]} for o in failed[:MAX_ERRORS]],
+    }
+
+
+# --- the parallel runner --------------------------------------------------------------------------------
+
+
+def _prepare_in_worker(
+    archive_uri: str, day: date, layout: str | None, mapping: dict[str, str], settings: Settings
+) -> tuple[bytes, list[dict[str, Any]]] | dict[str, Any]:
+    """Worker process entry point: Parquet bytes + outcomes, or an error dict (exceptions stay here: ours do
+    not all survive pickling)."""
+    try:
+        prepared = prepare_day(archive_uri, day, layout=layout, mapping=mapping, settings=settings)
+        return parquet_bytes(to_table(prepared.stories)), prepared.outcomes
+    except Exception as exc:
+        log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
+        return _error(exc)
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, WirefeedError):
+        return {"error": exc.kind, "message": exc.message}
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+
+def run_backfill(
+    archive: str,
+    date_from: date | str,
+    date_to: date | str,
+    lake: str,
+    *,
+    workers: int = 2,
+    force: bool = False,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | str | None = None,
+    settings: Settings | None = None,
+    progress_stream: TextIO | None = None,
+) -> dict[str, Any]:
+    """Backfill every day in [date_from, date_to]: parse in up to `workers` processes, land in date order."""
+    settings = settings or Settings.load()
+    fields = load_mapping(mapping)  # a bad mapping or archive URI fails here, before any work
+    days = day_range(date_from, date_to)
+    list_archive(open_lake(archive, settings))
+    target = open_lake(lake, settings)
+    target.ensure_bucket()
+    progress = Progress(len(days), "backfill", stream=progress_stream)
+    results: list[dict[str, Any]] = []
+
+    def finish(summary: dict[str, Any]) -> None:
+        results.append(summary)
+        note = summary["day"] + (" skipped" if summary.get("skipped") else "")
+        progress.update(note=note + (" FAILED" if "error" in summary else ""))
+
+    todo: list[date] = []
+    for day in days:
+        if not force and target.exists(day_manifest_key(day)):
+            finish(skipped_summary(day))
+        else:
+            todo.append(day)
+    if workers <= 1:
+        for day in todo:
+            finish(_run_inline(archive, day, target, layout, fields, settings))
+    else:
+        _run_parallel(archive, todo, target, layout, fields, settings, workers, finish)
+    return _totals(results, days)
+
+
+def _run_inline(
+    archive: str, day: date, target: Lake, layout: str | None, fields: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    try:
+        return land_day(target, prepare_day(archive, day, layout=layout, mapping=fields, settings=settings))
+    except Exception as exc:
+        log.error("backfill %s failed: %s", day, exc)
+        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
+
+
+def _run_parallel(
+    archive: str,
+    todo: Iterable[date],
+    target: Lake,
+    layout: str | None,
+    fields: dict[str, str],
+    settings: Settings,
+    workers: int,
+    finish: Callable[[dict[str, Any]], None],
+) -> None:
+    """At most `workers` days in flight; each lands (in the parent) once it and all earlier days are done."""
+    pending = iter(todo)
+    inflight: list[tuple[date, Future[tuple[bytes, list[dict[str, Any]]] | dict[str, Any]]]] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        while True:
+            while len(inflight) < workers and (day := next(pending, None)) is not None:
+                try:
+                    future = pool.submit(_prepare_in_worker, archive, day, layout, fields, settings)
+                except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
+                    finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
+                    continue
+                inflight.append((day, future))
+            if not inflight:
+                return
+            day, future = inflight.pop(0)
+            try:
+                result = future.result()
+                if isinstance(result, dict):
+                    log.error("backfill %s failed: %s", day, result.get("message"))
+                    finish({"day": day.isoformat(), "skipped": False, **result})
+                    continue
+                data, outcomes = result
+                finish(land_day(target, PreparedDay(day, archive, read_stories(data), outcomes)))
+            except Exception as exc:  # a dead worker or a landing failure: this day fails, the rest goes on
+                log.error("backfill %s failed: %s", day, exc)
+                finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
+
+
+def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
+    ordered = sorted(results, key=lambda r: str(r["day"]))
+    landed = [r for r in ordered if not r.get("skipped") and "error" not in r]
+    stories = {k: sum(r["stories"][k] for r in landed) for k in ("input", "new", "duplicate", "updated")}
+    return {
+        "days": len(days),
+        "landed": len(landed),
+        "skipped": sum(1 for r in ordered if r.get("skipped")),
+        "failed": [r["day"] for r in ordered if "error" in r],
+        "inputs": sum(r["inputs"] for r in landed),
+        "failed_inputs": sum(r["failed_inputs"] for r in landed),
+        "rejected": sum(r["rejected"] for r in landed),
+        "stories": stories,
+        "results": ordered,
+    }

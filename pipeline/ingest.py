@@ -1,0 +1,313 @@
+"""The daily run: fetch every feed to a staged Parquet batch, then land them all as one interval.
+
+`fetch_feed_to_stage` (one mapped Airflow task per feed) never raises for a feed's own failure: it records it
+in the returned FeedOutcome and in the feed's state. `run_daily` fetches concurrently, lands the good feeds,
+and only then fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_share.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipeline.config import Settings
+from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
+from pipeline.feeds import FeedSpec
+from pipeline.fetch import fetch, redact
+from pipeline.intervals import Interval
+from pipeline.lake import Lake
+from pipeline.landing import PARQUET_TYPE, Manifest, land_staged
+from pipeline.parquet import parquet_bytes, to_table
+from pipeline.raw import load_raw, store_raw
+from pipeline.state import FeedState, load_state, record_failure, record_skipped, record_success, save_state
+from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes
+
+log = logging.getLogger(__name__)
+
+STAGING_PREFIX = "_staging/"
+FAILING_STATUSES = ("failed", "skipped")
+MAX_PROBLEMS = 20
+
+FeedOutcome = dict[str, Any]
+
+
+class RunFailed(FatalError):
+    """Too many feeds failed; the good ones were landed first. fields["summary"] holds summary(manifest)."""
+
+    kind = "run_failed"
+
+    def __init__(self, message: str, manifest: Manifest, **fields: object) -> None:
+        super().__init__(message, **fields)
+        self.manifest = manifest
+
+
+@dataclass(frozen=True)
+class _Body:
+    data: bytes
+    status: int
+    fetched_at: datetime
+    final_url: str
+    content_type: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+
+
+def staging_key(interval: Interval, feed_id: str) -> str:
+    return f"{STAGING_PREFIX}{interval.job}/{interval.label}/{feed_id}.parquet"
+
+
+def fetch_feed_to_stage(
+    feed: FeedSpec | Mapping[str, Any],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> FeedOutcome:
+    """Fetch one feed, keep the body in raw, update its state, parse + tag, stage the stories as Parquet.
+    A 304 replays the last raw body, so a rerun of the interval stages the same stories."""
+    spec = feed if isinstance(feed, FeedSpec) else FeedSpec(**feed)
+    outcome: FeedOutcome = {
+        "feed_id": spec.id,
+        "url": spec.url if spec.local else redact(spec.url),
+        "status": "failed",
+        "reason": None,
+        "http_status": None,
+        "raw_key": None,
+        "staged_uri": None,
+        "stories": 0,
+        "rejected": 0,
+        "problems": [],
+    }
+    state = load_state(lake, spec.id, spec.url)
+    now = datetime.now(UTC)
+    if state.in_backoff(now):
+        outcome["status"] = "skipped"
+        outcome["reason"] = (
+            f"backoff until {state.next_retry_at} after {state.consecutive_failures} failures"
+            f" (last: {state.last_error})"
+        )
+        save_state(lake, record_skipped(state))
+        log.info("feed %s skipped: %s", spec.id, outcome["reason"])
+        return outcome
+    try:
+        _ingest(spec, lake, interval, settings, state, outcome, tagger)
+    except WirefeedError as exc:
+        _fail(spec, lake, state, outcome, exc, now)
+    except Exception as exc:  # a bug on one feed's input must not stop the other feeds
+        log.exception("feed %s: unexpected error", spec.id)
+        _fail(spec, lake, state, outcome, FatalError(f"internal error: {exc!r}"), now)
+    return outcome
+
+
+def _ingest(
+    spec: FeedSpec,
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    state: FeedState,
+    outcome: FeedOutcome,
+    tagger: StoryTagger | None,
+) -> None:
+    got = _read_local(spec, settings) if spec.local else _fetch(spec, state, settings)
+    outcome["http_status"] = got.status
+    if got.not_modified:
+        outcome["status"] = "not_modified"
+        if state.raw_key is None or not lake.exists(state.raw_key):
+            record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
+            save_state(lake, state)
+            return
+        data, meta = load_raw(lake, state.raw_key)
+        got = _Body(
+            data,
+            got.status,
+            datetime.fromisoformat(meta["fetched_at"]),
+            meta["final_url"],
+            meta.get("content_type"),
+            got.etag,
+            got.last_modified,
+            not_modified=True,
+        )
+        outcome["raw_key"] = state.raw_key
+    else:
+        outcome["raw_key"] = store_raw(lake, got.data, _raw_meta(spec, got))
+    batch = stories_from_bytes(
+        got.data,
+        got.final_url,
+        fetched_at=got.fetched_at,
+        source=spec.source,
+        feed_url=spec.url if not spec.local else None,
+        content_type=got.content_type,
+        tagger=tagger or load_default_tagger(),
+    )
+    for story in batch.stories:
+        if story.get("language") is None and spec.language:
+            story["language"] = spec.language
+    outcome.update(stories=len(batch.stories), rejected=batch.rejected_entries)
+    outcome["problems"] = batch.problems[:MAX_PROBLEMS]
+    if batch.stories:
+        key = staging_key(interval, spec.id)
+        lake.put(key, parquet_bytes(to_table(batch.stories)), PARQUET_TYPE)
+        outcome["staged_uri"] = lake.uri(key)
+    if not got.not_modified:
+        outcome["status"] = "ok"
+    record_success(
+        state,
+        status=outcome["status"],
+        http_status=got.status,
+        fetched_at=datetime.now(UTC) if got.not_modified else got.fetched_at,
+        etag=got.etag,
+        last_modified=got.last_modified,
+        raw_key=outcome["raw_key"],
+    )
+    save_state(lake, state)
+    log.info(
+        "feed %s %s: %d stories staged, %d rejected",
+        spec.id,
+        outcome["status"],
+        len(batch.stories),
+        batch.rejected_entries,
+    )
+
+
+def _fetch(spec: FeedSpec, state: FeedState, settings: Settings) -> _Body:
+    result = fetch(spec.url, etag=state.etag, last_modified=state.last_modified, settings=settings)
+    return _Body(
+        result.body,
+        result.status,
+        result.fetched_at,
+        result.final_url,
+        result.content_type,
+        result.etag,
+        result.last_modified,
+        result.not_modified,
+    )
+
+
+def _read_local(spec: FeedSpec, settings: Settings) -> _Body:
+    path = Path(spec.url)
+    try:
+        size = path.stat().st_size
+        if size > settings.max_body_bytes:
+            raise BadInputError("too_large", f"{path} exceeds {settings.max_body_bytes} bytes", size=size)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInputError("unreadable", f"cannot read {path}: {exc.strerror}", path=str(path)) from None
+    return _Body(data, 200, datetime.now(UTC), str(path), None)
+
+
+def _raw_meta(spec: FeedSpec, got: _Body) -> dict[str, Any]:
+    return {
+        "status": got.status,
+        "etag": got.etag,
+        "last_modified": got.last_modified,
+        "final_url": got.final_url,
+        "feed_id": spec.id,
+        "url": spec.url,
+        "fetched_at": got.fetched_at.isoformat(),
+        "content_type": got.content_type,
+    }
+
+
+def _fail(
+    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, exc: WirefeedError, now: datetime
+) -> None:
+    reason = f"{exc.kind}: {exc.message}"
+    status = exc.fields.get("status")
+    outcome.update(status="failed", reason=reason, staged_uri=None)
+    if isinstance(status, int):
+        outcome["http_status"] = status
+    retry_after = exc.retry_after if isinstance(exc, RetriableError) else None
+    record_failure(
+        state, reason=reason, http_status=outcome["http_status"], fetched_at=now, retry_after=retry_after
+    )
+    try:
+        save_state(lake, state)
+    except WirefeedError as save_exc:
+        log.error("feed %s: cannot save state: %s", spec.id, save_exc.message)
+    log.warning("feed %s failed: %s", spec.id, reason)
+
+
+# --- the whole run ---
+
+
+def fetch_all(
+    feeds: Sequence[FeedSpec],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> list[FeedOutcome]:
+    """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
+    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`."""
+    tagger = tagger or load_default_tagger()
+    hosts: dict[str, threading.Semaphore] = {}
+    for spec in feeds:
+        hosts.setdefault(_host(spec), threading.Semaphore(settings.per_host_concurrency))
+
+    def one(spec: FeedSpec) -> FeedOutcome:
+        with hosts[_host(spec)]:
+            return fetch_feed_to_stage(spec, lake, interval, settings, tagger=tagger)
+
+    with ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch") as pool:
+        return list(pool.map(one, feeds))
+
+
+def _host(spec: FeedSpec) -> str:
+    return "(local)" if spec.local else (urlsplit(spec.url).hostname or "").lower()
+
+
+def run_daily(
+    feeds: Sequence[FeedSpec],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> Manifest:
+    """Fetch all feeds, land the staged stories as one interval, then raise RunFailed if too many failed."""
+    outcomes = fetch_all(feeds, lake, interval, settings, tagger=tagger)
+    staged = [o["staged_uri"] for o in outcomes if o["staged_uri"]]
+    manifest = land_staged(lake, interval, staged, outcomes)
+    check_failed_share(manifest, settings)
+    return manifest
+
+
+def check_failed_share(manifest: Manifest, settings: Settings) -> None:
+    """RunFailed when more than Settings.max_failed_share of the feeds failed (or were skipped in backoff);
+    with the default 1.0 only when every feed did."""
+    total = len(manifest.feeds)
+    failed = [f for f in manifest.feeds if f["status"] in FAILING_STATUSES]
+    if not total or not failed:
+        return
+    share = len(failed) / total
+    if share > settings.max_failed_share or len(failed) == total:
+        raise RunFailed(
+            f"{len(failed)} of {total} feeds failed (max share {settings.max_failed_share})",
+            manifest,
+            summary=summary(manifest),
+        )
+
+
+def summary(manifest: Manifest) -> dict[str, Any]:
+    """A compact, JSON-able account of a run: feed statuses, story counts, topics, objects."""
+    statuses: dict[str, int] = {}
+    for f in manifest.feeds:
+        statuses[f["status"]] = statuses.get(f["status"], 0) + 1
+    return {
+        "label": manifest.label,
+        "feeds": statuses,
+        "failed": {f["feed_id"]: f["reason"] for f in manifest.feeds if f["status"] in FAILING_STATUSES},
+        "counts": dict(manifest.counts),
+        "topics": dict(manifest.topics),
+        "objects": [o["key"] for o in manifest.objects],
+    }

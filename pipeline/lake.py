@@ -1,0 +1,424 @@
+"""The lake: one object-store interface over a local directory (LocalLake) or an S3 bucket prefix (S3Lake).
+
+Keys are '/'-separated and relative to the lake root; both backends lay objects out identically.
+Writes are all-or-nothing: a temp file + fsync + rename locally, a SHA-256 checksum the server verifies on S3
+(multipart for large bodies, aborted on failure). The hex SHA-256 is also kept in the object metadata
+(S3: x-amz-meta-sha256) so `stat()` can report it without re-reading the object.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from pipeline.config import S3Settings, Settings
+from pipeline.errors import ConfigError, FatalError, RetriableError, WirefeedError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+log = logging.getLogger(__name__)
+
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024  # S3 requires >= 5 MiB for every part but the last
+_TEMP_SUFFIX = ".part"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str | None = None  # hex; None when the backend cannot tell without reading (S3 listings)
+
+
+class NotFoundError(FatalError):
+    """The key (or bucket) does not exist."""
+
+    kind = "not_found"
+
+
+@runtime_checkable
+class Lake(Protocol):
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
+    def get(self, key: str) -> bytes: ...
+    def exists(self, key: str) -> bool: ...
+    def stat(self, key: str) -> ObjectInfo | None: ...
+    def list(self, prefix: str = "") -> list[ObjectInfo]: ...
+    def delete(self, key: str) -> None: ...
+    def uri(self, key: str = "") -> str: ...
+    def key_for(self, uri_or_key: str) -> str: ...
+    def ensure_bucket(self) -> None: ...
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_key(key: str) -> str:
+    """Reject keys that could escape the lake root or are not plain relative '/'-paths."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        raise FatalError(f"invalid lake key {key!r}", key=key)
+    return key
+
+
+def open_lake(uri: str, settings: Settings | None = None) -> Lake:
+    """`s3://bucket/prefix` -> S3Lake; a local path (or file://path) -> LocalLake."""
+    if uri.startswith("s3://"):
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        if not bucket:
+            raise ConfigError(f"lake URI has no bucket: {uri!r}", field="lake")
+        s3 = settings.s3 if settings is not None else Settings.load().s3
+        return S3Lake(bucket, prefix, s3)
+    if uri.startswith("file://"):
+        uri = uri[len("file://") :]
+    elif "://" in uri:
+        raise ConfigError(f"unsupported lake URI scheme: {uri.split('://')[0]!r}", field="lake")
+    return LocalLake(uri)
+
+
+class LocalLake:
+    """A lake in a local directory (the embedded default ./lake)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+
+    def __repr__(self) -> str:
+        return f"LocalLake({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def ensure_bucket(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise FatalError(f"cannot write {path}: {exc.strerror or exc}", key=key, path=str(path)) from exc
+        _fsync_dir(path.parent)
+        return ObjectInfo(key, len(data), sha256_hex(data))
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and SHA-256 (hashed from the file: local reads are cheap)."""
+        path = self._path(key)
+        if not path.is_file():
+            return None
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return ObjectInfo(key, path.stat().st_size, digest.hexdigest())
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Objects whose key starts with `prefix`, sorted by key (size only; sha256 via stat())."""
+        if prefix.startswith("/") or ".." in prefix.split("/"):
+            raise FatalError(f"invalid lake prefix {prefix!r}", prefix=prefix)
+        start = self.root / prefix.rpartition("/")[0]  # walk only below the prefix's directory
+        if not start.is_dir():
+            return []
+        found = []
+        for path in start.rglob("*"):
+            if not path.is_file() or (path.name.startswith(".") and path.name.endswith(_TEMP_SUFFIX)):
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                found.append(ObjectInfo(key, path.stat().st_size))
+        return sorted(found, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def uri(self, key: str = "") -> str:
+        return f"{self.root}/{key}"
+
+    def key_for(self, uri_or_key: str) -> str:
+        base = self.uri()
+        if uri_or_key.startswith(base):
+            return check_key(uri_or_key[len(base) :])
+        if uri_or_key.startswith("file://") and uri_or_key[len("file://") :].startswith(base):
+            return check_key(uri_or_key[len("file://") + len(base) :])
+        return check_key(uri_or_key)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- S3 ---------------------------------------------------------------------------------------------------
+
+_RETRIABLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "ServiceUnavailable",
+    "InternalError",
+    "BadDigest",
+    "XAmzContentChecksumMismatch",
+    "XAmzContentSHA256Mismatch",
+    "XMinioServerNotInitialized",
+}
+_FATAL_CODES = {
+    "NoSuchBucket": "bucket does not exist",
+    "AccessDenied": "access denied (check the bucket policy / credentials)",
+    "InvalidAccessKeyId": "access key is not known to the object store (check AWS_ACCESS_KEY_ID)",
+    "SignatureDoesNotMatch": "signature does not match (check AWS_SECRET_ACCESS_KEY)",
+    "AllAccessDisabled": "access to the bucket is disabled",
+}
+
+
+def map_s3_error(exc: Exception, op: str, where: str) -> WirefeedError:
+    """Translate a botocore exception into RetriableError / FatalError / NotFoundError (no secrets)."""
+    if isinstance(exc, NoCredentialsError):
+        return FatalError(f"{op} {where}: no S3 credentials (AWS_ACCESS_KEY_ID/...)", op=op, where=where)
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _FATAL_CODES:
+            msg = f"{op} {where}: {_FATAL_CODES[code]} ({code})"
+            return FatalError(msg, op=op, where=where, code=code, status=status)
+        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+            return NotFoundError(f"{op} {where}: not found", op=op, where=where, code=code, status=status)
+        if code in _RETRIABLE_CODES or status >= 500 or status == 429:
+            msg = f"{op} {where}: object store error {code or status}, try again"
+            return RetriableError(msg, op=op, where=where, code=code, status=status)
+        msg = f"{op} {where}: object store refused the request ({code or status})"
+        return FatalError(msg, op=op, where=where, code=code, status=status)
+    if isinstance(exc, BotoCoreError):
+        # Connection refused/reset, timeouts, closed connections, retries exhausted: transient.
+        return RetriableError(
+            f"{op} {where}: object store unreachable or connection lost ({type(exc).__name__})",
+            op=op,
+            where=where,
+            error=type(exc).__name__,
+        )
+    return FatalError(f"{op} {where}: unexpected error {type(exc).__name__}", op=op, where=where)
+
+
+def s3_client(s3: S3Settings, *, max_attempts: int = 3, connect_timeout: float = 5.0) -> S3Client:
+    config = Config(
+        region_name=s3.region,
+        s3={"addressing_style": "path"},
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=60,
+        tcp_keepalive=True,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=s3.access_key_id,
+        aws_secret_access_key=s3.secret_access_key,
+        aws_session_token=s3.session_token,
+        region_name=s3.region,
+    )
+    client: S3Client = session.client("s3", endpoint_url=s3.endpoint_url, config=config)
+    return client
+
+
+class S3Lake:
+    """A lake under s3://bucket/prefix (AWS or an S3-compatible store such as MinIO)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        s3: S3Settings | None = None,
+        *,
+        client: S3Client | None = None,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        part_size: int = PART_SIZE,
+        list_page_size: int = 1000,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.settings = s3 or S3Settings()
+        self.client = client or s3_client(self.settings)
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.list_page_size = list_page_size
+
+    def __repr__(self) -> str:
+        return f"S3Lake({self.uri()!r}, endpoint={self.settings.endpoint_url!r})"
+
+    def _full(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str = "") -> str:
+        base = f"s3://{self.bucket}/{self.prefix}/" if self.prefix else f"s3://{self.bucket}/"
+        return base + key
+
+    def key_for(self, uri_or_key: str) -> str:
+        base = self.uri()
+        return check_key(uri_or_key[len(base) :] if uri_or_key.startswith(base) else uri_or_key)
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            mapped = map_s3_error(exc, "head_bucket", self.uri())
+            if not isinstance(mapped, NotFoundError):
+                raise mapped from exc
+        except BotoCoreError as exc:
+            raise map_s3_error(exc, "head_bucket", self.uri()) from exc
+        log.info("creating bucket %s", self.bucket)
+        try:
+            if self.settings.region and self.settings.region != "us-east-1":
+                self.client.create_bucket(
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": self.settings.region},  # type: ignore[typeddict-item]
+                )
+            else:
+                self.client.create_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise map_s3_error(exc, "create_bucket", self.uri()) from exc
+        except BotoCoreError as exc:
+            raise map_s3_error(exc, "create_bucket", self.uri()) from exc
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        full = self._full(key)
+        digest = hashlib.sha256(data)
+        extra: dict[str, Any] = {"Metadata": {"sha256": digest.hexdigest()}}
+        if content_type:
+            extra["ContentType"] = content_type
+        try:
+            if len(data) > self.multipart_threshold:
+                self._put_multipart(full, data, extra)
+            else:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    Body=data,
+                    ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
+                    **extra,
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise map_s3_error(exc, "put", self.uri(key)) from exc
+        log.debug("put %s (%d bytes)", self.uri(key), len(data))
+        return ObjectInfo(key, len(data), digest.hexdigest())
+
+    def _put_multipart(self, full: str, data: bytes, extra: dict[str, Any]) -> None:
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256", **extra
+        )
+        upload_id = upload["UploadId"]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            for number, chunk in enumerate(_chunks(data, self.part_size), start=1):
+                checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+                resp = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=chunk,
+                    ChecksumAlgorithm="SHA256",
+                    ChecksumSHA256=checksum,
+                )
+                parts.append({"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": checksum})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            self._abort(full, upload_id)
+            raise
+
+    def _abort(self, full: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            log.warning("aborted multipart upload of s3://%s/%s", self.bucket, full)
+        except (ClientError, BotoCoreError) as exc:
+            # The store is likely down; S3/MinIO expire incomplete uploads (and they are never visible).
+            name = type(exc).__name__
+            log.warning("could not abort multipart upload of s3://%s/%s: %s", self.bucket, full, name)
+
+    def get(self, key: str) -> bytes:
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            body: bytes = resp["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise map_s3_error(exc, "get", self.uri(key)) from exc
+        return body
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            resp = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except (ClientError, BotoCoreError) as exc:
+            mapped = map_s3_error(exc, "head", self.uri(key))
+            if isinstance(mapped, NotFoundError):
+                return None
+            raise mapped from exc
+        return ObjectInfo(key, int(resp["ContentLength"]), resp.get("Metadata", {}).get("sha256"))
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Objects whose key starts with `prefix`, sorted by key (paginated; sha256 via stat())."""
+        root = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            pages = paginator.paginate(
+                Bucket=self.bucket, Prefix=root + prefix, PaginationConfig={"PageSize": self.list_page_size}
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    found.append(ObjectInfo(obj["Key"][len(root) :], int(obj["Size"])))
+        except (ClientError, BotoCoreError) as exc:
+            raise map_s3_error(exc, "list", self.uri(prefix)) from exc
+        return sorted(found, key=lambda o: o.key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
+        except (ClientError, BotoCoreError) as exc:
+            raise map_s3_error(exc, "delete", self.uri(key)) from exc
+
+
+def _chunks(data: bytes, size: int) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield bytes(view[start : start + size])

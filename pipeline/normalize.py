@@ -1,0 +1,108 @@
+"""RawEntry -> Story: plain text, canonical URL, UTC dates, stable ids and content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Final
+
+from pipeline.dates import parse_date
+from pipeline.errors import BadRecordError
+from pipeline.parse import RawEntry, default_source
+from pipeline.schema import SCHEMA_VERSION, Story
+from pipeline.text import clean_inline, strip_unsafe, to_text
+from pipeline.urls import canonical_url
+
+ID_CHARS: Final = 32
+_WS_RE: Final = re.compile(r"\s+")
+_SEP: Final = "\x1f"  # unit separator: cannot occur in cleaned text, so field boundaries are unambiguous
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256(_SEP.join(parts).encode("utf-8")).hexdigest()[:ID_CHARS]
+
+
+def story_id(
+    *,
+    url: str | None,
+    source: str,
+    guid: str | None,
+    title: str,
+    published_at: datetime | None,
+    body: str = "",
+) -> str:
+    """Stable id. Basis, in order: canonical URL; source+guid; source+title+published; source+body. Each basis
+    hashes with its own tag, so ids from different bases cannot collide."""
+    if url:
+        return _digest("url", url)
+    if guid:
+        return _digest("guid", source, guid)
+    if title or published_at:
+        return _digest("title", source, title, published_at.isoformat() if published_at else "")
+    return _digest("body", source, body)
+
+
+def content_hash(title: str, body: str) -> str:
+    """Hash of the normalized text: case and whitespace differences do not make a new version."""
+    normalized = _WS_RE.sub(" ", f"{title}\n{body}").strip().casefold()
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:ID_CHARS]
+
+
+def _unique(values: tuple[str, ...]) -> list[str]:
+    cleaned = (clean_inline(v) for v in values)
+    return list(dict.fromkeys(v for v in cleaned if v))
+
+
+def _as_utc(fetched_at: datetime) -> datetime:
+    if fetched_at.tzinfo is None or fetched_at.utcoffset() is None:
+        raise BadRecordError("fetched_at must be timezone-aware", value=repr(fetched_at))
+    return fetched_at.astimezone(UTC)
+
+
+def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = "") -> Story:
+    """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left."""
+    title = clean_inline(entry.title, entry.title_is_html)
+    body = to_text(entry.body, entry.body_is_html)
+    summary = to_text(entry.summary, entry.summary_is_html) or None
+    if not body and summary:
+        body = summary
+    url = canonical_url(entry.link, entry.base)
+    if not (title or body or url):
+        raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
+    source = clean_inline(entry.source) or default_source(entry.origin)
+    guid = strip_unsafe(entry.guid).strip() if entry.guid else None
+    published_at = parse_date(entry.published) or parse_date(entry.published_parsed)
+    updated_at = parse_date(entry.updated) or parse_date(entry.updated_parsed)
+    if (
+        published_at is None
+    ):  # RSS 1.0 dc:date and updated-only Atom entries: their one date is the publication
+        published_at = updated_at
+    language = clean_inline(entry.language, False).lower() or None
+    return {
+        "story_id": story_id(
+            url=url, source=source, guid=guid, title=title, published_at=published_at, body=body
+        ),
+        "content_hash": content_hash(title, body),
+        "source": source,
+        "origin": entry.origin,
+        "feed_url": canonical_url(entry.feed_url)
+        or (strip_unsafe(entry.feed_url) if entry.feed_url else None),
+        "guid": guid or None,
+        "url": url,
+        "title": title,
+        "summary": summary,
+        "body": body,
+        "authors": _unique(entry.authors),
+        "language": language,
+        "categories": _unique(entry.categories),
+        "published_at": published_at,
+        "updated_at": updated_at,
+        "fetched_at": _as_utc(fetched_at),
+        "topics": [],
+        "topic_hits": [],
+        "taxonomy_version": taxonomy_version,
+        "references": [{"paragraph": r.paragraph, "sources": list(r.sources)} for r in entry.references],
+        "attribution": clean_inline(entry.attribution, False) or None,
+        "schema_version": SCHEMA_VERSION,
+    }

@@ -1,0 +1,502 @@
+"""Input bytes -> raw entries: XML feeds (feedparser, from bytes), JSON Feed, plain-text wire stories."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import feedparser
+
+from pipeline.errors import BadInputError, BadRecordError
+from pipeline.text import clean_inline
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_BYTES: Final = 64 * 1024 * 1024
+_HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
+_BINARY_MAGIC: Final = (
+    b"\x1f\x8b",
+    b"PK\x03\x04",
+    b"%PDF",
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"BZh",
+    b"\xfd7zXZ",
+)
+_BOMS: Final = (
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+_WIDE_ENCODINGS: Final = ("utf-32-be", "utf-32-le", "utf-16-be", "utf-16-le")
+_SNIFF_BYTES: Final = 4096
+_CONTROL_BYTES: Final = frozenset(range(32)) - {9, 10, 12, 13}
+
+Kind = Literal["xml", "json", "text"]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One Reference Map line of a wire story: body paragraph number -> numbered sources."""
+
+    paragraph: int
+    sources: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """One entry as the input gave it (raw strings; cleaning happens in normalize)."""
+
+    origin: str
+    source: str
+    feed_url: str | None = None
+    guid: str | None = None
+    link: str | None = None
+    title: str = ""
+    title_is_html: bool = False
+    summary: str | None = None
+    body: str = ""
+    body_is_html: bool = False
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+    categories: tuple[str, ...] = ()
+    published: str | None = None
+    updated: str | None = None
+    references: tuple[Reference, ...] = ()
+    attribution: str | None = None
+    # Additions beyond the DESIGN.md field list (all defaulted):
+    summary_is_html: bool = False
+    base: str | None = None  # URL that relative links resolve against
+    published_parsed: time.struct_time | None = None  # feedparser's UTC fallback for `published`
+    updated_parsed: time.struct_time | None = None
+
+
+@dataclass
+class ParsedInput:
+    origin: str
+    entries: list[RawEntry]
+    problems: list[str] = field(default_factory=list)
+    rejected_entries: int = 0
+
+
+# ---------------------------------------------------------------------------------------------- sniffing
+
+
+def _head_text(data: bytes) -> str:
+    """The first few KB decoded well enough to see what kind of document this is."""
+    head = data[:_SNIFF_BYTES]
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom) :].decode(encoding, "ignore")
+    if b"\x00" in head:
+        for encoding in _WIDE_ENCODINGS:
+            width = 4 if "32" in encoding else 2
+            text = head[: len(head) // width * width].decode(encoding, "replace")
+            if "\x00" not in text and text.lstrip()[:1] in ("<", "{"):
+                return text
+        raise BadInputError("binary", "input contains NUL bytes and is not UTF-16/32 text")
+    return head.decode("utf-8", "replace")
+
+
+def sniff(data: bytes) -> Kind:
+    """Classify input bytes, raising BadInputError for empty, oversized or binary input."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise BadInputError(
+            "too_large", f"input is {len(data)} bytes (limit {MAX_INPUT_BYTES})", size=len(data)
+        )
+    if not data.strip():
+        raise BadInputError("empty", "input is empty")
+    if data.startswith(_BINARY_MAGIC):
+        raise BadInputError("binary", "input is a compressed or binary file", magic=data[:4].hex())
+    head = _head_text(data).lstrip("\ufeff \t\r\n")
+    if not head:
+        raise BadInputError("empty", "input is empty")
+    if head[0] == "<":
+        return "xml"
+    if head[0] in "{[":
+        return "json"
+    sample = data[:_SNIFF_BYTES]
+    if sum(b in _CONTROL_BYTES for b in sample) > len(sample) // 20:
+        raise BadInputError("binary", "input is mostly control bytes")
+    return "text"
+
+
+def default_source(origin: str) -> str:
+    """Source name when neither the caller nor the input gives one: the URL's host or the file's stem."""
+    if "://" in origin:
+        return urlsplit(origin).hostname or origin
+    return PurePath(origin).stem or origin
+
+
+def parse_bytes(
+    data: bytes,
+    origin: str,
+    *,
+    source: str | None = None,
+    feed_url: str | None = None,
+    content_type: str | None = None,
+) -> ParsedInput:
+    """Parse one input. Raises BadInputError (kinds: empty, binary, malformed, encoding, no_entries,
+    too_large); a bad single entry is dropped and counted in `rejected_entries`."""
+    if not isinstance(data, bytes):  # a str would be taken by feedparser as a URL or a path
+        raise TypeError(f"parse_bytes needs bytes, got {type(data).__name__}")
+    kind = sniff(data)
+    if kind == "xml":
+        parsed = _parse_feed_xml(data, origin, source=source, feed_url=feed_url, content_type=content_type)
+    elif kind == "json":
+        parsed = _parse_json_feed(data, origin, source=source, feed_url=feed_url)
+    else:
+        parsed = parse_wire_text(_decode_text(data), origin, source=source, feed_url=feed_url)
+    if not parsed.entries:
+        detail = f" ({parsed.rejected_entries} unusable)" if parsed.rejected_entries else ""
+        raise BadInputError("no_entries", f"input has no usable entries{detail}", problems=parsed.problems)
+    return parsed
+
+
+def _decode_text(data: bytes) -> str:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            data, enc = data[len(bom) :], encoding
+            break
+    else:
+        enc = "utf-8"
+    try:
+        return data.decode(enc)
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            "encoding", f"text is not valid {enc}: {exc.reason} at byte {exc.start}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------- XML feeds
+
+
+def _is_html(detail: Mapping[str, Any] | None) -> bool:
+    return bool(detail) and str(detail.get("type", "")).lower() in _HTML_TYPES  # type: ignore[union-attr]
+
+
+def _str(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _names(people: object) -> tuple[str, ...]:
+    """Author names from feedparser/JSON Feed author dicts or plain strings."""
+    if isinstance(people, Mapping | str):
+        people = [people]
+    if not isinstance(people, list):
+        return ()
+    names: list[str] = []
+    for person in people:
+        name = (
+            _str(person.get("name") or person.get("email")) if isinstance(person, Mapping) else _str(person)
+        )
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def _feed_problem(result: Mapping[str, Any]) -> BadInputError:
+    exc = result.get("bozo_exception")
+    if exc is None:
+        return BadInputError("no_entries", "feed has no entries")
+    encoding_errors = (
+        feedparser.CharacterEncodingUnknown,
+        feedparser.CharacterEncodingOverride,
+        UnicodeError,
+        LookupError,
+    )
+    kind = "encoding" if isinstance(exc, encoding_errors) else "malformed"
+    return BadInputError(kind, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _parse_feed_xml(
+    data: bytes, origin: str, *, source: str | None, feed_url: str | None, content_type: str | None
+) -> ParsedInput:
+    headers = {"content-type": content_type or "application/xml"}
+    if feed_url:
+        headers["content-location"] = feed_url
+    try:
+        # A stream of the bytes: feedparser would treat a str (and even bytes naming a file) as a URL or path.
+        result = feedparser.parse(
+            io.BytesIO(data), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as exc:  # feedparser bugs on hostile input must not become a traceback
+        raise BadInputError("malformed", f"feed parser failed: {type(exc).__name__}: {exc}"[:500]) from None
+    feed = result.get("feed", {})
+    if not result.get("entries"):
+        raise _feed_problem(result)
+    problems = []
+    if result.get("bozo"):
+        bozo = result.get("bozo_exception")
+        problems.append(f"{type(bozo).__name__}: {bozo}"[:500])
+    source = (
+        source
+        or clean_inline(feed.get("title"), _is_html(feed.get("title_detail")))
+        or default_source(origin)
+    )
+    context = _FeedContext(
+        origin=origin,
+        source=source,
+        feed_url=feed_url,
+        base=feed_url or _str(feed.get("link")),
+        language=_str(feed.get("language")),
+        authors=_names(feed.get("authors") or feed.get("author")),
+    )
+    return _collect(
+        origin, (lambda e=e: _entry_from_feedparser(e, context) for e in result["entries"]), problems
+    )
+
+
+@dataclass(frozen=True)
+class _FeedContext:
+    origin: str
+    source: str
+    feed_url: str | None
+    base: str | None
+    language: str | None
+    authors: tuple[str, ...]
+
+
+def _collect(origin: str, builders: Iterable[Any], problems: list[str]) -> ParsedInput:
+    """Build every entry; one that fails is dropped, counted and recorded."""
+    entries: list[RawEntry] = []
+    rejected = 0
+    for i, build in enumerate(builders):
+        try:
+            entries.append(build())
+        except (BadRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            rejected += 1
+            problems.append(f"entry {i}: {type(exc).__name__}: {exc}"[:500])
+            log.info("dropped entry %d of %s: %s", i, origin, exc)
+    return ParsedInput(origin, entries, problems, rejected)
+
+
+def _own(e: Mapping[str, Any], key: str) -> Any:
+    """The entry's own value: FeedParserDict.get("updated") falls back to `published` (feedparser #310)."""
+    return dict.get(e, key) if isinstance(e, dict) else e.get(key)
+
+
+def _entry_from_feedparser(e: Mapping[str, Any], ctx: _FeedContext) -> RawEntry:
+    contents = [c for c in e.get("content") or [] if isinstance(c, Mapping) and _str(c.get("value"))]
+    contents.sort(key=lambda c: not _is_html(c))  # prefer the HTML rendition (content:encoded, Atom html)
+    summary, summary_html = _str(e.get("summary")), _is_html(e.get("summary_detail"))
+    if summary is None:  # iTunes-style feeds: the subtitle is the summary
+        summary, summary_html = _str(e.get("subtitle")), _is_html(e.get("subtitle_detail"))
+    if contents:
+        body, body_html, detail = str(contents[0]["value"]), _is_html(contents[0]), contents[0]
+    else:
+        body, body_html, detail = summary or "", summary_html, e.get("summary_detail") or {}
+    if summary == body:  # feedparser copies content into a missing summary; do not repeat the body
+        summary = None
+    title = _str(e.get("title")) or ""
+    if not (title or body or _str(e.get("link"))):
+        raise BadRecordError("entry has no title, body or link")
+    links = [lk for lk in e.get("links") or [] if isinstance(lk, Mapping) and lk.get("rel") == "alternate"]
+    tags = [
+        _str(t.get("term")) or _str(t.get("label")) for t in e.get("tags") or [] if isinstance(t, Mapping)
+    ]
+    title_detail = e.get("title_detail") or {}
+    return RawEntry(
+        origin=ctx.origin,
+        source=ctx.source,
+        feed_url=ctx.feed_url,
+        guid=_str(e.get("id")),
+        link=_str(e.get("link")) or (_str(links[0].get("href")) if links else None),
+        title=title,
+        title_is_html=_is_html(title_detail),
+        summary=summary,
+        summary_is_html=summary_html,
+        body=body,
+        body_is_html=body_html,
+        authors=_names(e.get("authors") or e.get("author")) or ctx.authors,
+        language=_str(detail.get("language")) or _str(title_detail.get("language")) or ctx.language,
+        categories=tuple(t for t in tags if t),
+        published=_str(e.get("published")) or _str(e.get("created")),
+        updated=_str(_own(e, "updated")),
+        published_parsed=e.get("published_parsed") or e.get("created_parsed"),
+        updated_parsed=_own(e, "updated_parsed"),
+        base=ctx.base,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- JSON Feed
+
+
+def _parse_json_feed(data: bytes, origin: str, *, source: str | None, feed_url: str | None) -> ParsedInput:
+    try:
+        doc = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise BadInputError("encoding", f"JSON is not valid UTF-8/16/32: {exc.reason}") from None
+    except (ValueError, RecursionError) as exc:
+        raise BadInputError("malformed", f"invalid JSON: {exc}"[:500]) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise BadInputError("malformed", "JSON is not a JSON Feed (no 'items' list)")
+    version = _str(doc.get("version")) or ""
+    problems = [] if "jsonfeed.org" in version else [f"unknown JSON Feed version {version!r}"]
+    context = _FeedContext(
+        origin=origin,
+        source=source or clean_inline(_str(doc.get("title")), False) or default_source(origin),
+        feed_url=feed_url,
+        base=feed_url or _str(doc.get("feed_url")) or _str(doc.get("home_page_url")),
+        language=_str(doc.get("language")),
+        authors=_names(doc.get("authors") or doc.get("author")),
+    )
+    return _collect(origin, (lambda i=i: _entry_from_json(i, context) for i in doc["items"]), problems)
+
+
+def _entry_from_json(item: object, ctx: _FeedContext) -> RawEntry:
+    if not isinstance(item, dict):
+        raise BadRecordError("JSON Feed item is not an object", type=type(item).__name__)
+    html, text = _str(item.get("content_html")), _str(item.get("content_text"))
+    title = _str(item.get("title")) or ""
+    link = _str(item.get("url")) or _str(item.get("external_url"))
+    if not (title or html or text or link):
+        raise BadRecordError("item has no title, content or url")
+    tags = item.get("tags")
+    return RawEntry(
+        origin=ctx.origin,
+        source=ctx.source,
+        feed_url=ctx.feed_url,
+        guid=_str(item.get("id")),
+        link=link,
+        title=title,
+        summary=_str(item.get("summary")),
+        body=html or text or "",
+        body_is_html=html is not None,
+        authors=_names(item.get("authors") or item.get("author")) or ctx.authors,
+        language=_str(item.get("language")) or ctx.language,
+        categories=tuple(t for t in map(_str, tags) if t) if isinstance(tags, list) else (),
+        published=_str(item.get("date_published")),
+        updated=_str(item.get("date_modified")),
+        base=ctx.base,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- wire text
+
+_REF_HEADER_RE: Final = re.compile(r"^\W*reference\s+map\b\W*$", re.IGNORECASE)
+_REF_LINE_RE: Final = re.compile(r"^\W*paragraphs?\s+(\d{1,6})\s*[-–—:]+\s*(.*)$", re.IGNORECASE)
+_SOURCE_NUM_RE: Final = re.compile(r"\[(\d{1,6})\]")
+_SOURCE_LINE_RE: Final = re.compile(r"^\s*source\s*:\s*(.+?)\s*$", re.IGNORECASE)
+_TITLE_LINE_RE: Final = re.compile(r"^\s*(?:title|headline)\s*:\s*(.+?)\s*$", re.IGNORECASE)
+_SENTENCE_END_RE: Final = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
+_WORD_RE: Final = re.compile(r"[^\W\d_]{2,}")
+TITLE_MAX: Final = 120
+_MIN_WORDS: Final = 4
+
+
+def parse_wire_text(
+    text: str, origin: str, *, source: str | None = None, feed_url: str | None = None
+) -> ParsedInput:
+    """A plain-text wire story: paragraphs, an optional Reference Map block and a 'Source:' line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    body_lines, references, attribution = _split_tail(lines)
+    paragraphs = _paragraphs(body_lines)
+    if not any(len(_WORD_RE.findall(p)) >= _MIN_WORDS and len(p.split()) >= _MIN_WORDS for p in paragraphs):
+        raise BadInputError("malformed", "text is neither a feed nor a wire story (no paragraphs of prose)")
+    title_match = _TITLE_LINE_RE.match(paragraphs[0])
+    if title_match:
+        title, paragraphs = title_match.group(1), paragraphs[1:]
+    elif len(paragraphs) > 1 and _looks_like_headline(paragraphs[0]):
+        title, paragraphs = (
+            paragraphs[0].lstrip("#").strip(),
+            paragraphs[1:],
+        )  # a Markdown heading is fine too
+    else:
+        title = derive_title(paragraphs[0])
+    entry = RawEntry(
+        origin=origin,
+        source=source or attribution or default_source(origin),
+        feed_url=feed_url,
+        title=title,
+        body="\n\n".join(paragraphs),
+        references=tuple(references),
+        attribution=attribution,
+    )
+    return ParsedInput(origin, [entry])
+
+
+def _split_tail(lines: list[str]) -> tuple[list[str], list[Reference], str | None]:
+    """Separate the body from the trailing Reference Map and Source: blocks."""
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    tail_start = next((i for i in range(end) if _REF_HEADER_RE.match(lines[i])), None)
+    if tail_start is None:  # no map: only a final "Source:" line is attribution
+        tail_start = end - 1 if end and _SOURCE_LINE_RE.match(lines[end - 1]) else end
+    references: list[Reference] = []
+    attribution = None
+    for line in lines[tail_start:end]:
+        ref = _REF_LINE_RE.match(line)
+        src = _SOURCE_LINE_RE.match(line)
+        if ref:
+            sources = tuple(int(n) for n in _SOURCE_NUM_RE.findall(ref.group(2)))
+            references.append(Reference(int(ref.group(1)), sources))
+        elif src and attribution is None:
+            attribution = src.group(1)
+    return lines[:tail_start], references, attribution
+
+
+def _paragraphs(lines: list[str]) -> list[str]:
+    """Blank-line separated blocks (hard-wrapped lines joined); with no blank lines, one paragraph a line."""
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip():
+            blocks[-1].append(line.strip())
+        elif blocks[-1]:
+            blocks.append([])
+    blocks = [b for b in blocks if b]
+    if len(blocks) == 1:
+        return blocks[0]
+    return [" ".join(b) for b in blocks]
+
+
+def _looks_like_headline(line: str) -> bool:
+    return len(line) <= 150 and not line.rstrip().endswith((".", ",", ";", ":")) and len(line.split()) <= 25
+
+
+_ABBREVIATIONS: Final = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gov", "sen", "rep", "gen", "col", "lt", "sgt",
+     "capt", "cmdr", "adm", "pres", "vs", "no", "inc", "ltd", "co", "corp"}
+)  # fmt: skip
+
+
+def first_sentence(paragraph: str) -> str:
+    """Text up to the first sentence end that is not an abbreviation (Dr., U.S., J. Smith)."""
+    for m in _SENTENCE_END_RE.finditer(paragraph):
+        before = paragraph[: m.start()]
+        word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        stem = word.rstrip(".!?\"'”’)").lower()
+        if word.rstrip("\"'”’)").endswith(".") and (stem in _ABBREVIATIONS or len(stem) <= 1 or "." in stem):
+            continue
+        return before
+    return paragraph
+
+
+def derive_title(paragraph: str, limit: int = TITLE_MAX) -> str:
+    """First sentence of the paragraph without its full stop, cut at a word boundary within `limit`."""
+    sentence = first_sentence(paragraph.strip()).rstrip()
+    if sentence.endswith(".") and not sentence.endswith(".."):
+        sentence = sentence[:-1]
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:–—-") + "…"

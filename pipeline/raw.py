@@ -1,0 +1,54 @@
+"""The raw zone: every fetched body, gzip-compressed and content-addressed, with its response metadata.
+
+`raw/<sha[:2]>/<sha256>.gz` holds the body (sha256 of the decoded bytes); `raw/<sha[:2]>/<sha256>.json` the
+metadata of the first fetch that produced it (status, etag, last_modified, final_url, feed_id, fetched_at,
+content_type). Storing the same body again writes nothing, so reruns leave the zone unchanged.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pipeline.errors import FatalError
+from pipeline.lake import Lake
+
+RAW_PREFIX = "raw/"
+META_FIELDS = ("status", "etag", "last_modified", "final_url", "feed_id", "fetched_at", "content_type")
+
+
+def raw_key(sha256: str) -> str:
+    return f"{RAW_PREFIX}{sha256[:2]}/{sha256}.gz"
+
+
+def meta_key(body_key: str) -> str:
+    return body_key.removesuffix(".gz") + ".json"
+
+
+def store_raw(lake: Lake, body: bytes, meta: Mapping[str, Any]) -> str:
+    """Store `body` (decoded bytes) and its metadata unless already present; return the body's key."""
+    missing = [f for f in META_FIELDS if f not in meta]
+    if missing:
+        raise FatalError(f"raw metadata lacks {missing}", missing=missing)
+    sha = hashlib.sha256(body).hexdigest()
+    key = raw_key(sha)
+    if not lake.exists(key):
+        # metadata first: a body is only ever visible with its metadata beside it
+        doc = {**meta, "sha256": sha, "size": len(body)}
+        lake.put(
+            meta_key(key), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), "application/json"
+        )
+        lake.put(key, gzip.compress(body, compresslevel=6, mtime=0), "application/gzip")
+    return key
+
+
+def load_raw(lake: Lake, key: str) -> tuple[bytes, dict[str, Any]]:
+    """The decoded body and its metadata; FatalError if the body does not match its address."""
+    body = gzip.decompress(lake.get(key))
+    meta: dict[str, Any] = json.loads(lake.get(meta_key(key)))
+    if hashlib.sha256(body).hexdigest() != meta.get("sha256") or not key.endswith(f"{meta['sha256']}.gz"):
+        raise FatalError(f"raw object {key} does not match its sha256", key=key)
+    return body, meta

@@ -1,0 +1,68 @@
+"""The one entry point from input bytes to tagged stories: parse -> normalize -> tag."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from pipeline.errors import BadInputError, BadRecordError
+from pipeline.normalize import normalize
+from pipeline.parse import parse_bytes
+from pipeline.schema import Story
+
+log = logging.getLogger(__name__)
+
+
+class StoryTagger(Protocol):
+    """What pipeline.tagging.Tagger provides to this stage."""
+
+    def tag_story(self, story: Story) -> Story: ...
+
+
+@dataclass
+class StoryBatch:
+    stories: list[Story]
+    problems: list[str] = field(default_factory=list)
+    rejected_entries: int = 0
+
+
+def load_default_tagger() -> StoryTagger:
+    """pipeline.tagging.default_tagger(), imported only when tagging is wanted."""
+    tagging = importlib.import_module("pipeline.tagging")  # lazy: tagging loads a taxonomy
+    tagger: StoryTagger = tagging.default_tagger()
+    return tagger
+
+
+def stories_from_bytes(
+    data: bytes,
+    origin: str,
+    *,
+    fetched_at: datetime,
+    source: str | None = None,
+    feed_url: str | None = None,
+    content_type: str | None = None,
+    tagger: StoryTagger | None = None,
+) -> StoryBatch:
+    """Parse, normalize and (when `tagger` is given) tag one input. Raises BadInputError for an unusable
+    input (also `no_entries` when every entry was dropped); an unusable entry is dropped and counted in
+    `rejected_entries`."""
+    parsed = parse_bytes(data, origin, source=source, feed_url=feed_url, content_type=content_type)
+    batch = StoryBatch([], list(parsed.problems), parsed.rejected_entries)
+    for i, entry in enumerate(parsed.entries):
+        try:
+            story = normalize(entry, fetched_at=fetched_at)
+            batch.stories.append(tagger.tag_story(story) if tagger is not None else story)
+        except BadRecordError as exc:
+            batch.rejected_entries += 1
+            batch.problems.append(f"entry {i}: {exc.message}")
+            log.info("dropped entry %d of %s: %s", i, origin, exc.message)
+    if not batch.stories:
+        raise BadInputError(
+            "no_entries",
+            f"none of the {batch.rejected_entries} entries has usable text",
+            problems=batch.problems,
+        )
+    return batch

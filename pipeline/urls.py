@@ -1,0 +1,60 @@
+"""Canonical story URLs: one spelling per article, so ids built from them are stable."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_TRACKING_PREFIXES: Final = ("utm_", "mc_", "_hs", "pk_", "mtm_", "oly_", "ga_")
+_TRACKING_NAMES: Final = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "ttclid",
+        "igshid", "li_fat_id", "mkt_tok", "vero_id", "vero_conv", "_ga", "_gl", "_openstat", "wt.mc_id",
+        "ref_src", "ref_url", "s_cid", "cmpid", "sr_share", "at_medium", "at_campaign", "rss_source",
+    }
+)  # fmt: skip
+_STRIP_RE: Final = re.compile(r"[\t\n\r]")  # WHATWG URL parsing drops these
+_ESCAPE: Final = {c: f"%{ord(c):02X}" for c in ' <>"`{}|\\^'}
+_ESCAPE_TABLE: Final = str.maketrans(_ESCAPE)
+_SCRIPT_RE: Final = re.compile(r"(?i)(javascript|vbscript):")
+
+
+def is_tracking_param(name: str) -> bool:
+    key = unquote(name).lower()
+    return key in _TRACKING_NAMES or key.startswith(_TRACKING_PREFIXES)
+
+
+def _clean_query(query: str) -> str:
+    """Drop tracking parameters; sort the rest by name, keeping the order of repeated names."""
+    pairs = [p for p in query.split("&") if p and not is_tracking_param(p.partition("=")[0])]
+    pairs.sort(key=lambda p: p.partition("=")[0])
+    return "&".join(pairs)
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """http(s) URL -> canonical form, resolving relative links against `base`; anything else -> None."""
+    if not url:
+        return None
+    url = _STRIP_RE.sub("", url).strip()
+    if base:
+        try:
+            url = urljoin(_STRIP_RE.sub("", base).strip(), url)
+        except ValueError:
+            return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # bad IPv6 literal or port
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host or any(c in host for c in ' <>"\\'):
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    path = parts.path or "/"
+    canonical = urlunsplit((scheme, netloc, path, _clean_query(parts.query), ""))
+    return _SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE))

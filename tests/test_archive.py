@@ -1,0 +1,178 @@
+import gzip
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline import archive
+from pipeline.archive import detect_layout, iter_archive_day, key_date, load_mapping
+from pipeline.config import Settings
+from pipeline.errors import ConfigError
+from pipeline.lake import LocalLake
+from pipeline.raw import store_raw
+
+DAY = date(2026, 11, 25)
+SETTINGS = Settings.load(env={})
+
+
+def rss(*items: tuple[str, str, str]) -> bytes:
+    """A small RSS 2.0 feed of (slug, title, pubDate) items."""
+    body = "".join(
+        f"<item><title>{title}</title><link>https://news.example/{slug}</link><guid>{slug}</guid>"
+        f"<pubDate>{when}</pubDate><description>Text of {title}.</description></item>"
+        for slug, title, when in items
+    )
+    head = '<?xml version="1.0"?><rss version="2.0"><channel><title>Example Wire</title>'
+    return f"{head}{body}</channel></rss>".encode()
+
+
+def wire(first: str) -> bytes:
+    return (
+        f"{first} said on Tuesday that talks would continue.\n"
+        "Officials met in Madrid for a second day of trade negotiations.\n"
+        "📌 Reference Map:\n- Paragraph 1 – [1]\n- Paragraph 2 – [2]\nSource: Noah Wire Services"
+    ).encode()
+
+
+def put(root: Path, key: str, data: bytes) -> None:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if key.endswith(".gz") else data)
+
+
+def items(root: Path, day: date = DAY, **kw: object) -> list[archive.ArchiveItem]:
+    return list(iter_archive_day(str(root), day, settings=SETTINGS, **kw))  # type: ignore[arg-type]
+
+
+def test_key_date_reads_path_then_file_name() -> None:
+    assert key_date("feeds/2026/11/25/a.xml") == DAY
+    assert key_date("wire/story-2026-11-25-03.txt") == DAY
+    assert key_date("2026/13/45/a.xml") is None
+    assert key_date("misc/a.xml") is None
+
+
+def test_snapshots_are_selected_by_day_and_gunzipped(tmp_path: Path) -> None:
+    feed = rss(("a", "Story A", "Tue, 25 Nov 2026 10:00:00 GMT"))
+    put(tmp_path, "2026/11/25/wire.xml", feed)
+    put(tmp_path, "2026/11/25/other.atom.gz", feed)
+    put(tmp_path, "2026/11/26/wire.xml", feed)
+    put(tmp_path, "2026/11/25/README.md", b"not an input")
+    got = items(tmp_path)
+    assert [i.key for i in got] == ["2026/11/25/other.atom.gz", "2026/11/25/wire.xml"]
+    assert all(i.data == feed and i.layout == "snapshots" and i.error is None for i in got)
+    assert got[1].content_type == "application/xml"
+    assert got[0].fetched_at == datetime(2026, 11, 25, tzinfo=UTC)
+    assert detect_layout(str(tmp_path), SETTINGS) == "snapshots"
+
+
+def test_a_corrupt_gzip_is_an_error_item_not_a_stop(tmp_path: Path) -> None:
+    (tmp_path / "2026/11/25").mkdir(parents=True)
+    (tmp_path / "2026/11/25/bad.xml.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    put(tmp_path, "2026/11/25/good.xml", rss(("a", "A", "Tue, 25 Nov 2026 10:00:00 GMT")))
+    bad, good = items(tmp_path)
+    assert bad.error is not None and bad.error.kind == "malformed" and bad.data is None
+    assert good.error is None and good.data
+
+
+def test_oversized_inputs_are_refused(tmp_path: Path) -> None:
+    put(tmp_path, "2026/11/25/big.xml.gz", b"<rss>" + b" " * 5000 + b"</rss>")
+    (item,) = list(iter_archive_day(str(tmp_path), DAY, settings=SETTINGS.with_(max_body_bytes=1000)))
+    assert item.error is not None and item.error.kind == "too_large"
+
+
+def test_wire_files_dated_by_path_or_name(tmp_path: Path) -> None:
+    put(tmp_path, "2026/11/25/one.txt", wire("Alice"))
+    put(tmp_path, "loose/story_2026-11-25_b.txt", wire("Bob"))
+    put(tmp_path, "loose/story_2026-11-24_c.txt", wire("Carol"))
+    got = items(tmp_path, layout="wire")
+    assert sorted(i.key for i in got) == ["2026/11/25/one.txt", "loose/story_2026-11-25_b.txt"]
+    assert all(i.layout == "wire" and i.data and i.data.startswith((b"Alice", b"Bob")) for i in got)
+
+
+def test_jsonl_with_mapping_file_and_three_ways_of_dating(tmp_path: Path) -> None:
+    rec = {"headline": "Rates held", "text": "<p>The bank held rates.</p>", "link": "https://x.example/r"}
+    put(tmp_path, "2026/11/25/export.jsonl", (json.dumps({**rec, "pubDate": "2020-01-01"}) + "\n").encode())
+    put(tmp_path, "dump-2026-11-25.jsonl.gz", (json.dumps(rec) + "\nnot json\n").encode())
+    undated = [
+        {**rec, "headline": "On the day", "pubDate": "2026-11-25T08:00:00Z"},
+        {**rec, "headline": "Next day", "pubDate": "2026-11-26T08:00:00Z"},
+        {**rec, "headline": "No date"},
+    ]
+    put(tmp_path, "all.jsonl", "\n".join(json.dumps(r) for r in undated).encode())
+    mapping = tmp_path.parent / "mapping.yaml"
+    mapping.write_text("headline: title\ntext: body\nlink: url\npubDate: published\n")
+    by_key = {i.key: i for i in items(tmp_path, mapping=str(mapping))}
+    assert set(by_key) == {"2026/11/25/export.jsonl", "dump-2026-11-25.jsonl.gz", "all.jsonl"}
+    path_dated = by_key["2026/11/25/export.jsonl"].entries
+    assert len(path_dated) == 1  # the path dates the file: the record's own date does not filter it
+    entry = path_dated[0]
+    assert (entry.title, entry.link, entry.body_is_html) == ("Rates held", "https://x.example/r", True)
+    dump = by_key["dump-2026-11-25.jsonl.gz"]
+    assert len(dump.entries) == 1 and dump.rejected == 1 and "line 2" in dump.problems[0]
+    assert dump.entries[0].source == "dump"
+    undated_item = by_key["all.jsonl"]
+    assert [e.title for e in undated_item.entries] == ["On the day"]
+    assert undated_item.rejected == 1 and "no usable date" in undated_item.problems[0]
+
+
+def test_mapping_rejects_unknown_targets(tmp_path: Path) -> None:
+    assert load_mapping({"pubDate": "published_at", "link": "url"}) == {
+        "pubDate": "published",
+        "link": "link",
+    }
+    with pytest.raises(ConfigError):
+        load_mapping({"headline": "headline_text"})
+    with pytest.raises(ConfigError):
+        load_mapping(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError):
+        list(iter_archive_day(str(tmp_path), DAY, layout="zip", settings=SETTINGS))
+
+
+def test_raw_zone_replay_selects_bodies_fetched_on_the_day(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    meta = {"status": 200, "etag": None, "last_modified": None, "final_url": "https://news.example/feed"}
+    feed1 = rss(("a", "A", "Tue, 25 Nov 2026 10:00:00 GMT"))
+    feed2 = rss(("b", "B", "Wed, 26 Nov 2026 10:00:00 GMT"))
+    on_day = {
+        **meta,
+        "feed_id": "f1",
+        "fetched_at": "2026-11-25T23:30:00+00:00",
+        "content_type": "application/rss+xml",
+    }
+    k1 = store_raw(lake, feed1, on_day)
+    store_raw(lake, feed2, {**on_day, "fetched_at": "2026-11-26T00:10:00+00:00"})
+    assert detect_layout(str(tmp_path), SETTINGS) == "raw"
+    (item,) = items(tmp_path)
+    assert (item.key, item.data, item.layout) == (k1, feed1, "raw")
+    assert item.fetched_at == datetime(2026, 11, 25, 23, 30, tzinfo=UTC)
+    assert item.feed_url == "https://news.example/feed" and item.content_type == "application/rss+xml"
+    # the same zone addressed as raw/ itself, and a tampered body reported as corrupt
+    (tmp_path / k1).write_bytes(gzip.compress(b"<rss>tampered</rss>"))
+    (bad,) = items(tmp_path / "raw")
+    assert bad.error is not None and bad.error.kind == "corrupt"
+
+
+def test_items_are_streamed_one_object_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(5):
+        put(tmp_path, f"2026/11/25/{n}.txt", wire(f"Person{n}"))
+    reads: list[str] = []
+    real_get = LocalLake.get
+
+    def counting_get(self: LocalLake, key: str) -> bytes:
+        reads.append(key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(LocalLake, "get", counting_get)
+    stream = iter_archive_day(str(tmp_path), DAY, settings=SETTINGS)
+    first = next(stream)
+    assert reads == [first.key]
+    assert len(list(stream)) == 4 and len(reads) == 5
+
+
+def test_undated_export_is_an_input_only_on_days_it_has_records_for(tmp_path: Path) -> None:
+    lines = [{"title": "T1", "body": "b", "published": "2026-11-26T01:00:00+01:00"}]  # 2026-11-26 00:00 UTC
+    put(tmp_path, "all.jsonl.gz", "\n".join(json.dumps(r) for r in lines).encode())
+    (item,) = items(tmp_path, day=date(2026, 11, 26))
+    assert [e.title for e in item.entries] == ["T1"] and item.rejected == 0
+    assert items(tmp_path, day=DAY) == []

@@ -1,0 +1,174 @@
+import io
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipeline import cli
+from pipeline.backfill import backfill_day, day_manifest_key, run_backfill
+from pipeline.config import Settings
+from pipeline.errors import ConfigError, RetriableError
+from pipeline.lake import LocalLake
+from pipeline.landing import read_manifest
+from pipeline.parquet import read_stories
+from pipeline.validate import validate
+from tests.test_archive import put, rss, wire
+
+SETTINGS = Settings.load(env={})
+D1, D2, D3 = date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26)
+
+
+def make_archive(root: Path) -> None:
+    """Three days: feeds, wire stories, a JSON Lines export; one story repeated on two days; one bad file."""
+    put(root, "2026/11/24/wire.xml", rss(("a", "Alpha", "Mon, 24 Nov 2026 09:00:00 GMT")))
+    put(root, "2026/11/24/w1.txt", wire("Alice"))
+    put(
+        root,
+        "2026/11/25/wire.xml.gz",
+        rss(("a", "Alpha", "Mon, 24 Nov 2026 09:00:00 GMT"), ("b", "Beta", "Tue, 25 Nov 2026 09:00:00 GMT")),
+    )
+    put(root, "2026/11/25/broken.xml", b"<rss><channel><item>")
+    put(root, "2026/11/25/empty.txt", b"")
+    records = [
+        {
+            "title": "Gamma",
+            "body": "Gamma body text.",
+            "url": "https://j.example/g",
+            "date": "2026-11-26T07:00Z",
+        },
+        {
+            "title": "Delta",
+            "body": "Delta body text.",
+            "url": "https://j.example/d",
+            "date": "2026-11-26T08:00Z",
+        },
+    ]
+    put(root, "exports/desk-2026-11-26.jsonl", "\n".join(json.dumps(r) for r in records).encode())
+
+
+def landed(lake: LocalLake) -> list[tuple[str, str, str]]:
+    rows = []
+    for info in lake.list("stories/"):
+        rows += [(s["story_id"], s["content_hash"], s["title"]) for s in read_stories(lake.get(info.key))]
+    return sorted(rows)
+
+
+def test_backfill_day_lands_the_day_and_records_bad_inputs(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)
+    summary = backfill_day(str(arch), "2026-11-25", str(lake_dir), settings=SETTINGS)
+    assert summary["day"] == "2026-11-25" and not summary["skipped"]
+    assert summary["inputs"] == 3 and summary["failed_inputs"] == 2
+    assert summary["stories"]["new"] == 2 and summary["manifest"] == "_manifests/backfill/2026-11-25.json"
+    assert {e["input"].rsplit("/", 1)[-1] for e in summary["errors"]} == {"broken.xml", "empty.txt"}
+    assert any(e["reason"].startswith("empty:") for e in summary["errors"])
+    lake = LocalLake(lake_dir)
+    manifest = read_manifest(lake, summary["manifest"])
+    feeds = {f["feed_id"]: f for f in manifest.feeds}
+    assert (
+        feeds["2026/11/25/wire.xml.gz"]["status"] == "ok" and feeds["2026/11/25/wire.xml.gz"]["stories"] == 2
+    )
+    assert feeds["2026/11/25/broken.xml"]["status"] == "failed" and feeds["2026/11/25/broken.xml"]["reason"]
+    assert sorted(t for _, _, t in landed(lake)) == ["Alpha", "Beta"]
+    assert all(s["taxonomy_version"] for s in read_stories(lake.get(manifest.objects[0]["key"])))  # tagged
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_resume_skips_and_force_redoes_with_the_same_result(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)
+    first = run_backfill(
+        str(arch), D1, D3, str(lake_dir), workers=1, settings=SETTINGS, progress_stream=io.StringIO()
+    )
+    lake = LocalLake(lake_dir)
+    before = landed(lake)
+    assert first["landed"] == 3 and first["failed"] == [] and first["skipped"] == 0
+    # Alpha is in the archives of the 24th and the 25th: it lands once, with the 24th
+    assert [t for _, _, t in before].count("Alpha") == 1
+    assert first["stories"]["duplicate"] == 1
+    assert len(before) == 5 and {"Alpha", "Beta", "Gamma", "Delta"} <= {t for _, _, t in before}
+
+    again = run_backfill(
+        str(arch), D1, D3, str(lake_dir), workers=1, settings=SETTINGS, progress_stream=io.StringIO()
+    )
+    assert again["skipped"] == 3 and again["landed"] == 0 and landed(lake) == before
+
+    manifest_before = read_manifest(lake, day_manifest_key(D2))
+    forced = run_backfill(
+        str(arch),
+        D1,
+        D3,
+        str(lake_dir),
+        workers=1,
+        force=True,
+        settings=SETTINGS,
+        progress_stream=io.StringIO(),
+    )
+    assert forced["landed"] == 3 and landed(lake) == before
+    assert forced["stories"] == first["stories"]
+    manifest_after = read_manifest(lake, day_manifest_key(D2))
+    assert manifest_after.counts == manifest_before.counts and manifest_after.run_id != manifest_before.run_id
+    assert validate(lake).ok
+
+
+def test_parallel_workers_land_each_story_once(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)
+    out = io.StringIO()
+    totals = run_backfill(str(arch), D1, D3, str(lake_dir), workers=3, settings=SETTINGS, progress_stream=out)
+    assert totals["landed"] == 3 and totals["failed"] == []
+    assert [r["day"] for r in totals["results"]] == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    lake = LocalLake(lake_dir)
+    keys = [(sid, h) for sid, h, _ in landed(lake)]
+    assert len(keys) == len(set(keys)) == 5
+    assert totals["stories"]["duplicate"] == 1 and totals["results"][1]["stories"]["duplicate"] == 1
+    assert validate(lake).ok
+    assert "3/3" in out.getvalue()
+
+
+def test_a_day_that_cannot_be_read_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)
+    real_get = LocalLake.get
+
+    def flaky_get(self: LocalLake, key: str) -> bytes:
+        if key == "2026/11/24/wire.xml":  # an object store failure, not a bad input: the day must not land
+            raise RetriableError("object store unreachable", key=key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(LocalLake, "get", flaky_get)
+    totals = run_backfill(
+        str(arch), D1, D3, str(lake_dir), workers=1, settings=SETTINGS, progress_stream=io.StringIO()
+    )
+    assert totals["failed"] == ["2026-11-24"] and totals["landed"] == 2
+    assert totals["results"][0]["error"] == "retriable"
+    assert not LocalLake(lake_dir).exists(day_manifest_key(D1))
+    monkeypatch.setattr(LocalLake, "get", real_get)
+    resumed = run_backfill(
+        str(arch), D1, D3, str(lake_dir), workers=1, settings=SETTINGS, progress_stream=io.StringIO()
+    )
+    assert resumed["landed"] == 1 and resumed["skipped"] == 2 and resumed["failed"] == []
+
+
+def test_cli_backfill_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)
+    argv = ["backfill", "--archive", str(arch), "--from", "2026-11-24", "--to", "2026-11-26"]
+    argv += ["--lake", str(lake_dir), "--workers", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["landed"] == 3 and "3 landed" in out.err
+    assert cli.main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 3
+    assert cli.main([*argv[:-2], "--workers", "0"]) == 2
+    assert cli.main([*argv, "--layout", "zip"]) == 2
+
+
+def test_a_missing_archive_fails_before_any_day_lands(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    with pytest.raises(ConfigError, match="empty or does not exist"):
+        run_backfill(str(tmp_path / "typo"), D1, D3, str(lake_dir), workers=1, settings=SETTINGS)
+    with pytest.raises(ConfigError):
+        backfill_day(str(tmp_path / "typo"), D1, str(lake_dir), settings=SETTINGS)
+    assert not LocalLake(lake_dir).list("_manifests/")

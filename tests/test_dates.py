@@ -1,0 +1,72 @@
+import time
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.dates import parse_date
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Thu, 01 Jan 2004 19:48:21 GMT", utc(2004, 1, 1, 19, 48, 21)),
+        ("Thu, 01 Jan 2004 19:48:21 +0000", utc(2004, 1, 1, 19, 48, 21)),
+        ("Thu, 01 Jan 2004 19:48:21 -0500", utc(2004, 1, 2, 0, 48, 21)),
+        ("Sun, 12 Mar 2023 10:00:00 +0530", utc(2023, 3, 12, 4, 30)),
+        ("01 Jan 04 19:48 PDT", utc(2004, 1, 2, 2, 48)),
+        ("Thu, 1 January 2004 19:48:21 UT", utc(2004, 1, 1, 19, 48, 21)),
+        ("Wed, 31 Dec 2003 23:59 -0800", utc(2004, 1, 1, 7, 59)),
+        ("2003-12-31T10:14:55Z", utc(2003, 12, 31, 10, 14, 55)),
+        ("2003-12-31T10:14:55.123+01:00", utc(2003, 12, 31, 9, 14, 55, 123000)),
+        ("2003-12-31T10:14:55-08:00", utc(2003, 12, 31, 18, 14, 55)),
+        ("2003-12-31", utc(2003, 12, 31)),
+        ("2003-12-31T10:14", utc(2003, 12, 31, 10, 14)),
+        ("2003-12-31T10:14:55 CEST", utc(2003, 12, 31, 8, 14, 55)),
+        ("December 31, 2003 10:14 PM EST", utc(2004, 1, 1, 3, 14)),
+    ],
+)
+def test_formats_and_offsets(text, expected):
+    got = parse_date(text)
+    assert got == expected
+    assert got.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours"),
+    [("EST", -5), ("EDT", -4), ("CST", -6), ("CDT", -5), ("MST", -7), ("MDT", -6), ("PST", -8), ("PDT", -7),
+     ("GMT", 0), ("UT", 0), ("UTC", 0), ("Z", 0), ("BST", 1), ("CET", 1), ("CEST", 2),
+     ("A", -1), ("I", -9), ("K", -10), ("M", -12), ("N", 1), ("Y", 12)],
+)  # fmt: skip
+def test_named_and_military_zones(zone, hours):
+    got = parse_date(f"Fri, 06 Sep 2024 12:00:00 {zone}")
+    assert got == datetime(2024, 9, 6, 12, tzinfo=timezone(timedelta(hours=hours)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   ", "garbage", "10:00", "Monday", "Thu, 01 Foo 2004 19:48:21 GMT", "2004-02-30",
+     "Thu, 32 Jan 2004 19:48:21 GMT", "Thu, 01 Jan 2004 19:48:21 +9999", "0001-01-01T00:00:00Z", "x" * 500],
+)  # fmt: skip
+def test_garbage_is_none_never_now(text):
+    assert parse_date(text) is None
+
+
+def test_missing_zone_is_utc():
+    assert parse_date("Thu, 01 Jan 2004 19:48:21") == utc(2004, 1, 1, 19, 48, 21)
+
+
+def test_struct_time_from_feedparser_is_utc():
+    assert parse_date(time.struct_time((2004, 1, 1, 19, 48, 21, 3, 1, 0))) == utc(2004, 1, 1, 19, 48, 21)
+
+
+def test_datetimes_and_other_types():
+    naive = datetime(2024, 1, 1, 12)
+    assert parse_date(naive) == utc(2024, 1, 1, 12)
+    aware = datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    assert parse_date(aware) == utc(2024, 1, 1, 10)
+    assert parse_date(None) is None
+    assert parse_date(12345) is None

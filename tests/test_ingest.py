@@ -1,0 +1,176 @@
+"""fetch_feed_to_stage and run_daily against a loopback feed server and a local-directory lake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.feeds import FeedSpec
+from pipeline.ingest import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
+from pipeline.intervals import Interval
+from pipeline.lake import LocalLake
+from pipeline.landing import manifest_key
+from pipeline.parquet import read_stories
+from pipeline.schema import Story
+from pipeline.state import load_state
+from tests.feedserver import FeedServer, Item, Route, rss
+
+DAY = Interval.for_date("2026-11-25")
+FEED = rss(
+    "Desk",
+    [
+        Item("g1", "Port strike ends", "Dock workers returned on Tuesday.", "https://news.example/1"),
+        Item("g2", "Central bank holds rates", "The bank kept its rate unchanged.", "https://news.example/2"),
+    ],
+)
+
+
+class MarkTagger:
+    """Stands in for the taxonomy tagger: marks every story so the test can see tagging ran."""
+
+    def tag_story(self, story: Story) -> Story:
+        return {**story, "topics": ["marked"], "taxonomy_version": "test"}
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as s:
+        yield s
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        allowed_private_networks=("127.0.0.1/32",),
+        total_timeout=2.0,
+        connect_timeout=1.0,
+        max_retries=0,
+        backoff_base=0.01,
+        fetch_concurrency=4,
+        per_host_concurrency=1,
+    )
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> LocalLake:
+    return LocalLake(tmp_path / "lake")
+
+
+def stage(feed: FeedSpec, lake: LocalLake, settings: Settings) -> dict[str, object]:
+    return fetch_feed_to_stage(feed, lake, DAY, settings, tagger=MarkTagger())
+
+
+def test_ok_feed_is_stored_raw_staged_and_remembered(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    outcome = stage(FeedSpec("desk", url, "Desk", "en"), lake, settings)
+    assert outcome["status"] == "ok" and outcome["http_status"] == 200 and outcome["reason"] is None
+    assert outcome["stories"] == 2 and outcome["staged_uri"] == lake.uri(staging_key(DAY, "desk"))
+    staged = read_stories(lake.get(staging_key(DAY, "desk")))
+    assert sorted(s["title"] for s in staged) == ["Central bank holds rates", "Port strike ends"]
+    assert all(s["topics"] == ["marked"] and s["source"] == "Desk" and s["language"] == "en" for s in staged)
+    assert isinstance(outcome["raw_key"], str) and lake.exists(outcome["raw_key"])
+    state = load_state(lake, "desk")
+    assert (state.etag, state.raw_key, state.last_status) == ('"v1"', outcome["raw_key"], "ok")
+
+
+def test_second_fetch_is_conditional_and_304_replays_the_raw_body(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    feed = FeedSpec("desk", url, "Desk")
+    first = stage(feed, lake, settings)
+    staged_before = lake.get(staging_key(DAY, "desk"))
+    second = stage(feed, lake, settings)
+    assert server.requests_for("/desk.xml")[1].headers["if-none-match"] == '"v1"'
+    assert second["status"] == "not_modified" and second["http_status"] == 304
+    assert second["raw_key"] == first["raw_key"] and second["stories"] == 2
+    assert read_stories(lake.get(staging_key(DAY, "desk"))) == read_stories(staged_before)
+
+
+def test_a_failing_feed_is_recorded_then_backs_off(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    url = server.route("/gone.xml", Route(status=404))
+    feed = FeedSpec("gone", url, "Gone")
+    outcome = stage(feed, lake, settings)
+    assert outcome["status"] == "failed" and outcome["http_status"] == 404
+    assert str(outcome["reason"]).startswith("http_status:") and outcome["staged_uri"] is None
+    state = load_state(lake, "gone")
+    assert state.consecutive_failures == 1 and state.next_retry_at is not None
+    again = stage(feed, lake, settings)
+    assert again["status"] == "skipped" and "backoff until" in str(again["reason"])
+    assert len(server.requests_for("/gone.xml")) == 1  # the skipped feed was not fetched
+
+
+@pytest.mark.parametrize(
+    ("route", "kind"),
+    [
+        (Route(body=b'<?xml version="1.0"?><rss><<<>>>'), "malformed"),
+        (Route(body=b""), "empty"),
+        (Route(status=500), "retriable"),
+        (Route(redirect_to="http://169.254.169.254/latest/meta-data/"), "blocked_address"),
+    ],
+)
+def test_bad_feeds_fail_without_raising(
+    server: FeedServer, lake: LocalLake, settings: Settings, route: Route, kind: str
+) -> None:
+    url = server.route("/bad", route)
+    outcome = stage(FeedSpec("bad", url, "Bad"), lake, settings)
+    assert outcome["status"] == "failed" and str(outcome["reason"]).startswith(f"{kind}:")
+    assert not lake.exists(staging_key(DAY, "bad"))
+
+
+def test_local_feed_is_read_from_disk(tmp_path: Path, lake: LocalLake, settings: Settings) -> None:
+    path = tmp_path / "local.xml"
+    path.write_bytes(FEED)
+    outcome = stage(FeedSpec("local", str(path), "Local", local=True), lake, settings)
+    assert outcome["status"] == "ok" and outcome["stories"] == 2
+
+
+def test_per_host_limit_holds(server: FeedServer, lake: LocalLake, settings: Settings) -> None:
+    feeds = [
+        FeedSpec(f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED, stall_before_body=0.2)), "S")
+        for i in range(4)
+    ]
+    outcomes = fetch_all(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [o["feed_id"] for o in outcomes] == ["f0", "f1", "f2", "f3"]
+    assert all(o["status"] == "ok" for o in outcomes)
+    assert server.max_in_flight == 1
+
+
+def test_run_daily_lands_good_feeds_and_records_bad_ones(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    feeds = [
+        FeedSpec("desk", server.route("/desk.xml", Route(body=FEED)), "Desk"),
+        FeedSpec("down", server.route("/down.xml", Route(status=503)), "Down"),
+    ]
+    manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [f["status"] for f in manifest.feeds] == ["ok", "failed"]
+    assert manifest.counts["new"] == 2 and lake.exists(manifest_key("daily", DAY.label))
+
+
+def test_run_fails_over_the_failed_share_after_landing(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    feeds = [
+        FeedSpec("desk", server.route("/desk.xml", Route(body=FEED)), "Desk"),
+        FeedSpec("down", server.route("/down.xml", Route(status=503)), "Down"),
+    ]
+    with pytest.raises(RunFailed) as err:
+        run_daily(feeds, lake, DAY, settings.with_(max_failed_share=0.4), tagger=MarkTagger())
+    assert err.value.fields["summary"]["failed"].keys() == {"down"}  # type: ignore[index]
+    assert err.value.manifest.counts["new"] == 2 and lake.exists(manifest_key("daily", DAY.label))
+
+
+def test_run_fails_by_default_only_when_every_feed_failed(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    feeds = [FeedSpec("down", server.route("/down.xml", Route(status=503)), "Down")]
+    with pytest.raises(RunFailed):
+        run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())

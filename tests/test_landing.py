@@ -1,0 +1,238 @@
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.errors import FatalError, RetriableError
+from pipeline.intervals import Interval
+from pipeline.lake import LocalLake, ObjectInfo
+from pipeline.landing import Manifest, land, land_staged, landed_versions, read_manifest, story_day
+from pipeline.parquet import parquet_bytes, read_stories, to_table
+from pipeline.validate import validate
+from tests.test_schema import make_story
+
+DAY1 = Interval.for_date("2026-11-24")
+DAY2 = Interval.for_date("2026-11-25")
+
+
+def story(n: int, version: str = "v1", day: int = 24, **overrides: Any) -> dict[str, Any]:
+    """Story n, published on 2026-11-<day>; `version` stands in for the content hash."""
+    fields: dict[str, Any] = {
+        "story_id": f"id-{n:03d}",
+        "content_hash": f"{version}-{n:03d}",
+        "title": f"Story {n} {version}",
+        "published_at": datetime(2026, 11, day, 9, n % 60, tzinfo=UTC),
+        "fetched_at": datetime(2026, 11, 25, 6, tzinfo=UTC),
+    }
+    return make_story(**{**fields, **overrides})
+
+
+class RecordingLake(LocalLake):
+    """A LocalLake that records writes/deletes and can fail the n-th story put (as a dying store would)."""
+
+    def __init__(self, root: Path, fail_story_put: int | None = None) -> None:
+        super().__init__(root)
+        self.ops: list[tuple[str, str]] = []
+        self.fail_story_put = fail_story_put
+        self.story_puts = 0
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        if key.startswith("stories/"):
+            self.story_puts += 1
+            if self.story_puts == self.fail_story_put:
+                raise RetriableError(f"put {key}: object store unreachable", key=key)
+        self.ops.append(("put", key))
+        return super().put(key, data, content_type)
+
+    def delete(self, key: str) -> None:
+        self.ops.append(("delete", key))
+        super().delete(key)
+
+
+def all_rows(lake: LocalLake) -> list[dict[str, Any]]:
+    rows = []
+    for info in lake.list("_manifests/"):
+        for obj in read_manifest(lake, info.key).objects:
+            rows.extend(read_stories(lake.get(obj["key"])))
+    return rows
+
+
+def test_land_writes_partitioned_stories_then_the_manifest_last(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path)
+    stories = [story(1, day=23), story(2, day=24), story(3, day=24)]
+    m = land(lake, DAY1, stories, feeds=[{"feed_id": "f1", "status": "ok"}], run_id="r1")
+
+    assert [o["key"] for o in m.objects] == [
+        "stories/dt=2026-11-23/daily-2026-11-24.parquet",
+        "stories/dt=2026-11-24/daily-2026-11-24.parquet",
+    ]
+    assert [o["rows"] for o in m.objects] == [1, 2]
+    assert m.counts == {"input": 3, "new": 3, "duplicate": 0, "batch_duplicate": 0, "updated": 0}
+    assert m.topics == {"tiktok": 3}
+    assert m.feeds == [{"feed_id": "f1", "status": "ok"}]
+    assert lake.ops[-1] == ("put", "_manifests/daily/2026-11-24.json")
+    assert read_manifest(lake, "_manifests/daily/2026-11-24.json") == m
+    assert sorted(s["story_id"] for s in all_rows(lake)) == ["id-001", "id-002", "id-003"]
+    report = validate(lake)
+    assert report.ok, report.violations
+    assert (report.manifests, report.objects, report.rows) == (1, 2, 3)
+
+
+def test_partition_falls_back_to_fetched_at() -> None:
+    assert story_day(story(1, published_at=None)).isoformat() == "2026-11-25"
+    assert story_day(story(1, day=20)).isoformat() == "2026-11-20"
+
+
+def test_batch_duplicates_land_once(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    m = land(lake, DAY1, [story(1), story(2), story(1), story(1)])
+    assert m.counts == {"input": 4, "new": 2, "duplicate": 0, "batch_duplicate": 2, "updated": 0}
+    assert m.rows == 2
+
+
+def test_rerun_of_the_same_interval_replaces_and_does_not_duplicate(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    first = land(lake, DAY1, [story(1), story(2, day=23)])
+    keys_before = [o.key for o in lake.list()]
+    again = land(lake, DAY1, [story(1), story(2, day=23)])
+    assert [o.key for o in lake.list()] == keys_before
+    assert again.counts == first.counts
+    assert [o["sha256"] for o in again.objects] == [o["sha256"] for o in first.objects]
+    assert len(all_rows(lake)) == 2
+    assert validate(lake).ok
+
+
+def test_rerun_with_fewer_partitions_deletes_the_stale_object_after_the_manifest(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path)
+    land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    lake.ops.clear()
+    m = land(lake, DAY1, [story(2, day=24)])
+    stale = "stories/dt=2026-11-23/daily-2026-11-24.parquet"
+    assert [o["key"] for o in m.objects] == ["stories/dt=2026-11-24/daily-2026-11-24.parquet"]
+    assert not lake.exists(stale)
+    manifest_put = lake.ops.index(("put", "_manifests/daily/2026-11-24.json"))
+    assert lake.ops.index(("delete", stale)) > manifest_put
+    assert validate(lake).ok
+
+
+def test_second_interval_adds_only_new_stories(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1), story(2), story(3)])
+    m = land(lake, DAY2, [story(2), story(3), story(4, day=25), story(5, day=25)])
+    assert m.counts == {"input": 4, "new": 2, "duplicate": 2, "batch_duplicate": 0, "updated": 0}
+    assert sorted(s["story_id"] for s in read_stories(lake.get(m.objects[0]["key"]))) == ["id-004", "id-005"]
+    assert len(all_rows(lake)) == 5
+    # Re-landing day 1 still sees day 2's stories as landed elsewhere, and its own as its own.
+    again = land(lake, DAY1, [story(1), story(2), story(3), story(4, day=25)])
+    assert again.counts == {"input": 4, "new": 3, "duplicate": 1, "batch_duplicate": 0, "updated": 0}
+    assert len(all_rows(lake)) == 5
+    assert validate(lake).ok
+
+
+def test_an_edited_story_lands_as_a_new_version(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1), story(2)])
+    m = land(lake, DAY2, [story(1, version="v2"), story(2)])
+    assert m.counts == {"input": 2, "new": 0, "duplicate": 1, "batch_duplicate": 0, "updated": 1}
+    versions = sorted((s["story_id"], s["content_hash"]) for s in all_rows(lake))
+    assert versions == [("id-001", "v1-001"), ("id-001", "v2-001"), ("id-002", "v1-002")]
+    assert validate(lake).ok
+
+
+def test_two_versions_in_one_batch_count_one_new_one_updated(tmp_path: Path) -> None:
+    m = land(LocalLake(tmp_path), DAY1, [story(1), story(1, version="v2")])
+    assert (m.counts["new"], m.counts["updated"], m.rows) == (1, 1, 2)
+
+
+def test_a_crash_mid_landing_leaves_no_manifest_and_a_rerun_cleans_up(tmp_path: Path) -> None:
+    stories = [story(1, day=22), story(2, day=23), story(3, day=24)]
+    lake = RecordingLake(tmp_path, fail_story_put=2)
+    with pytest.raises(RetriableError):
+        land(lake, DAY1, stories)
+    assert lake.list("_manifests/") == []
+    assert [o.key for o in lake.list("stories/")] == ["stories/dt=2026-11-22/daily-2026-11-24.parquet"]
+    assert [v.kind for v in validate(lake).violations] == ["orphan_object"]
+
+    m = land(LocalLake(tmp_path), DAY1, stories)
+    assert m.rows == 3
+    assert validate(lake).ok
+    assert len(all_rows(lake)) == 3
+
+
+def test_a_crash_in_a_rerun_never_leaves_a_manifest_naming_replaced_content(tmp_path: Path) -> None:
+    land(LocalLake(tmp_path), DAY1, [story(1, day=22), story(2, day=23)])
+    lake = RecordingLake(tmp_path, fail_story_put=2)
+    with pytest.raises(RetriableError):
+        land(lake, DAY1, [story(1, day=22, title="changed"), story(2, day=23), story(3, day=23)])
+    # The old manifest was retracted before its objects were overwritten: only orphans remain, no mismatch.
+    assert {v.kind for v in validate(lake).violations} == {"orphan_object"}
+    land(LocalLake(tmp_path), DAY1, [story(1, day=22), story(2, day=23), story(3, day=23)])
+    assert validate(lake).ok
+    assert len(all_rows(lake)) == 3
+
+
+def test_an_empty_batch_still_records_the_interval(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    m = land(lake, DAY1, [])
+    assert m.objects == [] and m.counts["input"] == 0
+    assert lake.exists("_manifests/daily/2026-11-24.json")
+    assert validate(lake).ok
+
+
+def test_backfill_and_daily_manifests_see_each_other(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, Interval.for_date("2026-11-24", "backfill"), [story(1)])
+    m = land(lake, DAY1, [story(1), story(2)])
+    assert (m.counts["duplicate"], m.counts["new"]) == (1, 1)
+    assert landed_versions(lake) == {("id-001", "v1-001"), ("id-002", "v1-002")}
+    assert landed_versions(lake, exclude="_manifests/daily/2026-11-24.json") == {("id-001", "v1-001")}
+
+
+def test_land_staged_reads_staged_parquet_by_uri(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    lake.put("_staging/daily/2026-11-24/f1.parquet", parquet_bytes(to_table([story(1), story(2)])))
+    lake.put("_staging/daily/2026-11-24/f2.parquet", parquet_bytes(to_table([story(2), story(3)])))
+    uris = [lake.uri("_staging/daily/2026-11-24/f1.parquet"), "_staging/daily/2026-11-24/f2.parquet"]
+    m = land_staged(lake, DAY1, uris, feeds=[{"feed_id": "f1"}, {"feed_id": "f2"}])
+    assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0}
+    assert len(m.feeds) == 2
+
+
+def test_manifest_roundtrip_and_malformed(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    m = land(lake, DAY1, [story(1)], source_info={"archive": "/data/x"})
+    assert Manifest.from_dict(json.loads(m.to_json())) == m
+    assert m.source_info == {"archive": "/data/x"}
+    lake.put("_manifests/daily/bad.json", b"{not json")
+    with pytest.raises(FatalError, match="not valid JSON"):
+        read_manifest(lake, "_manifests/daily/bad.json")
+    lake.put("_manifests/daily/bad.json", b'{"job": "daily"}')
+    with pytest.raises(FatalError, match="lacks keys"):
+        read_manifest(lake, "_manifests/daily/bad.json")
+
+
+def test_what_is_landed_follows_reruns_that_change_an_interval(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1)])
+    land(lake, DAY2, [story(2, day=25)])  # reads day 1's object
+    land(lake, DAY1, [story(3)])  # day 1 now holds story 3 instead of story 1
+    m = land(lake, Interval.for_date("2026-11-26"), [story(1), story(3)])
+    assert (m.counts["new"], m.counts["duplicate"]) == (1, 1)
+
+
+def test_a_record_that_does_not_fit_the_schema_fails_before_anything_changes(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1)])
+    before = {o.key: lake.get(o.key) for o in lake.list()}
+    with pytest.raises(FatalError, match="do not fit the story schema"):
+        land(lake, DAY1, [story(2), story(3, body=123)])
+    assert {o.key: lake.get(o.key) for o in lake.list()} == before
+
+
+def test_feeds_that_are_not_json_fail_before_anything_changes(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    with pytest.raises(FatalError, match="JSON-able"):
+        land(lake, DAY1, [story(1)], feeds=[{"feed_id": "f", "fetched_at": datetime.now(UTC)}])
+    assert lake.list() == []

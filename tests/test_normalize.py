@@ -1,0 +1,147 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.errors import BadRecordError
+from pipeline.normalize import content_hash, normalize, story_id
+from pipeline.parse import RawEntry, Reference, parse_bytes
+from pipeline.schema import check_story, field_names
+
+
+def stories(fixtures_dir, name, fetched_at):
+    parsed = parse_bytes((fixtures_dir / name).read_bytes(), name)
+    return [normalize(e, fetched_at=fetched_at) for e in parsed.entries]
+
+
+def test_rss20_story(fixtures_dir, fetched_at):
+    story, second = stories(fixtures_dir, "rss20_content_encoded.xml", fetched_at)
+    check_story(story)
+    assert list(story) == field_names()
+    assert story["title"] == "Tariffs & trade: talks resume"
+    assert story["url"] == "https://news.example.com/world/2024/talks.html?a=1&b=2"
+    assert story["body"].split("\n\n") == [
+        "First paragraph with a link & an entity é.",
+        "Second paragraph, spread over lines.",
+        "Third",
+        "Fourth",
+    ]
+    assert story["summary"] == "Short summary of the talks."
+    assert story["published_at"] == datetime(2024, 3, 5, 14, 30, tzinfo=UTC)
+    assert story["updated_at"] is None
+    assert story["fetched_at"] == fetched_at
+    assert story["language"] == "en-gb"
+    assert story["topics"] == [] and story["topic_hits"] == [] and story["references"] == []
+    assert story["schema_version"] == 1
+    assert second["url"] == "http://news.example.com/b"
+    assert second["published_at"] is None  # "not a date at all" -> None, never now
+
+
+def test_atom10_story(fixtures_dir, fetched_at):
+    story, updated_only = stories(fixtures_dir, "atom10.xml", fetched_at)
+    assert story["title"] == "Rare earths deal"
+    assert story["body"] == "Body one.\n\nBody two."
+    assert story["url"] == "https://atom.example.org/blog/posts/rare-earths?id=7"
+    assert story["published_at"] == datetime(2024, 1, 10, 4, 30, tzinfo=UTC)
+    assert story["updated_at"] == datetime(2024, 1, 10, 7, 0, tzinfo=UTC)
+    assert story["authors"] == ["Entry Writer"] and story["categories"] == ["minerals"]
+    assert story["language"] == "fr-ca"
+    # an entry with only <updated>: its one date is also the publication date
+    assert updated_only["published_at"] == updated_only["updated_at"] == datetime(2024, 1, 8, 7, tzinfo=UTC)
+    assert updated_only["url"] is None and updated_only["authors"] == ["Feed Author"]
+
+
+def test_every_fixture_feed_is_schema_valid(fixtures_dir, fetched_at):
+    names = ["rss091.xml", "rss10_rdf.xml", "atom03.xml", "cdf.xml", "jsonfeed11.json", "hostile.xml"]
+    for name in names:
+        for story in stories(fixtures_dir, name, fetched_at):
+            check_story(story)
+
+
+def test_hostile_feed_has_no_markup(fixtures_dir, fetched_at):
+    (story,) = stories(fixtures_dir, "hostile.xml", fetched_at)
+    for key, value in story.items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                low = text.lower()
+                assert "<script" not in low and "javascript:" not in low and "<" not in low, key
+    assert story["title"] == "Double escaped title"
+    assert story["url"] is None
+    assert story["body"] == "Click here"
+
+
+def test_wire_story_normalized(fixtures_dir, fetched_at):
+    (story,) = stories(fixtures_dir, "wire_story.txt", fetched_at)
+    check_story(story)
+    assert story["references"] == [{"paragraph": 1, "sources": [1, 2]}, {"paragraph": 2, "sources": [3]}]
+    assert story["attribution"] == "Noah Wire Services"
+    assert story["story_id"] == story_id(
+        url=None, source="Noah Wire Services", guid=None, title=story["title"], published_at=None
+    )
+
+
+def test_story_id_bases_are_stable_and_distinct():
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    by_url = story_id(url="https://e.com/a", source="S", guid="g", title="t", published_at=when)
+    assert by_url == story_id(url="https://e.com/a", source="Other", guid=None, title="x", published_at=None)
+    by_guid = story_id(url=None, source="S", guid="g", title="t", published_at=when)
+    assert by_guid != story_id(url=None, source="S2", guid="g", title="t", published_at=when)
+    by_title = story_id(url=None, source="S", guid=None, title="t", published_at=when)
+    assert by_title != story_id(url=None, source="S", guid=None, title="t", published_at=None)
+    # the same text under different bases never collides
+    assert (
+        len(
+            {by_url, by_guid, by_title, story_id(url=None, source="S", guid="t", title="", published_at=None)}
+        )
+        == 4
+    )
+    by_body = story_id(url=None, source="S", guid=None, title="", published_at=None, body="b")
+    assert by_body != story_id(url=None, source="S", guid=None, title="", published_at=None, body="c")
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in (by_url, by_guid, by_title, by_body))
+
+
+def test_story_id_uses_canonical_url(fetched_at):
+    a = RawEntry(origin="a", source="S", link="https://E.com/x?utm_source=1#top", title="t")
+    b = RawEntry(origin="b", source="T", link="https://e.com/x", title="other")
+    assert normalize(a, fetched_at=fetched_at)["story_id"] == normalize(b, fetched_at=fetched_at)["story_id"]
+
+
+def test_content_hash_ignores_case_and_whitespace_only():
+    assert content_hash("Title", "Body  text") == content_hash("title", "body text")
+    assert content_hash("Title", "Body text") != content_hash("Title", "Body text!")
+    assert len(content_hash("", "")) == 32
+
+
+def test_entry_with_nothing_is_bad_record(fetched_at):
+    with pytest.raises(BadRecordError):
+        normalize(
+            RawEntry(origin="o", source="s", body="<script>x</script>", body_is_html=True),
+            fetched_at=fetched_at,
+        )
+
+
+def test_fetched_at_must_be_aware_and_is_converted_to_utc():
+    entry = RawEntry(origin="o", source="s", title="t")
+    with pytest.raises(BadRecordError):
+        normalize(entry, fetched_at=datetime(2024, 1, 1))
+    plus2 = datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    assert normalize(entry, fetched_at=plus2)["fetched_at"] == datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+def test_source_defaults_and_lists_are_cleaned(fetched_at):
+    entry = RawEntry(
+        origin="dir/feed.xml",
+        source="  ",
+        title="t",
+        authors=("A", " <b>A</b> ", ""),
+        categories=("x", "x", "y"),
+        references=(Reference(3, (1, 2)),),
+        summary="same",
+        attribution=" Source  Name ",
+    )
+    story = normalize(entry, fetched_at=fetched_at, taxonomy_version="v9")
+    assert story["source"] == "feed"
+    assert story["authors"] == ["A"] and story["categories"] == ["x", "y"]
+    assert story["references"] == [{"paragraph": 3, "sources": [1, 2]}]
+    assert story["body"] == "same"  # summary stands in for a missing body
+    assert story["attribution"] == "Source Name" and story["taxonomy_version"] == "v9"
+    check_story(story)

@@ -1,0 +1,206 @@
+import codecs
+
+import pytest
+
+from pipeline.errors import BadInputError
+from pipeline.parse import MAX_INPUT_BYTES, RawEntry, derive_title, parse_bytes, parse_wire_text, sniff
+
+
+def parse_fixture(fixtures_dir, name, **kw):
+    return parse_bytes((fixtures_dir / name).read_bytes(), name, **kw)
+
+
+def test_rss20_prefers_content_encoded_and_keeps_raw_fields(fixtures_dir):
+    parsed = parse_fixture(fixtures_dir, "rss20_content_encoded.xml")
+    first, second = parsed.entries
+    assert isinstance(first, RawEntry)
+    assert first.source == "Example & Daily"
+    assert first.body_is_html and "<p>First paragraph" in first.body
+    assert first.summary is not None and "summary" in first.summary
+    assert first.guid == "story-1001"
+    assert first.published == "Tue, 05 Mar 2024 09:30:00 EST"
+    assert first.authors == ("Jane Roe",)
+    assert first.categories == ("Trade", "Politics")
+    assert first.base == "https://News.Example.com/"
+    assert first.language == "en-GB"
+    assert second.body == "Plain description text." and second.summary is None
+    assert parsed.problems == [] and parsed.rejected_entries == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "count"),
+    [
+        ("rss091.xml", "Café opens on Main Street", 1),
+        ("rss10_rdf.xml", "Semiconductor exports rise", 1),
+        ("atom03.xml", "Legacy Atom entry", 1),
+        ("atom10.xml", "Rare <em>earths</em> deal", 2),
+        ("cdf.xml", "CDF item title", 1),
+        ("jsonfeed11.json", "TikTok divestiture deadline extended", 2),
+    ],
+)
+def test_feed_formats(fixtures_dir, name, title, count):
+    parsed = parse_fixture(fixtures_dir, name)
+    assert len(parsed.entries) == count
+    assert parsed.entries[0].title == title
+
+
+def test_atom_dates_links_and_authors(fixtures_dir):
+    entry = parse_fixture(fixtures_dir, "atom10.xml").entries[0]
+    assert entry.title_is_html and entry.body_is_html
+    assert entry.link == "https://atom.example.org/blog/posts/rare-earths?id=7&utm_campaign=x"
+    assert entry.published == "2024-01-09T23:30:00-05:00"
+    assert entry.published_parsed is not None
+    assert entry.authors == ("Entry Writer",)
+    assert entry.summary == "A summary that is plain." and not entry.summary_is_html
+
+
+def test_json_feed_items_and_bad_item_dropped(fixtures_dir):
+    parsed = parse_fixture(fixtures_dir, "jsonfeed11.json")
+    first, second = parsed.entries
+    assert first.body_is_html and "<script>" in first.body
+    assert first.categories == ("tech", "policy")
+    assert first.authors == ("Ann Author",)
+    assert first.base == "https://json.example.org/feed.json"
+    assert second.guid == "2" and not second.body_is_html and second.authors == ("Desk",)
+    assert parsed.rejected_entries == 1 and "not an object" in parsed.problems[-1]
+
+
+def test_source_and_feed_url_arguments_win(fixtures_dir):
+    parsed = parse_fixture(fixtures_dir, "rss091.xml", source="Mine", feed_url="https://feeds.example/x.xml")
+    assert parsed.entries[0].source == "Mine"
+    assert parsed.entries[0].feed_url == "https://feeds.example/x.xml"
+    assert parsed.entries[0].base == "https://feeds.example/x.xml"
+
+
+def test_bozo_feed_with_entries_is_kept_with_problem(fixtures_dir):
+    truncated = parse_fixture(fixtures_dir, "truncated.xml")
+    assert truncated.entries[0].title == "Complete item"
+    assert truncated.problems
+    latin = parse_fixture(fixtures_dir, "wrong_encoding.xml")
+    assert latin.entries[0].title == "Café crème"
+    assert latin.problems
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("empty.xml", "empty"),
+        ("whitespace.txt", "empty"),
+        ("binary.gz", "binary"),
+        ("binary.bin", "binary"),
+        ("malformed.xml", "malformed"),
+        ("no_items.xml", "no_entries"),
+        ("not_a_feed.json", "malformed"),
+        ("truncated.json", "malformed"),
+        ("wrong_encoding.txt", "encoding"),
+    ],
+)
+def test_bad_inputs_raise_bad_input_error(fixtures_dir, name, kind):
+    with pytest.raises(BadInputError) as err:
+        parse_fixture(fixtures_dir, name)
+    assert err.value.kind == kind
+    assert err.value.message
+
+
+def test_too_large_input():
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(b" " * (MAX_INPUT_BYTES + 1), "big")
+    assert err.value.kind == "too_large"
+
+
+def test_str_is_refused():
+    with pytest.raises(TypeError):
+        parse_bytes("http://example.com/feed.xml", "x")  # type: ignore[arg-type]
+
+
+def test_bytes_naming_a_file_are_not_opened(tmp_path):
+    feed = tmp_path / "feed.xml"
+    feed.write_bytes(b"<rss><channel><item><title>secret</title></item></channel></rss>")
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(str(feed).encode(), "x")
+    assert err.value.kind == "malformed"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_feeds_with_and_without_bom(encoding):
+    xml = (
+        f'<?xml version="1.0" encoding="{encoding[:6]}"?><rss version="2.0"><channel><item><title>Ünï</title>'
+    )
+    xml += "</item></channel></rss>"
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    for data in (xml.encode(encoding), bom + xml.encode(encoding)):
+        assert sniff(data) == "xml"
+        assert parse_bytes(data, "wide").entries[0].title == "Ünï"
+
+
+def test_control_bytes_are_binary():
+    with pytest.raises(BadInputError) as err:
+        sniff(bytes(range(1, 32)) * 10)
+    assert err.value.kind == "binary"
+
+
+def test_wire_story_fixture(fixtures_dir):
+    parsed = parse_fixture(fixtures_dir, "wire_story.txt")
+    (entry,) = parsed.entries
+    assert entry.title == "Port strike ends after three weeks"
+    assert entry.body.split("\n\n") == [
+        "Dock workers at the port of Rotterdam voted on Tuesday to end a three-week strike, union officials "
+        "said. The walkout had delayed shipments of rare earth magnets and semiconductors across Europe.",
+        "Shipping lines said it would take days to clear the backlog of containers.",
+    ]
+    assert [(r.paragraph, r.sources) for r in entry.references] == [(1, (1, 2)), (2, (3,))]
+    assert entry.attribution == "Noah Wire Services"
+    assert entry.source == "Noah Wire Services"
+
+
+def test_wire_seed_format_one_paragraph_per_line():
+    text = (
+        "First paragraph is a long sentence about trade talks in Madrid. It continues.\n"
+        "Second paragraph here with more words.\n"
+        "📌 REFERENCE MAP:\n"
+        "- Paragraph 1 – [1], [4]\n"
+        "- Paragraph 2 — [2]\n"
+        "Source: Noah Wire Services\n"
+    )
+    (entry,) = parse_wire_text(text, "seed.txt").entries
+    assert entry.title == "First paragraph is a long sentence about trade talks in Madrid"
+    assert entry.body.count("\n\n") == 1
+    assert "Reference" not in entry.body and "Source:" not in entry.body and "[1]" not in entry.body
+    assert [(r.paragraph, r.sources) for r in entry.references] == [(1, (1, 4)), (2, (2,))]
+
+
+def test_wire_without_map_takes_final_source_line_only():
+    text = (
+        "Source: a line that is part of the story and has words.\nMore words in this story here.\nSource: AP"
+    )
+    (entry,) = parse_wire_text(text, "w.txt").entries
+    assert entry.attribution == "AP"
+    assert entry.references == ()
+    assert entry.body.startswith("Source: a line")
+
+
+def test_wire_explicit_title_line_and_source_argument():
+    (entry,) = parse_wire_text(
+        "Title: Big news\n\nSomething happened in the city today.", "w.txt", source="X"
+    ).entries
+    assert entry.title == "Big news" and entry.source == "X" and entry.body.startswith("Something")
+
+
+def test_text_without_prose_is_malformed():
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(b"12345 67890\n---\n", "numbers.txt")
+    assert err.value.kind == "malformed"
+
+
+def test_derive_title_cuts_at_word_boundary():
+    long = "Word " * 60 + "end."
+    title = derive_title(long)
+    assert len(title) <= 120 and title.endswith("…") and not title[:-1].endswith(" ")
+    assert derive_title("Short one. Second sentence.") == "Short one"
+    assert derive_title("Dr. Who? No.") == "Dr. Who?"
+    assert derive_title("The U.S. and J. Smith agreed. Then more.") == "The U.S. and J. Smith agreed"
+
+
+def test_rss_item_without_updated_does_not_borrow_published(fixtures_dir):
+    entry = parse_fixture(fixtures_dir, "rss20_content_encoded.xml").entries[0]
+    assert entry.updated is None and entry.updated_parsed is None

@@ -1,0 +1,69 @@
+import pytest
+
+from pipeline.urls import canonical_url, is_tracking_param
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("HTTP://News.Example.COM/Path", "http://news.example.com/Path"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("http://example.com:8080/a", "http://example.com:8080/a"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/a#section", "https://example.com/a"),
+        ("https://user:pw@example.com/a", "https://example.com/a"),
+        ("https://example.com./a", "https://example.com/a"),
+        ("https://[2001:DB8::1]:443/a", "https://[2001:db8::1]/a"),
+        ("  https://example.com/a b\n", "https://example.com/a%20b"),
+    ],
+)
+def test_canonical_form(url, expected):
+    assert canonical_url(url) == expected
+
+
+def test_tracking_params_removed_and_query_sorted_stably():
+    url = "https://e.com/a?utm_source=x&b=2&UTM_Medium=y&a=1&fbclid=z&gclid=g&mc_cid=c&mc_eid=e&b=1&a=0"
+    assert canonical_url(url) == "https://e.com/a?a=1&a=0&b=2&b=1"
+
+
+def test_query_encoding_is_kept():
+    assert canonical_url("https://e.com/s?q=a+b&r=%2F") == "https://e.com/s?q=a+b&r=%2F"
+
+
+def test_only_tracking_params_leaves_no_query():
+    assert canonical_url("https://e.com/a?utm_campaign=1&fbclid=2") == "https://e.com/a"
+
+
+@pytest.mark.parametrize(
+    ("link", "base", "expected"),
+    [
+        ("/x/y?z=1", "https://Site.example.org/feed.xml", "https://site.example.org/x/y?z=1"),
+        ("y.html", "https://site.example.org/blog/", "https://site.example.org/blog/y.html"),
+        ("../up", "https://site.example.org/a/b/", "https://site.example.org/a/up"),
+        ("//cdn.example.org/p", "https://site.example.org/", "https://cdn.example.org/p"),
+        ("https://other.example/p", "https://site.example.org/", "https://other.example/p"),
+    ],
+)
+def test_relative_links_resolve_against_base(link, base, expected):
+    assert canonical_url(link, base) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [None, "", "javascript:alert(1)", "mailto:a@b.c", "ftp://e.com/x", "/relative/without/base", "http://",
+     "http://e.com:99999/", "http://[::1/"],
+)  # fmt: skip
+def test_unusable_urls_give_none(url):
+    assert canonical_url(url) is None
+
+
+def test_unsafe_characters_are_escaped():
+    url = canonical_url('https://e.com/a<script>?next=javascript:alert(1)&x="y"')
+    assert url is not None
+    assert "<" not in url and '"' not in url and "javascript:" not in url.lower()
+
+
+def test_is_tracking_param():
+    assert is_tracking_param("utm_term") and is_tracking_param("FBCLID") and is_tracking_param("mc_eid")
+    assert not is_tracking_param("id") and not is_tracking_param("page")
