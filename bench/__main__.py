@@ -1,7 +1,7 @@
 """Benchmarks (`make bench`). They print figures; they assert nothing.
 
 1. Topic tagging rate on one core: deterministic ~3 KB stories from a seeded RNG (news word list plus
-   taxonomy terms), best and median of several timed repeats.
+   taxonomy terms), best and median of several timed repeats; then the seed wire story, when present.
 2. Over ../shared/corpora/feedparser-tests (when present): feedparser's own parse rate from bytes, and the
    full pipeline.stories.stories_from_bytes rate (parse + normalize + tag), with the overhead ratio.
 """
@@ -13,8 +13,10 @@ import importlib
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import accumulate
 from pathlib import Path
 
 import feedparser
@@ -23,8 +25,10 @@ from pipeline.tagging import Tagger, Taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpora" / "feedparser-tests"
+SEEDS = REPO.parent / "shared" / "seeds"
 
-NEWS_WORDS = """
+# Common news words, most frequent first: make_stories draws them with Zipf weights.
+_NEWS_TEXT = """
 the of and to in a said on for that with was as by at from is it has have are its were would will but
 not be this an their which after over more than year percent government officials minister president
 company market prices economy growth bank shares investors week month people country state city police
@@ -37,58 +41,108 @@ expected estimate forecast data showed rose fell climbed dropped percent higher 
 while because however also including between under against despite amid before across about around
 region capital local national global international world china united states europe japan india britain
 beijing washington brussels london tokyo shipments goods steel cars technology energy oil gas power
-""".split()
+"""
+NEWS_WORDS = _NEWS_TEXT.split()
 
 
-def make_stories(taxonomy: Taxonomy, count: int, *, size: int = 3000, seed: int = 20261126) -> list[tuple[str, str]]:
-    """`count` (title, body) pairs of about `size` characters each; roughly one word in 40 is a topic term."""
+def make_stories(
+    taxonomy: Taxonomy, count: int, *, size: int = 3000, term_rate: float = 0.02, seed: int = 20261126
+) -> list[tuple[str, str]]:
+    """`count` (title, body) pairs, bodies of about `size` characters. Words follow a Zipf law over
+    NEWS_WORDS (listed most frequent first), as in real text; a `term_rate` share of body words, and one
+    word per title, are taxonomy term forms."""
     rng = random.Random(seed)
     terms = [form for topic in taxonomy.topics for term in topic.terms for form in term.keys[:2]]
+    zipf = list(accumulate(1 / rank for rank in range(1, len(NEWS_WORDS) + 1)))
     stories = []
     for _ in range(count):
         words: list[str] = []
         length = 0
         while length < size:
-            word = rng.choice(terms) if rng.random() < 0.025 else rng.choice(NEWS_WORDS)
+            if rng.random() < term_rate:
+                word = rng.choice(terms)
+            else:
+                word = rng.choices(NEWS_WORDS, cum_weights=zipf)[0]
             words.append(word)
             length += len(word) + 1
         sentences = [" ".join(words[i : i + 18]).capitalize() + "." for i in range(0, len(words), 18)]
-        paragraphs = ["\n".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
-        title = " ".join(rng.choice(NEWS_WORDS + terms) for _ in range(9)).capitalize()
+        paragraphs = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
+        title_words = rng.choices(NEWS_WORDS, cum_weights=zipf, k=8)
+        title_words.insert(rng.randrange(9), rng.choice(terms))  # one topic term per title
+        title = " ".join(title_words).capitalize()
         stories.append((title, "\n\n".join(paragraphs)))
     return stories
 
 
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
-    times = []
+def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock (perf_counter) and CPU (process_time) seconds of each repeat."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return times
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return wall, cpu
 
 
 def bench_tagging(count: int, repeats: int) -> None:
     tagger = Tagger(Taxonomy.load())
     stories = make_stories(tagger.taxonomy, count)
     mean_chars = sum(len(t) + len(b) for t, b in stories) / len(stories)
-    tagged = sum(1 for t, b in stories if tagger.tag(t, b)[0])
+    results = [tagger.tag(t, b) for t, b in stories]
+    tagged = sum(1 for topics, _ in results if topics)
+    hits = sum(h["count"] for _, story_hits in results for h in story_hits) / len(stories)
 
     def run() -> None:
         for title, body in stories:
             tagger.tag(title, body)
 
-    times = timed(run, repeats)
+    times, cpu_times = timed(run, repeats)
     best, median = count / min(times), count / statistics.median(times)
-    print(f"tagging: taxonomy {tagger.taxonomy.version}, {len(tagger.taxonomy.topics)} topics, "
-          f"{count} generated stories of {mean_chars:.0f} chars on average ({tagged} with topics)")
-    print(f"tagging: {best:,.0f} stories/s best, {median:,.0f} stories/s median "
-          f"({best * mean_chars / 1e6:.1f} MB/s best) over {repeats} repeats, one thread")
+    print(
+        f"tagging: taxonomy {tagger.taxonomy.version}, {len(tagger.taxonomy.topics)} topics, "
+        f"{count} generated stories of {mean_chars:.0f} chars on average ({tagged} with topics, "
+        f"{hits:.1f} hits per story)"
+    )
+    print(
+        f"tagging: {best:,.0f} stories/s best, {median:,.0f} stories/s median "
+        f"({best * mean_chars / 1e6:.1f} MB/s best) over {repeats} repeats, one thread"
+    )
+    print(
+        f"tagging: {count / min(cpu_times):,.0f} stories/s best by CPU time (process_time), "
+        f"{count / statistics.median(cpu_times):,.0f} median (wall and CPU differ on a busy machine)"
+    )
+
+
+def bench_seed_story(repeats: int) -> None:
+    """The same measure on a real wire story (../shared/seeds), whose topic density is high."""
+    seeds = sorted(SEEDS.glob("*.txt")) if SEEDS.is_dir() else []
+    if not seeds:
+        print("tagging: seed story skipped, ../shared/seeds not found")
+        return
+    tagger = Tagger(Taxonomy.load())
+    text = seeds[0].read_text("utf-8")
+    count = 2000
+    topics, hits = tagger.tag("", text)
+
+    def run() -> None:
+        for _ in range(count):
+            tagger.tag("", text)
+
+    wall, cpu = timed(run, repeats)
+    print(
+        f"tagging: seed story {seeds[0].name} ({len(text)} chars, {len(topics)} topics, "
+        f"{sum(h['count'] for h in hits)} hits): {count / min(wall):,.0f} stories/s best wall, "
+        f"{count / min(cpu):,.0f} best CPU ({count * len(text) / min(wall) / 1e6:.1f} MB/s)"
+    )
 
 
 def bench_corpus(repeats: int) -> None:
     if not CORPUS.is_dir():
-        print(f"corpus: skipped, {CORPUS} not found")
+        print(f"corpus: skipped, {CORPUS} not found (../shared is absent)")
+        return
+    if repeats < 1:
+        print("corpus: skipped (--corpus-repeats 0)")
         return
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in {".xml", ".json"})
     blobs = [(str(p), p.read_bytes()) for p in files]
@@ -99,10 +153,12 @@ def bench_corpus(repeats: int) -> None:
         for _, data in blobs:
             feedparser.parse(data)
 
-    fp_time = min(timed(parse_only, repeats))
+    fp_time = min(timed(parse_only, repeats)[0])
     print(f"corpus: {len(blobs)} files, {megabytes:.1f} MB, {entries} feedparser entries ({CORPUS})")
-    print(f"feedparser only: {len(blobs) / fp_time:,.0f} files/s, {entries / fp_time:,.0f} entries/s "
-          f"(best of {repeats}, {fp_time:.2f} s)")
+    print(
+        f"feedparser only: {len(blobs) / fp_time:,.0f} files/s, {entries / fp_time:,.0f} entries/s "
+        f"(best of {repeats}, {fp_time:.2f} s)"
+    )
     try:
         stories_module = importlib.import_module("pipeline.stories")
         stories_from_bytes = stories_module.stories_from_bytes
@@ -114,22 +170,28 @@ def bench_corpus(repeats: int) -> None:
 
     tagger = default_tagger()
     fetched_at = datetime(2026, 1, 1, tzinfo=UTC)
-    counts = {"stories": 0, "rejected_inputs": 0}
+    counts = {"stories": 0}
+    rejected: Counter[str] = Counter()
 
     def full_path() -> None:
-        counts.update(stories=0, rejected_inputs=0)
+        counts["stories"] = 0
+        rejected.clear()
         for origin, data in blobs:
             try:
                 batch = stories_from_bytes(data, origin, fetched_at=fetched_at, tagger=tagger)
-            except WirefeedError:
-                counts["rejected_inputs"] += 1
+            except WirefeedError as exc:
+                rejected[exc.kind] += 1
                 continue
             counts["stories"] += len(batch.stories)
 
-    full_time = min(timed(full_path, repeats))
-    print(f"full path (parse+normalize+tag): {len(blobs) / full_time:,.0f} files/s, "
-          f"{counts['stories'] / full_time:,.0f} stories/s ({counts['stories']} stories, "
-          f"{counts['rejected_inputs']} inputs rejected; best of {repeats}, {full_time:.2f} s)")
+    full_time = min(timed(full_path, repeats)[0])
+    print(
+        f"full path (parse+normalize+tag): {len(blobs) / full_time:,.0f} files/s, "
+        f"{counts['stories'] / full_time:,.0f} stories/s ({counts['stories']} stories, "
+        f"{sum(rejected.values())} inputs rejected; best of {repeats}, {full_time:.2f} s)"
+    )
+    kinds = ", ".join(f"{kind} {n}" for kind, n in rejected.most_common()) or "none"
+    print(f"full path: inputs rejected by kind: {kinds} (rejected inputs stop before normalize and tag)")
     print(f"overhead: full path / feedparser only = {full_time / fp_time:.2f}x")
 
 
@@ -140,6 +202,7 @@ def main() -> None:
     p.add_argument("--corpus-repeats", type=int, default=2, help="timed repeats over the corpus")
     args = p.parse_args()
     bench_tagging(args.stories, args.repeats)
+    bench_seed_story(args.repeats)
     bench_corpus(args.corpus_repeats)
 
 

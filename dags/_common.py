@@ -30,35 +30,6 @@ STORIES_ASSET = Asset(name="wirefeed_stories", uri="wirefeed://lake/stories/")
 
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
-# Transient failures retry with exponential backoff; everything else fails at once.
-RETRY_POLICY = ExceptionRetryPolicy(
-    rules=[
-        RetryRule(
-            exception=["pipeline.errors.RetriableError", "builtins.ConnectionError", "builtins.TimeoutError"],
-            action=RetryAction.RETRY,
-            reason="transient error",
-        ),
-    ],
-    default=RetryAction.FAIL,
-)
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "wirefeed",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-    "retry_policy": RETRY_POLICY,
-    "execution_timeout": timedelta(minutes=15),
-}
-
-FETCH_TIMEOUT = timedelta(minutes=10)
-LAND_TIMEOUT = timedelta(minutes=30)
-VALIDATE_TIMEOUT = timedelta(minutes=15)
-BACKFILL_DAY_TIMEOUT = timedelta(minutes=45)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
@@ -76,6 +47,37 @@ def env_date(name: str) -> datetime | None:
     except ValueError:
         return None
     return datetime(d.year, d.month, d.day, tzinfo=UTC) if d else None
+
+
+# Transient failures retry with exponential backoff; everything else fails at once.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception=["pipeline.errors.RetriableError", "builtins.ConnectionError", "builtins.TimeoutError"],
+            action=RetryAction.RETRY,
+            reason="transient error",
+        ),
+    ],
+    default=RetryAction.FAIL,
+)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "wirefeed",
+    "retries": 3,
+    # first delay; then x2 per retry up to max_retry_delay (WIREFEED_RETRY_DELAY_SECONDS: tests use 1)
+    "retry_delay": timedelta(seconds=env_int("WIREFEED_RETRY_DELAY_SECONDS", 30)),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "retry_policy": RETRY_POLICY,
+    "execution_timeout": timedelta(minutes=15),
+}
+
+FETCH_TIMEOUT = timedelta(minutes=10)
+LAND_TIMEOUT = timedelta(minutes=30)
+VALIDATE_TIMEOUT = timedelta(minutes=15)
+BACKFILL_DAY_TIMEOUT = timedelta(minutes=45)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail_fast(func: F) -> F:

@@ -92,7 +92,7 @@ def wire_daily() -> None:
 
         settings = settings_in_airflow()
         interval = interval_from_context(get_current_context(), "daily")
-        feeds = [dict(o) for o in outcomes]
+        feeds = [dict(o) for o in outcomes[:]]  # one slice request (iterating probes one past the end)
         staged = [o["staged_uri"] for o in feeds if o.get("staged_uri")]
         manifest = land_staged(open_lake(settings.lake, settings), interval, staged, feeds)
         result = summary(manifest)

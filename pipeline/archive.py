@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -99,6 +99,17 @@ class ArchiveItem:
     rejected: int = 0  # records dropped while reading (JSON Lines)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """An archive object chosen as an input, before it is read."""
+
+    key: str
+    layout: str
+    by_record: bool = False  # JSON Lines without a date in its key: records are placed by their own date
+    meta: Mapping[str, Any] | None = None  # raw zone: the body's metadata
+    error: str | None = None  # raw zone: why the body cannot be used
+
+
 def iter_archive_day(
     uri: str,
     day: date,
@@ -106,16 +117,50 @@ def iter_archive_day(
     mapping: Mapping[str, str] | str | None = None,
     *,
     settings: Settings | None = None,
+    planned: Iterable[Planned] | None = None,
 ) -> Iterator[ArchiveItem]:
-    """Yield the day's inputs one at a time (each object is fetched only when its item is produced)."""
-    if layout is not None and layout not in LAYOUTS:
-        raise ConfigError(f"unknown archive layout {layout!r}", field="layout", allowed=list(LAYOUTS))
+    """Yield the day's inputs one at a time (each object is fetched only when its item is produced).
+    `planned`: the day's inputs from plan_archive(), so a multi-day run lists the archive only once."""
+    check_layout(layout)
     settings = settings or Settings.load()
     lake = open_lake(uri, settings)
-    objects = list_archive(lake)
     fields = load_mapping(mapping)
+    if planned is None:
+        chosen = select_inputs(lake, list_archive(lake), layout)
+        planned = (p for d, p in chosen if d is None or d == day)
+    sources: dict[str, str] | None = None
+    for plan in planned:
+        if plan.layout == "raw":
+            sources = _feed_sources(settings) if sources is None else sources
+            yield _raw_item(lake, plan, day, settings.max_body_bytes, sources)
+        elif plan.layout == "jsonl":
+            item = _jsonl_item(lake, plan.key, day, fields, by_record=plan.by_record)
+            if item is not None:
+                yield item
+        else:
+            yield _bytes_item(lake, plan.key, plan.layout, day, settings.max_body_bytes)
+
+
+def plan_archive(
+    uri: str, days: Iterable[date], layout: str | None = None, *, settings: Settings | None = None
+) -> dict[date, list[Planned]]:
+    """Each day's inputs, from one listing (and one read of each raw-zone metadata file) for all days."""
+    check_layout(layout)
+    lake = open_lake(uri, settings or Settings.load())
+    plan: dict[date, list[Planned]] = {d: [] for d in days}
+    for day, item in select_inputs(lake, list_archive(lake), layout):
+        targets = list(plan) if day is None else [day] if day in plan else []
+        for target in targets:
+            plan[target].append(item)
+    return plan
+
+
+def select_inputs(
+    lake: Lake, objects: list[ObjectInfo], layout: str | None
+) -> Iterator[tuple[date | None, Planned]]:
+    """Every input of the archive with the day it belongs to (None: any day; read to find out)."""
     if layout == "raw" or (layout is None and any(_RAW_META.search(o.key) for o in objects)):
-        yield from _raw_day(lake, objects, day, settings)
+        yield from _select_raw(lake, objects)
         return
     for obj in objects:
         kind = layout or _layout_of(obj.key)
@@ -123,13 +168,14 @@ def iter_archive_day(
             continue
         dated = key_date(obj.key)
         if kind == "jsonl":
-            item = (
-                _jsonl_item(lake, obj, day, fields, by_record=dated is None) if dated in (None, day) else None
-            )
-            if item is not None:
-                yield item
-        elif dated == day:
-            yield _bytes_item(lake, obj, kind, day, settings.max_body_bytes)
+            yield dated, Planned(obj.key, kind, by_record=dated is None)
+        elif dated is not None:
+            yield dated, Planned(obj.key, kind)
+
+
+def check_layout(layout: str | None) -> None:
+    if layout is not None and layout not in LAYOUTS:
+        raise ConfigError(f"unknown archive layout {layout!r}", field="layout", allowed=list(LAYOUTS))
 
 
 def list_archive(lake: Lake) -> list[ObjectInfo]:
@@ -223,13 +269,13 @@ def _read(lake: Lake, key: str, limit: int) -> bytes:
     return data
 
 
-def _bytes_item(lake: Lake, obj: ObjectInfo, kind: str, day: date, limit: int) -> ArchiveItem:
-    base = ArchiveItem(lake.uri(obj.key), obj.key, kind, _day_start(day))
+def _bytes_item(lake: Lake, key: str, kind: str, day: date, limit: int) -> ArchiveItem:
+    base = ArchiveItem(lake.uri(key), key, kind, _day_start(day))
     try:
-        data = _read(lake, obj.key, limit)
+        data = _read(lake, key, limit)
     except BadInputError as exc:
         return _with(base, error=exc)
-    return _with(base, data=data, content_type=_CONTENT_TYPES.get(_suffix(obj.key)))
+    return _with(base, data=data, content_type=_CONTENT_TYPES.get(_suffix(key)))
 
 
 def _with(item: ArchiveItem, **changes: Any) -> ArchiveItem:
@@ -250,45 +296,44 @@ def _feed_sources(settings: Settings) -> dict[str, str]:
         return {}
 
 
-def _raw_day(lake: Lake, objects: list[ObjectInfo], day: date, settings: Settings) -> Iterator[ArchiveItem]:
-    sources = _feed_sources(settings)
+def _select_raw(lake: Lake, objects: list[ObjectInfo]) -> Iterator[tuple[date | None, Planned]]:
+    keys = {o.key for o in objects}
     for obj in objects:
         if not _RAW_META.search(obj.key):
             continue
         body_key = obj.key[: -len(".json")] + ".gz"
-        base = ArchiveItem(lake.uri(body_key), body_key, "raw", _day_start(day))
         try:
             meta = json.loads(lake.get(obj.key))
             fetched = parse_date(meta.get("fetched_at")) if isinstance(meta, dict) else None
         except (ValueError, UnicodeDecodeError):
-            fetched, meta = None, None
+            meta, fetched = None, None
         if not isinstance(meta, dict) or fetched is None:
-            yield _with(
-                base, error=BadInputError("malformed", f"{obj.key}: unreadable metadata", key=obj.key)
-            )
-            continue
-        if fetched.date() != day:
-            continue
-        if not lake.exists(body_key):
-            if meta.get("status") in (304, "not_modified"):
-                continue  # nothing was stored for a 304
-            yield _with(base, error=BadInputError("missing", f"{body_key}: body missing", key=body_key))
-            continue
-        try:
-            data = _read(lake, body_key, settings.max_body_bytes)
-            if meta.get("sha256") and hashlib.sha256(data).hexdigest() != meta["sha256"]:
-                raise BadInputError("corrupt", f"{body_key}: body does not match its sha256", key=body_key)
-        except BadInputError as exc:
-            yield _with(base, fetched_at=fetched, error=exc)
-            continue
-        yield _with(
-            base,
-            fetched_at=fetched,
-            data=data,
-            source=sources.get(str(meta.get("feed_id"))),
-            feed_url=meta.get("final_url") or meta.get("url"),
-            content_type=meta.get("content_type"),
-        )
+            yield None, Planned(body_key, "raw", error=f"{obj.key}: unreadable metadata")
+        elif body_key in keys:
+            yield fetched.date(), Planned(body_key, "raw", meta=meta)
+        elif meta.get("status") not in (304, "not_modified"):  # nothing is stored for a 304
+            yield fetched.date(), Planned(body_key, "raw", meta=meta, error=f"{body_key}: body missing")
+
+
+def _raw_item(lake: Lake, plan: Planned, day: date, limit: int, sources: Mapping[str, str]) -> ArchiveItem:
+    meta = plan.meta or {}
+    fetched = parse_date(meta.get("fetched_at")) or _day_start(day)
+    base = ArchiveItem(lake.uri(plan.key), plan.key, "raw", fetched)
+    try:
+        if plan.error:
+            raise BadInputError("malformed" if plan.meta is None else "missing", plan.error, key=plan.key)
+        data = _read(lake, plan.key, limit)
+        if meta.get("sha256") and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise BadInputError("corrupt", f"{plan.key}: body does not match its sha256", key=plan.key)
+    except BadInputError as exc:
+        return _with(base, error=exc)
+    return _with(
+        base,
+        data=data,
+        source=sources.get(str(meta.get("feed_id"))),
+        feed_url=meta.get("final_url") or meta.get("url"),
+        content_type=meta.get("content_type"),
+    )
 
 
 # --- JSON Lines -----------------------------------------------------------------------------------------
@@ -302,15 +347,15 @@ class _Records:
 
 
 def _jsonl_item(
-    lake: Lake, obj: ObjectInfo, day: date, fields: dict[str, str], *, by_record: bool
+    lake: Lake, key: str, day: date, fields: dict[str, str], *, by_record: bool
 ) -> ArchiveItem | None:
-    origin = lake.uri(obj.key)
-    base = ArchiveItem(origin, obj.key, "jsonl", _day_start(day))
+    origin = lake.uri(key)
+    base = ArchiveItem(origin, key, "jsonl", _day_start(day))
     try:
-        data = _read(lake, obj.key, MAX_JSONL_BYTES)
+        data = _read(lake, key, MAX_JSONL_BYTES)
     except BadInputError as exc:
         return _with(base, error=exc)
-    default_source = _NAME_DATE.sub("", Path(_suffix_free(obj.key)).name).strip("-_. ") or "archive"
+    default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     out = _Records()
     for lineno, line in enumerate(io.BytesIO(data), start=1):
         if not line.strip():
@@ -338,7 +383,7 @@ def _jsonl_item(
     if not out.entries and not out.rejected:
         if by_record:
             return None  # an undated export with nothing for this day is not one of the day's inputs
-        return _with(base, error=BadInputError("no_entries", f"{obj.key}: no records", key=obj.key))
+        return _with(base, error=BadInputError("no_entries", f"{key}: no records", key=key))
     return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
-from pipeline.archive import ArchiveItem, iter_archive_day, list_archive, load_mapping
+from pipeline.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, BadRecordError, WirefeedError
 from pipeline.intervals import Interval, day_range
@@ -62,12 +62,13 @@ def prepare_day(
     mapping: Mapping[str, str] | str | None = None,
     settings: Settings | None = None,
     tagger: StoryTagger | None = None,
+    planned: list[Planned] | None = None,
 ) -> PreparedDay:
     """Read and parse one day of the archive (streaming, one input at a time); nothing is written."""
     settings = settings or Settings.load()
     tagger = tagger or load_default_tagger()
     prepared = PreparedDay(day, archive_uri)
-    for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings):
+    for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
         stories, outcome = _item_stories(item, tagger)
         prepared.stories.extend(stories)
         prepared.outcomes.append(outcome)
@@ -181,12 +182,12 @@ def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict
 
 
 def _prepare_in_worker(
-    archive_uri: str, day: date, layout: str | None, mapping: dict[str, str], settings: Settings
+    archive_uri: str, day: date, planned: list[Planned], mapping: dict[str, str], settings: Settings
 ) -> tuple[bytes, list[dict[str, Any]]] | dict[str, Any]:
     """Worker process entry point: Parquet bytes + outcomes, or an error dict (exceptions stay here: ours do
     not all survive pickling)."""
     try:
-        prepared = prepare_day(archive_uri, day, layout=layout, mapping=mapping, settings=settings)
+        prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
         return parquet_bytes(to_table(prepared.stories)), prepared.outcomes
     except Exception as exc:
         log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
@@ -216,9 +217,10 @@ def run_backfill(
     settings = settings or Settings.load()
     fields = load_mapping(mapping)  # a bad mapping or archive URI fails here, before any work
     days = day_range(date_from, date_to)
-    list_archive(open_lake(archive, settings))
     target = open_lake(lake, settings)
     target.ensure_bucket()
+    todo = days if force else [d for d in days if not target.exists(day_manifest_key(d))]
+    plan = plan_archive(archive, todo, layout, settings=settings)  # one listing for all days
     progress = Progress(len(days), "backfill", stream=progress_stream)
     results: list[dict[str, Any]] = []
 
@@ -227,25 +229,23 @@ def run_backfill(
         note = summary["day"] + (" skipped" if summary.get("skipped") else "")
         progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
-    todo: list[date] = []
     for day in days:
-        if not force and target.exists(day_manifest_key(day)):
+        if day not in plan:
             finish(skipped_summary(day))
-        else:
-            todo.append(day)
     if workers <= 1:
         for day in todo:
-            finish(_run_inline(archive, day, target, layout, fields, settings))
+            finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
     else:
-        _run_parallel(archive, todo, target, layout, fields, settings, workers, finish)
+        _run_parallel(archive, plan, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 
 def _run_inline(
-    archive: str, day: date, target: Lake, layout: str | None, fields: dict[str, str], settings: Settings
+    archive: str, day: date, planned: list[Planned], target: Lake, fields: dict[str, str], settings: Settings
 ) -> dict[str, Any]:
     try:
-        return land_day(target, prepare_day(archive, day, layout=layout, mapping=fields, settings=settings))
+        prepared = prepare_day(archive, day, mapping=fields, settings=settings, planned=planned)
+        return land_day(target, prepared)
     except Exception as exc:
         log.error("backfill %s failed: %s", day, exc)
         return {"day": day.isoformat(), "skipped": False, **_error(exc)}
@@ -253,23 +253,22 @@ def _run_inline(
 
 def _run_parallel(
     archive: str,
-    todo: Iterable[date],
+    plan: dict[date, list[Planned]],
     target: Lake,
-    layout: str | None,
     fields: dict[str, str],
     settings: Settings,
     workers: int,
     finish: Callable[[dict[str, Any]], None],
 ) -> None:
     """At most `workers` days in flight; each lands (in the parent) once it and all earlier days are done."""
-    pending = iter(todo)
+    pending = iter(sorted(plan))
     inflight: list[tuple[date, Future[tuple[bytes, list[dict[str, Any]]] | dict[str, Any]]]] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         while True:
             while len(inflight) < workers and (day := next(pending, None)) is not None:
                 try:
-                    future = pool.submit(_prepare_in_worker, archive, day, layout, fields, settings)
+                    future = pool.submit(_prepare_in_worker, archive, day, plan.pop(day), fields, settings)
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
                     finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
                     continue

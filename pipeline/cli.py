@@ -15,7 +15,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("parse", help="parse feeds / wire stories into story JSON lines or Parquet")
-    s.add_argument("inputs", nargs="+", metavar="PATH_OR_URL", help="files, directories (recursive), URLs or -")
+    s.add_argument(
+        "inputs", nargs="+", metavar="PATH_OR_URL", help="files, directories (recursive), URLs or -"
+    )
     s.add_argument("--source", help="source name to record (default: the feed's title or the file name)")
     s.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
     s.add_argument("--out", help="output file (default stdout; required for parquet)")
@@ -31,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="one daily ingestion: fetch all feeds, land one interval, validate")
     s.add_argument("--feeds", help="feeds YAML (default config/feeds.yaml or WIREFEED_FEEDS)")
-    s.add_argument("--lake", help="lake URI: local path or s3://bucket/prefix (default ./lake or WIREFEED_LAKE)")
+    s.add_argument(
+        "--lake", help="lake URI: local path or s3://bucket/prefix (default ./lake or WIREFEED_LAKE)"
+    )
     s.add_argument("--date", help="UTC date YYYY-MM-DD of the interval [D, D+1) (default: today)")
 
     s = sub.add_parser("validate", help="check manifests against objects, schema and duplicates")

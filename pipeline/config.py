@@ -53,7 +53,9 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
 
     @classmethod
-    def load(cls, file: str | Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    def load(
+        cls, file: str | Path | None = None, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         file = file or env.get("WIREFEED_CONFIG")
@@ -78,7 +80,13 @@ class Settings:
         return new
 
     def check(self) -> None:
-        positive = ("connect_timeout", "total_timeout", "max_body_bytes", "fetch_concurrency", "per_host_concurrency")
+        positive = (
+            "connect_timeout",
+            "total_timeout",
+            "max_body_bytes",
+            "fetch_concurrency",
+            "per_host_concurrency",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0", field=name, value=getattr(self, name))

@@ -11,7 +11,7 @@ from pipeline.dates import parse_date
 from pipeline.errors import BadRecordError
 from pipeline.parse import RawEntry, default_source
 from pipeline.schema import SCHEMA_VERSION, Story
-from pipeline.text import clean_inline, strip_unsafe, to_text
+from pipeline.text import clean_inline, strip_unsafe, to_text, without_surrogates
 from pipeline.urls import canonical_url
 
 ID_CHARS: Final = 32
@@ -54,6 +54,13 @@ def _unique(values: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(v for v in cleaned if v))
 
 
+def _feed_url(feed_url: str | None) -> str | None:
+    if not feed_url:
+        return None
+    feed_url = without_surrogates(feed_url)
+    return canonical_url(feed_url) or strip_unsafe(feed_url)
+
+
 def _as_utc(fetched_at: datetime) -> datetime:
     if fetched_at.tzinfo is None or fetched_at.utcoffset() is None:
         raise BadRecordError("fetched_at must be timezone-aware", value=repr(fetched_at))
@@ -67,11 +74,11 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
     summary = to_text(entry.summary, entry.summary_is_html) or None
     if not body and summary:
         body = summary
-    url = canonical_url(entry.link, entry.base)
+    url = canonical_url(entry.link and without_surrogates(entry.link), entry.base)
     if not (title or body or url):
         raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
     source = clean_inline(entry.source) or default_source(entry.origin)
-    guid = strip_unsafe(entry.guid).strip() if entry.guid else None
+    guid = strip_unsafe(without_surrogates(entry.guid)).strip() if entry.guid else None
     published_at = parse_date(entry.published) or parse_date(entry.published_parsed)
     updated_at = parse_date(entry.updated) or parse_date(entry.updated_parsed)
     if (
@@ -85,9 +92,8 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         ),
         "content_hash": content_hash(title, body),
         "source": source,
-        "origin": entry.origin,
-        "feed_url": canonical_url(entry.feed_url)
-        or (strip_unsafe(entry.feed_url) if entry.feed_url else None),
+        "origin": without_surrogates(entry.origin),
+        "feed_url": _feed_url(entry.feed_url),
         "guid": guid or None,
         "url": url,
         "title": title,

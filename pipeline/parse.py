@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Final, Literal
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from pipeline.errors import BadInputError, BadRecordError
-from pipeline.text import clean_inline
+from pipeline.text import clean_inline, without_surrogates
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,8 @@ def sniff(data: bytes) -> Kind:
 
 def default_source(origin: str) -> str:
     """Source name when neither the caller nor the input gives one: the URL's host or the file's stem."""
+    if origin == "-":
+        return "stdin"
     if "://" in origin:
         return urlsplit(origin).hostname or origin
     return PurePath(origin).stem or origin
@@ -183,13 +185,14 @@ def _decode_text(data: bytes) -> str:
 # ---------------------------------------------------------------------------------------------- XML feeds
 
 
-def _is_html(detail: Mapping[str, Any] | None) -> bool:
-    return bool(detail) and str(detail.get("type", "")).lower() in _HTML_TYPES  # type: ignore[union-attr]
+def _is_html(detail: object) -> bool:
+    """feedparser's *_detail / content dicts say text/html or xhtml for markup."""
+    return isinstance(detail, Mapping) and str(detail.get("type", "")).lower() in _HTML_TYPES
 
 
 def _str(value: object) -> str | None:
     if isinstance(value, str):
-        return value.strip() or None
+        return without_surrogates(value).strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
@@ -258,9 +261,7 @@ def _parse_feed_xml(
         language=_str(feed.get("language")),
         authors=_names(feed.get("authors") or feed.get("author")),
     )
-    return _collect(
-        origin, (lambda e=e: _entry_from_feedparser(e, context) for e in result["entries"]), problems
-    )
+    return _collect(origin, result["entries"], lambda e: _entry_from_feedparser(e, context), problems)
 
 
 @dataclass(frozen=True)
@@ -273,13 +274,15 @@ class _FeedContext:
     authors: tuple[str, ...]
 
 
-def _collect(origin: str, builders: Iterable[Any], problems: list[str]) -> ParsedInput:
+def _collect(
+    origin: str, items: Iterable[Any], build: Callable[[Any], RawEntry], problems: list[str]
+) -> ParsedInput:
     """Build every entry; one that fails is dropped, counted and recorded."""
     entries: list[RawEntry] = []
     rejected = 0
-    for i, build in enumerate(builders):
+    for i, item in enumerate(items):
         try:
-            entries.append(build())
+            entries.append(build(item))
         except (BadRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
             rejected += 1
             problems.append(f"entry {i}: {type(exc).__name__}: {exc}"[:500])
@@ -357,7 +360,7 @@ def _parse_json_feed(data: bytes, origin: str, *, source: str | None, feed_url: 
         language=_str(doc.get("language")),
         authors=_names(doc.get("authors") or doc.get("author")),
     )
-    return _collect(origin, (lambda i=i: _entry_from_json(i, context) for i in doc["items"]), problems)
+    return _collect(origin, doc["items"], lambda item: _entry_from_json(item, context), problems)
 
 
 def _entry_from_json(item: object, ctx: _FeedContext) -> RawEntry:

@@ -1,10 +1,11 @@
 """Explainable topic tagging against the versioned taxonomy in schemas/topics.yaml.
 
-Each field (title, body) is normalized once, keeping offsets: UTF-8 bytes, ASCII lower-cased, punctuation
-and whitespace turned into spaces, read back as Latin-1 (one character per byte). One Aho-Corasick
-automaton holds every term form and blocking phrase of every topic as " form ", so a match is always a
-whole-word match and Python only sees real candidates; case rules, blocking phrases and context rules
-are checked for those alone. Every tag carries its evidence: {"topic", "term", "count", "in_title"}.
+Each field (title, body) is normalized once: UTF-8 bytes, ASCII lower-cased, punctuation and whitespace
+turned into spaces, read back as Latin-1 (one character per byte; a case-kept copy shares the offsets).
+ONE Aho-Corasick automaton holds every term form, blocking phrase and context phrase of every topic as
+" form ", so one scan finds them all and every match is a whole-word match. Case rules, blocking phrases
+and context rules are then checked for the candidate hits alone, by comparing positions.
+Every tag carries its evidence: {"topic", "term", "count", "in_title"}.
 The YAML rule language is documented at the top of schemas/topics.yaml.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,58 +30,45 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 6
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
-_SPACE = ord(" ")
-_ASCII_TO_SPACE = bytes.maketrans(
-    bytes(c for c in range(128) if not chr(c).isalnum()),
-    bytes(_SPACE for c in range(128) if not chr(c).isalnum()),
-)
-_ASCII_LOWER_TO_SPACE = bytes(
-    _ASCII_TO_SPACE[c] if c < 128 and not chr(c).isalnum() else (ord(chr(c).lower()) if c < 128 else c)
-    for c in range(256)
-)
-# Non-ASCII punctuation that separates words; replaced by as many spaces as it has bytes (offsets kept).
-_UNICODE_SEPARATORS = tuple(
-    ch.encode("utf-8")
-    for ch in "\u00a0\u2010\u2011\u2012\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
+# bytes.translate tables: ASCII punctuation and whitespace -> space (bytes >= 128, UTF-8 parts, kept)
+_ASCII_TO_SPACE = bytes(c if c >= 128 or chr(c).isalnum() else ord(" ") for c in range(256))
+_ASCII_LOWER_TO_SPACE = _ASCII_TO_SPACE.lower()  # bytes.lower() only touches A-Z
+# Non-ASCII separators, in UTF-8: no-break space, hyphens and dashes, curly quotes, ellipsis, guillemets
+_UNICODE_SEPARATORS = re.compile(
+    b"|".join(
+        re.escape(ch.encode("utf-8"))
+        for ch in "\u00a0\u2010\u2011\u2012\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
+    )
 )
 _TOPIC_ID = re.compile(r"[a-z][a-z0-9_]*")
 _TOPIC_KEYS = {"id", "label", "terms", "not"}
 _TERM_KEYS = {"term", "aliases", "case", "plural", "require", "unless", "window"}
 _Fail = Callable[[str, str], ConfigError]
+_NO_CONTEXT = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContextRule:
-    """`require`/`unless` phrases of one term, compiled into one regex applied to a hit's word window."""
+    """`require`/`unless` phrases (normalized, plurals included) of one term, and its window in words."""
 
-    require: re.Pattern[str] | None
-    unless: re.Pattern[str] | None
+    require: tuple[str, ...]
+    unless: tuple[str, ...]
     before: int
     after: int
 
-    def allows(self, norm: str, start: int, end: int) -> bool:
-        left = norm[max(0, start - WORDS_CHARS * self.before) : start] if self.before else ""
-        right = norm[end : end + WORDS_CHARS * self.after] if self.after else ""
-        if self.unless is not None and self._near(self.unless, left, right):
-            return False
-        return self.require is None or self._near(self.require, left, right)
 
-    def _near(self, pattern: re.Pattern[str], left: str, right: str) -> bool:
-        """A phrase is near when its closest word is within `before` words left or `after` words right."""
-        for m in pattern.finditer(left):
-            if len(left[m.end() :].split()) < self.before:
-                return True
-        first = pattern.search(right)
-        return first is not None and len(right[: first.start()].split()) < self.after
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     topic: str
     name: str  # canonical form, reported in topic_hits
     keys: tuple[str, ...]  # normalized forms (plural, aliases) as matched
     exact_forms: frozenset[str] | None  # for `case: exact`: normalized forms with their case kept
     rule: ContextRule | None
+
+
+# a term as the automaton carries it:
+# (topic, canonical term, case-exact forms or None, require set id, unless set id, words before, words after)
+_Candidate = tuple[str, str, frozenset[str] | None, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -136,35 +125,65 @@ class Tagger:
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
-        keys: dict[str, list[tuple[Term | None, str]]] = {}  # None marks a blocking phrase
+        # automaton key -> terms it is a form of, topics it blocks, context phrase sets it belongs to
+        terms: dict[str, list[_Candidate]] = {}
+        blockers: dict[str, list[str]] = {}
+        contexts: dict[str, list[int]] = {}
+        set_ids: dict[tuple[str, ...], int] = {}  # one id per distinct phrase set (YAML anchors share one)
+
+        def context_id(phrases: tuple[str, ...]) -> int:
+            if not phrases:
+                return _NO_CONTEXT
+            if phrases not in set_ids:
+                set_ids[phrases] = len(set_ids)
+                for phrase in phrases:
+                    contexts.setdefault(phrase, []).append(set_ids[phrases])
+            return set_ids[phrases]
+
         for topic in taxonomy.topics:
             for term in topic.terms:
+                rule = term.rule
+                candidate: _Candidate = (
+                    topic.id,
+                    term.name,
+                    term.exact_forms,
+                    context_id(rule.require) if rule else _NO_CONTEXT,
+                    context_id(rule.unless) if rule else _NO_CONTEXT,
+                    rule.before if rule else 0,
+                    rule.after if rule else 0,
+                )
                 for key in term.keys:
-                    keys.setdefault(key, []).append((term, topic.id))
+                    terms.setdefault(key, []).append(candidate)
             for blocker in topic.blockers:
-                keys.setdefault(blocker, []).append((None, topic.id))
+                blockers.setdefault(blocker, []).append(topic.id)
         self._automaton = ahocorasick.Automaton()
-        for key, entries in keys.items():
-            self._automaton.add_word(f" {key} ", (len(key), tuple(entries)))
+        for key in terms.keys() | blockers.keys() | contexts.keys():
+            payload = (
+                len(key),
+                tuple(terms.get(key, ())),
+                tuple(blockers.get(key, ())),
+                tuple(contexts.get(key, ())),
+            )
+            self._automaton.add_word(f" {key} ", payload)
         self._automaton.make_automaton()
-        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(keys))
+        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(self._automaton))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
-        """Return (sorted topic ids, hits); each hit is {"topic", "term", "count", "in_title"}."""
-        counts: dict[tuple[str, str], list[int]] = {}  # (topic, term) -> [count, count in title]
-        for field_is_title, text in ((True, title), (False, body)):
-            if not text:
-                continue
-            for topic, term in self._field_hits(text):
-                slot = counts.setdefault((topic, term), [0, 0])
-                slot[0] += 1
-                slot[1] += field_is_title
+        """Return (sorted topic ids, hits); each hit is {"topic", "term", "count", "in_title"}.
+
+        Hits are ordered by topic, then by count (highest first), then by term.
+        """
+        title_hits = self._field_hits(title) if title else []
+        all_hits = title_hits + self._field_hits(body) if body else title_hits
+        if not all_hits:
+            return [], []
+        rows = sorted((topic, -n, term) for (topic, term), n in Counter(all_hits).items())
+        in_title = set(title_hits)
         hits: list[dict[str, Any]] = [
-            {"topic": topic, "term": term, "count": n, "in_title": n_title > 0}
-            for (topic, term), (n, n_title) in counts.items()
+            {"topic": topic, "term": term, "count": -neg, "in_title": (topic, term) in in_title}
+            for topic, neg, term in rows
         ]
-        hits.sort(key=lambda h: (h["topic"], -h["count"], h["term"]))
-        return sorted({h["topic"] for h in hits}), hits
+        return sorted({row[0] for row in rows}), hits
 
     def tag_story(self, story: Story) -> Story:
         """Set topics, topic_hits and taxonomy_version on `story` (in place) and return it.
@@ -178,38 +197,51 @@ class Tagger:
         story["taxonomy_version"] = self.taxonomy.version
         return story
 
-    def _field_hits(self, text: str) -> Iterator[tuple[str, str]]:
+    def _field_hits(self, text: str) -> list[tuple[str, str]]:
         """(topic, canonical term) for every hit in one field that survives all rules."""
-        raw = _separators_to_spaces(text.encode("utf-8", "surrogatepass"))
-        norm = " " + raw.translate(_ASCII_LOWER_TO_SPACE).decode("latin-1") + " "
-        candidates: list[tuple[int, int, Term]] = []
-        blocked: list[tuple[int, int, str]] = []
-        for last, (length, entries) in self._automaton.iter(norm):
-            start, end = last - length, last  # norm[start:end] is the form, between its two spaces
-            for term, topic in entries:
-                if term is None:
-                    blocked.append((start, end, topic))
-                else:
-                    candidates.append((start, end, term))
-        kept: dict[str, list[tuple[int, int, str]]] = {}
+        raw = b" " + _separators_to_spaces(text.encode("utf-8", "surrogatepass")) + b" "
+        norm = raw.translate(_ASCII_LOWER_TO_SPACE).decode("latin-1")
+        candidates: list[tuple[int, int, tuple[_Candidate, ...]]] = []
+        blocked: list[tuple[int, int, tuple[str, ...]]] = []
+        near: dict[int, list[tuple[int, int]]] = {}  # context phrase set id -> spans found
+        for last, (n, terms, blocks, contexts) in self._automaton.iter(norm):
+            start = last - n  # norm[start:last] is the matched form, between two spaces
+            if terms:
+                candidates.append((start, last, terms))
+            if blocks:
+                blocked.append((start, last, blocks))
+            for set_id in contexts:
+                near.setdefault(set_id, []).append((start, last))
+        if not candidates:
+            return []
         cased: str | None = None
-        for start, end, term in candidates:
-            if term.exact_forms is not None:
-                cased = cased or " " + raw.translate(_ASCII_TO_SPACE).decode("latin-1") + " "
-                if cased[start:end] not in term.exact_forms:
+        kept: list[tuple[str, int, int, str]] = []
+        for start, end, terms in candidates:
+            for topic, name, exact_forms, require, unless, before, after in terms:
+                if exact_forms is not None:
+                    cased = cased or raw.translate(_ASCII_TO_SPACE).decode("latin-1")
+                    if cased[start:end] not in exact_forms:
+                        continue
+                if blocked and _is_blocked(blocked, topic, start, end):
                     continue
-            if blocked and _overlaps(blocked, term.topic, start, end):
-                continue
-            if term.rule is not None and not term.rule.allows(norm, start, end):
-                continue
-            kept.setdefault(term.topic, []).append((start, end, term.name))
-        for topic, spans in kept.items():
-            spans.sort(key=lambda s: (s[0], -s[1]))
-            covered_to = -1
-            for start, end, name in spans:
-                if start >= covered_to:  # overlapping hits of one topic count once, as the longest
-                    covered_to = end
-                    yield topic, name
+                spans = near.get(unless) if unless != _NO_CONTEXT else None
+                if spans and _is_near(spans, norm, start, end, before, after):
+                    continue
+                if require != _NO_CONTEXT:
+                    spans = near.get(require)
+                    if not spans or not _is_near(spans, norm, start, end, before, after):
+                        continue
+                kept.append((topic, start, -end, name))
+        if len(kept) < 2:
+            return [(topic, name) for topic, _, _, name in kept]
+        kept.sort()
+        hits: list[tuple[str, str]] = []
+        covered: tuple[str, int] = ("", -1)  # overlapping hits of one topic count once, as the longest
+        for topic, start, neg_end, name in kept:
+            if topic != covered[0] or start >= covered[1]:
+                covered = (topic, -neg_end)
+                hits.append((topic, name))
+        return hits
 
 
 @cache
@@ -219,13 +251,8 @@ def default_tagger() -> Tagger:
 
 
 def _separators_to_spaces(raw: bytes) -> bytes:
-    """Replace non-ASCII separators (curly quotes, dashes, no-break space) by spaces, keeping the length."""
-    if raw.isascii():
-        return raw
-    for sep in _UNICODE_SEPARATORS:
-        if sep in raw:
-            raw = raw.replace(sep, b" " * len(sep))
-    return raw
+    """Replace non-ASCII separators (curly quotes, dashes, no-break space) by a space each."""
+    return raw if raw.isascii() else _UNICODE_SEPARATORS.sub(b" ", raw)
 
 
 def _normalize(phrase: str, *, lower: bool = True) -> str:
@@ -235,8 +262,22 @@ def _normalize(phrase: str, *, lower: bool = True) -> str:
     return " ".join(raw.translate(table).decode("latin-1").split())
 
 
-def _overlaps(blocked: list[tuple[int, int, str]], topic: str, start: int, end: int) -> bool:
-    return any(b_topic == topic and b_start < end and start < b_end for b_start, b_end, b_topic in blocked)
+def _is_blocked(blocked: list[tuple[int, int, tuple[str, ...]]], topic: str, start: int, end: int) -> bool:
+    return any(b_start < end and start < b_end and topic in topics for b_start, b_end, topics in blocked)
+
+
+def _is_near(spans: list[tuple[int, int]], norm: str, start: int, end: int, before: int, after: int) -> bool:
+    """Whether a context phrase span lies within `before` words left or `after` words right of the hit
+    norm[start:end] (counting the words strictly between them; at most WORDS_CHARS characters a word)."""
+    for c_start, c_end in spans:
+        if c_end < start:
+            if start - c_end <= WORDS_CHARS * before and len(norm[c_end:start].split()) < before:
+                return True
+        elif (
+            c_start > end and c_start - end <= WORDS_CHARS * after and len(norm[end:c_start].split()) < after
+        ):
+            return True
+    return False
 
 
 def _plural(phrase: str) -> str | None:
@@ -259,16 +300,6 @@ def _forms(phrases: Iterable[str], plural: bool, *, lower: bool = True) -> tuple
             if form and (normalized := _normalize(form, lower=lower)):
                 out[normalized] = None
     return tuple(out)
-
-
-def _phrase_regex(phrases: list[str]) -> re.Pattern[str]:
-    """One regex for context phrases: whole words, any run of separators between words."""
-    alternatives = sorted(
-        {" +".join(re.escape(w) for w in f.split()) for f in _forms(phrases, plural=True)},
-        key=len,
-        reverse=True,
-    )
-    return re.compile(r"(?<![^ ])(?:" + "|".join(alternatives) + r")(?![^ ])")
 
 
 def _parse_topic(raw: Any, index: int, source: str) -> Topic:
@@ -334,8 +365,8 @@ def _parse_term(entry: Any, field: str, topic_id: str, fail: _Fail) -> Term:
         if before + after == 0:
             raise fail(f"{field}.window", "a context rule needs a window of at least one word")
         rule = ContextRule(
-            require=_phrase_regex(require) if require else None,
-            unless=_phrase_regex(unless) if unless else None,
+            require=_forms(require, plural=True),
+            unless=_forms(unless, plural=True),
             before=before,
             after=after,
         )

@@ -12,11 +12,13 @@ from lxml import etree  # type: ignore[import-untyped]
 
 # What must never survive into a story's text fields.
 TAG_RE: Final = re.compile(r"<[a-zA-Z/!?][^>]*>")
-_SCRIPTISH_RE: Final = re.compile(r"<\s*/?\s*script|(?:java|vb)script\s*:", re.IGNORECASE)
+_SCRIPTISH_RE: Final = re.compile(r"<\s*(?:/\s*)?script|(?:java|vb)script\s*:", re.IGNORECASE)
 _SPACE_RE: Final = re.compile(r"[^\S\n]+")  # whitespace other than newline
 _WS_RE: Final = re.compile(r"\s+")
 _BLANK_LINE_RE: Final = re.compile(r"\n\s*\n")
-_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+# Control characters, zero-width space, BOM and lone surrogates (JSON "\ud800" escapes; not encodable).
+_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff\ud800-\udfff]")
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 
 # Elements whose content is never text a reader sees (non-void only: we count start/end pairs).
 _SKIP: Final = frozenset(
@@ -125,6 +127,11 @@ def _extract_stdlib(html: str) -> str:
     except (AssertionError, ValueError):  # html.parser's rare hard failures on hostile markup
         return strip_unsafe(html)
     return "".join(parser.parts)
+
+
+def without_surrogates(text: str) -> str:
+    """Lone surrogates (JSON escapes, surrogateescape'd file names) -> U+FFFD, so UTF-8 can encode it."""
+    return _SURROGATE_RE.sub("\ufffd", text)
 
 
 def has_tag(text: str) -> bool:

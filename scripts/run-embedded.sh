@@ -64,6 +64,7 @@ import sys
 from pipeline.config import Settings
 from pipeline.lake import open_lake
 from pipeline.landing import manifest_key, read_manifest
+from pipeline.validate import validate
 
 day = sys.argv[1]
 settings = Settings.load()
@@ -76,6 +77,8 @@ for f in m.feeds:
 print("   counts " + " ".join(f"{k}={v}" for k, v in m.counts.items()))
 if m.topics:
     print("   topics " + ", ".join(f"{k}={v}" for k, v in sorted(m.topics.items())))
+report = validate(lake, day, day)
+print(f"   validate ok={report.ok} manifests={report.manifests} objects={report.objects} rows={report.rows}")
 print(f"== manifest {lake.uri(m.key)}")
 print("== Parquet files:")
 for o in m.objects:

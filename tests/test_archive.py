@@ -176,3 +176,29 @@ def test_undated_export_is_an_input_only_on_days_it_has_records_for(tmp_path: Pa
     (item,) = items(tmp_path, day=date(2026, 11, 26))
     assert [e.title for e in item.entries] == ["T1"] and item.rejected == 0
     assert items(tmp_path, day=DAY) == []
+
+
+def test_plan_reads_the_archive_once_for_all_days(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = LocalLake(tmp_path)
+    meta = {
+        "status": 200,
+        "etag": None,
+        "last_modified": None,
+        "final_url": None,
+        "feed_id": "f",
+        "content_type": None,
+    }
+    for day in (24, 25, 26):
+        feed = rss((f"s{day}", f"S{day}", f"{day} Nov 2026 09:00:00 GMT"))
+        store_raw(lake, feed, {**meta, "fetched_at": f"2026-11-{day}T09:00:00Z"})
+    gets: list[str] = []
+    real_get = LocalLake.get
+    monkeypatch.setattr(LocalLake, "get", lambda self, key: gets.append(key) or real_get(self, key))
+    days = [date(2026, 11, d) for d in (23, 24, 25, 26)]
+    plan = archive.plan_archive(str(tmp_path), days, settings=SETTINGS)
+    assert sorted(k for k in gets if k.endswith(".json")) == sorted(
+        o.key for o in lake.list("raw/") if o.key.endswith(".json")
+    )
+    assert [len(plan[d]) for d in days] == [0, 1, 1, 1]
+    planned = [i.key for i in iter_archive_day(str(tmp_path), DAY, settings=SETTINGS, planned=plan[DAY])]
+    assert planned == [i.key for i in items(tmp_path)]

@@ -145,3 +145,24 @@ def test_source_defaults_and_lists_are_cleaned(fetched_at):
     assert story["body"] == "same"  # summary stands in for a missing body
     assert story["attribution"] == "Source Name" and story["taxonomy_version"] == "v9"
     check_story(story)
+
+
+def test_lone_surrogates_never_reach_a_story(fetched_at):
+    entry = RawEntry(
+        origin="dir/\udcff.xml",
+        source="S\ud800",
+        guid="g\udc00",
+        link="https://e.com/\ud800",
+        title="bad \ud800 x",
+        body="<p>a \udfff b</p>",
+        body_is_html=True,
+        authors=("\ud83d",),
+        feed_url="file-\ud800",
+    )
+    story = normalize(entry, fetched_at=fetched_at)
+    check_story(story)
+    for value in story.values():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                text.encode("utf-8")  # raises on a lone surrogate
+    assert story["title"] == "bad x" and story["body"] == "a b"

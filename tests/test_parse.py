@@ -113,11 +113,15 @@ def test_str_is_refused():
         parse_bytes("http://example.com/feed.xml", "x")  # type: ignore[arg-type]
 
 
-def test_bytes_naming_a_file_are_not_opened(tmp_path):
-    feed = tmp_path / "feed.xml"
-    feed.write_bytes(b"<rss><channel><item><title>secret</title></item></channel></rss>")
+def test_bytes_naming_a_file_are_not_opened(tmp_path, monkeypatch):
+    # feedparser.parse(bytes) tries open(bytes) first; parse_bytes must hand it the data, never a path.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "<rss>").write_bytes(b"<rss><channel><item><title>secret</title></item></channel></rss>")
     with pytest.raises(BadInputError) as err:
-        parse_bytes(str(feed).encode(), "x")
+        parse_bytes(b"<rss>", "x")  # the data itself is an unclosed, empty feed
+    assert err.value.kind in {"malformed", "no_entries"}
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(str(tmp_path / "<rss>").encode(), "y")
     assert err.value.kind == "malformed"
 
 
@@ -204,3 +208,11 @@ def test_derive_title_cuts_at_word_boundary():
 def test_rss_item_without_updated_does_not_borrow_published(fixtures_dir):
     entry = parse_fixture(fixtures_dir, "rss20_content_encoded.xml").entries[0]
     assert entry.updated is None and entry.updated_parsed is None
+
+
+def test_json_surrogate_escapes_are_replaced():
+    data = (
+        b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": "1\\ud800", "title": "t\\udc00"}]}'
+    )
+    (entry,) = parse_bytes(data, "j").entries
+    assert entry.guid == "1\ufffd" and entry.title == "t\ufffd"

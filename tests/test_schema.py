@@ -65,7 +65,10 @@ def test_check_story_accepts_a_valid_story() -> None:
         ({"published_at": datetime(2025, 1, 1)}, "published_at"),  # naive
         ({"published_at": datetime(2025, 1, 1, tzinfo=timezone(timedelta(hours=2)))}, "published_at"),
         ({"authors": "A. Writer"}, "authors"),
-        ({"topic_hits": [{"topic": "x", "term": "y", "count": "2", "in_title": False}]}, "topic_hits[0].count"),
+        (
+            {"topic_hits": [{"topic": "x", "term": "y", "count": "2", "in_title": False}]},
+            "topic_hits[0].count",
+        ),
         ({"schema_version": True}, "schema_version"),
     ],
 )

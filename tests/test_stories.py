@@ -69,3 +69,20 @@ def test_input_whose_every_entry_is_dropped_is_rejected(fetched_at):
     with pytest.raises(BadInputError) as err:
         stories_from_bytes(feed, "f", fetched_at=fetched_at)
     assert err.value.kind == "no_entries" and "1 entries" in err.value.message
+
+
+@pytest.mark.parametrize(
+    "name", ["rss20_content_encoded.xml", "atom10.xml", "jsonfeed11.json", "rss10_rdf.xml", "wire_story.txt"]
+)
+def test_every_truncation_is_stories_or_bad_input(fixtures_dir, fetched_at, name):
+    data = (fixtures_dir / name).read_bytes()
+    kinds = set()
+    for cut in range(0, len(data), 3):
+        try:
+            batch = stories_from_bytes(data[:cut], f"{name}[:{cut}]", fetched_at=fetched_at)
+        except BadInputError as exc:
+            kinds.add(exc.kind)
+            continue
+        for story in batch.stories:
+            check_story(story)
+    assert "empty" in kinds and kinds <= {"empty", "malformed", "no_entries", "encoding"}

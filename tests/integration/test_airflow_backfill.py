@@ -1,8 +1,8 @@
-"""wire_backfill through the real scheduler path: `airflow api-server`, `airflow scheduler` (LocalExecutor) and
-`airflow dag-processor` as subprocesses on SQLite in a throw-away AIRFLOW_HOME, `airflow backfill create` over
-three days of a small wire-story archive, landing into MinIO. Then: every day has its manifest, validation
-passes, re-running one day (forced re-ingest) changes no object, and `wirefeed backfill` over the same
-archive into another lake gives the same stories."""
+"""wire_backfill through the real scheduler path: `airflow api-server`, `airflow scheduler` (LocalExecutor)
+and `airflow dag-processor` as subprocesses on SQLite in a throw-away AIRFLOW_HOME, `airflow backfill create`
+over three days of a small wire-story archive, landing into MinIO. Then: every day has its manifest,
+validation passes, re-running one day (forced re-ingest) changes no object, and `wirefeed backfill` over the
+same archive into another lake gives the same stories."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import secrets
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from pipeline.lake import Lake, open_lake
 from pipeline.landing import manifest_key, read_manifest
 from pipeline.parquet import read_stories
 from pipeline.validate import validate
+from tests.feedserver import Item, rss
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -58,8 +58,23 @@ def _story(n: int, day: date) -> str:
     )
 
 
+def _snapshot(day: date) -> bytes:
+    items = [
+        Item(
+            guid=f"snap-{day}-{i}",
+            title=f"Snapshot story {i}: tariff talks resume",
+            body=f"{TOPIC_LINES[i]} {TOPIC_LINES[i + 1]} Item {i} of the archived feed snapshot.",
+            link=f"https://snapshots.example/{day}/{i}",
+            published=f"{day:%a, %d %b %Y} 0{i + 8}:00:00 GMT",
+        )
+        for i in range(2)
+    ]
+    return rss("Archived Trade Feed", items)
+
+
 def _write_archive(root: Path) -> None:
-    """Two or three wire stories per day under YYYY/MM/DD/; story 1 appears again on the third day."""
+    """Under YYYY/MM/DD/: two wire stories a day, a feed snapshot (two items) on the second day, and story 1
+    again on the third day (archived twice: must land once)."""
     n = 0
     for i, day in enumerate(DAYS):
         folder = root / f"{day:%Y/%m/%d}"
@@ -67,7 +82,9 @@ def _write_archive(root: Path) -> None:
         for _ in range(2):
             (folder / f"story-{n:03d}.txt").write_text(_story(n, day), encoding="utf-8")
             n += 1
-        if i == 2:  # the same story again, archived on a later day: must land once
+        if i == 1:
+            (folder / "trade-feed.xml").write_bytes(_snapshot(day))
+        if i == 2:
             (folder / "story-repeat.txt").write_text(_story(1, DAYS[0]), encoding="utf-8")
 
 
@@ -137,6 +154,15 @@ class Services:
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
             assert proc.poll() is None, f"airflow {name} exited ({proc.returncode}):\n{self.tail(name)}"
+
+    def task_errors(self, n: int = 1500) -> str:
+        """The end of every task attempt log that reports an error (task logs are JSON lines)."""
+        out = []
+        for path in sorted((self.home / "logs").glob("dag_id=*/run_id=*/task_id=*/attempt=*.log")):
+            text = path.read_text(errors="replace")
+            if '"error"' in text or "Traceback" in text:
+                out.append(f"--- {path.relative_to(self.home)}\n{text[-n:]}")
+        return "\n".join(out)
 
     def tail(self, name: str, n: int = 4000) -> str:
         path = self.home / f"{name}.log"
@@ -214,6 +240,26 @@ def services(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Services]]:
         svc.stop()
 
 
+def _start_airflow(env: dict[str, str], services: Callable[[dict[str, str]], Services]) -> Services:
+    """Migrate the DB, create the pools, start api-server + dag-processor + scheduler, wait for the parse."""
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(exist_ok=True)
+    _cli(env, "db", "migrate", timeout=300)
+    _cli(env, "pools", "set", "wirefeed_fetch", "4", "wirefeed feed fetching")
+    _cli(env, "pools", "set", "wirefeed_s3", "1", "wirefeed lake writes (one at a time)")
+    svc = services(env)
+    svc.start("api-server", "api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"])
+    svc.start("dag-processor", "dag-processor")
+    svc.start("scheduler", "scheduler")
+    db = home / "airflow.db"
+    _wait(
+        "wire_backfill to be parsed",
+        lambda: _query(db, "select 1 from serialized_dag where dag_id = 'wire_backfill'"),
+        svc,
+    )
+    return svc
+
+
 def test_backfill_create_runs_every_day_through_the_scheduler(
     tmp_path: Path,
     s3_settings: Settings,
@@ -222,23 +268,10 @@ def test_backfill_create_runs_every_day_through_the_scheduler(
     services: Callable[[dict[str, str]], Services],
 ) -> None:
     home, archive = tmp_path / "airflow", tmp_path / "archive"
-    home.mkdir()
     _write_archive(archive)
     env = _env(home, s3_settings, s3_lake_uri, archive, free_port())
     db = home / "airflow.db"
-    _cli(env, "db", "migrate", timeout=300)
-    _cli(env, "pools", "set", "wirefeed_fetch", "4", "wirefeed feed fetching")
-    _cli(env, "pools", "set", "wirefeed_s3", "1", "wirefeed lake writes (one at a time)")
-
-    svc = services(env)
-    svc.start("api-server", "api-server", "--host", "127.0.0.1", "--port", env["AIRFLOW__API__PORT"])
-    svc.start("dag-processor", "dag-processor")
-    svc.start("scheduler", "scheduler")
-    _wait(
-        "wire_backfill to be parsed",
-        lambda: _query(db, "select 1 from serialized_dag where dag_id = 'wire_backfill'"),
-        svc,
-    )
+    svc = _start_airflow(env, services)
     _cli(env, "dags", "unpause", "wire_backfill")
 
     first, last = DAYS[0].isoformat(), DAYS[-1].isoformat()
@@ -251,7 +284,7 @@ def test_backfill_create_runs_every_day_through_the_scheduler(
         ),
         svc,
     )
-    assert runs == {d.isoformat(): "success" for d in DAYS}, f"{runs}\n{svc.tail('scheduler')}"
+    assert runs == {d.isoformat(): "success" for d in DAYS}, f"{runs}\n{svc.task_errors()}"
     _wait("the backfill to be marked complete", lambda: _backfills_done(db, 1), svc, timeout=120)
 
     lake = open_lake(s3_lake_uri, s3_settings)
@@ -259,7 +292,7 @@ def test_backfill_create_runs_every_day_through_the_scheduler(
         m = read_manifest(lake, manifest_key("backfill", day.isoformat()))
         assert (m.job, m.label) == ("backfill", day.isoformat())
     counts = {d: read_manifest(lake, manifest_key("backfill", d.isoformat())).counts for d in DAYS}
-    assert sum(c["new"] for c in counts.values()) == 6  # 7 files, one story twice
+    assert sum(c["new"] for c in counts.values()) == 8  # 6 wire stories + 2 snapshot items; one repeat
     assert sum(c["duplicate"] + c["batch_duplicate"] for c in counts.values()) == 1
     report = validate(lake, DAYS[0], DAYS[-1])
     assert report.ok, report.to_dict()
@@ -293,11 +326,42 @@ def test_backfill_create_runs_every_day_through_the_scheduler(
     other = f"s3://{s3_bucket}/cli-lake"
     cli_env = {k: v for k, v in os.environ.items() if not k.startswith("WIREFEED_")}
     out = subprocess.run(
-        [str(REPO / ".venv/bin/wirefeed"), "backfill", "--archive", str(archive), "--from", first, "--to", last,
-         "--lake", other, "--workers", "2"],
+        [str(REPO / ".venv/bin/wirefeed"), "backfill", "--archive", str(archive),
+         "--from", first, "--to", last, "--lake", other, "--workers", "2"],
         env=cli_env, capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     cli_lake = open_lake(other, s3_settings)
     assert _versions(cli_lake) == _versions(lake)
-    assert len(_versions(lake)) == 6
+    assert len(_versions(lake)) == 8
+
+
+def test_catchup_runs_every_day_from_the_configured_start(
+    tmp_path: Path,
+    s3_settings: Settings,
+    s3_lake_uri: str,
+    services: Callable[[dict[str, str]], Services],
+) -> None:
+    """WIREFEED_BACKFILL_START turns catchup on: unpausing creates a scheduled run per day up to the end."""
+    archive = tmp_path / "archive"
+    _write_archive(archive)
+    env = _env(tmp_path / "airflow", s3_settings, s3_lake_uri, archive, free_port())
+    env["WIREFEED_BACKFILL_START"] = DAYS[0].isoformat()
+    db = tmp_path / "airflow" / "airflow.db"
+    svc = _start_airflow(env, services)
+    _cli(env, "dags", "unpause", "wire_backfill")
+    runs = _wait(
+        "the catchup runs to finish",
+        lambda: (
+            (r := _runs(db)) and len(r) == 3 and all(s in ("success", "failed") for s in r.values()) and r
+        ),
+        svc,
+    )
+    assert runs == {d.isoformat(): "success" for d in DAYS}, f"{runs}\n{svc.task_errors()}"
+    kinds = _query(db, "select distinct run_type from dag_run where dag_id = 'wire_backfill'")
+    assert kinds == [("scheduled",)]
+    lake = open_lake(s3_lake_uri, s3_settings)
+    for day in DAYS:
+        assert lake.exists(manifest_key("backfill", day.isoformat()))
+    assert validate(lake, DAYS[0], DAYS[-1]).ok
+    assert len(_versions(lake)) == 8

@@ -20,6 +20,7 @@ from pipeline.landing import manifest_key, read_manifest
 from pipeline.parquet import read_stories
 from pipeline.validate import validate
 from tests.feedserver import FeedServer, Route
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -35,11 +36,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.models.asset import AssetEvent, AssetModel
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 
-dags, logical = Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2])
+dags = Path(sys.argv[1])
+logical = None if sys.argv[2] == "none" else datetime.fromisoformat(sys.argv[2])
 bag = BundleDagBag(dag_folder=str(dags), bundle_path=dags, bundle_name="dags-folder")
 assert not bag.import_errors, bag.import_errors
 dr = bag.dags["wire_daily"].test(logical_date=logical)
@@ -51,12 +54,20 @@ with create_session() as session:
             XComModel.get_many(run_id=dr.run_id, dag_ids="wire_daily", task_ids=task_id, key="return_value")
         ).first()
         xcoms[task_id] = XComModel.deserialize_value(row) if row is not None else None
+    events = session.execute(
+        select(AssetModel.name, AssetEvent.source_task_id)
+        .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        .where(AssetEvent.source_run_id == dr.run_id)
+    ).all()
 print("RESULT " + json.dumps({
     "state": str(dr.state),
-    "logical_date": dr.logical_date.isoformat(),
-    "data_interval": [dr.data_interval_start.isoformat(), dr.data_interval_end.isoformat()],
+    "logical_date": dr.logical_date and dr.logical_date.isoformat(),
+    "data_interval": [dr.data_interval_start and dr.data_interval_start.isoformat(),
+                      dr.data_interval_end and dr.data_interval_end.isoformat()],
+    "run_after": dr.run_after.isoformat(),
     "tis": sorted([ti.task_id, ti.map_index, str(ti.state), ti.pool, ti.try_number] for ti in tis),
     "xcoms": xcoms,
+    "asset_events": sorted([name, task] for name, task in events),
 }, default=str))
 """
 
@@ -92,8 +103,9 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float) -> str:
     return out.stdout
 
 
-def _dag_test(env: dict[str, str], logical: datetime) -> dict[str, Any]:
-    stdout = _run([sys.executable, "-c", RUNNER, str(REPO / "dags"), logical.isoformat()], env, timeout=300)
+def _dag_test(env: dict[str, str], logical: datetime | None) -> dict[str, Any]:
+    arg = logical.isoformat() if logical else "none"
+    stdout = _run([sys.executable, "-c", RUNNER, str(REPO / "dags"), arg], env, timeout=300)
     line = next(ln for ln in stdout.splitlines() if ln.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     return result
@@ -161,6 +173,7 @@ def test_wire_daily_lands_a_validated_interval(
     assert len(stories) == 8
     assert {s["published_at"].date() for s in stories if s["published_at"]} == {DAY}
     assert result["xcoms"]["validate"]["ok"] is True
+    assert result["asset_events"] == [["wirefeed_stories", "validate"]]  # published once validated
     assert validate(lake, DAY, DAY).ok
 
     assert again["state"] == "success", again
@@ -172,3 +185,53 @@ def test_wire_daily_lands_a_validated_interval(
         (s["story_id"], s["content_hash"]) for o in rerun.objects for s in read_stories(lake.get(o["key"]))
     } == (versions)
     assert validate(lake, DAY, DAY).ok
+
+
+def test_manual_run_without_logical_date_owns_the_utc_day_of_run_after(
+    tmp_path: Path, s3_settings: Settings, s3_lake_uri: str
+) -> None:
+    """No logical date -> no data_interval_* in the context: the run owns [run_after's UTC day, +1 day)."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - {{id: wire, url: '{SAMPLES / 'wire-madrid-talks.txt'}', local: true}}\n")
+    env = _airflow_env(tmp_path / "airflow", s3_settings, s3_lake_uri, feeds)
+    _run([str(REPO / ".venv/bin/airflow"), "db", "migrate"], env, timeout=300)
+    result = _dag_test(env, None)
+    assert result["state"] == "success", result
+    assert result["logical_date"] is None and result["data_interval"] == [None, None]
+    day = datetime.fromisoformat(result["run_after"]).astimezone(UTC).date()
+    assert result["xcoms"]["land"]["label"] == day.isoformat()
+    lake = open_lake(s3_lake_uri, s3_settings)
+    manifest = read_manifest(lake, manifest_key("daily", day.isoformat()))
+    assert datetime.fromisoformat(manifest.interval_start) == datetime(
+        day.year, day.month, day.day, tzinfo=UTC
+    )
+    assert manifest.counts["new"] == 1
+
+
+def test_transient_errors_retry_with_backoff_and_fatal_errors_fail_fast(
+    tmp_path: Path, s3_settings: Settings, s3_lake_uri: str
+) -> None:
+    """Real task runs: an unreachable object store (RetriableError) is retried `retries` times; a missing
+    feeds file (ConfigError) fails on the first try. WIREFEED_RETRY_DELAY_SECONDS=1 keeps backoff short."""
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - {{id: wire, url: '{SAMPLES / 'wire-madrid-talks.txt'}', local: true}}\n")
+    env = _airflow_env(tmp_path / "airflow", s3_settings, s3_lake_uri, feeds)
+    env["WIREFEED_RETRY_DELAY_SECONDS"] = "1"
+    _run([str(REPO / ".venv/bin/airflow"), "db", "migrate"], env, timeout=300)
+
+    # transient: the connection names an endpoint where nothing listens
+    conn = json.loads(env["AIRFLOW_CONN_WIREFEED_S3"])
+    conn["extra"]["endpoint_url"] = f"http://127.0.0.1:{free_port()}"
+    down = {**env, "AIRFLOW_CONN_WIREFEED_S3": json.dumps(conn)}
+    result = _dag_test(down, datetime(2026, 11, 21, tzinfo=UTC))
+    assert result["state"] == "failed"
+    states = {t[0]: (t[2], t[4]) for t in result["tis"]}
+    assert states["load_feeds"] == ("failed", 4), states  # 1 try + 3 retries
+    assert states["land"][0] == "upstream_failed"
+
+    # fatal: a configuration error is not retried
+    broken = {**env, "WIREFEED_FEEDS": str(tmp_path / "missing.yaml")}
+    result = _dag_test(broken, datetime(2026, 11, 22, tzinfo=UTC))
+    assert result["state"] == "failed"
+    states = {t[0]: (t[2], t[4]) for t in result["tis"]}
+    assert states["load_feeds"] == ("failed", 1), states

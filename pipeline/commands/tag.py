@@ -1,0 +1,60 @@
+"""`wirefeed tag [--taxonomy FILE]`: add topics, topic_hits and taxonomy_version to JSON lines on stdin.
+
+Each input line is an object with `id`, `title` and `body` (or `summary`). Good lines go to stdout with
+the tags added; each bad line gives one JSON error line on stderr and the rest carry on (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from pipeline.errors import BadRecordError, ConfigError
+from pipeline.tagging import Tagger, Taxonomy, default_tagger
+
+EXIT_OK, EXIT_BAD_LINES, EXIT_CONFIG = 0, 1, 2
+_TEXT_FIELDS = ("title", "body", "summary")
+
+
+def load_tagger(taxonomy_file: str | None) -> Tagger:
+    return Tagger(Taxonomy.load(taxonomy_file)) if taxonomy_file else default_tagger()
+
+
+def check_line(line: str, lineno: int) -> dict[str, Any]:
+    """The JSON object on `line`, or BadRecordError saying why it cannot be tagged."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise BadRecordError(f"invalid JSON: {exc.msg}", line=lineno) from None
+    if not isinstance(obj, dict):
+        raise BadRecordError("not a JSON object", line=lineno)
+    if "id" not in obj:
+        raise BadRecordError("missing id", line=lineno)
+    wrong = [f for f in _TEXT_FIELDS if f in obj and obj[f] is not None and not isinstance(obj[f], str)]
+    if wrong:
+        raise BadRecordError(f"{', '.join(wrong)} must be strings", line=lineno, id=obj["id"])
+    if not any(obj.get(f) for f in _TEXT_FIELDS):
+        raise BadRecordError("no title, body or summary", line=lineno, id=obj["id"])
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        tagger = load_tagger(args.taxonomy)
+    except ConfigError as exc:
+        print(json.dumps(exc.to_dict(), default=str), file=sys.stderr)
+        return EXIT_CONFIG
+    bad = 0
+    for lineno, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = check_line(line, lineno)
+        except BadRecordError as exc:
+            bad += 1
+            print(json.dumps(exc.to_dict(), ensure_ascii=False, default=str), file=sys.stderr)
+            continue
+        print(json.dumps(tagger.tag_story(obj), ensure_ascii=False))
+    return EXIT_BAD_LINES if bad else EXIT_OK

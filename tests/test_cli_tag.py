@@ -1,0 +1,108 @@
+"""`wirefeed tag` and `wirefeed eval-tags` through the real argument parser."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.tagging import Taxonomy
+
+EVAL_SET = Path(__file__).parent / "data" / "tag_eval.jsonl"
+
+
+def run_tag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stdin: str, *args: str
+) -> tuple[int, list[Any], list[Any]]:
+    """Run `wirefeed tag ARGS` on `stdin`: (exit code, stdout objects, stderr objects)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(["tag", *args])
+    out, err = capsys.readouterr()
+    return (
+        code,
+        [json.loads(line) for line in out.splitlines()],
+        [json.loads(line) for line in err.splitlines()],
+    )
+
+
+def test_tag_adds_topics_hits_and_version(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        {"id": "a", "title": "Neodymium prices jump", "body": "Magnet makers pay more.", "extra": [1]},
+        {"id": "b", "title": "Storm warning", "summary": "The TikTok ban was upheld."},
+    ]
+    code, out, err = run_tag(monkeypatch, capsys, "".join(json.dumps(x) + "\n" for x in lines))
+    assert (code, err) == (0, [])
+    assert [o["id"] for o in out] == ["a", "b"]
+    assert out[0]["extra"] == [1]  # the rest of the object passes through
+    assert out[0]["topics"] == ["rare_earths"]
+    assert out[0]["topic_hits"] == [
+        {"topic": "rare_earths", "term": "neodymium", "count": 1, "in_title": True}
+    ]
+    assert out[1]["topics"] == ["tiktok"]
+    assert {o["taxonomy_version"] for o in out} == {Taxonomy.load().version}
+
+
+def test_tag_reports_bad_lines_and_carries_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stdin = "\n".join(
+        [
+            "not json",
+            json.dumps({"id": 1, "title": "Tariffs rise", "body": ""}),
+            json.dumps(["a", "list"]),
+            json.dumps({"title": "no id"}),
+            json.dumps({"id": 2, "title": 5}),
+            json.dumps({"id": 3}),
+            "",
+        ]
+    )
+    code, out, err = run_tag(monkeypatch, capsys, stdin)
+    assert code == 1
+    assert [o["id"] for o in out] == [1] and out[0]["topics"] == ["tariffs"]
+    assert [(e["error"], e["line"]) for e in err] == [("bad_record", n) for n in (1, 3, 4, 5, 6)]
+    assert err[3]["id"] == 2 and "title" in err[3]["message"]
+
+
+def test_tag_with_a_custom_taxonomy_and_a_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    custom = tmp_path / "topics.yaml"
+    custom.write_text('version: "c.1"\ntopics:\n  - {id: weather, label: Weather, terms: [storm]}\n', "utf-8")
+    code, out, _ = run_tag(
+        monkeypatch, capsys, '{"id": 1, "title": "Storms ahead"}\n', "--taxonomy", str(custom)
+    )
+    assert code == 0 and out[0]["topics"] == ["weather"] and out[0]["taxonomy_version"] == "c.1"
+
+    custom.write_text('version: "c.2"\ntopics:\n  - {id: weather, label: Weather, terms: []}\n', "utf-8")
+    code, out, err = run_tag(monkeypatch, capsys, '{"id": 1, "title": "x"}\n', "--taxonomy", str(custom))
+    assert (code, out) == (2, [])
+    assert err[0]["error"] == "config" and err[0]["topic"] == "weather" and err[0]["field"] == "terms"
+
+
+def test_eval_tags_prints_a_table_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval-tags", str(EVAL_SET)]) == 0
+    table = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()
+        for line in table.splitlines()
+        if line and line.split()[0] in {*Taxonomy.load().topic_ids, "micro"}
+    }
+    assert set(rows) == {*Taxonomy.load().topic_ids, "micro"}
+    assert "precision" in table and "recall" in table and "f1" in table and "support" in table
+    assert "misclassified" not in table
+
+    assert main(["eval-tags", str(EVAL_SET), "--errors"]) == 0
+    assert "misclassified items" in capsys.readouterr().out
+
+
+def test_eval_tags_on_a_missing_file_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval-tags", str(tmp_path / "none.jsonl")]) == 2
+    assert json.loads(capsys.readouterr().err)["error"] == "unreadable"
