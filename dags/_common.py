@@ -1,4 +1,5 @@
-"""Shared DAG wiring for wire_daily / wire_backfill: retries, timeouts, pools, error mapping (no logic).
+"""Shared DAG wiring for wire_daily / wire_backfill: retries, timeouts, pools, error mapping, the validate
+task (no logic: task bodies call pipeline.tasks, see pipeline/tasks.py).
 
 Parse-time rule: only constants and environment variables are read here (no files, network or metadata DB).
 """
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import Asset, ExceptionRetryPolicy, RetryAction, RetryRule, task
 from airflow.sdk.exceptions import AirflowFailException
 
 # Pools: wirefeed_fetch (feed fetching, e.g. 4 slots) and wirefeed_s3 (tasks that land into or validate the
@@ -96,3 +97,18 @@ def fail_fast(func: F) -> F:
             raise AirflowFailException(f"{exc.kind}: {exc.message} {exc.fields or ''}".rstrip()) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def validate_task(job: str, task_id: str) -> Any:
+    """The last task of a `job` DAG (call it inside the DAG): validate the run's interval
+    (pipeline.tasks.validate_interval); publishes STORIES_ASSET on success: consumers see validated data."""
+
+    @task(task_id=task_id, pool=S3_POOL, execution_timeout=VALIDATE_TIMEOUT, outlets=[STORIES_ASSET])
+    @fail_fast
+    def validate(upstream: dict[str, Any]) -> dict[str, Any]:
+        from pipeline import airflow_support, tasks
+
+        settings, interval, _ = airflow_support.task_context(job)
+        return tasks.validate_interval(interval, settings)
+
+    return validate

@@ -1,6 +1,7 @@
 """wire_backfill: ingest the slice of a historical archive that belongs to each UTC day D, interval [D, D+1).
 
-ingest_day (pipeline.backfill.backfill_day for D) -> validate_day.
+ingest_day (pipeline.tasks.ingest_archive_day: backfill.backfill_day for D) -> validate_day
+(pipeline.tasks.validate_interval); from the CLI: `wirefeed backfill --from D --to D`, `wirefeed validate`.
 
 Driven by `airflow backfill create --dag-id wire_backfill --from-date A --to-date B` and by catchup: with
 WIREFEED_BACKFILL_START=YYYY-MM-DD set, catchup is on and the scheduler creates a run for every day from it
@@ -14,8 +15,6 @@ A day whose manifest exists is skipped (idempotent rerun) unless conf {"force": 
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
 from _common import (
@@ -23,33 +22,14 @@ from _common import (
     DEFAULT_ARGS,
     S3_POOL,
     START_DATE,
-    STORIES_ASSET,
-    VALIDATE_TIMEOUT,
     env_date,
     env_int,
     fail_fast,
+    validate_task,
 )
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-log = logging.getLogger(__name__)
 CATCHUP_FROM = env_date("WIREFEED_BACKFILL_START")
-
-
-def _archive_uri(params: dict[str, Any]) -> str:
-    from airflow.sdk import Variable
-
-    from pipeline.errors import ConfigError
-
-    uri = (
-        params.get("archive")
-        or Variable.get("wirefeed_archive", default=None)
-        or os.environ.get("WIREFEED_ARCHIVE")
-    )
-    if not uri:
-        raise ConfigError(
-            "no archive: set conf/param 'archive', Variable wirefeed_archive or WIREFEED_ARCHIVE"
-        )
-    return str(uri)
 
 
 @dag(
@@ -72,49 +52,15 @@ def wire_backfill() -> None:
     @task(pool=S3_POOL, execution_timeout=BACKFILL_DAY_TIMEOUT)
     @fail_fast
     def ingest_day() -> dict[str, Any]:
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.backfill import backfill_day
-        from pipeline.lake import open_lake
+        from pipeline import airflow_support, tasks
 
-        context = get_current_context()
-        params = dict(context["params"])
-        settings = settings_in_airflow()
-        interval = interval_from_context(context, "backfill")
-        open_lake(settings.lake, settings).ensure_bucket()
-        archive = _archive_uri(params)
-        day = interval.days()[0]
-        summary: dict[str, Any] = dict(
-            backfill_day(
-                archive,
-                day,
-                settings.lake,
-                layout=params.get("layout") or None,
-                settings=settings,
-                force=bool(params.get("force")),
-            )
+        settings, interval, params = airflow_support.task_context("backfill")
+        archive = airflow_support.archive_in_airflow(params)
+        return tasks.ingest_archive_day(
+            interval, settings, archive=archive, layout=params.get("layout"), force=bool(params.get("force"))
         )
-        log.info("backfill %s from %s: %s", day, archive, summary)
-        return summary
 
-    @task(pool=S3_POOL, execution_timeout=VALIDATE_TIMEOUT, outlets=[STORIES_ASSET])
-    @fail_fast
-    def validate_day(summary: dict[str, Any]) -> dict[str, Any]:
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.errors import FatalError
-        from pipeline.lake import open_lake
-        from pipeline.validate import validate
-
-        settings = settings_in_airflow()
-        interval = interval_from_context(get_current_context(), "backfill")
-        days = interval.days()
-        report = validate(open_lake(settings.lake, settings), days[0], days[-1])
-        result: dict[str, Any] = report.to_dict()
-        log.info("validate %s: %s", interval.label, {k: v for k, v in result.items() if k != "violations"})
-        if not report.ok:
-            violations = result["violations"][:20]
-            raise FatalError(f"lake validation failed for {interval.label}", violations=violations)
-        return result
-
+    validate_day = validate_task("backfill", "validate_day")
     validate_day(ingest_day())
 
 

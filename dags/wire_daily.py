@@ -1,7 +1,9 @@
 """wire_daily: one run per UTC day D with data interval [D, D+1).
 
 load_feeds -> fetch_feed (mapped per feed; stages a Parquet batch in the lake, returns its FeedOutcome)
--> land (merge, dedupe, write, manifest) -> validate (publishes the stories Asset).
+-> land (merge, dedupe, write, manifest) -> validate (publishes the stories Asset). Each task calls the
+pipeline.tasks function of its name (list_feeds, fetch_feed, land_feeds, validate_interval): the same steps
+`wirefeed run` takes.
 
 Data interval: CronDataIntervalTimetable("0 0 * * *", UTC), so the scheduled run for [D, D+1) starts
 just after D+1 00:00 UTC; a manual run with logical date L (`airflow dags test wire_daily L`) owns the last
@@ -12,7 +14,6 @@ Settings come from WIREFEED_* env (lake, feeds file); S3 credentials from the Ai
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from _common import (
@@ -22,13 +23,11 @@ from _common import (
     LAND_TIMEOUT,
     S3_POOL,
     START_DATE,
-    STORIES_ASSET,
-    VALIDATE_TIMEOUT,
     fail_fast,
+    validate_task,
 )
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-log = logging.getLogger(__name__)
 FEED_ID_TEMPLATE = "{{ task.op_kwargs['feed']['id'] }}"
 
 
@@ -47,20 +46,10 @@ def wire_daily() -> None:
     @task(pool=S3_POOL, execution_timeout=FETCH_TIMEOUT)
     @fail_fast
     def load_feeds() -> list[dict[str, Any]]:
-        from dataclasses import asdict
+        from pipeline import airflow_support, tasks
 
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.feeds import load_feeds as _load
-        from pipeline.lake import open_lake
-
-        settings = settings_in_airflow()
-        interval = interval_from_context(get_current_context(), "daily")
-        open_lake(settings.lake, settings).ensure_bucket()
-        feeds = [asdict(f) for f in _load(settings.feeds_file)]
-        log.info(
-            "interval %s .. %s: %d feeds", interval.start.isoformat(), interval.end.isoformat(), len(feeds)
-        )
-        return feeds
+        settings, interval, _ = airflow_support.task_context("daily")
+        return tasks.list_feeds(settings, interval)
 
     @task(
         pool=FETCH_POOL,
@@ -69,65 +58,20 @@ def wire_daily() -> None:
     )
     @fail_fast
     def fetch_feed(feed: dict[str, Any]) -> dict[str, Any]:
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.feeds import FeedSpec
-        from pipeline.ingest import fetch_feed_to_stage
-        from pipeline.lake import open_lake
+        from pipeline import airflow_support, tasks
 
-        settings = settings_in_airflow()
-        interval = interval_from_context(get_current_context(), "daily")
-        outcome: dict[str, Any] = dict(
-            fetch_feed_to_stage(FeedSpec(**feed), open_lake(settings.lake, settings), interval, settings)
-        )
-        log.info("feed %s: %s stories=%s", feed["id"], outcome.get("status"), outcome.get("stories"))
-        return outcome
+        settings, interval, _ = airflow_support.task_context("daily")
+        return tasks.fetch_feed(feed, interval, settings)
 
     @task(pool=S3_POOL, execution_timeout=LAND_TIMEOUT)
     @fail_fast
     def land(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.ingest import check_failed_share, summary
-        from pipeline.lake import open_lake
-        from pipeline.landing import land_staged
+        from pipeline import airflow_support, tasks
 
-        settings = settings_in_airflow()
-        interval = interval_from_context(get_current_context(), "daily")
-        feeds = [dict(o) for o in outcomes[:]]  # one slice request (iterating probes one past the end)
-        staged = [o["staged_uri"] for o in feeds if o.get("staged_uri")]
-        manifest = land_staged(open_lake(settings.lake, settings), interval, staged, feeds)
-        result = summary(manifest)
-        log.info("landed %s: %s", interval.label, result)
-        check_failed_share(manifest, settings)  # RunFailed (fatal) after the good feeds were landed
-        return result
+        settings, interval, _ = airflow_support.task_context("daily")
+        return tasks.land_feeds(outcomes, interval, settings)
 
-    @task(pool=S3_POOL, execution_timeout=VALIDATE_TIMEOUT, outlets=[STORIES_ASSET])
-    @fail_fast
-    def validate(landed: dict[str, Any]) -> dict[str, Any]:
-        """Validate the manifests of this interval; publishes STORIES_ASSET on success."""
-        from pipeline.airflow_support import interval_from_context, settings_in_airflow
-        from pipeline.errors import FatalError
-        from pipeline.lake import open_lake
-        from pipeline.validate import validate as _validate
-
-        settings = settings_in_airflow()
-        interval = interval_from_context(get_current_context(), "daily")
-        days = interval.days()
-        report = _validate(open_lake(settings.lake, settings), days[0], days[-1])
-        result: dict[str, Any] = report.to_dict()
-        log.info(
-            "validate %s..%s: ok=%s manifests=%d rows=%d",
-            days[0],
-            days[-1],
-            report.ok,
-            report.manifests,
-            report.rows,
-        )
-        if not report.ok:
-            raise FatalError(
-                f"lake validation failed for {interval.label}", violations=result["violations"][:20]
-            )
-        return result
-
+    validate = validate_task("daily", "validate")
     validate(land(fetch_feed.expand(feed=load_feeds())))
 
 

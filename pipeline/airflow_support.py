@@ -52,6 +52,27 @@ def interval_from_context(context: Mapping[str, Any], job: str) -> Interval:
     return Interval.for_date(when.date(), job)
 
 
+def task_context(job: str) -> tuple[Settings, Interval, dict[str, Any]]:
+    """What a running task of a `job` DAG needs: its Settings (settings_in_airflow), the interval it owns
+    (interval_from_context) and the run's params."""
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    settings = settings_in_airflow()
+    return settings, interval_from_context(context, job), dict(context.get("params") or {})
+
+
+def archive_in_airflow(params: Mapping[str, Any]) -> str | None:
+    """The archive a backfill run names: param "archive", else the Airflow Variable `wirefeed_archive`
+    (None when neither is set; pipeline.tasks.archive_uri then falls back to WIREFEED_ARCHIVE)."""
+    if params.get("archive"):
+        return str(params["archive"])
+    from airflow.sdk import Variable
+
+    value = Variable.get("wirefeed_archive", default=None)
+    return str(value) if value else None
+
+
 def s3_from_connection(conn: Any, fallback: S3Settings) -> S3Settings:
     """S3Settings from an Airflow (aws-style) connection: login/password, extra endpoint_url / region_name."""
     extra: Mapping[str, Any] = getattr(conn, "extra_dejson", None) or {}

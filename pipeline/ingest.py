@@ -276,10 +276,15 @@ def run_daily(
 ) -> Manifest:
     """Fetch all feeds, land the staged stories as one interval, then raise RunFailed if too many failed."""
     outcomes = fetch_all(feeds, lake, interval, settings, tagger=tagger)
-    staged = [o["staged_uri"] for o in outcomes if o["staged_uri"]]
-    manifest = land_staged(lake, interval, staged, outcomes)
+    manifest = land_outcomes(lake, interval, outcomes)
     check_failed_share(manifest, settings)
     return manifest
+
+
+def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
+    """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
+    staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
+    return land_staged(lake, interval, staged, list(outcomes))
 
 
 def check_failed_share(manifest: Manifest, settings: Settings) -> None:

@@ -89,6 +89,15 @@ def open_lake(uri: str, settings: Settings | None = None) -> Lake:
     return LocalLake(uri)
 
 
+def lake_for(settings: Settings, *, create: bool = False) -> Lake:
+    """The lake Settings.lake names; with create=True its bucket is made first (an S3 lake's endpoint is
+    reached here, so an unreachable store fails early, with a RetriableError)."""
+    lake = open_lake(settings.lake, settings)
+    if create:
+        lake.ensure_bucket()
+    return lake
+
+
 class LocalLake:
     """A lake in a local directory (the embedded default ./lake)."""
 

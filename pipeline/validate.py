@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import FatalError
-from pipeline.intervals import parse_day
+from pipeline.intervals import Interval, parse_day
 from pipeline.lake import Lake, sha256_hex
 from pipeline.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
 from pipeline.schema import arrow_schema
@@ -98,6 +98,12 @@ def validate(
         len(report.violations),
     )
     return report
+
+
+def check_interval(lake: Lake, interval: Interval, deep: bool = True) -> ValidationReport:
+    """validate() over the UTC days of an interval (what a run that landed the interval checks)."""
+    days = interval.days()
+    return validate(lake, days[0], days[-1], deep=deep)
 
 
 def _load(lake: Lake, key: str, report: ValidationReport) -> Manifest | None:

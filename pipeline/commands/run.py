@@ -16,9 +16,9 @@ from pipeline.errors import WirefeedError
 from pipeline.feeds import load_feeds
 from pipeline.ingest import RunFailed, run_daily
 from pipeline.intervals import Interval
-from pipeline.lake import open_lake
+from pipeline.lake import lake_for
 from pipeline.landing import Manifest
-from pipeline.validate import validate
+from pipeline.validate import check_interval
 
 FEED_STATUSES = ("ok", "not_modified", "failed", "skipped")
 
@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings.load(lake=args.lake, feeds_file=args.feeds)
         feeds = load_feeds(settings.feeds_file)
         interval = Interval.for_date(args.date or datetime.now(UTC).date().isoformat())
-        lake = open_lake(settings.lake, settings)
-        lake.ensure_bucket()
+        lake = lake_for(settings, create=True)
     except WirefeedError as exc:
         print(f"wirefeed run: {exc.kind}: {exc.message}", file=sys.stderr)
         return 2
@@ -42,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wirefeed run: {exc.kind}: {exc.message}", file=sys.stderr)
         return 1
     print(render_summary(manifest))
-    day = interval.days()[0]
-    report = validate(lake, day, interval.days()[-1])
+    report = check_interval(lake, interval)
     verdict = "ok" if report.ok else "FAILED"
     print(f"validate {interval.label}: {verdict} ({len(report.violations)} violations)")
     for violation in report.violations[:20]:
