@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_S3_CONN_ID = "wirefeed_s3"
 
+# For Airflow's SQLite metadata DB: wait up to 60 s for a lock instead of sqlite3's 5 s, so the scheduler,
+# dag-processor, api-server and CLI calls such as `airflow backfill create` can share the file under load
+# ("database is locked" otherwise). Used as AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS=<this path>.
+SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": 60}
+
 
 def _utc(value: Any, name: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:

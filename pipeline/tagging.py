@@ -1,10 +1,12 @@
 """Explainable topic tagging against the versioned taxonomy in schemas/topics.yaml.
 
-Each field (title, body) is normalized once: UTF-8 bytes, ASCII lower-cased, punctuation and whitespace
-turned into spaces, read back as Latin-1 (one character per byte; a case-kept copy shares the offsets).
-ONE Aho-Corasick automaton holds every term form, blocking phrase and context phrase of every topic as
-" form ", so one scan finds them all and every match is a whole-word match. Case rules, blocking phrases
-and context rules are then checked for the candidate hits alone, by comparing positions.
+Title and body are normalized once, together (" title \xff body "): UTF-8 bytes, ASCII lower-cased,
+punctuation and whitespace turned into spaces, read back as Latin-1 (one character per byte; a case-kept
+copy shares the offsets; offsets before the separator are in the title). ONE Aho-Corasick automaton holds
+every term form, blocking phrase and context phrase of every topic as " form ", so one scan finds them all
+and every match is a whole-word match. Its values are tuples of ints, built once: forms that need no check
+count at once; case rules, context rules (a walk over the neighbouring matches), blocking phrases (only
+when one matched) and the overlap rule (only for forms that can overlap) are checked for the rest.
 Every tag carries its evidence: {"topic", "term", "count", "in_title"}.
 The YAML rule language is documented at the top of schemas/topics.yaml.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -66,9 +68,15 @@ class Term:
     rule: ContextRule | None
 
 
-# a term as the automaton carries it:
-# (topic, canonical term, case-exact forms or None, require set id, unless set id, words before, words after)
-_Candidate = tuple[str, str, frozenset[str] | None, int, int, int, int]
+# A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
+_Rule = tuple[tuple[tuple[int, bool], ...], int, int]
+# A term form that needs checks: (term id, topic rank, wait, case-exact forms or None, rule or None);
+# wait is 2 when its hits can overlap another form's of the topic, 1 when the topic has blocking phrases
+_Checked = tuple[int, int, int, frozenset[str] | None, _Rule | None]
+# What a form is to the topics: (term ids that count with no check, forms to check, topic ranks it blocks)
+_Work = tuple[tuple[int, ...], tuple[_Checked, ...], tuple[int, ...]]
+# An automaton value: (form length, context phrase set ids, work or () for a context phrase only)
+_Value = tuple[int, tuple[int, ...], _Work | tuple[()]]
 
 
 @dataclass(frozen=True)
@@ -125,9 +133,17 @@ class Tagger:
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
-        # automaton key -> terms it is a form of, topics it blocks, context phrase sets it belongs to
-        terms: dict[str, list[_Candidate]] = {}
-        blockers: dict[str, list[str]] = {}
+        rank = {topic_id: i for i, topic_id in enumerate(sorted(t.id for t in taxonomy.topics))}
+        # term ids follow (topic, term) order: sorting ids sorts hits by topic, then by term
+        ordered = sorted(((topic.id, term.name), term) for topic in taxonomy.topics for term in topic.terms)
+        self._terms: tuple[tuple[str, str], ...] = tuple(pair for pair, _ in ordered)
+        self._ranks: tuple[int, ...] = tuple(rank[topic_id] for (topic_id, _), _ in ordered)
+        blocking = {topic.id for topic in taxonomy.topics if topic.blockers}
+        overlapping = _overlapping_forms(taxonomy)
+        # automaton key -> terms it is a form of (with no check, to check), topics it blocks, context sets
+        plain: dict[str, list[int]] = {}
+        checked: dict[str, list[_Checked]] = {}
+        blockers: dict[str, list[int]] = {}
         contexts: dict[str, list[int]] = {}
         set_ids: dict[tuple[str, ...], int] = {}  # one id per distinct phrase set (YAML anchors share one)
 
@@ -140,31 +156,29 @@ class Tagger:
                     contexts.setdefault(phrase, []).append(set_ids[phrases])
             return set_ids[phrases]
 
+        for tid, ((topic_id, _), term) in enumerate(ordered):
+            rule = term.rule
+            checks: _Rule | None = None
+            if rule:  # an `unless` phrase near drops the hit, then a `require` phrase must be near
+                pairs = ((context_id(rule.unless), False), (context_id(rule.require), True))
+                checks = (tuple(p for p in pairs if p[0] != _NO_CONTEXT), rule.before, rule.after)
+            for key in term.keys:
+                # 2: its hits wait for the overlap rule; 1: they wait only when a blocking phrase matched
+                wait = 2 if (topic_id, key) in overlapping else 1 if topic_id in blocking else 0
+                if rule is None and term.exact_forms is None and not wait:
+                    plain.setdefault(key, []).append(tid)  # counts wherever it matches
+                    continue
+                checked.setdefault(key, []).append((tid, rank[topic_id], wait, term.exact_forms, checks))
         for topic in taxonomy.topics:
-            for term in topic.terms:
-                rule = term.rule
-                candidate: _Candidate = (
-                    topic.id,
-                    term.name,
-                    term.exact_forms,
-                    context_id(rule.require) if rule else _NO_CONTEXT,
-                    context_id(rule.unless) if rule else _NO_CONTEXT,
-                    rule.before if rule else 0,
-                    rule.after if rule else 0,
-                )
-                for key in term.keys:
-                    terms.setdefault(key, []).append(candidate)
             for blocker in topic.blockers:
-                blockers.setdefault(blocker, []).append(topic.id)
+                blockers.setdefault(blocker, []).append(rank[topic.id])
+        keys = plain.keys() | checked.keys() | blockers.keys() | contexts.keys()
+        self._longest = max(map(len, keys))
         self._automaton = ahocorasick.Automaton()
-        for key in terms.keys() | blockers.keys() | contexts.keys():
-            payload = (
-                len(key),
-                tuple(terms.get(key, ())),
-                tuple(blockers.get(key, ())),
-                tuple(contexts.get(key, ())),
-            )
-            self._automaton.add_word(f" {key} ", payload)
+        for key in keys:
+            work = (tuple(plain.get(key, ())), tuple(checked.get(key, ())), tuple(blockers.get(key, ())))
+            value: _Value = (len(key), tuple(contexts.get(key, ())), work if any(work) else ())
+            self._automaton.add_word(f" {key} ", value)
         self._automaton.make_automaton()
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(self._automaton))
 
@@ -173,17 +187,88 @@ class Tagger:
 
         Hits are ordered by topic, then by count (highest first), then by term.
         """
-        title_hits = self._field_hits(title) if title else []
-        all_hits = title_hits + self._field_hits(body) if body else title_hits
-        if not all_hits:
+        # One scan serves both fields: " title \xff body ". Byte 0xFF never occurs in UTF-8, so no form
+        # spans the two fields, and offsets before the separator are in the title.
+        head = title.encode("utf-8", "surrogatepass")
+        if not head.isascii():
+            head = _UNICODE_SEPARATORS.sub(b" ", head)
+        tail = body.encode("utf-8", "surrogatepass")
+        if not tail.isascii():
+            tail = _UNICODE_SEPARATORS.sub(b" ", tail)
+        raw = b"".join((b" ", head, b" \xff ", tail, b" "))
+        norm = raw.translate(_ASCII_LOWER_TO_SPACE).decode("latin-1")
+        matches: list[tuple[int, _Value]] = list(self._automaton.iter(norm))
+        if not matches:
             return [], []
-        rows = sorted((topic, -n, term) for (topic, term), n in Counter(all_hits).items())
-        in_title = set(title_hits)
-        hits: list[dict[str, Any]] = [
-            {"topic": topic, "term": term, "count": -neg, "in_title": (topic, term) in in_title}
-            for topic, neg, term in rows
-        ]
-        return sorted({row[0] for row in rows}), hits
+        sep = len(head) + 2  # norm[sep] is the separator
+        # blocking phrases are rare: hits wait for them only when one matched
+        found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
+        assert found is not None  # with patience 0, _kept never gives up
+        kept, titled = found
+        if not kept:
+            return [], []
+        kept.sort()
+        ranks, terms = self._ranks, self._terms
+        rows: list[tuple[int, int, int]] = []
+        tid, count = kept[0], 0
+        for other in kept:
+            if other == tid:
+                count += 1
+            else:
+                rows.append((ranks[tid], -count, tid))
+                tid, count = other, 1
+        rows.append((ranks[tid], -count, tid))
+        rows.sort()
+        topics: list[str] = []
+        hits: list[dict[str, Any]] = []
+        for _, neg, tid in rows:
+            topic, name = terms[tid]
+            if not topics or topics[-1] != topic:
+                topics.append(topic)
+            hits.append({"topic": topic, "term": name, "count": -neg, "in_title": tid in titled})
+        return topics, hits
+
+    def _kept(
+        self, matches: list[tuple[int, _Value]], raw: bytes, norm: str, sep: int, patience: int
+    ) -> tuple[list[int], set[int]] | None:
+        """Term ids of the hits among `matches` that count (with repeats), and the set of those in the title.
+        Hits that wait more than `patience` go through the blocking and overlap rules; None when a blocking
+        phrase matched while hits it may block did not wait."""
+        split = bisect_left(matches, (sep,))  # matches[:split] are in the title
+        titled = {tid for _, (_, _, work) in matches[:split] if work for tid in work[0]}
+        kept: list[int] = []
+        later: list[tuple[int, int, int, int]] = []  # (topic rank, start, -end, term id) of waiting hits
+        blocked: list[tuple[int, int, tuple[int, ...]]] = []  # (start, end, topic ranks) of blocking phrases
+        longest = self._longest
+        for i, (end, (n, _, work)) in enumerate(matches):
+            if not work:
+                continue  # a context phrase only
+            plain, checked, blocks = work
+            if plain:
+                kept.extend(plain)
+            if checked:
+                start = end - n  # norm[start:end] is the matched form, between two spaces
+                for tid, rank, wait, exact_forms, rule in checked:
+                    if (
+                        exact_forms is not None
+                        and raw[start:end].translate(_ASCII_TO_SPACE).decode("latin-1") not in exact_forms
+                    ):
+                        continue
+                    if rule is not None and not _rule_holds(matches, i, norm, start, end, sep, rule, longest):
+                        continue
+                    if wait > patience:
+                        later.append((rank, start, -end, tid))
+                        continue
+                    kept.append(tid)
+                    if end < sep:
+                        titled.add(tid)
+            if blocks:
+                if patience:
+                    return None
+                blocked.append((end - n, end, blocks))
+        if later:
+            _resolve(later, blocked, sep, kept, titled)
+        return kept, titled
 
     def tag_story(self, story: Story) -> Story:
         """Set topics, topic_hits and taxonomy_version on `story` (in place) and return it.
@@ -196,52 +281,6 @@ class Tagger:
         story["topic_hits"] = hits
         story["taxonomy_version"] = self.taxonomy.version
         return story
-
-    def _field_hits(self, text: str) -> list[tuple[str, str]]:
-        """(topic, canonical term) for every hit in one field that survives all rules."""
-        raw = b" " + _separators_to_spaces(text.encode("utf-8", "surrogatepass")) + b" "
-        norm = raw.translate(_ASCII_LOWER_TO_SPACE).decode("latin-1")
-        candidates: list[tuple[int, int, tuple[_Candidate, ...]]] = []
-        blocked: list[tuple[int, int, tuple[str, ...]]] = []
-        near: dict[int, list[tuple[int, int]]] = {}  # context phrase set id -> spans found
-        for last, (n, terms, blocks, contexts) in self._automaton.iter(norm):
-            start = last - n  # norm[start:last] is the matched form, between two spaces
-            if terms:
-                candidates.append((start, last, terms))
-            if blocks:
-                blocked.append((start, last, blocks))
-            for set_id in contexts:
-                near.setdefault(set_id, []).append((start, last))
-        if not candidates:
-            return []
-        cased: str | None = None
-        kept: list[tuple[str, int, int, str]] = []
-        for start, end, terms in candidates:
-            for topic, name, exact_forms, require, unless, before, after in terms:
-                if exact_forms is not None:
-                    cased = cased or raw.translate(_ASCII_TO_SPACE).decode("latin-1")
-                    if cased[start:end] not in exact_forms:
-                        continue
-                if blocked and _is_blocked(blocked, topic, start, end):
-                    continue
-                spans = near.get(unless) if unless != _NO_CONTEXT else None
-                if spans and _is_near(spans, norm, start, end, before, after):
-                    continue
-                if require != _NO_CONTEXT:
-                    spans = near.get(require)
-                    if not spans or not _is_near(spans, norm, start, end, before, after):
-                        continue
-                kept.append((topic, start, -end, name))
-        if len(kept) < 2:
-            return [(topic, name) for topic, _, _, name in kept]
-        kept.sort()
-        hits: list[tuple[str, str]] = []
-        covered: tuple[str, int] = ("", -1)  # overlapping hits of one topic count once, as the longest
-        for topic, start, neg_end, name in kept:
-            if topic != covered[0] or start >= covered[1]:
-                covered = (topic, -neg_end)
-                hits.append((topic, name))
-        return hits
 
 
 @cache
@@ -262,20 +301,98 @@ def _normalize(phrase: str, *, lower: bool = True) -> str:
     return " ".join(raw.translate(table).decode("latin-1").split())
 
 
-def _is_blocked(blocked: list[tuple[int, int, tuple[str, ...]]], topic: str, start: int, end: int) -> bool:
-    return any(b_start < end and start < b_end and topic in topics for b_start, b_end, topics in blocked)
-
-
-def _is_near(spans: list[tuple[int, int]], norm: str, start: int, end: int, before: int, after: int) -> bool:
-    """Whether a context phrase span lies within `before` words left or `after` words right of the hit
-    norm[start:end] (counting the words strictly between them; at most WORDS_CHARS characters a word)."""
-    for c_start, c_end in spans:
-        if c_end < start:
-            if start - c_end <= WORDS_CHARS * before and len(norm[c_end:start].split()) < before:
-                return True
-        elif (
-            c_start > end and c_start - end <= WORDS_CHARS * after and len(norm[end:c_start].split()) < after
+def _resolve(
+    later: list[tuple[int, int, int, int]],
+    blocked: list[tuple[int, int, tuple[int, ...]]],
+    sep: int,
+    kept: list[int],
+    titled: set[int],
+) -> None:
+    """Add to `kept` (and `titled`) the hits of `later` that no blocking phrase of their topic overlaps and
+    that survive the overlap rule: overlapping hits of one topic count once, as the longest."""
+    later.sort()
+    covered = (-1, -1)  # (topic rank, end) of the last hit that counted
+    for rank, start, neg_end, tid in later:
+        end = -neg_end
+        if blocked and any(
+            b_start < end and start < b_end and rank in ranks for b_start, b_end, ranks in blocked
         ):
+            continue
+        if rank != covered[0] or start >= covered[1]:
+            covered = (rank, end)
+            kept.append(tid)
+            if start < sep:
+                titled.add(tid)
+
+
+def _rule_holds(
+    matches: list[tuple[int, _Value]],
+    i: int,
+    norm: str,
+    start: int,
+    end: int,
+    sep: int,
+    rule: _Rule,
+    longest: int,
+) -> bool:
+    """Whether the hit norm[start:end] (matches[i]) passes a context rule: for each (set, wanted), whether a
+    phrase of the set lies within `before` words left or `after` words right of it in its field (title
+    before `sep`, body after), counting the words strictly between them (at most WORDS_CHARS characters a
+    word). Matches are ordered by end offset; no form is longer than `longest` characters."""
+    checks, before, after = rule
+    first = start - WORDS_CHARS * before  # a phrase before ends at or after `first`
+    last = end + WORDS_CHARS * after  # a phrase after starts at or before `last`
+    if end < sep:  # the title
+        if last > sep:
+            last = sep
+    elif first < sep:
+        first = sep
+    for set_id, wanted in checks:
+        found = False
+        j = i - 1
+        while j >= 0:
+            c_end, value = matches[j]
+            if c_end < first:
+                break
+            if c_end < start and set_id in value[1] and len(norm[c_end:start].split()) < before:
+                found = True
+                break
+            j -= 1
+        if not found:
+            for j in range(i + 1, len(matches)):
+                c_end, value = matches[j]
+                c_start = c_end - value[0]
+                if c_start > last:
+                    if c_end - longest > last:
+                        break
+                elif c_start > end and set_id in value[1] and len(norm[end:c_start].split()) < after:
+                    found = True
+                    break
+        if found is not wanted:
+            return False
+    return True
+
+
+def _overlapping_forms(taxonomy: Taxonomy) -> set[tuple[str, str]]:
+    """(topic, form) pairs whose whole-word matches can overlap another match of a form of the same topic."""
+    out: set[tuple[str, str]] = set()
+    for topic in taxonomy.topics:
+        forms = {key: key.split(" ") for term in topic.terms for key in term.keys}
+        for a, a_words in forms.items():
+            for b, b_words in forms.items():
+                if _can_overlap(a_words, b_words, same=a == b):
+                    out.update({(topic.id, a), (topic.id, b)})
+    return out
+
+
+def _can_overlap(a: list[str], b: list[str], *, same: bool) -> bool:
+    """Whether word sequences a and b can share a word when both occur in a text (b placed at any offset
+    relative to a; a form does not overlap itself at offset 0)."""
+    for offset in range(-len(b) + 1, len(a)):
+        if same and offset == 0:
+            continue
+        pairs = [(a[k], b[k - offset]) for k in range(max(0, offset), min(len(a), offset + len(b)))]
+        if pairs and all(x == y for x, y in pairs):
             return True
     return False
 

@@ -190,6 +190,29 @@ def test_unless_and_blocking_phrases() -> None:
     assert tagger.tag("", "steel tariffs rise; the hotel was full")[0] == ["tariffs"]
 
 
+def test_rules_and_overlaps_stay_within_one_field() -> None:
+    tagger = small_tagger(
+        [
+            {
+                "id": "deals",
+                "label": "D",
+                "terms": ["trade deal", {"term": "deal", "require": ["trade"], "window": 3}],
+                "not": ["deal breaker"],
+            }
+        ]
+    )
+    assert tagger.tag("Trade", "deal") == ([], [])  # context words are counted in one field
+    assert tagger.tag("deal", "trade") == ([], [])
+    assert tagger.tag("trade deal", "breaker deal") == (
+        ["deals"],
+        [{"topic": "deals", "term": "trade deal", "count": 1, "in_title": True}],
+    )
+    assert tagger.tag("A trade deal", "The trade deal, a deal in trade")[1] == [
+        {"topic": "deals", "term": "trade deal", "count": 2, "in_title": True},
+        {"topic": "deals", "term": "deal", "count": 1, "in_title": False},
+    ]
+
+
 def test_adding_a_topic_is_editing_yaml_only(tmp_path: Path) -> None:
     doc = yaml.safe_load((schemas_dir() / "topics.yaml").read_text("utf-8"))
     doc["version"] = "test.1"
