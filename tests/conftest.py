@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from tests.feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -28,3 +31,10 @@ def shared_dir() -> Path:
 @pytest.fixture
 def fetched_at() -> datetime:
     return datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    """A scripted HTTP feed server on 127.0.0.1 (tests/feedserver.py)."""
+    with FeedServer() as s:
+        yield s

@@ -6,7 +6,6 @@ import gzip
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from tests.feedserver import FeedServer, Route, gzip_bomb
 RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
 <item><title>One</title><link>https://example.com/1</link><guid>1</guid></item></channel></rss>"""
 CAP = 64 * 1024
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with FeedServer() as s:
-        yield s
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -68,6 +69,30 @@ def s3_bucket(s3_settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def s3_lake_uri(s3_bucket: str) -> str:
     return f"s3://{s3_bucket}/lake"
+
+
+def airflow_env(home: Path, s3: Settings, lake: str) -> dict[str, str]:
+    """Environment for an Airflow process on a throw-away SQLite metadata DB in `home`, landing into `lake`
+    with the S3 credentials handed over only as the Airflow connection wirefeed_s3."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "WIREFEED_"))}
+    conn = {
+        "conn_type": "aws",
+        "login": s3.s3.access_key_id,
+        "password": s3.s3.secret_access_key,
+        "extra": {"endpoint_url": s3.s3.endpoint_url, "region_name": s3.s3.region},
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.airflow_support.SQLITE_CONNECT_ARGS",
+            "AIRFLOW_CONN_WIREFEED_S3": json.dumps(conn),
+            "WIREFEED_LAKE": lake,
+        }
+    )
+    return env
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ from pipeline.landing import manifest_key, read_manifest
 from pipeline.parquet import read_stories
 from pipeline.validate import validate
 from tests.feedserver import Item, rss
-from tests.integration.conftest import free_port
+from tests.integration.conftest import airflow_env, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -89,23 +89,12 @@ def _write_archive(root: Path) -> None:
 
 
 def _env(home: Path, s3: Settings, lake: str, archive: Path, api_port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "WIREFEED_"))}
-    conn = {
-        "conn_type": "aws",
-        "login": s3.s3.access_key_id,
-        "password": s3.s3.secret_access_key,
-        "extra": {"endpoint_url": s3.s3.endpoint_url, "region_name": s3.s3.region},
-    }
+    env = airflow_env(home, s3, lake)
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.airflow_support.SQLITE_CONNECT_ARGS",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(api_port),
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
@@ -114,8 +103,6 @@ def _env(home: Path, s3: Settings, lake: str, archive: Path, api_port: int) -> d
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW_CONN_WIREFEED_S3": json.dumps(conn),
-            "WIREFEED_LAKE": lake,
             "WIREFEED_ARCHIVE": str(archive),
             "WIREFEED_BACKFILL_ACTIVE_RUNS": "3",
             # catchup stays off and no scheduled run can be due after the archive's last day

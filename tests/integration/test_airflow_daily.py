@@ -5,7 +5,6 @@ DB, connections) is its own; S3 credentials reach the tasks ONLY through the Air
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,7 @@ from pipeline.landing import manifest_key, read_manifest
 from pipeline.parquet import read_stories
 from pipeline.validate import validate
 from tests.feedserver import FeedServer, Route
-from tests.integration.conftest import free_port
+from tests.integration.conftest import airflow_env, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -73,22 +72,9 @@ print("RESULT " + json.dumps({
 
 
 def _airflow_env(home: Path, s3: Settings, lake: str, feeds: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW", "WIREFEED_"))}
-    conn = {
-        "conn_type": "aws",
-        "login": s3.s3.access_key_id,
-        "password": s3.s3.secret_access_key,
-        "extra": {"endpoint_url": s3.s3.endpoint_url, "region_name": s3.s3.region},
-    }
+    env = airflow_env(home, s3, lake)
     env.update(
         {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.airflow_support.SQLITE_CONNECT_ARGS",
-            "AIRFLOW_CONN_WIREFEED_S3": json.dumps(conn),
-            "WIREFEED_LAKE": lake,
             "WIREFEED_FEEDS": str(feeds),
             "WIREFEED_ALLOW_PRIVATE_ADDRESSES": "true",  # the feeds are on 127.0.0.1
             "WIREFEED_MAX_RETRIES": "0",
