@@ -17,6 +17,7 @@ import http.client
 import ipaddress
 import logging
 import random
+import re
 import socket
 import ssl
 import threading
@@ -207,6 +208,9 @@ def _next_hop(current: str, location: str | None, visited: list[str], settings: 
     return target
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x20\x7f]")
+
+
 class _Hop:
     """One URL, checked: scheme, host, port, and every address the host resolves to."""
 
@@ -229,6 +233,8 @@ class _Hop:
         self.host = parts.hostname
         self.port = port or (443 if self.scheme == "https" else 80)
         self.target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        if _CONTROL_RE.search(self.target):  # http.client would refuse it, echoing the query (API keys)
+            raise BadInputError("bad_url", "URL contains spaces or control characters", url=redact(url))
         self.addresses = resolve_checked(self.host, self.port, settings)
 
     @property

@@ -325,3 +325,14 @@ def test_tls_certificates_are_verified(tmp_path: Path, settings: Settings) -> No
         with pytest.raises(BadInputError) as err:
             fetch(url, settings=settings, sleep=Sleeps())
     assert err.value.kind == "tls" and "certificate" in err.value.message
+
+
+def test_url_with_a_space_is_a_bad_url_that_does_not_echo_its_query(
+    server: FeedServer, settings: Settings
+) -> None:
+    url = server.route("/a.xml", Route(body=RSS)) + "?key=SECRET&q=a b"
+    sleeps = Sleeps()
+    with pytest.raises(BadInputError) as info:
+        fetch(url, settings=settings, sleep=sleeps)
+    assert info.value.kind == "bad_url" and sleeps == []
+    assert "SECRET" not in info.value.message and "SECRET" not in repr(info.value.fields)
