@@ -5,9 +5,11 @@ already named by any OTHER interval's manifest, writes the rest to
 `stories/dt=YYYY-MM-DD/<job>-<label>.parquet` (names derived from the interval, so a rerun replaces), verifies
 them, writes `_manifests/<job>/<label>.json` LAST, then deletes objects of earlier attempts it does not name.
 
-Crash safety: before overwriting anything, a rerun first retracts the interval's old manifest, so a manifest
-never names an object whose content it does not describe. A crash leaves only unnamed objects (reported as
-orphans by validate) that the next successful attempt removes.
+A rerun never drops stories: those an earlier attempt of the interval landed (or left in its objects before a
+crash) and the new batch lacks are kept, counted `kept`. Crash safety: before overwriting anything, a rerun
+first retracts the interval's old manifest, so a manifest never names an object whose content it does not
+describe. A crash leaves only unnamed objects (reported as orphans by validate) whose stories the next
+successful attempt keeps, and which it rewrites or removes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ log = logging.getLogger(__name__)
 STORIES_PREFIX = "stories/"
 MANIFESTS_PREFIX = "_manifests/"
 PARQUET_TYPE = "application/vnd.apache.parquet"
-COUNT_KEYS = ("input", "new", "duplicate", "batch_duplicate", "updated")
+# kept: stories an earlier attempt of the same interval landed that this batch no longer has (a rerun never
+# drops landed stories, e.g. after a feed rotated them out).
+COUNT_KEYS = ("input", "new", "duplicate", "batch_duplicate", "updated", "kept")
 MANIFEST_KEYS = (
     "job",
     "interval_start",
@@ -174,24 +178,28 @@ def land(
     except (TypeError, ValueError) as exc:
         raise FatalError(f"feeds/source_info must be JSON-able: {exc}", label=interval.label) from None
     unique, batch_duplicates = dedupe(batch)
+    old_keys, earlier = _earlier_attempt(lake, interval)
+    in_batch = {story_key(s) for s in unique}
+    kept, _ = dedupe(s for s in earlier if story_key(s) not in in_batch)
     existing = landed_versions(lake, exclude=this_manifest)
     existing_ids = {sid for sid, _ in existing}
 
     counts = dict.fromkeys(COUNT_KEYS, 0)
     counts["input"], counts["batch_duplicate"] = len(batch), batch_duplicates
     by_day: dict[date, list[Story]] = defaultdict(list)
-    for story in unique:
+    for story, carried in [(s, False) for s in unique] + [(s, True) for s in kept]:
         version = story_key(story)
         if version in existing:
-            counts["duplicate"] += 1
+            if not carried:  # a kept story that landed elsewhere since is simply not landed twice
+                counts["duplicate"] += 1
             continue
-        counts["updated" if version[0] in existing_ids else "new"] += 1
+        counts["kept" if carried else "updated" if version[0] in existing_ids else "new"] += 1
         existing_ids.add(version[0])
         by_day[story_day(story)].append(story)
 
     # Encode everything first: a record that does not fit the schema must fail before anything is touched.
     payloads = [(day, len(rows), _encode(rows, interval)) for day, rows in sorted(by_day.items())]
-    old_keys = _retract(lake, interval)
+    _retract(lake, interval)
     objects = [
         _write_verified(lake, story_object_key(day, interval), day, n, data) for day, n, data in payloads
     ]
@@ -241,9 +249,9 @@ def land_staged(
     return land(lake, interval, stories, feeds=feeds, source_info=source_info)
 
 
-def _retract(lake: Lake, interval: Interval) -> set[str]:
-    """Remove this interval's manifest (if any) before its objects are overwritten; return every story key
-    an earlier attempt may have left (named by the old manifest, or found under stories/ by name)."""
+def _earlier_attempt(lake: Lake, interval: Interval) -> tuple[set[str], list[Story]]:
+    """Story objects an earlier attempt of this interval left (named by its manifest, or found under stories/
+    by name after a crash) and the stories readable in them, which a rerun keeps."""
     key = manifest_key(interval.job, interval.label)
     leftovers: set[str] = set()
     if lake.exists(key):
@@ -251,11 +259,24 @@ def _retract(lake: Lake, interval: Interval) -> set[str]:
             leftovers.update(o["key"] for o in read_manifest(lake, key).objects)
         except FatalError as exc:
             log.warning("replacing unreadable manifest %s: %s", key, exc.message)
-        lake.delete(key)
-        log.info("retracted manifest %s for a rerun", key)
     name = f"/{interval.job}-{interval.label}.parquet"
     leftovers.update(o.key for o in lake.list(STORIES_PREFIX) if o.key.endswith(name))
-    return leftovers
+    stories: list[Story] = []
+    for obj in sorted(leftovers):
+        try:
+            stories.extend(read_stories(lake.get(obj)))
+        except (FatalError, pa.ArrowException, OSError) as exc:  # absent or not Parquet: nothing to keep
+            log.warning("not keeping stories of %s from an earlier attempt: %s", obj, exc)
+    return leftovers, stories
+
+
+def _retract(lake: Lake, interval: Interval) -> None:
+    """Remove this interval's manifest (if any) before its objects are overwritten, so a manifest never
+    names an object whose content it does not describe."""
+    key = manifest_key(interval.job, interval.label)
+    if lake.exists(key):
+        lake.delete(key)
+        log.info("retracted manifest %s for a rerun", key)
 
 
 def _encode(rows: list[Story], interval: Interval) -> bytes:

@@ -69,7 +69,7 @@ def test_land_writes_partitioned_stories_then_the_manifest_last(tmp_path: Path) 
         "stories/dt=2026-11-24/daily-2026-11-24.parquet",
     ]
     assert [o["rows"] for o in m.objects] == [1, 2]
-    assert m.counts == {"input": 3, "new": 3, "duplicate": 0, "batch_duplicate": 0, "updated": 0}
+    assert m.counts == {"input": 3, "new": 3, "duplicate": 0, "batch_duplicate": 0, "updated": 0, "kept": 0}
     assert m.topics == {"tiktok": 3}
     assert m.feeds == [{"feed_id": "f1", "status": "ok"}]
     assert lake.ops[-1] == ("put", "_manifests/daily/2026-11-24.json")
@@ -88,7 +88,7 @@ def test_partition_falls_back_to_fetched_at() -> None:
 def test_batch_duplicates_land_once(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     m = land(lake, DAY1, [story(1), story(2), story(1), story(1)])
-    assert m.counts == {"input": 4, "new": 2, "duplicate": 0, "batch_duplicate": 2, "updated": 0}
+    assert m.counts == {"input": 4, "new": 2, "duplicate": 0, "batch_duplicate": 2, "updated": 0, "kept": 0}
     assert m.rows == 2
 
 
@@ -104,13 +104,27 @@ def test_rerun_of_the_same_interval_replaces_and_does_not_duplicate(tmp_path: Pa
     assert validate(lake).ok
 
 
-def test_rerun_with_fewer_partitions_deletes_the_stale_object_after_the_manifest(tmp_path: Path) -> None:
-    lake = RecordingLake(tmp_path)
+def test_a_rerun_with_fewer_stories_keeps_what_the_earlier_attempt_landed(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    m = land(lake, DAY1, [story(2, day=24)])  # the feed rotated story 1 out
+    assert m.counts == {"input": 1, "new": 1, "duplicate": 0, "batch_duplicate": 0, "updated": 0, "kept": 1}
+    assert [o["key"] for o in m.objects] == [
+        "stories/dt=2026-11-23/daily-2026-11-24.parquet",
+        "stories/dt=2026-11-24/daily-2026-11-24.parquet",
+    ]
+    assert sorted(s["story_id"] for s in all_rows(lake)) == ["id-001", "id-002"]
+    assert validate(lake).ok
+
+
+def test_an_unreadable_leftover_is_deleted_only_after_the_manifest(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path)
+    stale = "stories/dt=2026-11-23/daily-2026-11-24.parquet"
+    lake.put(stale, b"half-written garbage")  # what a crashed attempt might leave
     lake.ops.clear()
     m = land(lake, DAY1, [story(2, day=24)])
-    stale = "stories/dt=2026-11-23/daily-2026-11-24.parquet"
     assert [o["key"] for o in m.objects] == ["stories/dt=2026-11-24/daily-2026-11-24.parquet"]
+    assert m.counts["kept"] == 0
     assert not lake.exists(stale)
     manifest_put = lake.ops.index(("put", "_manifests/daily/2026-11-24.json"))
     assert lake.ops.index(("delete", stale)) > manifest_put
@@ -121,12 +135,19 @@ def test_second_interval_adds_only_new_stories(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1), story(2), story(3)])
     m = land(lake, DAY2, [story(2), story(3), story(4, day=25), story(5, day=25)])
-    assert m.counts == {"input": 4, "new": 2, "duplicate": 2, "batch_duplicate": 0, "updated": 0}
+    assert m.counts == {"input": 4, "new": 2, "duplicate": 2, "batch_duplicate": 0, "updated": 0, "kept": 0}
     assert sorted(s["story_id"] for s in read_stories(lake.get(m.objects[0]["key"]))) == ["id-004", "id-005"]
     assert len(all_rows(lake)) == 5
     # Re-landing day 1 still sees day 2's stories as landed elsewhere, and its own as its own.
     again = land(lake, DAY1, [story(1), story(2), story(3), story(4, day=25)])
-    assert again.counts == {"input": 4, "new": 3, "duplicate": 1, "batch_duplicate": 0, "updated": 0}
+    assert again.counts == {
+        "input": 4,
+        "new": 3,
+        "duplicate": 1,
+        "batch_duplicate": 0,
+        "updated": 0,
+        "kept": 0,
+    }
     assert len(all_rows(lake)) == 5
     assert validate(lake).ok
 
@@ -135,7 +156,7 @@ def test_an_edited_story_lands_as_a_new_version(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1), story(2)])
     m = land(lake, DAY2, [story(1, version="v2"), story(2)])
-    assert m.counts == {"input": 2, "new": 0, "duplicate": 1, "batch_duplicate": 0, "updated": 1}
+    assert m.counts == {"input": 2, "new": 0, "duplicate": 1, "batch_duplicate": 0, "updated": 1, "kept": 0}
     versions = sorted((s["story_id"], s["content_hash"]) for s in all_rows(lake))
     assert versions == [("id-001", "v1-001"), ("id-001", "v2-001"), ("id-002", "v1-002")]
     assert validate(lake).ok
@@ -196,7 +217,7 @@ def test_land_staged_reads_staged_parquet_by_uri(tmp_path: Path) -> None:
     lake.put("_staging/daily/2026-11-24/f2.parquet", parquet_bytes(to_table([story(2), story(3)])))
     uris = [lake.uri("_staging/daily/2026-11-24/f1.parquet"), "_staging/daily/2026-11-24/f2.parquet"]
     m = land_staged(lake, DAY1, uris, feeds=[{"feed_id": "f1"}, {"feed_id": "f2"}])
-    assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0}
+    assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0, "kept": 0}
     assert len(m.feeds) == 2
 
 
@@ -217,9 +238,9 @@ def test_what_is_landed_follows_reruns_that_change_an_interval(tmp_path: Path) -
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1)])
     land(lake, DAY2, [story(2, day=25)])  # reads day 1's object
-    land(lake, DAY1, [story(3)])  # day 1 now holds story 3 instead of story 1
-    m = land(lake, Interval.for_date("2026-11-26"), [story(1), story(3)])
-    assert (m.counts["new"], m.counts["duplicate"]) == (1, 1)
+    land(lake, DAY1, [story(3)])  # day 1's object now holds stories 1 and 3: the cached read is stale
+    m = land(lake, Interval.for_date("2026-11-26"), [story(1), story(3), story(4)])
+    assert (m.counts["new"], m.counts["duplicate"]) == (1, 2)
 
 
 def test_a_record_that_does_not_fit_the_schema_fails_before_anything_changes(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_land_validate_and_read_back_with_pyarrow(s3_lake_uri: str, s3_settings:
     lake = open_lake(s3_lake_uri, s3_settings)
     batch = [story(1, day=23), story(2), story(3), story(2)]
     m = land(lake, DAY1, batch, feeds=[{"feed_id": "f1", "status": "ok"}])
-    assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0}
+    assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0, "kept": 0}
     assert lake.exists("_manifests/daily/2026-11-24.json")
     assert [o.key for o in lake.list("stories/")] == [o["key"] for o in m.objects]
 
@@ -73,7 +73,7 @@ def test_rerun_overlap_and_edits_land_exactly_once(s3_lake_uri: str, s3_settings
     assert again.counts["new"] == 3 and again.counts["duplicate"] == 0
 
     day2 = land(lake, DAY2, [story(2), story(3, version="v2"), story(4, day=25)])
-    assert day2.counts == {"input": 3, "new": 1, "duplicate": 1, "batch_duplicate": 0, "updated": 1}
+    assert day2.counts == {"input": 3, "new": 1, "duplicate": 1, "batch_duplicate": 0, "updated": 1, "kept": 0}
 
     table = arrow_read(s3_settings.s3, s3_lake_uri)
     assert versions(table) == [
@@ -126,7 +126,7 @@ def test_minio_killed_mid_landing_then_rerun_completes(
     ]
 
     m = land(lake, DAY2, batch)
-    assert m.counts == {"input": 4, "new": 3, "duplicate": 1, "batch_duplicate": 0, "updated": 0}
+    assert m.counts == {"input": 4, "new": 3, "duplicate": 1, "batch_duplicate": 0, "updated": 0, "kept": 0}
     report = validate(lake)
     assert report.ok, report.violations
     assert report.rows == 4
