@@ -73,7 +73,14 @@ def test_rerun_overlap_and_edits_land_exactly_once(s3_lake_uri: str, s3_settings
     assert again.counts["new"] == 3 and again.counts["duplicate"] == 0
 
     day2 = land(lake, DAY2, [story(2), story(3, version="v2"), story(4, day=25)])
-    assert day2.counts == {"input": 3, "new": 1, "duplicate": 1, "batch_duplicate": 0, "updated": 1, "kept": 0}
+    assert day2.counts == {
+        "input": 3,
+        "new": 1,
+        "duplicate": 1,
+        "batch_duplicate": 0,
+        "updated": 1,
+        "kept": 0,
+    }
 
     table = arrow_read(s3_settings.s3, s3_lake_uri)
     assert versions(table) == [
