@@ -265,8 +265,11 @@ def resolve_checked(host: str, port: int, settings: Settings) -> list[str]:
 
 def address_allowed(address: str, settings: Settings) -> bool:
     ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo client) is judged as that IPv4 address
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            ip = embedded
     if settings.allow_private_addresses:
         return True
     if any(ip in ipaddress.ip_network(n, strict=False) for n in settings.allowed_private_networks):

@@ -184,6 +184,10 @@ def test_loopback_is_refused_by_default(server: FeedServer) -> None:
         ("fd00::1", False),
         ("::ffff:10.0.0.1", False),
         ("::ffff:127.0.0.1", True),
+        ("2002:a9fe:a9fe::1", False),  # 6to4 wrapping 169.254.169.254
+        ("2002:7f00:1::", True),  # 6to4 wrapping 127.0.0.1, which this test allows
+        ("2002:5db8:d822::1", True),  # 6to4 wrapping a public address
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False),  # Teredo client 10.0.0.1
         ("93.184.216.34", True),
         ("2606:4700::1111", True),
     ],
