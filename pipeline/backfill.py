@@ -23,15 +23,14 @@ from typing import Any, TextIO
 
 from pipeline.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
 from pipeline.config import Settings
-from pipeline.errors import BadInputError, BadRecordError, WirefeedError
+from pipeline.errors import BadInputError, WirefeedError
 from pipeline.intervals import Interval, day_range
 from pipeline.lake import Lake, open_lake
 from pipeline.landing import COUNT_KEYS, land, manifest_key
-from pipeline.normalize import normalize
 from pipeline.parquet import parquet_bytes, read_stories, to_table
 from pipeline.progress import Progress
 from pipeline.schema import Story
-from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes
+from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes, stories_from_entries
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +138,8 @@ def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], 
             )
             stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
         else:
-            stories, problems, rejected = _entries_stories(item, tagger)
+            batch = stories_from_entries(item.entries, item.origin, fetched_at=item.fetched_at, tagger=tagger)
+            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
         outcome["problems"] += problems
         outcome["rejected"] += rejected
     except BadInputError as exc:
@@ -150,18 +150,6 @@ def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], 
         more = len(outcome["problems"]) - MAX_PROBLEMS
         outcome["problems"] = [*outcome["problems"][:MAX_PROBLEMS], f"... and {more} more"]
     return stories, outcome
-
-
-def _entries_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], list[str], int]:
-    """normalize + tag for mapped JSON Lines records (what stories_from_bytes does after parsing)."""
-    stories: list[Story] = []
-    problems: list[str] = []
-    for i, entry in enumerate(item.entries):
-        try:
-            stories.append(tagger.tag_story(normalize(entry, fetched_at=item.fetched_at)))
-        except BadRecordError as exc:
-            problems.append(f"record {i}: {exc.message}")
-    return stories, problems, len(problems)
 
 
 def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from pipeline.errors import BadInputError, BadRecordError
 from pipeline.normalize import normalize
-from pipeline.parse import parse_bytes
+from pipeline.parse import RawEntry, parse_bytes
 from pipeline.schema import Story
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,22 @@ def load_default_tagger() -> StoryTagger:
     return tagger
 
 
+def stories_from_entries(
+    entries: Iterable[RawEntry], origin: str, *, fetched_at: datetime, tagger: StoryTagger | None = None
+) -> StoryBatch:
+    """Normalize and (when `tagger` is given) tag parsed entries; an unusable entry is dropped and counted."""
+    batch = StoryBatch([])
+    for i, entry in enumerate(entries):
+        try:
+            story = normalize(entry, fetched_at=fetched_at)
+            batch.stories.append(tagger.tag_story(story) if tagger is not None else story)
+        except BadRecordError as exc:
+            batch.rejected_entries += 1
+            batch.problems.append(f"entry {i}: {exc.message}")
+            log.info("dropped entry %d of %s: %s", i, origin, exc.message)
+    return batch
+
+
 def stories_from_bytes(
     data: bytes,
     origin: str,
@@ -50,15 +67,9 @@ def stories_from_bytes(
     input (also `no_entries` when every entry was dropped); an unusable entry is dropped and counted in
     `rejected_entries`."""
     parsed = parse_bytes(data, origin, source=source, feed_url=feed_url, content_type=content_type)
-    batch = StoryBatch([], list(parsed.problems), parsed.rejected_entries)
-    for i, entry in enumerate(parsed.entries):
-        try:
-            story = normalize(entry, fetched_at=fetched_at)
-            batch.stories.append(tagger.tag_story(story) if tagger is not None else story)
-        except BadRecordError as exc:
-            batch.rejected_entries += 1
-            batch.problems.append(f"entry {i}: {exc.message}")
-            log.info("dropped entry %d of %s: %s", i, origin, exc.message)
+    batch = stories_from_entries(parsed.entries, origin, fetched_at=fetched_at, tagger=tagger)
+    batch.problems[:0] = parsed.problems
+    batch.rejected_entries += parsed.rejected_entries
     if not batch.stories:
         raise BadInputError(
             "no_entries",
