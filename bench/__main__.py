@@ -3,7 +3,7 @@
 1. Topic tagging rate on one core: deterministic ~3 KB stories from a seeded RNG (news word list plus
    taxonomy terms), best and median of several timed repeats; then the seed wire story, when present.
 2. Over ../shared/corpora/feedparser-tests (when present): feedparser's own parse rate from bytes, and the
-   full pipeline.stories.stories_from_bytes rate (parse + normalize + tag), with the overhead ratio.
+   full pipeline.parsing.stories.stories_from_bytes rate (parse + normalize + tag), with the overhead ratio.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import feedparser
 
-from pipeline.tagging import Tagger, Taxonomy
+from pipeline.tagging.rules import Tagger, Taxonomy
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpora" / "feedparser-tests"
@@ -162,13 +162,13 @@ def bench_corpus(repeats: int) -> None:
         f"(best of {repeats}, {fp_time:.2f} s)"
     )
     try:
-        stories_module = importlib.import_module("pipeline.stories")
+        stories_module = importlib.import_module("pipeline.parsing.stories")
         stories_from_bytes = stories_module.stories_from_bytes
     except (ImportError, AttributeError) as exc:
-        print(f"full path: pipeline.stories.stories_from_bytes is not available yet ({exc}); skipped")
+        print(f"full path: pipeline.parsing.stories.stories_from_bytes is not available yet ({exc}); skipped")
         return
     from pipeline.errors import WirefeedError
-    from pipeline.tagging import default_tagger
+    from pipeline.tagging.rules import default_tagger
 
     tagger = default_tagger()
     fetched_at = datetime(2026, 1, 1, tzinfo=UTC)
@@ -206,7 +206,8 @@ def bench_overhead_on_stories(
     repeats: int,
 ) -> None:
     """The fair ratio: only inputs that yield stories, feedparser called with the options parse.py uses
-    (its HTML sanitizer off: pipeline.text cleans HTML instead), so the difference is normalize + tag."""
+    (its HTML sanitizer off: pipeline.parsing.text cleans HTML instead), so the difference is
+    normalize + tag."""
     from pipeline.errors import WirefeedError
 
     kept = []
@@ -228,7 +229,7 @@ def bench_overhead_on_stories(
     fp_time = min(timed(parse_only, repeats)[0])
     full_time = min(timed(full_path, repeats)[0])
     print(
-        f"overhead on the {len(kept)} inputs with stories (feedparser options of pipeline/parse.py): "
+        f"overhead on the {len(kept)} inputs with stories (feedparser options of pipeline/parsing/parse.py): "
         f"feedparser {fp_time:.3f} s, parse+normalize+tag {full_time:.3f} s = {full_time / fp_time:.2f}x"
     )
 

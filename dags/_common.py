@@ -1,5 +1,5 @@
 """Shared DAG wiring for wire_daily / wire_backfill: retries, timeouts, pools, error mapping, the validate
-task (no logic: task bodies call pipeline.tasks, see pipeline/tasks.py).
+task (no logic: task bodies call pipeline.jobs.tasks, see pipeline/jobs/tasks.py).
 
 Parse-time rule: only constants and environment variables are read here (no files, network or metadata DB).
 """
@@ -101,12 +101,13 @@ def fail_fast(func: F) -> F:
 
 def validate_task(job: str, task_id: str) -> Any:
     """The last task of a `job` DAG (call it inside the DAG): validate the run's interval
-    (pipeline.tasks.validate_interval); publishes STORIES_ASSET on success: consumers see validated data."""
+    (pipeline.jobs.tasks.validate_interval); publishes STORIES_ASSET on success: consumers see
+    validated data."""
 
     @task(task_id=task_id, pool=S3_POOL, execution_timeout=VALIDATE_TIMEOUT, outlets=[STORIES_ASSET])
     @fail_fast
     def validate(upstream: dict[str, Any]) -> dict[str, Any]:
-        from pipeline import airflow_support, tasks
+        from pipeline.jobs import airflow_support, tasks
 
         settings, interval, _ = airflow_support.task_context(job)
         return tasks.validate_interval(interval, settings)

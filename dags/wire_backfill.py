@@ -1,7 +1,8 @@
 """wire_backfill: ingest the slice of a historical archive that belongs to each UTC day D, interval [D, D+1).
 
-ingest_day (pipeline.tasks.ingest_archive_day: backfill.backfill_day for D) -> validate_day
-(pipeline.tasks.validate_interval); from the CLI: `wirefeed backfill --from D --to D`, `wirefeed validate`.
+ingest_day (pipeline.jobs.tasks.ingest_archive_day: backfill.backfill_day for D) -> validate_day
+(pipeline.jobs.tasks.validate_interval); from the CLI:
+`wirefeed backfill --from D --to D`, `wirefeed validate`.
 
 Driven by `airflow backfill create --dag-id wire_backfill --from-date A --to-date B` and by catchup: with
 WIREFEED_BACKFILL_START=YYYY-MM-DD set, catchup is on and the scheduler creates a run for every day from it
@@ -52,7 +53,7 @@ def wire_backfill() -> None:
     @task(pool=S3_POOL, execution_timeout=BACKFILL_DAY_TIMEOUT)
     @fail_fast
     def ingest_day() -> dict[str, Any]:
-        from pipeline import airflow_support, tasks
+        from pipeline.jobs import airflow_support, tasks
 
         settings, interval, params = airflow_support.task_context("backfill")
         archive = airflow_support.archive_in_airflow(params)

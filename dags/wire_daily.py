@@ -2,13 +2,13 @@
 
 load_feeds -> fetch_feed (mapped per feed; stages a Parquet batch in the lake, returns its FeedOutcome)
 -> land (merge, dedupe, write, manifest) -> validate (publishes the stories Asset). Each task calls the
-pipeline.tasks function of its name (list_feeds, fetch_feed, land_feeds, validate_interval): the same steps
-`wirefeed run` takes.
+pipeline.jobs.tasks function of its name (list_feeds, fetch_feed, land_feeds, validate_interval): the
+same steps `wirefeed run` takes.
 
 Data interval: CronDataIntervalTimetable("0 0 * * *", UTC), so the scheduled run for [D, D+1) starts
 just after D+1 00:00 UTC; a manual run with logical date L (`airflow dags test wire_daily L`) owns the last
 complete day before L. A manual run without a logical date owns the UTC day of its run_after (see
-pipeline.airflow_support.interval_from_context); conf {"day": "YYYY-MM-DD"} picks a day explicitly.
+pipeline.jobs.airflow_support.interval_from_context); conf {"day": "YYYY-MM-DD"} picks a day explicitly.
 Settings come from WIREFEED_* env (lake, feeds file); S3 credentials from the Airflow connection wirefeed_s3.
 """
 
@@ -46,7 +46,7 @@ def wire_daily() -> None:
     @task(pool=S3_POOL, execution_timeout=FETCH_TIMEOUT)
     @fail_fast
     def load_feeds() -> list[dict[str, Any]]:
-        from pipeline import airflow_support, tasks
+        from pipeline.jobs import airflow_support, tasks
 
         settings, interval, _ = airflow_support.task_context("daily")
         return tasks.list_feeds(settings, interval)
@@ -58,7 +58,7 @@ def wire_daily() -> None:
     )
     @fail_fast
     def fetch_feed(feed: dict[str, Any]) -> dict[str, Any]:
-        from pipeline import airflow_support, tasks
+        from pipeline.jobs import airflow_support, tasks
 
         settings, interval, _ = airflow_support.task_context("daily")
         return tasks.fetch_feed(feed, interval, settings)
@@ -66,7 +66,7 @@ def wire_daily() -> None:
     @task(pool=S3_POOL, execution_timeout=LAND_TIMEOUT)
     @fail_fast
     def land(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-        from pipeline import airflow_support, tasks
+        from pipeline.jobs import airflow_support, tasks
 
         settings, interval, _ = airflow_support.task_context("daily")
         return tasks.land_feeds(outcomes, interval, settings)

@@ -26,7 +26,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE=False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
 if [[ "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" == sqlite* ]]; then
-  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-pipeline.airflow_support.SQLITE_CONNECT_ARGS}"
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS:-pipeline.jobs.airflow_support.SQLITE_CONNECT_ARGS}"
 fi
 export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-WARNING}"
 export WIREFEED_LAKE="$(abspath "$LAKE")"
@@ -65,9 +65,9 @@ fi
 import sys
 
 from pipeline.config import Settings
-from pipeline.lake import open_lake
-from pipeline.landing import manifest_key, read_manifest
-from pipeline.validate import validate
+from pipeline.lake.store import open_lake
+from pipeline.lake.landing import manifest_key, read_manifest
+from pipeline.lake.validate import validate
 
 day = sys.argv[1]
 settings = Settings.load()

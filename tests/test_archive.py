@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import archive
-from pipeline.archive import detect_layout, iter_archive_day, key_date, load_mapping
 from pipeline.config import Settings
 from pipeline.errors import ConfigError
-from pipeline.lake import LocalLake
-from pipeline.raw import store_raw
+from pipeline.lake.store import LocalLake
+from pipeline.sources import archive
+from pipeline.sources.archive import detect_layout, iter_archive_day, key_date, load_mapping
+from pipeline.sources.raw import store_raw
 
 DAY = date(2026, 11, 25)
 SETTINGS = Settings.load(env={})

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pipeline.backfill import backfill_day, day_manifest_key, run_backfill
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, RetriableError
-from pipeline.lake import LocalLake
-from pipeline.landing import read_manifest
-from pipeline.parquet import read_stories
-from pipeline.validate import validate
+from pipeline.jobs.backfill import backfill_day, day_manifest_key, run_backfill
+from pipeline.lake.landing import read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import LocalLake
+from pipeline.lake.validate import validate
 from tests.test_archive import put, rss, wire
 
 SETTINGS = Settings.load(env={})

@@ -144,8 +144,8 @@ def test_usage_errors_exit_2(capsys, fixtures_dir, argv):
 
 
 def test_urls_use_pipeline_fetch(capsys, monkeypatch, fixtures_dir):
-    import pipeline.fetch
-    from pipeline.fetch import FetchResult
+    import pipeline.sources.fetch
+    from pipeline.sources.fetch import FetchResult
 
     body = (fixtures_dir / "rss20_content_encoded.xml").read_bytes()
     fetched = datetime(2024, 5, 5, tzinfo=UTC)
@@ -157,7 +157,7 @@ def test_urls_use_pipeline_fetch(capsys, monkeypatch, fixtures_dir):
             raise BadInputError("http_status", "HTTP 404")
         return FetchResult(200, body, {"content-type": "application/rss+xml"}, url, fetched, False)
 
-    monkeypatch.setattr(pipeline.fetch, "fetch", fake_fetch)
+    monkeypatch.setattr(pipeline.sources.fetch, "fetch", fake_fetch)
     code, stories, errors = run_parse(
         capsys, "--no-tag", "http://127.0.0.1:9/feed.xml", "http://127.0.0.1:9/gone"
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pipeline.cli import main
-from pipeline.tagging import Taxonomy
+from pipeline.tagging.rules import Taxonomy
 
 EVAL_SET = Path(__file__).parent / "data" / "tag_eval.jsonl"
 

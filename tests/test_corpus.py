@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.errors import BadInputError
+from pipeline.parsing.stories import stories_from_bytes
 from pipeline.schema import check_story
-from pipeline.stories import stories_from_bytes
 
 pytestmark = pytest.mark.corpus
 

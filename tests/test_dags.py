@@ -24,7 +24,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.airflow_support.SQLITE_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.jobs.airflow_support.SQLITE_CONNECT_ARGS",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -224,7 +224,7 @@ def test_dag_files_do_no_io_at_import(airflow_home: Path) -> None:
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
         "WIREFEED_ARCHIVE": "/nonexistent/archive",
     }
-    code = "import sys; print(sorted(bag.dag_ids), 'pipeline.lake' in sys.modules)\n"
+    code = "import sys; print(sorted(bag.dag_ids), 'pipeline.lake.store' in sys.modules)\n"
     assert _parse_in_subprocess(env, code, airflow_home) == "['wire_backfill', 'wire_daily'] False"
 
 
@@ -233,7 +233,7 @@ def test_interval_from_context_rules() -> None:
 
     import pendulum
 
-    from pipeline.airflow_support import interval_from_context
+    from pipeline.jobs.airflow_support import interval_from_context
 
     d = datetime(2026, 11, 20, tzinfo=UTC)
     ctx = {
@@ -258,8 +258,8 @@ def test_interval_from_context_rules() -> None:
 def test_settings_from_connection() -> None:
     from types import SimpleNamespace
 
-    from pipeline.airflow_support import s3_from_connection
     from pipeline.config import S3Settings
+    from pipeline.jobs.airflow_support import s3_from_connection
 
     conn = SimpleNamespace(
         login="key",

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.dates import parse_date
+from pipeline.parsing.dates import parse_date
 
 
 def utc(*args: int) -> datetime:

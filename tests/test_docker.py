@@ -112,7 +112,11 @@ def test_the_package_builds_a_wheel(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("wirefeed-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"pipeline/backfill.py", "pipeline/archive.py", "pipeline/commands/backfill.py"} <= set(names)
+    assert {
+        "pipeline/jobs/backfill.py",
+        "pipeline/sources/archive.py",
+        "pipeline/commands/backfill.py",
+    } <= set(names)
     assert any(n.endswith("entry_points.txt") for n in names)
 
 

@@ -1,4 +1,4 @@
-"""pipeline.evaluate: the scores, the labeled set itself, and the quality gate on it."""
+"""pipeline.tagging.evaluate: the scores, the labeled set itself, and the quality gate on it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import BadRecordError
-from pipeline.evaluate import LabeledItem, TopicScore, evaluate, format_report, load_labeled
-from pipeline.tagging import Tagger, Taxonomy, default_tagger
+from pipeline.tagging.evaluate import LabeledItem, TopicScore, evaluate, format_report, load_labeled
+from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
 
 EVAL_SET = Path(__file__).parent / "data" / "tag_eval.jsonl"
 GATED = ("tiktok", "tariffs", "rare_earths")

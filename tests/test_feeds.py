@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.feeds import FeedSpec, load_feeds, parse_feeds
+from pipeline.sources.feeds import FeedSpec, load_feeds, parse_feeds
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, RetriableError
-from pipeline.fetch import _Decoder, address_allowed, backoff_delay, fetch, parse_retry_after
+from pipeline.sources.fetch import _Decoder, address_allowed, backoff_delay, fetch, parse_retry_after
 from tests.feedserver import FeedServer, Route, gzip_bomb
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>

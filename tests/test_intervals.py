@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.intervals import Interval, day_range
+from pipeline.jobs.intervals import Interval, day_range
 
 
 def test_daily_interval_is_half_open_utc_day() -> None:

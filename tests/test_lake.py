@@ -11,7 +11,15 @@ from moto import mock_aws
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError, FatalError, RetriableError
-from pipeline.lake import LocalLake, NotFoundError, ObjectInfo, S3Lake, check_key, map_s3_error, open_lake
+from pipeline.lake.store import (
+    LocalLake,
+    NotFoundError,
+    ObjectInfo,
+    S3Lake,
+    check_key,
+    map_s3_error,
+    open_lake,
+)
 
 # --- LocalLake --------------------------------------------------------------------------------------------
 

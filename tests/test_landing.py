@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 
 from pipeline.errors import FatalError, RetriableError
-from pipeline.intervals import Interval
-from pipeline.lake import LocalLake, ObjectInfo
-from pipeline.landing import Manifest, land, land_staged, landed_versions, read_manifest, story_day
-from pipeline.parquet import parquet_bytes, read_stories, to_table
-from pipeline.validate import validate
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import Manifest, land, land_staged, landed_versions, read_manifest, story_day
+from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
+from pipeline.lake.store import LocalLake, ObjectInfo
+from pipeline.lake.validate import validate
 from tests.test_schema import make_story
 
 DAY1 = Interval.for_date("2026-11-24")

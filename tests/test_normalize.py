@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from pipeline.errors import BadRecordError
-from pipeline.normalize import content_hash, normalize, story_id
-from pipeline.parse import RawEntry, Reference, parse_bytes
+from pipeline.parsing.normalize import content_hash, normalize, story_id
+from pipeline.parsing.parse import RawEntry, Reference, parse_bytes
 from pipeline.schema import check_story, field_names
 
 

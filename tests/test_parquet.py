@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pytest
 
-from pipeline.parquet import dedupe, parquet_bytes, read_stories, read_table, to_table
+from pipeline.lake.parquet import dedupe, parquet_bytes, read_stories, read_table, to_table
 from pipeline.schema import arrow_schema
 from tests.test_schema import make_story
 

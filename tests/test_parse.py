@@ -3,7 +3,14 @@ import codecs
 import pytest
 
 from pipeline.errors import BadInputError
-from pipeline.parse import MAX_INPUT_BYTES, RawEntry, derive_title, parse_bytes, parse_wire_text, sniff
+from pipeline.parsing.parse import (
+    MAX_INPUT_BYTES,
+    RawEntry,
+    derive_title,
+    parse_bytes,
+    parse_wire_text,
+    sniff,
+)
 
 
 def parse_fixture(fixtures_dir, name, **kw):

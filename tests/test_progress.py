@@ -1,6 +1,6 @@
 import io
 
-from pipeline.progress import Progress, format_duration
+from pipeline.jobs.progress import Progress, format_duration
 
 
 class FakeClock:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import FatalError
-from pipeline.lake import LocalLake
-from pipeline.raw import load_raw, store_raw
+from pipeline.lake.store import LocalLake
+from pipeline.sources.raw import load_raw, store_raw
 
 META = {
     "status": 200,

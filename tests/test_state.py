@@ -5,8 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipeline.lake import LocalLake
-from pipeline.state import FeedState, load_state, record_failure, record_success, save_state, state_key
+from pipeline.lake.store import LocalLake
+from pipeline.sources.state import (
+    FeedState,
+    load_state,
+    record_failure,
+    record_success,
+    save_state,
+    state_key,
+)
 
 T0 = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 

@@ -1,8 +1,8 @@
 import pytest
 
 from pipeline.errors import BadInputError
+from pipeline.parsing.stories import StoryBatch, stories_from_bytes
 from pipeline.schema import Story, check_story
-from pipeline.stories import StoryBatch, stories_from_bytes
 
 
 class RecordingTagger:
@@ -54,7 +54,7 @@ def test_bad_input_propagates(fixtures_dir, fetched_at):
 
 
 def test_real_tagger_on_wire_fixture(fixtures_dir, fetched_at):
-    from pipeline.tagging import default_tagger
+    from pipeline.tagging.rules import default_tagger
 
     batch = stories_from_bytes(
         (fixtures_dir / "wire_story.txt").read_bytes(), "w", fetched_at=fetched_at, tagger=default_tagger()

@@ -1,4 +1,4 @@
-"""pipeline.tagging: taxonomy loading/validation, matching rules, hard cases, evidence."""
+"""pipeline.tagging.rules: taxonomy loading/validation, matching rules, hard cases, evidence."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from pipeline.errors import ConfigError
 from pipeline.schema import arrow_schema, schemas_dir
-from pipeline.tagging import Tagger, Taxonomy, default_tagger
+from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 REQUIRED_TOPICS = {

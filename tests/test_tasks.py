@@ -1,4 +1,4 @@
-"""pipeline.tasks (what each DAG task does) on a local lake in tmp_path, with local feeds as in
+"""pipeline.jobs.tasks (what each DAG task does) on a local lake in tmp_path, with local feeds as in
 config/samples.yaml: JSON-able inputs and outputs, the same landing as `wirefeed run`, validation failures as
 FatalError, archive resolution and the backfill day."""
 
@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from pipeline import tasks
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, FatalError
-from pipeline.feeds import load_feeds
-from pipeline.ingest import RunFailed, run_daily
-from pipeline.intervals import Interval
-from pipeline.lake import LocalLake
-from pipeline.landing import manifest_key, read_manifest
-from pipeline.parquet import read_stories
+from pipeline.jobs import tasks
+from pipeline.jobs.daily import RunFailed, run_daily
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import manifest_key, read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import LocalLake
 from pipeline.schema import Story
+from pipeline.sources.feeds import load_feeds
 from tests.test_archive import put, rss, wire
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,7 +2,15 @@ import re
 
 import pytest
 
-from pipeline.text import TAG_RE, clean_inline, has_tag, html_to_text, plain_to_text, strip_unsafe, to_text
+from pipeline.parsing.text import (
+    TAG_RE,
+    clean_inline,
+    has_tag,
+    html_to_text,
+    plain_to_text,
+    strip_unsafe,
+    to_text,
+)
 
 UNSAFE = re.compile(r"<script|javascript:|<[a-zA-Z/!][^>]*>", re.IGNORECASE)
 

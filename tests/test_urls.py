@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.urls import canonical_url, is_tracking_param
+from pipeline.parsing.urls import canonical_url, is_tracking_param
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
-from pipeline.intervals import Interval
-from pipeline.lake import LocalLake, sha256_hex
-from pipeline.landing import Manifest, land, read_manifest
-from pipeline.parquet import parquet_bytes, read_stories, to_table
-from pipeline.validate import validate
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import Manifest, land, read_manifest
+from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
+from pipeline.lake.store import LocalLake, sha256_hex
+from pipeline.lake.validate import validate
 from tests.test_landing import DAY1, DAY2, story
 
 D1_KEY = "stories/dt=2026-11-24/daily-2026-11-24.parquet"

@@ -7,10 +7,10 @@ import argparse
 import json
 import sys
 
-from pipeline.archive import LAYOUTS
-from pipeline.backfill import run_backfill
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, WirefeedError
+from pipeline.jobs.backfill import run_backfill
+from pipeline.sources.archive import LAYOUTS
 
 
 def run(args: argparse.Namespace) -> int:

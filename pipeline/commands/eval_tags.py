@@ -8,7 +8,7 @@ import sys
 
 from pipeline.commands.tag import load_tagger
 from pipeline.errors import WirefeedError
-from pipeline.evaluate import evaluate, format_report, load_labeled
+from pipeline.tagging.evaluate import evaluate, format_report, load_labeled
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 

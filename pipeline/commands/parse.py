@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import IO
 
 from pipeline.errors import BadInputError, FatalError, WirefeedError
+from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.schema import Story
-from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -46,7 +46,7 @@ def _read(item: str) -> tuple[bytes, datetime, str | None, str | None]:
         return sys.stdin.buffer.read(), datetime.now(UTC), None, None
     if _is_url(item):
         from pipeline.config import Settings  # lazy: only URL inputs need fetching
-        from pipeline.fetch import fetch
+        from pipeline.sources.fetch import fetch
 
         result = fetch(item, settings=Settings.load())
         return result.body, result.fetched_at, result.final_url, result.content_type
@@ -124,6 +124,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_parquet(stories: list[Story], path: Path) -> None:
-    from pipeline.parquet import parquet_bytes, to_table  # lazy: pyarrow only for parquet output
+    from pipeline.lake.parquet import parquet_bytes, to_table  # lazy: pyarrow only for parquet output
 
     path.write_bytes(parquet_bytes(to_table(stories)))

@@ -13,12 +13,12 @@ from typing import Any
 
 from pipeline.config import Settings
 from pipeline.errors import WirefeedError
-from pipeline.feeds import load_feeds
-from pipeline.ingest import RunFailed, run_daily
-from pipeline.intervals import Interval
-from pipeline.lake import lake_for
-from pipeline.landing import Manifest
-from pipeline.validate import check_interval
+from pipeline.jobs.daily import RunFailed, run_daily
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import Manifest
+from pipeline.lake.store import lake_for
+from pipeline.lake.validate import check_interval
+from pipeline.sources.feeds import load_feeds
 
 FEED_STATUSES = ("ok", "not_modified", "failed", "skipped")
 

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from pipeline.errors import BadRecordError, ConfigError
-from pipeline.tagging import Tagger, Taxonomy, default_tagger
+from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
 
 EXIT_OK, EXIT_BAD_LINES, EXIT_CONFIG = 0, 1, 2
 _TEXT_FIELDS = ("title", "body", "summary")

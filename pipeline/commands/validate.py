@@ -7,9 +7,9 @@ import sys
 
 from pipeline.config import Settings
 from pipeline.errors import WirefeedError
-from pipeline.intervals import parse_day
-from pipeline.lake import open_lake
-from pipeline.validate import validate
+from pipeline.jobs.intervals import parse_day
+from pipeline.lake.store import open_lake
+from pipeline.lake.validate import validate
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ import boto3
 import pytest
 
 from pipeline.config import S3Settings, Settings
-from pipeline.lake import s3_client
+from pipeline.lake.store import s3_client
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,7 +87,9 @@ def airflow_env(home: Path, s3: Settings, lake: str) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "pipeline.airflow_support.SQLITE_CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": (
+                "pipeline.jobs.airflow_support.SQLITE_CONNECT_ARGS"
+            ),
             "AIRFLOW_CONN_WIREFEED_S3": json.dumps(conn),
             "WIREFEED_LAKE": lake,
         }

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from pipeline.config import Settings
-from pipeline.lake import Lake, open_lake
-from pipeline.landing import manifest_key, read_manifest
-from pipeline.parquet import read_stories
-from pipeline.validate import validate
+from pipeline.lake.landing import manifest_key, read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import Lake, open_lake
+from pipeline.lake.validate import validate
 from tests.feedserver import Item, rss
 from tests.integration.conftest import airflow_env, free_port
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from pipeline.config import Settings
-from pipeline.lake import open_lake
-from pipeline.landing import manifest_key, read_manifest
-from pipeline.parquet import read_stories
-from pipeline.validate import validate
+from pipeline.lake.landing import manifest_key, read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import open_lake
+from pipeline.lake.validate import validate
 from tests.feedserver import FeedServer, Route
 from tests.integration.conftest import airflow_env, free_port
 

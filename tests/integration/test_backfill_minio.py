@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.backfill import day_manifest_key, run_backfill
 from pipeline.config import Settings
-from pipeline.lake import Lake, open_lake
-from pipeline.landing import read_manifest
-from pipeline.parquet import read_stories
-from pipeline.raw import store_raw
-from pipeline.validate import validate
+from pipeline.jobs.backfill import day_manifest_key, run_backfill
+from pipeline.lake.landing import read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import Lake, open_lake
+from pipeline.lake.validate import validate
+from pipeline.sources.raw import store_raw
 from tests.test_archive import rss, wire
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import FatalError, RetriableError
-from pipeline.lake import S3Lake, open_lake
+from pipeline.lake.store import S3Lake, open_lake
 from tests.integration.conftest import PrivateMinio, free_port
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ import pytest
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import RetriableError
-from pipeline.intervals import Interval
-from pipeline.lake import Lake, S3Lake, open_lake
-from pipeline.landing import land, read_manifest
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import land, read_manifest
+from pipeline.lake.store import Lake, S3Lake, open_lake
+from pipeline.lake.validate import validate
 from pipeline.schema import field_names
-from pipeline.validate import validate
 from tests.integration.conftest import PrivateMinio
 from tests.test_landing import story
 

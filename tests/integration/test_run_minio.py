@@ -10,15 +10,15 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.config import Settings
-from pipeline.feeds import FeedSpec
-from pipeline.ingest import run_daily
-from pipeline.intervals import Interval
-from pipeline.lake import Lake, open_lake
-from pipeline.landing import Manifest, read_manifest
-from pipeline.parquet import read_stories
+from pipeline.jobs.daily import run_daily
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import Manifest, read_manifest
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import Lake, open_lake
+from pipeline.lake.validate import validate
 from pipeline.schema import Story
-from pipeline.state import load_state
-from pipeline.validate import validate
+from pipeline.sources.feeds import FeedSpec
+from pipeline.sources.state import load_state
 from tests.feedserver import FeedServer, Item, Route, gzip_bomb, rss
 
 pytestmark = pytest.mark.integration

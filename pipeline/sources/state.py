@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 from pipeline.errors import FatalError
-from pipeline.lake import Lake
+from pipeline.lake.store import Lake
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ from datetime import datetime
 from typing import Protocol
 
 from pipeline.errors import BadInputError, BadRecordError
-from pipeline.normalize import normalize
-from pipeline.parse import RawEntry, parse_bytes
+from pipeline.parsing.normalize import normalize
+from pipeline.parsing.parse import RawEntry, parse_bytes
 from pipeline.schema import Story
 
 log = logging.getLogger(__name__)
 
 
 class StoryTagger(Protocol):
-    """What pipeline.tagging.Tagger provides to this stage."""
+    """What pipeline.tagging.rules.Tagger provides to this stage."""
 
     def tag_story(self, story: Story) -> Story: ...
 
@@ -31,8 +31,8 @@ class StoryBatch:
 
 
 def load_default_tagger() -> StoryTagger:
-    """pipeline.tagging.default_tagger(), imported only when tagging is wanted."""
-    tagging = importlib.import_module("pipeline.tagging")  # lazy: tagging loads a taxonomy
+    """pipeline.tagging.rules.default_tagger(), imported only when tagging is wanted."""
+    tagging = importlib.import_module("pipeline.tagging.rules")  # lazy: tagging loads a taxonomy
     tagger: StoryTagger = tagging.default_tagger()
     return tagger
 

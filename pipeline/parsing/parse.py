@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from pipeline.errors import BadInputError, BadRecordError
-from pipeline.text import clean_inline, without_surrogates
+from pipeline.parsing.text import clean_inline, without_surrogates
 
 log = logging.getLogger(__name__)
 

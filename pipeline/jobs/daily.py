@@ -19,15 +19,22 @@ from urllib.parse import urlsplit
 
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
-from pipeline.feeds import FeedSpec
-from pipeline.fetch import fetch, redact
-from pipeline.intervals import Interval
-from pipeline.lake import Lake
-from pipeline.landing import PARQUET_TYPE, Manifest, land_staged
-from pipeline.parquet import parquet_bytes, to_table
-from pipeline.raw import load_raw, store_raw
-from pipeline.state import FeedState, load_state, record_failure, record_skipped, record_success, save_state
-from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
+from pipeline.lake.parquet import parquet_bytes, to_table
+from pipeline.lake.store import Lake
+from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
+from pipeline.sources.feeds import FeedSpec
+from pipeline.sources.fetch import fetch, redact
+from pipeline.sources.raw import load_raw, store_raw
+from pipeline.sources.state import (
+    FeedState,
+    load_state,
+    record_failure,
+    record_skipped,
+    record_success,
+    save_state,
+)
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.errors import FatalError, RetriableError
-from pipeline.intervals import Interval
-from pipeline.lake import Lake, ObjectInfo, sha256_hex
-from pipeline.parquet import dedupe, parquet_bytes, read_stories, read_table, story_key, to_table
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.store import Lake, ObjectInfo, sha256_hex
+from pipeline.lake.parquet import dedupe, parquet_bytes, read_stories, read_table, story_key, to_table
 from pipeline.schema import SCHEMA_VERSION, Story
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError
-from pipeline.intervals import Interval, parse_day
+from pipeline.jobs.intervals import Interval, parse_day
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def task_context(job: str) -> tuple[Settings, Interval, dict[str, Any]]:
 
 def archive_in_airflow(params: Mapping[str, Any]) -> str | None:
     """The archive a backfill run names: param "archive", else the Airflow Variable `wirefeed_archive`
-    (None when neither is set; pipeline.tasks.archive_uri then falls back to WIREFEED_ARCHIVE)."""
+    (None when neither is set; pipeline.jobs.tasks.archive_uri then falls back to WIREFEED_ARCHIVE)."""
     if params.get("archive"):
         return str(params["archive"])
     from airflow.sdk import Variable

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BadInputError, BadRecordError
-from pipeline.tagging import Tagger
+from pipeline.tagging.rules import Tagger
 
 
 @dataclass(frozen=True)

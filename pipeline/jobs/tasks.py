@@ -1,5 +1,5 @@
 """One function per Airflow task of dags/: plain arguments in (Settings, Interval, JSON-able values),
-JSON-able dicts out, no Airflow import. The DAGs only wire these (pipeline.airflow_support.task_context
+JSON-able dicts out, no Airflow import. The DAGs only wire these (pipeline.jobs.airflow_support.task_context
 supplies settings, interval and params); they share their building blocks with the `wirefeed` CLI:
 
     wire_daily    load_feeds   -> list_feeds          (feeds.load_feeds + lake_for, as `wirefeed run`)
@@ -22,15 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from pipeline.backfill import backfill_day
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, FatalError
-from pipeline.feeds import load_feeds
-from pipeline.ingest import check_failed_share, fetch_feed_to_stage, land_outcomes, summary
-from pipeline.intervals import Interval
-from pipeline.lake import lake_for
-from pipeline.stories import StoryTagger
-from pipeline.validate import check_interval
+from pipeline.jobs.backfill import backfill_day
+from pipeline.jobs.daily import check_failed_share, fetch_feed_to_stage, land_outcomes, summary
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.store import lake_for
+from pipeline.lake.validate import check_interval
+from pipeline.parsing.stories import StoryTagger
+from pipeline.sources.feeds import load_feeds
 
 log = logging.getLogger(__name__)
 

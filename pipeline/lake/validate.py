@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import FatalError
-from pipeline.intervals import Interval, parse_day
-from pipeline.lake import Lake, sha256_hex
-from pipeline.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
+from pipeline.jobs.intervals import Interval, parse_day
+from pipeline.lake.store import Lake, sha256_hex
+from pipeline.lake.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)

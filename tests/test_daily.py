@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
-from pipeline.feeds import FeedSpec
-from pipeline.ingest import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
-from pipeline.intervals import Interval
-from pipeline.lake import LocalLake
-from pipeline.landing import manifest_key
-from pipeline.parquet import read_stories
+from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
+from pipeline.jobs.intervals import Interval
+from pipeline.lake.landing import manifest_key
+from pipeline.lake.parquet import read_stories
+from pipeline.lake.store import LocalLake
 from pipeline.schema import Story
-from pipeline.state import load_state
+from pipeline.sources.feeds import FeedSpec
+from pipeline.sources.state import load_state
 from tests.feedserver import FeedServer, Item, Route, rss
 
 DAY = Interval.for_date("2026-11-25")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.errors import FatalError
-from pipeline.lake import Lake
+from pipeline.lake.store import Lake
 
 RAW_PREFIX = "raw/"
 META_FIELDS = ("status", "etag", "last_modified", "final_url", "feed_id", "fetched_at", "content_type")

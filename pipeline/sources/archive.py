@@ -28,11 +28,11 @@ from typing import Any
 import yaml
 
 from pipeline.config import Settings
-from pipeline.dates import parse_date
 from pipeline.errors import BadInputError, ConfigError
-from pipeline.feeds import load_feeds
-from pipeline.lake import Lake, ObjectInfo, open_lake
-from pipeline.parse import RawEntry
+from pipeline.lake.store import Lake, ObjectInfo, open_lake
+from pipeline.parsing.dates import parse_date
+from pipeline.parsing.parse import RawEntry
+from pipeline.sources.feeds import load_feeds
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,21 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
-from pipeline.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, WirefeedError
-from pipeline.intervals import Interval, day_range
-from pipeline.lake import Lake, open_lake
-from pipeline.landing import COUNT_KEYS, land, manifest_key
-from pipeline.parquet import parquet_bytes, read_stories, to_table
-from pipeline.progress import Progress
+from pipeline.jobs.intervals import Interval, day_range
+from pipeline.jobs.progress import Progress
+from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
+from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
+from pipeline.lake.store import Lake, open_lake
+from pipeline.parsing.stories import (
+    StoryTagger,
+    load_default_tagger,
+    stories_from_bytes,
+    stories_from_entries,
+)
 from pipeline.schema import Story
-from pipeline.stories import StoryTagger, load_default_tagger, stories_from_bytes, stories_from_entries
+from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
-from pipeline.dates import parse_date
 from pipeline.errors import BadRecordError
-from pipeline.parse import RawEntry, default_source
+from pipeline.parsing.dates import parse_date
+from pipeline.parsing.parse import RawEntry, default_source
+from pipeline.parsing.text import clean_inline, strip_unsafe, to_text, without_surrogates
+from pipeline.parsing.urls import canonical_url
 from pipeline.schema import SCHEMA_VERSION, Story
-from pipeline.text import clean_inline, strip_unsafe, to_text, without_surrogates
-from pipeline.urls import canonical_url
 
 ID_CHARS: Final = 32
 _WS_RE: Final = re.compile(r"\s+")
