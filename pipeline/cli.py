@@ -30,6 +30,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--taxonomy", help="taxonomy YAML (default schemas/topics.yaml)")
     s.add_argument("--errors", action="store_true", help="list misclassified items")
+    s.add_argument("--topics", help="comma-separated topics to score (default: those the file labels)")
+    s.add_argument("--model", help="sense model artifact (default: the one the taxonomy names)")
+
+    s = sub.add_parser("train-tags", help="train the sense model of the taxonomy (deterministic)")
+    s.add_argument(
+        "files", nargs="*", help="labeled JSONL sets, one per writer (default tests/data/tags/train_*)"
+    )
+    s.add_argument("--extra", nargs="*", help="sets always trained on (default tests/data/tag_eval.jsonl)")
+    s.add_argument("--taxonomy", help="taxonomy YAML (default schemas/topics.yaml)")
+    s.add_argument("--out", help="artifact path (default: the taxonomy's sense.model)")
+    s.add_argument("--cross-validate", action="store_true", help="print the leave-one-writer-out estimate")
+    s.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the weights")
+    s.add_argument("--min-df", type=int, default=2, help="stories a feature must occur in")
+    s.add_argument("--threshold", type=float, default=0.5, help="probability from which a topic is tagged")
 
     s = sub.add_parser("run", help="one daily ingestion: fetch all feeds, land one interval, validate")
     s.add_argument("--feeds", help="feeds YAML (default config/feeds.yaml or WIREFEED_FEEDS)")

@@ -1,4 +1,5 @@
-"""`wirefeed eval-tags FILE [--errors]`: precision, recall, F1 and support per topic on a labeled set."""
+"""`wirefeed eval-tags FILE [--errors] [--topics A,B]`: precision, recall, F1 and support per topic on a
+labeled set (the topics it labels, or those named); --errors lists each wrong item with its reasons."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ EXIT_OK, EXIT_UNUSABLE = 0, 2
 
 def run(args: argparse.Namespace) -> int:
     try:
-        tagger = load_tagger(args.taxonomy)
-        report = evaluate(load_labeled(args.file), tagger)
+        tagger = load_tagger(args.taxonomy, args.model)
+        topics = [t.strip() for t in args.topics.split(",") if t.strip()] if args.topics else None
+        report = evaluate(load_labeled(args.file), tagger, topics)
     except WirefeedError as exc:
         print(json.dumps(exc.to_dict(), default=str), file=sys.stderr)
         return EXIT_UNUSABLE

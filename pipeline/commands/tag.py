@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import BadRecordError, ConfigError
 from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
+from pipeline.tagging.sense import SenseModel
 
 EXIT_OK, EXIT_BAD_LINES, EXIT_CONFIG = 0, 1, 2
 _TEXT_FIELDS = ("title", "body", "summary")
 
 
-def load_tagger(taxonomy_file: str | None) -> Tagger:
+def load_tagger(taxonomy_file: str | None, model_file: str | None = None) -> Tagger:
+    """The default tagger, or one for another taxonomy (and its model) or another sense model."""
+    if model_file:
+        return Tagger(Taxonomy.load(taxonomy_file), SenseModel.load(Path(model_file)))
     return Tagger(Taxonomy.load(taxonomy_file)) if taxonomy_file else default_tagger()
 
 

@@ -1,6 +1,8 @@
 """Precision / recall / F1 of the tagger per topic on a labeled JSON Lines set.
 
-Each line: {"id": str, "title": str, "body": str, "topics": [expected topic ids]}.
+Each line: {"id": str, "title": str, "body": str, "topics": [expected topic ids]} (other keys ignored).
+A set labels the topics that occur in its labels (tests/data/tags/ label three of nine): only those are
+scored, unless the caller names the topics.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from pipeline.errors import BadInputError, BadRecordError
 from pipeline.tagging.rules import Tagger
+
+CONTRIBUTIONS_SHOWN = 6  # features of the sense model listed per wrong topic
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class ItemError:
     missed: list[str]  # expected but not tagged
     extra: list[str]  # tagged but not expected
     hits: list[dict[str, Any]]
+    reasons: list[str] = field(default_factory=list)  # per wrong topic: the evidence or the best near miss
 
 
 @dataclass(frozen=True)
@@ -112,28 +117,61 @@ def load_labeled(path: str | Path) -> list[LabeledItem]:
     return items
 
 
-def evaluate(items: list[LabeledItem], tagger: Tagger) -> EvalReport:
-    """Score `tagger` on `items`: one TopicScore per taxonomy topic (plus any labeled-only topic)."""
-    topics = set(tagger.taxonomy.topic_ids) | {t for item in items for t in item.topics}
-    tp = dict.fromkeys(topics, 0)
-    fp = dict.fromkeys(topics, 0)
-    fn = dict.fromkeys(topics, 0)
+def labeled_topics(items: list[LabeledItem]) -> set[str]:
+    """The topics a set labels: those that occur in its labels."""
+    return {t for item in items for t in item.topics}
+
+
+def evaluate(items: list[LabeledItem], tagger: Tagger, topics: list[str] | None = None) -> EvalReport:
+    """Score `tagger` on `items`, one TopicScore per topic: `topics`, else those the set labels (every
+    taxonomy topic when it labels none). Tags of other topics are ignored."""
+    scored = set(topics) if topics is not None else labeled_topics(items) or set(tagger.taxonomy.topic_ids)
+    tp = dict.fromkeys(scored, 0)
+    fp = dict.fromkeys(scored, 0)
+    fn = dict.fromkeys(scored, 0)
     errors: list[ItemError] = []
     for item in items:
         predicted, hits = tagger.tag(item.title, item.body)
-        got = set(predicted)
-        for t in got & item.topics:
+        got = set(predicted) & scored
+        expected = item.topics & scored
+        for t in got & expected:
             tp[t] += 1
-        for t in got - item.topics:
+        for t in got - expected:
             fp[t] += 1
-        for t in item.topics - got:
+        for t in expected - got:
             fn[t] += 1
-        if got != item.topics:
-            errors.append(
-                ItemError(item.id, item.title, sorted(item.topics - got), sorted(got - item.topics), hits)
+        if got != expected:
+            missed, extra = sorted(expected - got), sorted(got - expected)
+            reasons = _reasons(tagger, item, missed, extra)
+            errors.append(ItemError(item.id, item.title, missed, extra, hits, reasons))
+    scores = [TopicScore(t, tp[t], fp[t], fn[t]) for t in sorted(scored)]
+    return EvalReport(len(items), tagger.version, scores, errors)
+
+
+def _reasons(tagger: Tagger, item: LabeledItem, missed: list[str], extra: list[str]) -> list[str]:
+    """Why each wrong topic went wrong: what fired (extra), or the best near miss (missed)."""
+    why = tagger.explain(item.title, item.body)
+    out = []
+    for topic in [*extra, *missed]:
+        verdict = why.verdicts.get(topic)
+        if verdict is not None:
+            mentions = ", ".join(
+                sorted({f"{m.name}{' (dismissed)' if m.dismissed else ''}" for m in verdict.inp.mentions})
             )
-    scores = [TopicScore(t, tp[t], fp[t], fn[t]) for t in sorted(topics)]
-    return EvalReport(len(items), tagger.taxonomy.version, scores, errors)
+            parts = ", ".join(f"{f} {c:+.2f}" for f, c in verdict.contributions[:CONTRIBUTIONS_SHOWN])
+            out.append(
+                f"{topic}: sense p={verdict.probability:.2f} on mentions [{mentions}]; strongest: {parts}"
+            )
+        elif topic in extra:
+            fired = ", ".join(f"{h['term']}x{h['count']}" for h in why.hits if h["topic"] == topic)
+            out.append(f"{topic}: rules fired on {fired}")
+        elif topic in why.near_misses:
+            out.append(
+                f"{topic}: near miss, matched but failed their rules: {', '.join(why.near_misses[topic])}"
+            )
+        else:
+            out.append(f"{topic}: no term or candidate of the topic in the story")
+    return out
 
 
 def format_report(report: EvalReport, *, with_errors: bool = False) -> str:
@@ -158,4 +196,5 @@ def format_report(report: EvalReport, *, with_errors: bool = False) -> str:
         for e in report.errors:
             evidence = ", ".join(f"{h['topic']}:{h['term']}x{h['count']}" for h in e.hits) or "no hits"
             lines.append(f"  {e.id}: missed={e.missed} extra={e.extra} | {e.title} | hits: {evidence}")
+            lines.extend(f"      {reason}" for reason in e.reasons)
     return "\n".join(lines)

@@ -1,12 +1,13 @@
 """Explainable topic tagging against the versioned taxonomy in schemas/topics.yaml.
 
-Title and body are normalized once, together (" title \xff body "): UTF-8 bytes, ASCII lower-cased,
-punctuation and whitespace turned into spaces, read back as Latin-1 (one character per byte; a case-kept
-copy shares the offsets; offsets before the separator are in the title). ONE Aho-Corasick automaton holds
-every term form, blocking phrase and context phrase of every topic as " form ", so one scan finds them all
-and every match is a whole-word match. Its values are tuples of ints, built once: forms that need no check
-count at once; case rules, context rules (a walk over the neighbouring matches), blocking phrases (only
-when one matched) and the overlap rule (only for forms that can overlap) are checked for the rest.
+Title and body are normalized once, together (pipeline.tagging.text.prepare: " title \\xff body ", offsets
+before the separator are in the title). ONE Aho-Corasick automaton holds every term form, candidate form,
+blocking phrase and context phrase of every topic as " form " (a suffix candidate as "form "), so one scan
+finds them all and every match is a whole-word match. Its values are tuples of ints, built once: forms that
+need no check count at once; case rules, context rules (a walk over the neighbouring matches), blocking
+phrases (only when one matched) and the overlap rule (only for forms that can overlap) are checked for the
+rest. Topics with `candidates` are decided by the sense model (pipeline.tagging.sense) for the stories that
+mention them, and only those: the rules stay the fast candidate finder and part of the evidence.
 Every tag carries its evidence: {"topic", "term", "count", "in_title"}.
 The YAML rule language is documented at the top of schemas/topics.yaml.
 """
@@ -16,136 +17,124 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ahocorasick
-import yaml
 
 from pipeline.errors import ConfigError
-from pipeline.schema import Story, schemas_dir
+from pipeline.schema import Story
+from pipeline.tagging.sense import (
+    EVIDENCE_FEATURES,
+    SENSE_PREFIX,
+    Mention,
+    SenseInput,
+    SenseModel,
+    Verdict,
+)
+from pipeline.tagging.taxonomy import Taxonomy
+from pipeline.tagging.text import ASCII_TO_SPACE, prepare
+
+__all__ = ["Explanation", "Tagger", "Taxonomy", "default_tagger"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 6
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
-# bytes.translate tables: ASCII punctuation and whitespace -> space (bytes >= 128, UTF-8 parts, kept)
-_ASCII_TO_SPACE = bytes(c if c >= 128 or chr(c).isalnum() else ord(" ") for c in range(256))
-_ASCII_LOWER_TO_SPACE = _ASCII_TO_SPACE.lower()  # bytes.lower() only touches A-Z
-# Non-ASCII separators, in UTF-8: no-break space, hyphens and dashes, curly quotes, ellipsis, guillemets
-_UNICODE_SEPARATORS = re.compile(
-    b"|".join(
-        re.escape(ch.encode("utf-8"))
-        for ch in "\u00a0\u2010\u2011\u2012\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
-    )
-)
-_TOPIC_ID = re.compile(r"[a-z][a-z0-9_]*")
-_TOPIC_KEYS = {"id", "label", "terms", "not"}
-_TERM_KEYS = {"term", "aliases", "case", "plural", "require", "unless", "window"}
-_Fail = Callable[[str, str], ConfigError]
 _NO_CONTEXT = -1
-
-
-@dataclass(frozen=True, slots=True)
-class ContextRule:
-    """`require`/`unless` phrases (normalized, plurals included) of one term, and its window in words."""
-
-    require: tuple[str, ...]
-    unless: tuple[str, ...]
-    before: int
-    after: int
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    topic: str
-    name: str  # canonical form, reported in topic_hits
-    keys: tuple[str, ...]  # normalized forms (plural, aliases) as matched
-    exact_forms: frozenset[str] | None  # for `case: exact`: normalized forms with their case kept
-    rule: ContextRule | None
-
+_CUE_PREFIXES = ("mention:", "title:", "rule:", "affirmed")  # cues already shown as mention hits
 
 # A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
 _Rule = tuple[tuple[tuple[int, bool], ...], int, int]
 # A term form that needs checks: (term id, topic rank, wait, case-exact forms or None, rule or None);
 # wait is 2 when its hits can overlap another form's of the topic, 1 when the topic has blocking phrases
 _Checked = tuple[int, int, int, frozenset[str] | None, _Rule | None]
-# What a form is to the topics: (term ids that count with no check, forms to check, topic ranks it blocks)
-_Work = tuple[tuple[int, ...], tuple[_Checked, ...], tuple[int, ...]]
+# A mention of a sensed topic: (topic rank, term or candidate name, case-exact forms or None, the phrase set
+# id one of which must occur in the story or _NO_CONTEXT)
+_Mention = tuple[int, str, frozenset[str] | None, int]
+# What a form is to the topics: (term ids that count with no check, forms to check, topic ranks it blocks,
+# mentions of sensed topics)
+_Work = tuple[tuple[int, ...], tuple[_Checked, ...], tuple[int, ...], tuple[_Mention, ...]]
 # An automaton value: (form length, context phrase set ids, work or () for a context phrase only)
 _Value = tuple[int, tuple[int, ...], _Work | tuple[()]]
+# Where mention forms matched: (index in the matches, mentions)
+_Found = list[tuple[int, tuple[_Mention, ...]]]
+# A sentence ends at . ? ! ; followed by a space (not after a capital: "U.S. rate"), or at a line break
+_SENTENCE_END = re.compile(rb"(?:[^A-Z][.?!;]|[\r\n])\s")
 
 
 @dataclass(frozen=True)
-class Topic:
-    id: str
-    label: str
-    terms: tuple[Term, ...]
-    blockers: tuple[str, ...]  # normalized blocking phrases
+class Explanation:
+    """Everything behind one story's tags: the result, the sense model's verdicts (one per sensed topic
+    the story mentions) and, per topic not tagged, the term forms that matched but failed their rules."""
+
+    topics: list[str]
+    hits: list[dict[str, Any]]
+    verdicts: dict[str, Verdict]
+    near_misses: dict[str, list[str]]
 
 
-@dataclass(frozen=True)
-class Taxonomy:
-    version: str
-    topics: tuple[Topic, ...]
-    source: str = "<dict>"
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> Taxonomy:
-        """Read and validate a taxonomy file (default schemas/topics.yaml). Raises ConfigError."""
-        file = Path(path) if path is not None else schemas_dir() / "topics.yaml"
-        try:
-            doc = yaml.safe_load(file.read_text("utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read taxonomy: {exc}", path=str(file)) from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"taxonomy is not valid YAML: {exc}", path=str(file)) from exc
-        return cls.from_dict(doc, source=str(file))
-
-    @classmethod
-    def from_dict(cls, doc: Any, source: str = "<dict>") -> Taxonomy:
-        if not isinstance(doc, dict):
-            raise ConfigError("taxonomy must be a mapping with version and topics", path=source)
-        version = doc.get("version")
-        if not isinstance(version, str) or not version.strip():
-            raise ConfigError("taxonomy version must be a non-empty string", path=source, field="version")
-        raw_topics = doc.get("topics")
-        if not isinstance(raw_topics, list) or not raw_topics:
-            raise ConfigError("taxonomy topics must be a non-empty list", path=source, field="topics")
-        topics: list[Topic] = []
-        for i, raw in enumerate(raw_topics):
-            topic = _parse_topic(raw, i, source)
-            if any(t.id == topic.id for t in topics):
-                raise ConfigError(f"duplicate topic id {topic.id!r}", path=source, topic=topic.id, field="id")
-            topics.append(topic)
-        return cls(version=version.strip(), topics=tuple(topics), source=source)
-
-    @property
-    def topic_ids(self) -> list[str]:
-        return sorted(t.id for t in self.topics)
+@dataclass
+class _Scan:
+    raw: bytes
+    norm: str
+    sep: int
+    matches: list[tuple[int, _Value]]
+    kept: list[int]
+    titled: set[int]
+    found: _Found
 
 
 class Tagger:
-    """Tags text with the topics of one taxonomy. Build once, reuse: construction compiles the automaton."""
+    """Tags text with the topics of one taxonomy. Build once, reuse: construction compiles the automaton.
 
-    def __init__(self, taxonomy: Taxonomy) -> None:
+    `model`: "auto" loads the sense model the taxonomy names (`sense.model`), None decides every topic by
+    its rules alone (candidates are then only collected, for training), or a SenseModel.
+    """
+
+    def __init__(self, taxonomy: Taxonomy, model: SenseModel | Literal["auto"] | None = "auto") -> None:
         self.taxonomy = taxonomy
-        rank = {topic_id: i for i, topic_id in enumerate(sorted(t.id for t in taxonomy.topics))}
+        if model == "auto":
+            model = SenseModel.load(taxonomy.sense.model) if taxonomy.sense else None
+        self.model = model
+        sensed = [t.id for t in taxonomy.topics if t.sensed]
+        if model is not None and (
+            model.taxonomy_version != taxonomy.version or sorted(model.topics) != sorted(sensed)
+        ):
+            raise ConfigError(
+                f"sense model {model.version} was trained for taxonomy {model.taxonomy_version} "
+                f"(topics {sorted(model.topics)}), not {taxonomy.version} (topics {sorted(sensed)}): "
+                "run `wirefeed train-tags`",
+                path=str(taxonomy.sense.model) if taxonomy.sense else taxonomy.source,
+            )
+        self.version = f"{taxonomy.version}+sense.{model.version}" if model else taxonomy.version
+        settings = taxonomy.sense
+        self._classes = settings.classes if settings else ()
+        self._near = settings.near if settings else 0
+        topic_ids = sorted(t.id for t in taxonomy.topics)
+        rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
+        self._topic_ids = tuple(topic_ids)
+        # ranks of the topics the sense model decides (none without a model)
+        self._decided = frozenset(rank[t] for t in sensed) if model else frozenset()
         # term ids follow (topic, term) order: sorting ids sorts hits by topic, then by term
         ordered = sorted(((topic.id, term.name), term) for topic in taxonomy.topics for term in topic.terms)
         self._terms: tuple[tuple[str, str], ...] = tuple(pair for pair, _ in ordered)
         self._ranks: tuple[int, ...] = tuple(rank[topic_id] for (topic_id, _), _ in ordered)
         blocking = {topic.id for topic in taxonomy.topics if topic.blockers}
         overlapping = _overlapping_forms(taxonomy)
-        # automaton key -> terms it is a form of (with no check, to check), topics it blocks, context sets
+        # automaton word -> (form length, terms it is a form of (with no check, to check), topics it blocks,
+        # mentions, context sets)
         plain: dict[str, list[int]] = {}
         checked: dict[str, list[_Checked]] = {}
         blockers: dict[str, list[int]] = {}
+        mentions: dict[str, list[_Mention]] = {}
         contexts: dict[str, list[int]] = {}
+        lengths: dict[str, int] = {}
         set_ids: dict[tuple[str, ...], int] = {}  # one id per distinct phrase set (YAML anchors share one)
+
+        def word(key: str, *, suffix: bool = False) -> str:
+            lengths[w := f"{key} " if suffix else f" {key} "] = len(key)
+            return w
 
         def context_id(phrases: tuple[str, ...]) -> int:
             if not phrases:
@@ -153,9 +142,13 @@ class Tagger:
             if phrases not in set_ids:
                 set_ids[phrases] = len(set_ids)
                 for phrase in phrases:
-                    contexts.setdefault(phrase, []).append(set_ids[phrases])
+                    contexts.setdefault(word(phrase), []).append(set_ids[phrases])
             return set_ids[phrases]
 
+        # a dismissal word near a mention, in its sentence, dismisses it: a context rule of its own
+        self._dismissal: _Rule | None = None
+        if settings and settings.dismissal:
+            self._dismissal = (((context_id(settings.dismissal), True),), *settings.window)
         for tid, ((topic_id, _), term) in enumerate(ordered):
             rule = term.rule
             checks: _Rule | None = None
@@ -163,95 +156,222 @@ class Tagger:
                 pairs = ((context_id(rule.unless), False), (context_id(rule.require), True))
                 checks = (tuple(p for p in pairs if p[0] != _NO_CONTEXT), rule.before, rule.after)
             for key in term.keys:
+                if topic_id in sensed:
+                    mentions.setdefault(word(key), []).append(
+                        (rank[topic_id], term.name, term.exact_forms, -1)
+                    )
                 # 2: its hits wait for the overlap rule; 1: they wait only when a blocking phrase matched
                 wait = 2 if (topic_id, key) in overlapping else 1 if topic_id in blocking else 0
                 if rule is None and term.exact_forms is None and not wait:
-                    plain.setdefault(key, []).append(tid)  # counts wherever it matches
+                    plain.setdefault(word(key), []).append(tid)  # counts wherever it matches
                     continue
-                checked.setdefault(key, []).append((tid, rank[topic_id], wait, term.exact_forms, checks))
+                checked.setdefault(word(key), []).append(
+                    (tid, rank[topic_id], wait, term.exact_forms, checks)
+                )
         for topic in taxonomy.topics:
             for blocker in topic.blockers:
-                blockers.setdefault(blocker, []).append(rank[topic.id])
-        keys = plain.keys() | checked.keys() | blockers.keys() | contexts.keys()
-        self._longest = max(map(len, keys))
+                blockers.setdefault(word(blocker), []).append(rank[topic.id])
+            for candidate in topic.candidates or ():
+                gate = context_id(candidate.in_story)
+                for key in candidate.keys:
+                    mention = (rank[topic.id], candidate.name, candidate.exact_forms, gate)
+                    mentions.setdefault(word(key, suffix=candidate.suffix), []).append(mention)
+        self._longest = max(lengths.values())
         self._automaton = ahocorasick.Automaton()
-        for key in keys:
-            work = (tuple(plain.get(key, ())), tuple(checked.get(key, ())), tuple(blockers.get(key, ())))
-            value: _Value = (len(key), tuple(contexts.get(key, ())), work if any(work) else ())
-            self._automaton.add_word(f" {key} ", value)
+        for w, n in lengths.items():
+            work = (
+                tuple(plain.get(w, ())),
+                tuple(checked.get(w, ())),
+                tuple(blockers.get(w, ())),
+                tuple(mentions.get(w, ())),
+            )
+            value: _Value = (n, tuple(contexts.get(w, ())), work if any(work) else ())
+            self._automaton.add_word(w, value)
         self._automaton.make_automaton()
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(self._automaton))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
         """Return (sorted topic ids, hits); each hit is {"topic", "term", "count", "in_title"}.
 
-        Hits are ordered by topic, then by count (highest first), then by term.
+        Hits are ordered by topic. For a topic decided by its rules: by count (highest first), then by term.
+        For a topic decided by the sense model: its mentions (terms and candidates) by count, then its
+        strongest word features as "sense:<word>" (how often the word occurs), strongest first.
         """
-        # One scan serves both fields: " title \xff body ". Byte 0xFF never occurs in UTF-8, so no form
-        # spans the two fields, and offsets before the separator are in the title.
-        head = title.encode("utf-8", "surrogatepass")
-        if not head.isascii():
-            head = _UNICODE_SEPARATORS.sub(b" ", head)
-        tail = body.encode("utf-8", "surrogatepass")
-        if not tail.isascii():
-            tail = _UNICODE_SEPARATORS.sub(b" ", tail)
-        raw = b"".join((b" ", head, b" \xff ", tail, b" "))
-        norm = raw.translate(_ASCII_LOWER_TO_SPACE).decode("latin-1")
+        scan = self._scan(title, body)
+        if scan is None:
+            return [], []
+        verdicts = self._verdicts(scan, explain=False) if scan.found and self._decided else {}
+        return self._result(scan, verdicts)
+
+    def explain(self, title: str, body: str) -> Explanation:
+        """tag() with the reasons: every verdict of the sense model (all contributions, strongest first)
+        and, for each topic not tagged, the term forms that matched but failed their rules."""
+        scan = self._scan(title, body)
+        if scan is None:
+            return Explanation([], [], {}, {})
+        verdicts = self._verdicts(scan, explain=True) if scan.found and self._decided else {}
+        topics, hits = self._result(scan, verdicts)
+        near: dict[str, list[str]] = {}
+        kept = set(scan.kept)
+        for _, (_, _, work) in scan.matches:
+            for tid, *_ in work[1] if work else ():
+                topic, term = self._terms[tid]
+                if tid not in kept and topic not in topics and term not in near.get(topic, []):
+                    near.setdefault(topic, []).append(term)
+        return Explanation(topics, hits, {self._topic_ids[r]: v for r, v in verdicts.items()}, near)
+
+    def sense_inputs(self, title: str, body: str) -> dict[str, SenseInput]:
+        """What the sense model sees of a story, per sensed topic it mentions (the trainer's features)."""
+        scan = self._scan(title, body)
+        if scan is None or not scan.found:
+            return {}
+        return {self._topic_ids[r]: inp for r, inp in self._inputs(scan).items()}
+
+    def tag_story(self, story: Story) -> Story:
+        """Set topics, topic_hits and taxonomy_version on `story` (in place) and return it.
+
+        Uses the title and the body, or the summary when the body is empty. taxonomy_version is the
+        taxonomy's version, plus "+sense.<model version>" when a sense model decides some topics.
+        """
+        body = story.get("body") or story.get("summary") or ""
+        topics, hits = self.tag(story.get("title") or "", body)
+        story["topics"] = topics
+        story["topic_hits"] = hits
+        story["taxonomy_version"] = self.version
+        return story
+
+    def _scan(self, title: str, body: str) -> _Scan | None:
+        raw, norm, sep = prepare(title, body)
         matches: list[tuple[int, _Value]] = list(self._automaton.iter(norm))
         if not matches:
-            return [], []
-        sep = len(head) + 2  # norm[sep] is the separator
+            return None
         # blocking phrases are rare: hits wait for them only when one matched
         found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
         assert found is not None  # with patience 0, _kept never gives up
-        kept, titled = found
-        if not kept:
-            return [], []
-        kept.sort()
-        ranks, terms = self._ranks, self._terms
+        return _Scan(raw, norm, sep, matches, *found)
+
+    def _result(self, scan: _Scan, verdicts: dict[int, Verdict]) -> tuple[list[str], list[dict[str, Any]]]:
+        kept, decided = scan.kept, self._decided
+        ranks, terms, topic_ids = self._ranks, self._terms, self._topic_ids
         rows: list[tuple[int, int, int]] = []
-        tid, count = kept[0], 0
-        for other in kept:
-            if other == tid:
-                count += 1
-            else:
-                rows.append((ranks[tid], -count, tid))
-                tid, count = other, 1
-        rows.append((ranks[tid], -count, tid))
-        rows.sort()
+        if kept:
+            kept.sort()
+            tid, count = kept[0], 0
+            for other in kept:
+                if other == tid:
+                    count += 1
+                else:
+                    rows.append((ranks[tid], -count, tid))
+                    tid, count = other, 1
+            rows.append((ranks[tid], -count, tid))
+            if decided:
+                rows = [row for row in rows if row[0] not in decided]
+            rows.sort()
+        titled = scan.titled
         topics: list[str] = []
         hits: list[dict[str, Any]] = []
-        for _, neg, tid in rows:
+        tagged = sorted((r, v) for r, v in verdicts.items() if v.tagged)
+        for rank, _ in tagged:
+            rows.append((rank, 0, -1))  # the sensed topic's place among the rule topics
+        if tagged:
+            rows.sort()
+        for rank, neg, tid in rows:
+            if tid < 0:
+                topic = topic_ids[rank]
+                topics.append(topic)
+                hits.extend(_sense_hits(topic, verdicts[rank], scan.norm, scan.sep))
+                continue
             topic, name = terms[tid]
             if not topics or topics[-1] != topic:
                 topics.append(topic)
             hits.append({"topic": topic, "term": name, "count": -neg, "in_title": tid in titled})
         return topics, hits
 
+    def _verdicts(self, scan: _Scan, *, explain: bool) -> dict[int, Verdict]:
+        assert self.model is not None
+        model = self.model
+        return {r: model.judge(inp, explain=explain) for r, inp in self._inputs(scan).items()}
+
+    def _inputs(self, scan: _Scan) -> dict[int, SenseInput]:
+        """The sense model's input for each sensed topic the story mentions: mentions that pass their case
+        rule and story gate, overlaps resolved (the longest counts), each judged dismissed or not."""
+        raw, norm, sep, matches = scan.raw, scan.norm, scan.sep, scan.matches
+        spans: dict[int, list[tuple[int, int, int, str]]] = {}
+        present: set[int] | None = None  # context phrase sets present anywhere in the story
+        for i, forms in scan.found:
+            end, (n, _, _) = matches[i]
+            start = end - n
+            for rank, name, exact_forms, gate in forms:
+                if (
+                    exact_forms is not None
+                    and raw[start:end].translate(ASCII_TO_SPACE).decode("latin-1") not in exact_forms
+                ):
+                    continue
+                if gate != _NO_CONTEXT:
+                    if present is None:
+                        present = {set_id for _, value in matches for set_id in value[1]}
+                    if gate not in present:
+                        continue
+                spans.setdefault(rank, []).append((start, -end, i, name))
+        if not spans:
+            return {}
+        dismissal, longest = self._dismissal, self._longest
+        rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
+        for tid in scan.kept:
+            by_term = rule_hits.get(self._ranks[tid])
+            if by_term is not None:
+                term = self._terms[tid][1]
+                n, in_title = by_term.get(term, (0, False))
+                by_term[term] = (n + 1, in_title or tid in scan.titled)
+        words = self.model.words_in(norm) if self.model else frozenset(norm.split())
+        classes = {name: n for name, members in self._classes if (n := len(words & members))}
+        out: dict[int, SenseInput] = {}
+        for rank, found in spans.items():
+            found.sort()
+            covered = -1
+            mentions = []
+            for start, neg_end, i, name in found:
+                if start < covered:
+                    continue
+                covered = end = -neg_end
+                gone = dismissal is not None and _dismissed(
+                    matches, i, raw, norm, start, end, sep, dismissal, longest
+                )
+                mentions.append(Mention(name, start, end, start < sep, gone))
+            near = _near_words(norm, sep, mentions, self._near) if self._near else frozenset()
+            out[rank] = SenseInput(
+                self._topic_ids[rank], tuple(mentions), rule_hits[rank], words, near, classes
+            )
+        return out
+
     def _kept(
         self, matches: list[tuple[int, _Value]], raw: bytes, norm: str, sep: int, patience: int
-    ) -> tuple[list[int], set[int]] | None:
-        """Term ids of the hits among `matches` that count (with repeats), and the set of those in the title.
-        Hits that wait more than `patience` go through the blocking and overlap rules; None when a blocking
-        phrase matched while hits it may block did not wait."""
+    ) -> tuple[list[int], set[int], _Found] | None:
+        """Term ids of the hits among `matches` that count (with repeats), the set of those in the title,
+        and where mention forms of sensed topics matched. Hits that wait more than `patience` go through
+        the blocking and overlap rules; None when a blocking phrase matched while hits it may block did not
+        wait."""
         split = bisect_left(matches, (sep,))  # matches[:split] are in the title
         titled = {tid for _, (_, _, work) in matches[:split] if work for tid in work[0]}
         kept: list[int] = []
+        found: _Found = []
         later: list[tuple[int, int, int, int]] = []  # (topic rank, start, -end, term id) of waiting hits
         blocked: list[tuple[int, int, tuple[int, ...]]] = []  # (start, end, topic ranks) of blocking phrases
         longest = self._longest
         for i, (end, (n, _, work)) in enumerate(matches):
             if not work:
                 continue  # a context phrase only
-            plain, checked, blocks = work
+            plain, checked, blocks, mentions = work
             if plain:
                 kept.extend(plain)
+            if mentions:
+                found.append((i, mentions))
             if checked:
                 start = end - n  # norm[start:end] is the matched form, between two spaces
                 for tid, rank, wait, exact_forms, rule in checked:
                     if (
                         exact_forms is not None
-                        and raw[start:end].translate(_ASCII_TO_SPACE).decode("latin-1") not in exact_forms
+                        and raw[start:end].translate(ASCII_TO_SPACE).decode("latin-1") not in exact_forms
                     ):
                         continue
                     if rule is not None and not _rule_holds(matches, i, norm, start, end, sep, rule, longest):
@@ -268,37 +388,51 @@ class Tagger:
                 blocked.append((end - n, end, blocks))
         if later:
             _resolve(later, blocked, sep, kept, titled)
-        return kept, titled
-
-    def tag_story(self, story: Story) -> Story:
-        """Set topics, topic_hits and taxonomy_version on `story` (in place) and return it.
-
-        Uses the title and the body, or the summary when the body is empty.
-        """
-        body = story.get("body") or story.get("summary") or ""
-        topics, hits = self.tag(story.get("title") or "", body)
-        story["topics"] = topics
-        story["topic_hits"] = hits
-        story["taxonomy_version"] = self.taxonomy.version
-        return story
+        return kept, titled, found
 
 
 @cache
 def default_tagger() -> Tagger:
-    """The tagger for schemas/topics.yaml, built once per process."""
+    """The tagger for schemas/topics.yaml and its sense model, built once per process."""
     return Tagger(Taxonomy.load())
 
 
-def _separators_to_spaces(raw: bytes) -> bytes:
-    """Replace non-ASCII separators (curly quotes, dashes, no-break space) by a space each."""
-    return raw if raw.isascii() else _UNICODE_SEPARATORS.sub(b" ", raw)
+def _near_words(norm: str, sep: int, mentions: list[Mention], n: int) -> frozenset[str]:
+    """The words within `n` words of each affirmed mention, in its field."""
+    near: set[str] = set()
+    reach = WORDS_CHARS * n
+    for m in mentions:
+        if not m.dismissed:
+            lo, hi = (1, sep) if m.end <= sep else (sep + 1, len(norm))
+            near.update(norm[max(lo, m.start - reach) : m.start].split()[-n:])
+            near.update(norm[m.end : min(hi, m.end + reach)].split()[:n])
+    return frozenset(near)
 
 
-def _normalize(phrase: str, *, lower: bool = True) -> str:
-    """A phrase as the automaton sees it: words separated by single spaces, ASCII lower-cased."""
-    raw = _separators_to_spaces(phrase.encode("utf-8", "surrogatepass"))
-    table = _ASCII_LOWER_TO_SPACE if lower else _ASCII_TO_SPACE
-    return " ".join(raw.translate(table).decode("latin-1").split())
+def _sense_hits(topic: str, verdict: Verdict, norm: str, sep: int) -> list[dict[str, Any]]:
+    """Evidence of a sensed tag: its mentions by name (most first), then its strongest positive features
+    that are words ("sense:imports", how often the word occurs) or cues other than the mentions."""
+    counts: dict[str, list[int]] = {}
+    for m in verdict.inp.mentions:
+        c = counts.setdefault(m.name, [0, 0])
+        c[0] += 1
+        c[1] |= m.in_title
+    hits = [
+        {"topic": topic, "term": name, "count": n, "in_title": bool(t)}
+        for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    ]
+    strongest = [f for f, c in verdict.contributions if c > 0 and not f.startswith(_CUE_PREFIXES)]
+    for feature in strongest[:EVIDENCE_FEATURES]:
+        needle = f" {feature} "
+        hits.append(
+            {
+                "topic": topic,
+                "term": SENSE_PREFIX + feature,
+                "count": max(1, norm.count(needle)),
+                "in_title": needle in norm[: sep + 1],
+            }
+        )
+    return hits
 
 
 def _resolve(
@@ -325,6 +459,31 @@ def _resolve(
                 titled.add(tid)
 
 
+def _dismissed(
+    matches: list[tuple[int, _Value]],
+    i: int,
+    raw: bytes,
+    norm: str,
+    start: int,
+    end: int,
+    sep: int,
+    rule: _Rule,
+    longest: int,
+) -> bool:
+    """Whether a dismissal phrase is near the mention norm[start:end] (matches[i]) in its sentence. The
+    sentence's ends are looked for only when a dismissal phrase is near at all."""
+    if not _rule_holds(matches, i, norm, start, end, sep, rule, longest):
+        return False
+    _, before, after = rule
+    left = start - WORDS_CHARS * before
+    for m in _SENTENCE_END.finditer(raw, max(0, left), start):
+        left = m.end()
+    right = end + WORDS_CHARS * after
+    if m2 := _SENTENCE_END.search(raw, end - 1, right):
+        right = m2.start() + 1
+    return _rule_holds(matches, i, norm, start, end, sep, rule, longest, (left, right))
+
+
 def _rule_holds(
     matches: list[tuple[int, _Value]],
     i: int,
@@ -334,11 +493,13 @@ def _rule_holds(
     sep: int,
     rule: _Rule,
     longest: int,
+    bounds: tuple[int, int] | None = None,
 ) -> bool:
     """Whether the hit norm[start:end] (matches[i]) passes a context rule: for each (set, wanted), whether a
     phrase of the set lies within `before` words left or `after` words right of it in its field (title
     before `sep`, body after), counting the words strictly between them (at most WORDS_CHARS characters a
-    word). Matches are ordered by end offset; no form is longer than `longest` characters."""
+    word). Matches are ordered by end offset; no form is longer than `longest` characters. `bounds`, when
+    given, narrows where the phrases may be (a sentence)."""
     checks, before, after = rule
     first = start - WORDS_CHARS * before  # a phrase before ends at or after `first`
     last = end + WORDS_CHARS * after  # a phrase after starts at or before `last`
@@ -347,6 +508,8 @@ def _rule_holds(
             last = sep
     elif first < sep:
         first = sep
+    if bounds is not None:
+        first, last = max(first, bounds[0]), min(last, bounds[1])
     for set_id, wanted in checks:
         found = False
         j = i - 1
@@ -395,124 +558,3 @@ def _can_overlap(a: list[str], b: list[str], *, same: bool) -> bool:
         if pairs and all(x == y for x, y in pairs):
             return True
     return False
-
-
-def _plural(phrase: str) -> str | None:
-    """Regular English plural of the last word, or None when it already ends in s."""
-    last = phrase[-1:].lower()
-    if not last.isalpha() or last == "s":
-        return None
-    if last == "y" and len(phrase) > 1 and phrase[-2].lower() not in "aeiou":
-        return phrase[:-1] + "ies"
-    if phrase.lower().endswith(("ch", "sh", "x", "z")):
-        return phrase + "es"
-    return phrase + "s"
-
-
-def _forms(phrases: Iterable[str], plural: bool, *, lower: bool = True) -> tuple[str, ...]:
-    """Normalized forms of `phrases`, with the plural of each when `plural`."""
-    out: dict[str, None] = {}
-    for phrase in phrases:
-        for form in (phrase, _plural(phrase) if plural else None):
-            if form and (normalized := _normalize(form, lower=lower)):
-                out[normalized] = None
-    return tuple(out)
-
-
-def _parse_topic(raw: Any, index: int, source: str) -> Topic:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"topics[{index}] must be a mapping", path=source, field=f"topics[{index}]")
-    topic_id = raw.get("id")
-    if not isinstance(topic_id, str) or not _TOPIC_ID.fullmatch(topic_id):
-        raise ConfigError(
-            f"topics[{index}].id must be a snake_case string", path=source, field="id", topic=topic_id
-        )
-
-    def fail(field: str, message: str) -> ConfigError:
-        return ConfigError(
-            f"topic {topic_id!r}, field {field}: {message}", path=source, topic=topic_id, field=field
-        )
-
-    if unknown := set(raw) - _TOPIC_KEYS:
-        raise fail(", ".join(sorted(unknown)), f"unknown key(s); allowed: {sorted(_TOPIC_KEYS)}")
-    label = raw.get("label")
-    if not isinstance(label, str) or not label.strip():
-        raise fail("label", "must be a non-empty string")
-    raw_terms = raw.get("terms")
-    if not isinstance(raw_terms, list) or not raw_terms:
-        raise fail("terms", "must be a non-empty list")
-    terms = tuple(_parse_term(entry, f"terms[{i}]", topic_id, fail) for i, entry in enumerate(raw_terms))
-    seen: dict[str, str] = {}
-    for term in terms:
-        for key in term.keys:
-            other = seen.setdefault(key, term.name)
-            if other != term.name:
-                raise fail("terms", f"form {key!r} belongs to both {other!r} and {term.name!r}")
-    blockers = _string_list(raw.get("not", []), "not", fail)
-    return Topic(
-        id=topic_id,
-        label=label.strip(),
-        terms=terms,
-        blockers=_forms(blockers, plural=True),
-    )
-
-
-def _parse_term(entry: Any, field: str, topic_id: str, fail: _Fail) -> Term:
-    if isinstance(entry, str):
-        entry = {"term": entry}
-    if not isinstance(entry, dict):
-        raise fail(field, "must be a string or a mapping with `term`")
-    if unknown := set(entry) - _TERM_KEYS:
-        raise fail(f"{field}.{sorted(unknown)[0]}", f"unknown key; allowed: {sorted(_TERM_KEYS)}")
-    name = entry.get("term")
-    if not isinstance(name, str) or not name.strip():
-        raise fail(f"{field}.term", "must be a non-empty string")
-    aliases = _string_list(entry.get("aliases", []), f"{field}.aliases", fail)
-    case = entry.get("case", "any")
-    if case not in ("any", "exact"):
-        raise fail(f"{field}.case", "must be 'any' or 'exact'")
-    plural = entry.get("plural", True)
-    if not isinstance(plural, bool):
-        raise fail(f"{field}.plural", "must be true or false")
-    require = _string_list(entry.get("require", []), f"{field}.require", fail)
-    unless = _string_list(entry.get("unless", []), f"{field}.unless", fail)
-    before, after = _parse_window(entry.get("window", DEFAULT_WINDOW), f"{field}.window", fail)
-    rule = None
-    if require or unless:
-        if before + after == 0:
-            raise fail(f"{field}.window", "a context rule needs a window of at least one word")
-        rule = ContextRule(
-            require=_forms(require, plural=True),
-            unless=_forms(unless, plural=True),
-            before=before,
-            after=after,
-        )
-    elif "window" in entry:
-        raise fail(f"{field}.window", "window given without require or unless")
-    return Term(
-        topic=topic_id,
-        name=name.strip(),
-        keys=_forms([name.strip(), *aliases], plural),
-        exact_forms=frozenset(_forms([name.strip(), *aliases], plural, lower=False))
-        if case == "exact"
-        else None,
-        rule=rule,
-    )
-
-
-def _parse_window(value: Any, field: str, fail: _Fail) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value, value
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
-    ):
-        return value[0], value[1]
-    raise fail(field, "must be a word count >= 0 or [before, after]")
-
-
-def _string_list(value: Any, field: str, fail: _Fail) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise fail(field, "must be a list of non-empty strings")
-    return [v.strip() for v in value]

@@ -1,0 +1,43 @@
+"""The one text normalization of tagging, shared by the taxonomy (its phrases) and the tagger (stories).
+
+UTF-8 bytes, non-ASCII separators (curly quotes, dashes, no-break space) replaced by one space each, ASCII
+punctuation and whitespace turned into spaces, ASCII lower-cased, read back as Latin-1: one character per
+byte, so a normalized story and its case-kept bytes share offsets.
+"""
+
+from __future__ import annotations
+
+import re
+
+# bytes.translate tables: ASCII punctuation and whitespace -> space (bytes >= 128, UTF-8 parts, kept)
+ASCII_TO_SPACE = bytes(c if c >= 128 or chr(c).isalnum() else ord(" ") for c in range(256))
+ASCII_LOWER_TO_SPACE = ASCII_TO_SPACE.lower()  # bytes.lower() only touches A-Z
+# Non-ASCII separators, in UTF-8: no-break space, hyphens and dashes, curly quotes, ellipsis, guillemets
+_UNICODE_SEPARATORS = re.compile(
+    b"|".join(
+        re.escape(ch.encode("utf-8"))
+        for ch in "\u00a0\u2010\u2011\u2012\u2013\u2014\u2018\u2019\u201c\u201d\u2026\u00ab\u00bb"
+    )
+)
+SEPARATOR = "\xff"  # between title and body: byte 0xFF never occurs in UTF-8
+
+
+def separators_to_spaces(raw: bytes) -> bytes:
+    """Replace non-ASCII separators (curly quotes, dashes, no-break space) by a space each."""
+    return raw if raw.isascii() else _UNICODE_SEPARATORS.sub(b" ", raw)
+
+
+def prepare(title: str, body: str) -> tuple[bytes, str, int]:
+    """(raw, norm, sep) for a story: raw = b" title \\xff body " with separators as spaces, norm its
+    normalized text (same offsets), sep the offset of the separator (offsets before it are the title)."""
+    head = separators_to_spaces(title.encode("utf-8", "surrogatepass"))
+    tail = separators_to_spaces(body.encode("utf-8", "surrogatepass"))
+    raw = b"".join((b" ", head, b" \xff ", tail, b" "))
+    return raw, raw.translate(ASCII_LOWER_TO_SPACE).decode("latin-1"), len(head) + 2
+
+
+def normalize_phrase(phrase: str, *, lower: bool = True) -> str:
+    """A phrase as the automaton sees it: words separated by single spaces, ASCII lower-cased."""
+    raw = separators_to_spaces(phrase.encode("utf-8", "surrogatepass"))
+    table = ASCII_LOWER_TO_SPACE if lower else ASCII_TO_SPACE
+    return " ".join(raw.translate(table).decode("latin-1").split())
