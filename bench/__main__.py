@@ -1,7 +1,8 @@
 """Benchmarks (`make bench`). They print figures; they assert nothing.
 
-1. Topic tagging rate on one core: deterministic ~3 KB stories from a seeded RNG (news word list plus
-   taxonomy terms), best and median of several timed repeats; then the seed wire story, when present.
+1. Topic tagging rate on one core (bench/tagging.py): deterministic ~3 KB stories of a realistic wire
+   section mix from a seeded RNG, all stories and the candidate stories the sense model reads apart, best
+   and median of several timed repeats; then the seed wire story, when present.
 2. Over ../shared/corpora/feedparser-tests (when present): feedparser's own parse rate from bytes, and the
    full pipeline.parsing.stories.stories_from_bytes rate (parse + normalize + tag), with the overhead ratio.
 """
@@ -11,132 +12,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
-import random
-import statistics
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import feedparser
 
-from pipeline.tagging.rules import Tagger, Taxonomy
+from bench.tagging import bench_seed_story, bench_tagging, timed
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpora" / "feedparser-tests"
 SEEDS = REPO.parent / "shared" / "seeds"
-
-# Common news words, most frequent first: make_stories draws them with Zipf weights.
-_NEWS_TEXT = """
-the of and to in a said on for that with was as by at from is it has have are its were would will but
-not be this an their which after over more than year percent government officials minister president
-company market prices economy growth bank shares investors week month people country state city police
-court report reported according statement spokesman told reporters on monday tuesday wednesday thursday
-friday new first last two three million billion dollars euros quarter sales profit revenue demand supply
-workers union talks meeting agreement plan policy law rules regulators industry factory production
-exports imports trade deficit currency inflation interest rates central election vote party leader
-parliament congress senate lawmakers security military defence foreign ministry spokeswoman analysts
-expected estimate forecast data showed rose fell climbed dropped percent higher lower record since during
-while because however also including between under against despite amid before across about around
-region capital local national global international world china united states europe japan india britain
-beijing washington brussels london tokyo shipments goods steel cars technology energy oil gas power
-"""
-NEWS_WORDS = _NEWS_TEXT.split()
-
-
-def make_stories(
-    taxonomy: Taxonomy, count: int, *, size: int = 3000, term_rate: float = 0.02, seed: int = 20261126
-) -> list[tuple[str, str]]:
-    """`count` (title, body) pairs, bodies of about `size` characters. Words follow a Zipf law over
-    NEWS_WORDS (listed most frequent first), as in real text; a `term_rate` share of body words, and one
-    word per title, are taxonomy term forms."""
-    rng = random.Random(seed)
-    terms = [form for topic in taxonomy.topics for term in topic.terms for form in term.keys[:2]]
-    zipf = list(accumulate(1 / rank for rank in range(1, len(NEWS_WORDS) + 1)))
-    stories = []
-    for _ in range(count):
-        words: list[str] = []
-        length = 0
-        while length < size:
-            if rng.random() < term_rate:
-                word = rng.choice(terms)
-            else:
-                word = rng.choices(NEWS_WORDS, cum_weights=zipf)[0]
-            words.append(word)
-            length += len(word) + 1
-        sentences = [" ".join(words[i : i + 18]).capitalize() + "." for i in range(0, len(words), 18)]
-        paragraphs = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
-        title_words = rng.choices(NEWS_WORDS, cum_weights=zipf, k=8)
-        title_words.insert(rng.randrange(9), rng.choice(terms))  # one topic term per title
-        title = " ".join(title_words).capitalize()
-        stories.append((title, "\n\n".join(paragraphs)))
-    return stories
-
-
-def timed(fn: Callable[[], object], repeats: int) -> tuple[list[float], list[float]]:
-    """Wall-clock (perf_counter) and CPU (process_time) seconds of each repeat."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return wall, cpu
-
-
-def bench_tagging(count: int, repeats: int) -> None:
-    tagger = Tagger(Taxonomy.load())
-    stories = make_stories(tagger.taxonomy, count)
-    mean_chars = sum(len(t) + len(b) for t, b in stories) / len(stories)
-    results = [tagger.tag(t, b) for t, b in stories]
-    tagged = sum(1 for topics, _ in results if topics)
-    hits = sum(h["count"] for _, story_hits in results for h in story_hits) / len(stories)
-
-    def run() -> None:
-        for title, body in stories:
-            tagger.tag(title, body)
-
-    times, cpu_times = timed(run, repeats)
-    best, median = count / min(times), count / statistics.median(times)
-    print(
-        f"tagging: taxonomy {tagger.taxonomy.version}, {len(tagger.taxonomy.topics)} topics, "
-        f"{count} generated stories of {mean_chars:.0f} chars on average ({tagged} with topics, "
-        f"{hits:.1f} hits per story)"
-    )
-    print(
-        f"tagging: {best:,.0f} stories/s best, {median:,.0f} stories/s median "
-        f"({best * mean_chars / 1e6:.1f} MB/s best) over {repeats} repeats, one thread"
-    )
-    print(
-        f"tagging: {count / min(cpu_times):,.0f} stories/s best by CPU time (process_time), "
-        f"{count / statistics.median(cpu_times):,.0f} median (wall and CPU differ on a busy machine)"
-    )
-
-
-def bench_seed_story(repeats: int) -> None:
-    """The same measure on a real wire story (../shared/seeds), whose topic density is high."""
-    seeds = sorted(SEEDS.glob("*.txt")) if SEEDS.is_dir() else []
-    if not seeds:
-        print("tagging: seed story skipped, ../shared/seeds not found")
-        return
-    tagger = Tagger(Taxonomy.load())
-    text = seeds[0].read_text("utf-8")
-    count = 2000
-    topics, hits = tagger.tag("", text)
-
-    def run() -> None:
-        for _ in range(count):
-            tagger.tag("", text)
-
-    wall, cpu = timed(run, repeats)
-    print(
-        f"tagging: seed story {seeds[0].name} ({len(text)} chars, {len(topics)} topics, "
-        f"{sum(h['count'] for h in hits)} hits): {count / min(wall):,.0f} stories/s best wall, "
-        f"{count / min(cpu):,.0f} best CPU ({count * len(text) / min(wall) / 1e6:.1f} MB/s)"
-    )
 
 
 def bench_corpus(repeats: int) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain, repeat
 from typing import Any, Literal
 
 import ahocorasick
@@ -110,7 +112,14 @@ class Tagger:
         self.version = f"{taxonomy.version}+sense.{model.version}" if model else taxonomy.version
         settings = taxonomy.sense
         self._classes = settings.classes if settings else ()
-        self._near = settings.near if settings else 0
+        self._class_of: dict[str, tuple[str, ...]] = {}  # word -> the classes it belongs to
+        for name, members in self._classes:
+            for member in members:
+                self._class_of[member] = (*self._class_of.get(member, ()), name)
+        self._vocabulary: frozenset[str] | None = None
+        if model is not None:
+            known = {w for m in model.topics.values() for w in m.words}
+            self._vocabulary = frozenset(known.union(*(members for _, members in self._classes)))
         topic_ids = sorted(t.id for t in taxonomy.topics)
         rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
         self._topic_ids = tuple(topic_ids)
@@ -279,13 +288,41 @@ class Tagger:
             if tid < 0:
                 topic = topic_ids[rank]
                 topics.append(topic)
-                hits.extend(_sense_hits(topic, verdicts[rank], scan.norm, scan.sep))
+                hits.extend(self._sense_hits(topic, verdicts[rank], scan.norm, scan.sep))
                 continue
             topic, name = terms[tid]
             if not topics or topics[-1] != topic:
                 topics.append(topic)
             hits.append({"topic": topic, "term": name, "count": -neg, "in_title": tid in titled})
         return topics, hits
+
+    def _sense_hits(self, topic: str, verdict: Verdict, norm: str, sep: int) -> list[dict[str, Any]]:
+        """Evidence of a sensed tag: its mentions by name (most first), then its strongest positive
+        features other than the mentions: words ("sense:imports", how often it occurs) and word classes
+        ("sense:class:trade", how many of its words occur)."""
+        counts: dict[str, list[int]] = {}
+        for m in verdict.inp.mentions:
+            c = counts.setdefault(m.name, [0, 0])
+            c[0] += 1
+            c[1] |= m.in_title
+        hits = [
+            {"topic": topic, "term": name, "count": n, "in_title": bool(t)}
+            for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        ]
+        title = norm[: sep + 1]
+        strongest = [f for f, c in verdict.contributions if c > 0 and not f.startswith(_CUE_PREFIXES)]
+        for feature in strongest[:EVIDENCE_FEATURES]:
+            kind, _, name = feature.partition(":")
+            if kind == "class" and name in verdict.inp.classes:
+                members = [w for w in verdict.inp.words if name in self._class_of.get(w, ())]
+                count, in_title = verdict.inp.classes[name], any(f" {w} " in title for w in members)
+            else:
+                needle = f" {feature} "
+                count, in_title = norm.count(needle), needle in title
+            hits.append(
+                {"topic": topic, "term": SENSE_PREFIX + feature, "count": max(1, count), "in_title": in_title}
+            )
+        return hits
 
     def _verdicts(self, scan: _Scan, *, explain: bool) -> dict[int, Verdict]:
         assert self.model is not None
@@ -316,6 +353,11 @@ class Tagger:
         if not spans:
             return {}
         dismissal, longest = self._dismissal, self._longest
+        if dismissal is not None:  # no dismissal phrase in the story: no mention to check
+            if present is None:
+                present = {set_id for _, value in matches for set_id in value[1]}
+            if dismissal[0][0][0] not in present:
+                dismissal = None
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
         for tid in scan.kept:
             by_term = rule_hits.get(self._ranks[tid])
@@ -323,8 +365,10 @@ class Tagger:
                 term = self._terms[tid][1]
                 n, in_title = by_term.get(term, (0, False))
                 by_term[term] = (n + 1, in_title or tid in scan.titled)
-        words = self.model.words_in(norm) if self.model else frozenset(norm.split())
-        classes = {name: n for name, members in self._classes if (n := len(words & members))}
+        # only the words the model or a class knows (every word without a model: the trainer's view)
+        tokens = norm.split()
+        words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
+        classes = Counter(chain.from_iterable(map(self._class_of.get, words, repeat(()))))
         out: dict[int, SenseInput] = {}
         for rank, found in spans.items():
             found.sort()
@@ -338,10 +382,7 @@ class Tagger:
                     matches, i, raw, norm, start, end, sep, dismissal, longest
                 )
                 mentions.append(Mention(name, start, end, start < sep, gone))
-            near = _near_words(norm, sep, mentions, self._near) if self._near else frozenset()
-            out[rank] = SenseInput(
-                self._topic_ids[rank], tuple(mentions), rule_hits[rank], words, near, classes
-            )
+            out[rank] = SenseInput(self._topic_ids[rank], tuple(mentions), rule_hits[rank], words, classes)
         return out
 
     def _kept(
@@ -395,44 +436,6 @@ class Tagger:
 def default_tagger() -> Tagger:
     """The tagger for schemas/topics.yaml and its sense model, built once per process."""
     return Tagger(Taxonomy.load())
-
-
-def _near_words(norm: str, sep: int, mentions: list[Mention], n: int) -> frozenset[str]:
-    """The words within `n` words of each affirmed mention, in its field."""
-    near: set[str] = set()
-    reach = WORDS_CHARS * n
-    for m in mentions:
-        if not m.dismissed:
-            lo, hi = (1, sep) if m.end <= sep else (sep + 1, len(norm))
-            near.update(norm[max(lo, m.start - reach) : m.start].split()[-n:])
-            near.update(norm[m.end : min(hi, m.end + reach)].split()[:n])
-    return frozenset(near)
-
-
-def _sense_hits(topic: str, verdict: Verdict, norm: str, sep: int) -> list[dict[str, Any]]:
-    """Evidence of a sensed tag: its mentions by name (most first), then its strongest positive features
-    that are words ("sense:imports", how often the word occurs) or cues other than the mentions."""
-    counts: dict[str, list[int]] = {}
-    for m in verdict.inp.mentions:
-        c = counts.setdefault(m.name, [0, 0])
-        c[0] += 1
-        c[1] |= m.in_title
-    hits = [
-        {"topic": topic, "term": name, "count": n, "in_title": bool(t)}
-        for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
-    ]
-    strongest = [f for f, c in verdict.contributions if c > 0 and not f.startswith(_CUE_PREFIXES)]
-    for feature in strongest[:EVIDENCE_FEATURES]:
-        needle = f" {feature} "
-        hits.append(
-            {
-                "topic": topic,
-                "term": SENSE_PREFIX + feature,
-                "count": max(1, norm.count(needle)),
-                "in_title": needle in norm[: sep + 1],
-            }
-        )
-    return hits
 
 
 def _resolve(

@@ -19,11 +19,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from itertools import repeat
 from pathlib import Path
 from typing import Any
-
-import ahocorasick
 
 from pipeline.errors import ConfigError
 
@@ -51,7 +49,6 @@ class SenseInput:
     mentions: tuple[Mention, ...]
     rule_hits: Mapping[str, tuple[int, bool]]  # term -> (hits whose context rules hold, one in title)
     words: frozenset[str]
-    near: frozenset[str] = frozenset()
     classes: Mapping[str, int] = field(default_factory=dict)  # distinct words of each class in the story
 
 
@@ -133,39 +130,23 @@ class SenseModel:
         lines.append("}}")
         return "\n".join(lines) + "\n"
 
-    @cached_property
-    def _vocabulary(self) -> Any:
-        """An Aho-Corasick automaton of every word with a weight, each form's value the word itself."""
-        automaton = ahocorasick.Automaton()
-        for word in sorted({w for m in self.topics.values() for w in m.words}):
-            automaton.add_word(f" {word} ", word)
-        automaton.make_automaton()
-        return automaton
-
-    def words_in(self, norm: str) -> frozenset[str]:
-        """The words with a weight that occur in a normalized story: one scan, C loops only (two words
-        never end at the same offset, so the dict of end -> word loses none)."""
-        if not len(self._vocabulary):
-            return frozenset()
-        return frozenset(dict(self._vocabulary.iter(norm)).values())
-
     def judge(self, inp: SenseInput, *, explain: bool = False) -> Verdict:
         """Score one story for one topic. The contributions are listed for a tag (the positive ones,
         strongest first, for its evidence) or, with `explain`, all of them by strength."""
         model = self.topics[inp.topic]
         weights, cue_weights = model.words, model.cues
-        present = weights.keys() & inp.words  # iterates over the story's words
         cues = [
             (name, cue_weights[name] * value)
             for name, value in cue_features(inp).items()
             if name in cue_weights
         ]
-        # fsum: exactly rounded whatever the (hash-seeded) order of the set
-        z = model.bias + math.fsum(map(weights.__getitem__, present)) + math.fsum(c for _, c in cues)
+        # C loops only; fsum is exactly rounded whatever the (hash-seeded) order of the set
+        z = model.bias + math.fsum(map(weights.get, inp.words, repeat(0.0))) + math.fsum(c for _, c in cues)
         probability = _sigmoid(z)
         tagged = probability >= model.threshold
         if not (tagged or explain):
             return Verdict(inp.topic, probability, tagged, (), inp)
+        present = weights.keys() & inp.words
         if explain:
             parts = [(w, weights[w]) for w in present]
             parts.extend(cues)
@@ -197,8 +178,6 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
             out[f"title:{m.name}"] = 1.0
     for name, n in counts.items():
         out[f"mention:{name}"] = math.log1p(n)
-    for w in inp.near:
-        out[f"near:{w}"] = 1.0
     for term, (n, in_title) in inp.rule_hits.items():
         out[f"rule:{term}"] = math.log1p(n)
         out["rule:any"] = 1.0

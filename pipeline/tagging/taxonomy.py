@@ -19,7 +19,7 @@ DEFAULT_WINDOW = 6
 DEFAULT_DISMISSAL_WINDOW = (8, 5)
 _TOPIC_ID = re.compile(r"[a-z][a-z0-9_]*")
 _TOP_KEYS = {"version", "topics", "sense"}
-_SENSE_KEYS = {"model", "dismissal", "window", "near", "classes"}
+_SENSE_KEYS = {"model", "dismissal", "window", "classes"}
 _TOPIC_KEYS = {"id", "label", "terms", "not", "candidates"}
 _TERM_KEYS = {"term", "aliases", "case", "plural", "require", "unless", "window"}
 _CANDIDATE_KEYS = {"term", "aliases", "case", "plural", "require_in_story", "suffix"}
@@ -69,7 +69,6 @@ class SenseSettings:
     model: Path
     dismissal: tuple[str, ...]  # normalized words / phrases
     window: tuple[int, int]  # words before / after a mention, in its sentence
-    near: int = 0  # words on each side of an affirmed mention that are features of their own
     classes: tuple[tuple[str, frozenset[str]], ...] = ()  # (name, normalized single words)
 
 
@@ -166,9 +165,6 @@ def _parse_sense(raw: Any, source: str, base: Path) -> SenseSettings | None:
         raise fail("model", "must be the model file, relative to the taxonomy file")
     dismissal = _string_list(raw.get("dismissal", []), "dismissal", fail)
     window = _parse_window(raw.get("window", list(DEFAULT_DISMISSAL_WINDOW)), "window", fail)
-    near = raw.get("near", 0)
-    if not isinstance(near, int) or isinstance(near, bool) or not 0 <= near <= 20:
-        raise fail("near", "must be a word count from 0 to 20")
     raw_classes = raw.get("classes", {})
     if not isinstance(raw_classes, dict):
         raise fail("classes", "must map class names to lists of words")
@@ -181,7 +177,7 @@ def _parse_sense(raw: Any, source: str, base: Path) -> SenseSettings | None:
             raise fail(f"classes.{name}", "words only, no phrases")
         classes.append((name, frozenset(normalized)))
     dismissal_forms = forms(dismissal, with_plural=False)
-    return SenseSettings(base / model.strip(), dismissal_forms, window, near, tuple(classes))
+    return SenseSettings(base / model.strip(), dismissal_forms, window, tuple(classes))
 
 
 def _parse_topic(raw: Any, index: int, source: str) -> Topic:

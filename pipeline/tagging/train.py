@@ -51,19 +51,14 @@ class Options:
     threshold: float = 0.5  # probability from which the topic is tagged
     min_weight: float = 1e-3  # smaller weights are dropped from the artifact
     stop_words: bool = True  # leave out STOP_WORDS and one-letter tokens
-    max_words: int = 0  # keep only the strongest words (0: all)
-    max_near: int = 0  # keep only the strongest near-words (0: all)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     def wanted(self, feature: str) -> bool:
-        """Whether a feature may get a weight: a word (or a cue on a word, "near:word") must not be a stop
-        word when they are left out."""
+        """Whether a feature may get a weight: any cue; a word unless it is a stop word left out."""
         if feature[0] == CUE:
-            feature = feature.removeprefix(f"{CUE}near:")
-            if feature[0] == CUE:
-                return True
+            return True
         return not self.stop_words or (len(feature) > 1 and feature not in STOP_WORDS)
 
 
@@ -104,22 +99,13 @@ def examples(tagger: Tagger, files: Sequence[LabeledFile], topic: str) -> list[t
 
 
 def train_topic(data: Sequence[tuple[Features, int]], options: Options) -> TopicModel:
-    """One topic's logistic regression on its candidate stories: fit on every feature, keep the
-    `max_words` strongest words and `max_near` strongest near-words, fit again on those."""
+    """One topic's logistic regression on its candidate stories."""
     df: Counter[str] = Counter()
     for (words, cues), _ in data:
         df.update(words)
         df.update(f"{CUE}{c}" for c in cues)  # cue names kept apart from words
     names = sorted(name for name, n in df.items() if n >= options.min_df and options.wanted(name))
     weights = _fit(data, names, options)
-    if options.max_words or options.max_near:
-        strength = sorted(((-abs(w), name) for name, w in zip(names, weights[1:], strict=True)))
-        words = [name for _, name in strength if name[0] != CUE]
-        near = [name for _, name in strength if name.startswith(f"{CUE}near:")]
-        dropped = set(words[options.max_words :] if options.max_words else ())
-        dropped.update(near[options.max_near :] if options.max_near else ())
-        names = [name for name in names if name not in dropped]
-        weights = _fit(data, names, options)
     word_weights: dict[str, float] = {}
     cue_weights: dict[str, float] = {}
     for name, w in zip(names, weights[1:], strict=True):
