@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from pipeline.cli import main
-from pipeline.tagging.rules import Taxonomy
+from pipeline.tagging.rules import Taxonomy, default_tagger
 
 EVAL_SET = Path(__file__).parent / "data" / "tag_eval.jsonl"
+TRAIN_A = Path(__file__).parent / "data" / "tags" / "train_a.jsonl"
 
 
 def run_tag(
@@ -34,18 +35,20 @@ def test_tag_adds_topics_hits_and_version(
 ) -> None:
     lines = [
         {"id": "a", "title": "Neodymium prices jump", "body": "Magnet makers pay more.", "extra": [1]},
-        {"id": "b", "title": "Storm warning", "summary": "The TikTok ban was upheld."},
+        {"id": "b", "title": "Storm warning", "summary": "The TikTok ban was upheld; ByteDance must sell."},
     ]
     code, out, err = run_tag(monkeypatch, capsys, "".join(json.dumps(x) + "\n" for x in lines))
     assert (code, err) == (0, [])
     assert [o["id"] for o in out] == ["a", "b"]
     assert out[0]["extra"] == [1]  # the rest of the object passes through
     assert out[0]["topics"] == ["rare_earths"]
-    assert out[0]["topic_hits"] == [
-        {"topic": "rare_earths", "term": "neodymium", "count": 1, "in_title": True}
+    assert out[0]["topic_hits"][:2] == [  # the mentions, then the sense model's strongest features
+        {"topic": "rare_earths", "term": "magnet", "count": 1, "in_title": False},
+        {"topic": "rare_earths", "term": "neodymium", "count": 1, "in_title": True},
     ]
+    assert all(h["term"].startswith("sense:") for h in out[0]["topic_hits"][2:])
     assert out[1]["topics"] == ["tiktok"]
-    assert {o["taxonomy_version"] for o in out} == {Taxonomy.load().version}
+    assert {o["taxonomy_version"] for o in out} == {default_tagger().version}
 
 
 def test_tag_reports_bad_lines_and_carries_on(
@@ -54,7 +57,7 @@ def test_tag_reports_bad_lines_and_carries_on(
     stdin = "\n".join(
         [
             "not json",
-            json.dumps({"id": 1, "title": "Tariffs rise", "body": ""}),
+            json.dumps({"id": 1, "title": "US raises tariffs on Chinese steel", "body": ""}),
             json.dumps(["a", "list"]),
             json.dumps({"title": "no id"}),
             json.dumps({"id": 2, "title": 5}),
@@ -105,4 +108,51 @@ def test_eval_tags_on_a_missing_file_fails_cleanly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["eval-tags", str(tmp_path / "none.jsonl")]) == 2
+    assert json.loads(capsys.readouterr().err)["error"] == "unreadable"
+
+
+def test_eval_tags_scores_only_the_topics_a_set_labels_and_explains_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval-tags", str(TRAIN_A)]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[3:] if line[:1].isalpha()]
+    assert rows == ["rare_earths", "tariffs", "tiktok", "micro"]  # the three topics tags/ label
+
+    labeled = tmp_path / "set.jsonl"
+    items = [
+        {
+            "id": "fp",
+            "title": "Water tariff rises",
+            "body": "The water tariff for homes rises 6% in April.",
+            "topics": ["tariffs"],
+        },
+        {"id": "fn", "title": "Storm", "body": "Snow closes schools.", "topics": ["tariffs"]},
+    ]
+    labeled.write_text("".join(json.dumps(i) + "\n" for i in items), "utf-8")
+    assert main(["eval-tags", str(labeled), "--errors", "--topics", "tariffs"]) == 0
+    out = capsys.readouterr().out
+    assert "2 misclassified items" in out
+    assert "tariffs: sense p=" in out and "class:utility" in out  # the model's verdict and its reasons
+    assert "tariffs: no term or candidate of the topic in the story" in out
+
+
+def test_train_tags_writes_a_deterministic_model_and_cross_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(["train-tags", "--out", str(first)]) == 0
+    assert "sense model" in capsys.readouterr().out
+    assert main(["train-tags", "--out", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert main(["eval-tags", str(TRAIN_A), "--model", str(first)]) == 0
+    assert "+sense." in capsys.readouterr().out
+
+    assert (
+        main(["train-tags", str(TRAIN_A), str(TRAIN_A.with_name("train_b.jsonl")), "--cross-validate"]) == 0
+    )
+    table = capsys.readouterr().out
+    assert "leave-one-writer-out" in table and "train_a.jsonl" in table and "pooled" in table
+    assert {line.split()[0] for line in table.splitlines()[3:]} == {"rare_earths", "tariffs", "tiktok"}
+
+    assert main(["train-tags", str(tmp_path / "missing.jsonl")]) == 2
     assert json.loads(capsys.readouterr().err)["error"] == "unreadable"

@@ -97,3 +97,28 @@ def test_quality_gate_on_the_labeled_set() -> None:
         score = report.score(topic)
         assert score.precision is not None and score.precision >= 0.95, (topic, score)
         assert score.recall is not None and score.recall >= 0.95, (topic, score)
+
+
+def test_a_set_is_scored_on_the_topics_it_labels_unless_topics_are_named() -> None:
+    tagger = Tagger(
+        Taxonomy.from_dict(
+            {
+                "version": "t",
+                "topics": [
+                    {"id": "a", "label": "A", "terms": ["apple"]},
+                    {"id": "b", "label": "B", "terms": ["bean"]},
+                ],
+            }
+        )
+    )
+    items = [
+        LabeledItem("1", "apple and bean", "", frozenset({"a"})),
+        LabeledItem("2", "", "pear", frozenset()),
+    ]
+    report = evaluate(items, tagger)  # labels only "a": the bean tag is not scored
+    assert [(s.topic, s.tp, s.fp, s.fn) for s in report.scores] == [("a", 1, 0, 0)] and not report.errors
+    report = evaluate(items, tagger, topics=["a", "b"])
+    assert [(s.topic, s.fp) for s in report.scores] == [("a", 0), ("b", 1)]
+    assert report.errors[0].reasons == ["b: rules fired on beanx1"]
+    unlabeled = evaluate([LabeledItem("3", "bean", "", frozenset())], tagger)  # labels nothing: every topic
+    assert [s.topic for s in unlabeled.scores] == ["a", "b"]

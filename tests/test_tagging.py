@@ -1,7 +1,11 @@
-"""pipeline.tagging.rules: taxonomy loading/validation, matching rules, hard cases, evidence."""
+"""pipeline.tagging.rules and .taxonomy: taxonomy loading/validation, the rule language, evidence, the seed.
+
+The rule language is tested on the rules alone (`rules_tagger()`, no sense model): the rules are the
+candidate finder and part of the evidence of the sense model, which tests/test_tagging_sense.py covers."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +13,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from pipeline.cli import main
 from pipeline.errors import ConfigError
 from pipeline.schema import arrow_schema, schemas_dir
 from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
@@ -27,15 +32,21 @@ REQUIRED_TOPICS = {
 }
 
 
+@cache
+def rules_tagger() -> Tagger:
+    """The default taxonomy decided by its rules alone (what the sense model gets as candidates)."""
+    return Tagger(Taxonomy.load(), model=None)
+
+
 def topics_of(text: str, title: str = "") -> list[str]:
-    return default_tagger().tag(title, text)[0]
+    return rules_tagger().tag(title, text)[0]
 
 
 def small_tagger(topics: list[dict[str, Any]]) -> Tagger:
     return Tagger(Taxonomy.from_dict({"version": "t1", "topics": topics}))
 
 
-# --- the hard cases from the issue, in sentences written for this test --------------------------------
+# --- the hard cases of the rules, in sentences written for this test -----------------------------------
 
 TARIFF_CASES = [
     ("Households on a fixed energy tariff will pay less this winter.", False),
@@ -105,7 +116,7 @@ def test_tiktok_hard_cases(text: str, expected: bool) -> None:
 
 
 def test_hits_carry_evidence_with_canonical_terms_counts_and_title_flag() -> None:
-    topics, hits = default_tagger().tag(
+    topics, hits = rules_tagger().tag(
         "Tariffs bite", "New TARIFFS on steel. The tariff on copper stays. TikTok’s owner said nothing."
     )
     assert topics == ["tariffs", "tiktok"]
@@ -116,19 +127,21 @@ def test_hits_carry_evidence_with_canonical_terms_counts_and_title_flag() -> Non
 
 
 def test_no_topics_means_no_hits() -> None:
-    assert default_tagger().tag("Storm closes schools", "Heavy snow is expected.") == ([], [])
-    assert default_tagger().tag("", "") == ([], [])
+    for tagger in (default_tagger(), rules_tagger()):
+        assert tagger.tag("Storm closes schools", "Heavy snow is expected.") == ([], [])
+        assert tagger.tag("", "") == ([], [])
 
 
 def test_hits_match_the_story_schema_struct() -> None:
     _, hits = default_tagger().tag("Rare earth magnets", "Import duties on neodymium magnets rose.")
+    assert hits
     arrow_type = arrow_schema().field("topic_hits").type
     assert pa.array([hits], type=arrow_type).to_pylist() == [hits]
     assert all(set(h) == {"topic", "term", "count", "in_title"} for h in hits)
 
 
 def test_overlapping_terms_of_one_topic_count_once_as_the_longest() -> None:
-    _, hits = default_tagger().tag("", "MP Materials makes rare earth magnets.")
+    _, hits = rules_tagger().tag("", "The firm makes rare earth magnets.")
     assert hits == [{"topic": "rare_earths", "term": "rare earth magnet", "count": 1, "in_title": False}]
 
 
@@ -138,8 +151,9 @@ def test_tag_story_sets_fields_in_place_and_uses_summary_when_body_is_empty() ->
     assert result is story
     assert story["topics"] == ["rare_earths"]
     assert story["topic_hits"][0]["term"] == "neodymium"
-    assert story["taxonomy_version"] == Taxonomy.load().version
-    story["body"] = "The TikTok ban was upheld."
+    assert story["taxonomy_version"] == default_tagger().version
+    assert default_tagger().version == f"{Taxonomy.load().version}+sense.{default_tagger().model.version}"
+    story["body"] = "The Supreme Court upheld the TikTok ban, and the app's US operations must be sold."
     assert default_tagger().tag_story(story)["topics"] == ["tiktok"]  # body wins over summary
 
 
@@ -213,15 +227,24 @@ def test_rules_and_overlaps_stay_within_one_field() -> None:
     ]
 
 
-def test_adding_a_topic_is_editing_yaml_only(tmp_path: Path) -> None:
+def test_adding_a_topic_is_a_yaml_edit_and_a_retrain(tmp_path: Path) -> None:
     doc = yaml.safe_load((schemas_dir() / "topics.yaml").read_text("utf-8"))
     doc["version"] = "test.1"
     doc["topics"].append({"id": "shipping", "label": "Shipping", "terms": ["container ship", "Red Sea"]})
     path = tmp_path / "topics.yaml"
     path.write_text(yaml.safe_dump(doc), "utf-8")
+    with pytest.raises(ConfigError, match="train-tags"):  # no model beside it yet
+        Tagger(Taxonomy.load(path))
+    (tmp_path / "topics.sense.json").write_text(
+        (schemas_dir() / "topics.sense.json").read_text("utf-8"), "utf-8"
+    )
+    with pytest.raises(ConfigError, match="trained for taxonomy"):  # a model of another version
+        Tagger(Taxonomy.load(path))
+    assert main(["train-tags", "--taxonomy", str(path)]) == 0  # writes tmp_path/topics.sense.json
     tagger = Tagger(Taxonomy.load(path))
     assert tagger.tag("Container ships avoid the Red Sea", "")[0] == ["shipping"]
-    assert tagger.tag_story({"title": "Tariffs", "body": ""})["taxonomy_version"] == "test.1"
+    story = tagger.tag_story({"title": "Tariffs", "body": ""})
+    assert story["taxonomy_version"] == f"test.1+sense.{tagger.model.version}"
 
 
 # --- taxonomy loading -----------------------------------------------------------------------------------
@@ -307,10 +330,13 @@ def test_seed_story_is_tagged_with_its_agenda_topics() -> None:
 
 
 def test_unusual_text_is_tagged_without_errors() -> None:
-    tagger = default_tagger()
-    assert tagger.tag("", "broken \ud800 surrogate, then tariffs on steel")[0] == ["tariffs"]
-    assert tagger.tag("Zölle — «TikTok»", "\u00a0Les droits de douane\u2026 NEODYMIUM!")[0] == [
-        "rare_earths",
-        "tiktok",
+    for tagger in (rules_tagger(), default_tagger()):
+        assert tagger.tag("Zölle — «TikTok»", "\u00a0Les droits de douane\u2026 NEODYMIUM!")[0] == [
+            "rare_earths",
+            "tiktok",
+        ]
+        assert tagger.tag("   ", "\n\n") == ([], [])
+    assert rules_tagger().tag("", "broken \ud800 surrogate, then tariffs on steel")[0] == ["tariffs"]
+    assert default_tagger().tag("US tariffs \ud800 on Chinese steel", "broken \udfff surrogate")[0] == [
+        "tariffs"
     ]
-    assert tagger.tag("   ", "\n\n") == ([], [])

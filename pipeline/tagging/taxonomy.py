@@ -211,13 +211,13 @@ def _parse_topic(raw: Any, index: int, source: str) -> Topic:
             _parse_term(entry, f"candidates[{i}]", topic_id, fail, candidate=True)
             for i, entry in enumerate(raw["candidates"])
         )
-    seen: dict[str, str] = {}
-    for term in (*terms, *(candidates or ())):
-        for key in term.keys:
-            other = seen.setdefault(key, term.name)
-            if other != term.name:
-                field = "candidates" if candidates and term in candidates else "terms"
-                raise fail(field, f"form {key!r} belongs to both {other!r} and {term.name!r}")
+    seen: dict[str, tuple[str, str]] = {}
+    for field, entries in (("terms", terms), ("candidates", candidates or ())):
+        for term in entries:
+            for key in term.keys:
+                other = seen.setdefault(key, (field, term.name))
+                if other != (field, term.name):
+                    raise fail(field, f"form {key!r} belongs to both {other[1]!r} and {term.name!r}")
     blockers = _string_list(raw.get("not", []), "not", fail)
     return Topic(
         id=topic_id,
