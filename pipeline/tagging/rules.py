@@ -20,7 +20,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, Literal
 
 import ahocorasick
@@ -112,6 +112,8 @@ class Tagger:
         self.version = f"{taxonomy.version}+sense.{model.version}" if model else taxonomy.version
         settings = taxonomy.sense
         self._classes = settings.classes if settings else ()
+        self._class_words = dict(self._classes)
+        self._class_union = frozenset().union(*self._class_words.values())
         self._class_of: dict[str, tuple[str, ...]] = {}  # word -> the classes it belongs to
         for name, members in self._classes:
             for member in members:
@@ -314,8 +316,8 @@ class Tagger:
         for feature in strongest[:EVIDENCE_FEATURES]:
             kind, _, name = feature.partition(":")
             if kind == "class" and name in verdict.inp.classes:
-                members = [w for w in verdict.inp.words if name in self._class_of.get(w, ())]
-                count, in_title = verdict.inp.classes[name], any(f" {w} " in title for w in members)
+                members = self._class_words[name] & verdict.inp.words
+                count, in_title = len(members), any(f" {w} " in title for w in members)
             else:
                 needle = f" {feature} "
                 count, in_title = norm.count(needle), needle in title
@@ -368,7 +370,7 @@ class Tagger:
         # only the words the model or a class knows (every word without a model: the trainer's view)
         tokens = norm.split()
         words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
-        classes = Counter(chain.from_iterable(map(self._class_of.get, words, repeat(()))))
+        classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, self._class_union & words)))
         out: dict[int, SenseInput] = {}
         for rank, found in spans.items():
             found.sort()

@@ -19,9 +19,10 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.errors import ConfigError
 
@@ -30,8 +31,7 @@ EVIDENCE_FEATURES = 3  # strongest positive word/cue features reported in topic_
 SENSE_PREFIX = "sense:"  # topic_hits terms of model features: "sense:imports"
 
 
-@dataclass(frozen=True, slots=True)
-class Mention:
+class Mention(NamedTuple):
     """One occurrence of a sensed topic's term or candidate form (overlaps resolved: the longest)."""
 
     name: str  # canonical term or candidate name
@@ -41,15 +41,14 @@ class Mention:
     dismissed: bool
 
 
-@dataclass(frozen=True)
-class SenseInput:
+class SenseInput(NamedTuple):
     """What the model sees of one story for one topic."""
 
     topic: str
     mentions: tuple[Mention, ...]
     rule_hits: Mapping[str, tuple[int, bool]]  # term -> (hits whose context rules hold, one in title)
     words: frozenset[str]
-    classes: Mapping[str, int] = field(default_factory=dict)  # distinct words of each class in the story
+    classes: Mapping[str, int]  # distinct words of each class in the story
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,7 @@ class TopicModel:
     cues: Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The model's decision on one story for one topic, with each feature's contribution to the score."""
 
     topic: str
@@ -165,7 +163,7 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
     dismissed = len(inp.mentions) - affirmed
     out: dict[str, float] = {"affirmed": math.log1p(affirmed)}
     for name, n in inp.classes.items():
-        out[f"class:{name}"] = math.log1p(n)
+        out[_name("class:", name)] = math.log1p(n)
     if dismissed:
         out["dismissed"] = math.log1p(dismissed)
         if not affirmed:
@@ -175,15 +173,21 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
     for m in inp.mentions:
         counts[m.name] = counts.get(m.name, 0) + 1
         if m.in_title:
-            out[f"title:{m.name}"] = 1.0
+            out[_name("title:", m.name)] = 1.0
     for name, n in counts.items():
-        out[f"mention:{name}"] = math.log1p(n)
+        out[_name("mention:", name)] = math.log1p(n)
     for term, (n, in_title) in inp.rule_hits.items():
-        out[f"rule:{term}"] = math.log1p(n)
+        out[_name("rule:", term)] = math.log1p(n)
         out["rule:any"] = 1.0
         if in_title:
             out["rule:title"] = 1.0
     return out
+
+
+@cache
+def _name(prefix: str, name: str) -> str:
+    """A cue feature's name, built once."""
+    return prefix + name
 
 
 def _sigmoid(z: float) -> float:
