@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         f"sense model {model.version} for taxonomy {taxonomy.version} -> {out} ({out.stat().st_size:,} bytes)"
     )
     for topic, sizes in describe(model).items():
-        stories = model.meta["candidate_stories"][topic]
+        examples = model.meta["examples"][topic]
         print(
-            f"  {topic}: {stories['positive']} positive / {stories['negative']} negative candidate stories, "
-            f"{sizes['words']} word and {sizes['cues']} cue weights"
+            f"  {topic}: {examples['positive']} positive / {examples['negative']} negative examples "
+            f"(candidate stories and their leads), {sizes['words']} word and {sizes['cues']} cue weights"
         )
     return EXIT_OK

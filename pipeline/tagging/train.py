@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ _STOP_WORDS = """a about above after again against all am an and any are as at b
     very was we were what when where which while who whom why will with would you your yours yourself
     also said says say"""
 STOP_WORDS = frozenset(_STOP_WORDS.split())
-CUE = "\x00"  # cue feature names start with it while training, words do not
+CUE = "\x00"
+_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+")  # cue feature names start with it while training, words do not
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Options:
     threshold: float = 0.5  # probability from which the topic is tagged
     min_weight: float = 1e-3  # smaller weights are dropped from the artifact
     stop_words: bool = True  # leave out STOP_WORDS and one-letter tokens
+    leads: bool = True  # also train on each story's lead (title and first sentence): briefs are short
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -85,16 +88,27 @@ class LabeledFile:
 Features = tuple[frozenset[str], dict[str, float]]  # (words, cues)
 
 
-def examples(tagger: Tagger, files: Sequence[LabeledFile], topic: str) -> list[tuple[Features, int]]:
-    """(features, label) of every story of `files` that labels `topic` and mentions it."""
+def examples(
+    tagger: Tagger, files: Sequence[LabeledFile], topic: str, *, leads: bool = False
+) -> list[tuple[Features, int]]:
+    """(features, label) of every story of `files` that labels `topic` and mentions it; with `leads`, also
+    of its lead (title and first sentence), labeled as the story, when it differs and still mentions it."""
     out = []
     for f in files:
         if topic not in f.topics:
             continue
         for item in f.items:
-            inp = tagger.sense_inputs(item.title, item.body).get(topic)
-            if inp is not None:
-                out.append(((inp.words, cue_features(inp)), int(topic in item.topics)))
+            label = int(topic in item.topics)
+            versions = [item.body]
+            if (
+                leads
+                and (first := _FIRST_SENTENCE.split(item.body.strip(), maxsplit=1)[0]) != item.body.strip()
+            ):
+                versions.append(first)
+            for body in versions:
+                inp = tagger.sense_inputs(item.title, body).get(topic)
+                if inp is not None:
+                    out.append(((inp.words, cue_features(inp)), label))
     return out
 
 
@@ -138,17 +152,17 @@ def train(taxonomy: Taxonomy, files: Sequence[LabeledFile], options: Options | N
     topics: dict[str, TopicModel] = {}
     counts: dict[str, dict[str, int]] = {}
     for topic in sorted(t.id for t in taxonomy.topics if t.sensed):
-        data = examples(tagger, files, topic)
+        data = examples(tagger, files, topic, leads=options.leads)
         positives = sum(label for _, label in data)
         if not positives or positives == len(data):
             raise ValueError(f"topic {topic}: needs labeled positive and negative candidate stories")
         topics[topic] = train_topic(data, options)
         counts[topic] = {"positive": positives, "negative": len(data) - positives}
-        log.info("trained %s on %d candidate stories (%d positive)", topic, len(data), positives)
+        log.info("trained %s on %d examples (%d positive)", topic, len(data), positives)
     meta = {
         "trained_on": [f.describe() for f in files],
         "options": options.to_dict(),
-        "candidate_stories": counts,
+        "examples": counts,
     }
     return SenseModel.build(taxonomy.version, topics, meta)
 
