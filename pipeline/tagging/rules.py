@@ -316,7 +316,7 @@ class Tagger:
         for feature in strongest[:EVIDENCE_FEATURES]:
             kind, _, name = feature.partition(":")
             if kind == "class" and name in verdict.inp.classes:
-                members = self._class_words[name] & verdict.inp.words
+                members = self._class_words[name].intersection(verdict.inp.words)
                 count, in_title = len(members), any(f" {w} " in title for w in members)
             else:
                 needle = f" {feature} "
@@ -369,8 +369,13 @@ class Tagger:
                 by_term[term] = (n + 1, in_title or tid in scan.titled)
         # only the words the model or a class knows (every word without a model: the trainer's view)
         tokens = norm.split()
-        words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
-        classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, self._class_union & words)))
+        # in the story's order (a dict keeps first occurrences): sums over them are the same in every process
+        distinct = dict.fromkeys(tokens)
+        words = tuple(
+            distinct if self._vocabulary is None else filter(self._vocabulary.__contains__, distinct)
+        )
+        in_classes = filter(self._class_union.__contains__, words)
+        classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, in_classes)))
         out: dict[int, SenseInput] = {}
         for rank, found in spans.items():
             found.sort()

@@ -47,7 +47,7 @@ class SenseInput(NamedTuple):
     topic: str
     mentions: tuple[Mention, ...]
     rule_hits: Mapping[str, tuple[int, bool]]  # term -> (hits whose context rules hold, one in title)
-    words: frozenset[str]
+    words: tuple[str, ...]  # its distinct words, in the story's order
     classes: Mapping[str, int]  # distinct words of each class in the story
 
 
@@ -138,8 +138,8 @@ class SenseModel:
             for name, value in cue_features(inp).items()
             if name in cue_weights
         ]
-        # C loops only; fsum is exactly rounded whatever the (hash-seeded) order of the set
-        z = model.bias + math.fsum(map(weights.get, inp.words, repeat(0.0))) + math.fsum(c for _, c in cues)
+        # C loops only, in the story's order of words and the features' order: the same sum in every process
+        z = model.bias + sum(map(weights.get, inp.words, repeat(0.0))) + sum(c for _, c in cues)
         probability = _sigmoid(z)
         tagged = probability >= model.threshold
         if not (tagged or explain):
@@ -150,7 +150,7 @@ class SenseModel:
             parts.extend(cues)
             parts.sort(key=lambda p: (-abs(p[1]), p[0]))
         else:  # the evidence: the strongest positive words and cues
-            top = sorted(present, key=weights.__getitem__, reverse=True)[:EVIDENCE_FEATURES]
+            top = sorted(present, key=lambda w: (-weights[w], w))[:EVIDENCE_FEATURES]
             parts = [(w, weights[w]) for w in top if weights[w] > 0]
             parts.extend(c for c in cues if c[1] > 0)
             parts.sort(key=lambda p: (-p[1], p[0]))

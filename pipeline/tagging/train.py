@@ -85,7 +85,7 @@ class LabeledFile:
         return {"file": name, "sha256": digest, "items": len(self.items)}
 
 
-Features = tuple[frozenset[str], dict[str, float]]  # (words, cues)
+Features = tuple[tuple[str, ...], dict[str, float]]  # (distinct words, cues)
 
 
 def examples(
