@@ -27,18 +27,14 @@ def test_topic_score_arithmetic() -> None:
     assert TopicScore("never labeled", tp=0, fp=1, fn=0).f1 is None
 
 
+def apple_bean_tagger() -> Tagger:
+    """Topic a: "apple"; topic b: "bean"."""
+    topics = [{"id": "a", "label": "A", "terms": ["apple"]}, {"id": "b", "label": "B", "terms": ["bean"]}]
+    return Tagger(Taxonomy.from_dict({"version": "t", "topics": topics}))
+
+
 def test_evaluate_counts_per_topic_and_lists_errors() -> None:
-    tagger = Tagger(
-        Taxonomy.from_dict(
-            {
-                "version": "t",
-                "topics": [
-                    {"id": "a", "label": "A", "terms": ["apple"]},
-                    {"id": "b", "label": "B", "terms": ["bean"]},
-                ],
-            }
-        )
-    )
+    tagger = apple_bean_tagger()
     items = [
         LabeledItem("1", "apple", "", frozenset({"a"})),  # a: tp
         LabeledItem("2", "", "apple and bean", frozenset({"a"})),  # a: tp, b: fp
@@ -100,17 +96,7 @@ def test_quality_gate_on_the_labeled_set() -> None:
 
 
 def test_a_set_is_scored_on_the_topics_it_labels_unless_topics_are_named() -> None:
-    tagger = Tagger(
-        Taxonomy.from_dict(
-            {
-                "version": "t",
-                "topics": [
-                    {"id": "a", "label": "A", "terms": ["apple"]},
-                    {"id": "b", "label": "B", "terms": ["bean"]},
-                ],
-            }
-        )
-    )
+    tagger = apple_bean_tagger()
     items = [
         LabeledItem("1", "apple and bean", "", frozenset({"a"})),
         LabeledItem("2", "", "pear", frozenset()),
