@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -53,7 +52,9 @@ def small_files_lake(root: Path) -> LocalLake:
     lake = LocalLake(root)
     land(lake, Interval.for_date("2026-11-24"), [story(1, day=23), story(2, day=24), story(3, day=24)])
     edited = story(2, "v2", day=24)  # an edited version: same story_id, new content_hash
-    land(lake, Interval.for_date("2026-11-25"), [story(4, day=24), edited, story(5, day=25), story(6, day=25)])
+    land(
+        lake, Interval.for_date("2026-11-25"), [story(4, day=24), edited, story(5, day=25), story(6, day=25)]
+    )
     land(lake, Interval.for_date("2026-11-25", "backfill"), [story(7, day=24), story(8, day=25)])
     return lake
 
@@ -78,12 +79,17 @@ def test_compact_rewrites_each_day_into_one_file_with_the_same_versions(tmp_path
 
     report = compact(lake, "2026-11-23", "2026-11-25")
 
-    assert [(d["dt"], d["files"], d["rows"]) for d in report.days] == [("2026-11-24", 3, 5), ("2026-11-25", 2, 3)]
+    assert [(d["dt"], d["files"], d["rows"]) for d in report.days] == [
+        ("2026-11-24", 3, 5),
+        ("2026-11-25", 2, 3),
+    ]
     assert report.unchanged == 1
     assert committed_versions(lake) == before and set(before.values()) == {1}
     assert files_per_day(lake) == {"2026-11-23": 1, "2026-11-24": 1, "2026-11-25": 1}
     assert {o.key for o in lake.list("stories/")} == {o.key for o in committed_objects(lake)}  # no leftovers
-    assert landed_versions(lake) == set(before)  # what landing dedupes against (and any key index) is unchanged
+    assert landed_versions(lake) == set(
+        before
+    )  # what landing dedupes against (and any key index) is unchanged
     assert validate(lake).ok, validate(lake).violations
     # the compacted file is sorted by publication time; the manifests say where their files went
     (day24,) = [o for o in committed_objects(lake) if o.dt == "2026-11-24"]
@@ -155,13 +161,15 @@ def test_a_crash_at_any_write_loses_and_duplicates_nothing_and_a_rerun_finishes(
         assert files_per_day(lake) == {"2026-11-23": 1, "2026-11-24": 1, "2026-11-25": 1}
         assert {o.key for o in lake.list("stories/")} == {o.key for o in committed_objects(lake)}
         assert validate(lake).ok, (n, validate(lake).violations)
-    # validate reported the interrupted states until the rerun: an unnamed compacted file, then the pending one
+    # validate reported the interrupted states until the rerun: an unnamed compacted file, then a pending one
     assert kinds_seen == {"orphan_object", "compaction_pending"}  # never a duplicate or a missing object
 
 
 def test_compaction_refuses_a_day_whose_files_changed_since_their_manifest(tmp_path: Path) -> None:
     lake = small_files_lake(tmp_path)
-    (victim,) = [o for o in committed_objects(lake) if o.key.endswith("dt=2026-11-25/daily-2026-11-25.parquet")]
+    (victim,) = [
+        o for o in committed_objects(lake) if o.key.endswith("dt=2026-11-25/daily-2026-11-25.parquet")
+    ]
     lake.put(victim.key, parquet_bytes(to_table([story(5, day=25)])))
     with pytest.raises(FatalError, match="differs from its manifest"):
         compact(lake, "2026-11-25", "2026-11-25")
