@@ -29,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
     feeds = load_feeds(settings.feeds_file)
     interval = Interval.for_date(args.date or datetime.now(UTC).date().isoformat())
     lake = lake_for(settings, create=True)
+    if not (settings.contact or settings.user_agent) and any(not f.local for f in feeds):
+        print(
+            "wirefeed run: note: set WIREFEED_CONTACT (an e-mail address or URL) so feed publishers can "
+            f"reach you; the User-Agent sent is {settings.http_user_agent()!r}",
+            file=sys.stderr,
+        )
     failed: RunFailed | None = None
     try:
         manifest = run_daily(feeds, lake, interval, settings)
