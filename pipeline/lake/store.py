@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -253,8 +254,8 @@ def map_s3_error(exc: Exception, op: str, where: str) -> WirefeedError:
         return FatalError(msg, op=op, where=where, code=code, status=status)
     if isinstance(exc, BotoCoreError):
         # Connection refused/reset, timeouts, closed connections, retries exhausted: transient.
-        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url")
-        at = f" at {endpoint} (check AWS_ENDPOINT_URL)" if endpoint else ""
+        url = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url") or ""))
+        at = f" at {url.scheme}://{url.netloc} (check AWS_ENDPOINT_URL)" if url.netloc else ""
         return RetriableError(
             f"{op} {where}: object store unreachable or connection lost{at} ({type(exc).__name__})",
             op=op,
