@@ -124,6 +124,6 @@ def test_files_refuses_a_lake_with_a_malformed_manifest(tmp_path: Path) -> None:
     done = wirefeed("files", "--lake", str(tmp_path))
     assert done.returncode == 4 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [
-        f"wirefeed files: fatal: manifest _manifests/daily/2026-11-20.json is not valid JSON: "
+        "wirefeed files: fatal: manifest _manifests/daily/2026-11-20.json is not valid JSON: "
         "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
     ]
