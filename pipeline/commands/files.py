@@ -6,17 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.config import Settings
-from pipeline.jobs.intervals import parse_day
+from pipeline.commands.common import lake_and_days
 from pipeline.lake.files import committed_objects
-from pipeline.lake.store import lake_for
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(lake=args.lake)
-    first = parse_day(args.date_from) if args.date_from else None
-    last = parse_day(args.date_to) if args.date_to else None
-    lake = lake_for(settings, must_exist=True)
+    lake, first, last = lake_and_days(args)
     objects = committed_objects(lake, first, last)
     if args.format == "json":
         print(json.dumps([o.to_dict(lake) for o in objects], indent=2))

@@ -6,17 +6,12 @@ import argparse
 import json
 import sys
 
-from pipeline.config import Settings
-from pipeline.jobs.intervals import parse_day
-from pipeline.lake.store import lake_for
+from pipeline.commands.common import lake_and_days
 from pipeline.lake.validate import ValidationReport, validate
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = Settings.load(lake=args.lake)
-    first = parse_day(args.date_from) if args.date_from else None
-    last = parse_day(args.date_to) if args.date_to else None
-    lake = lake_for(settings, must_exist=True)
+    lake, first, last = lake_and_days(args)
     report = validate(lake, first, last)
     text = render(lake.uri(), report)
     if args.json:
