@@ -1,7 +1,9 @@
 """The document-level sense model: does a story that mentions a topic's term or candidate talk about the
 topic? One logistic regression per sensed topic over the whole story (title and body together):
 
-- word features: each distinct word of the story (normalized as the automaton sees it), value 1;
+- word features: each distinct word of the story (normalized as the automaton sees it), value 1 (the
+  trainer gives function words no weight);
+- class features: per word class of the taxonomy (`sense.classes`), log(1 + its distinct words present);
 - cue features: per mention name, log(1 + mentions) and whether one is in the title; per term whose
   context rules hold, log(1 + hits); whether any rule hit holds (and in the title); how many mentions are
   affirmed and how many dismissed ("were not a factor", "made no reference to tariffs": a dismissal word
@@ -9,7 +11,8 @@ topic? One logistic regression per sensed topic over the whole story (title and 
   out: the story only names the topic to set it aside.
 
 The trained weights are a versioned JSON artifact beside the taxonomy (schemas/topics.sense.json, written by
-`wirefeed train-tags`); the strongest positive features of a tag are reported as its evidence.
+`wirefeed train-tags`, pipeline/tagging/train.py); the strongest positive features of a tag are reported as
+its evidence.
 """
 
 from __future__ import annotations
