@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
         "train-tags",
         "train the sense model of the taxonomy (deterministic)",
         "Train the document-level sense model on labeled JSON lines files and write the artifact the "
-        "taxonomy names (schemas/topics.sense.json); with --cross-validate, print the leave-one-writer-out "
+        "taxonomy names (schemas/topics.sense.json), each topic's threshold chosen from a leave-one-writer-out "
+        "cross-validation; with --cross-validate, print the leave-one-writer-out "
         "estimate instead (each FILE held out in turn).",
     )
     s.add_argument(
@@ -136,7 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cross-validate", action="store_true", help="print the leave-one-writer-out estimate")
     s.add_argument("--l2", type=float, default=1.0, help="L2 penalty of the word weights (default: 1.0)")
     s.add_argument("--min-df", type=int, default=2, help="stories a feature must occur in (default: 2)")
-    s.add_argument("--threshold", type=float, default=0.5, help="probability that tags (default: 0.5)")
+    s.add_argument(
+        "--threshold",
+        type=float,
+        help="one probability that tags, for every topic (default: chosen per topic by cross-validation)",
+    )
 
     s = command(
         "run",

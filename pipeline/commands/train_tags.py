@@ -1,9 +1,11 @@
-"""`wirefeed train-tags [FILES...] [--extra FILE...] [--cross-validate]`: train the sense model.
+"""`wirefeed train-tags [FILES...] [--extra FILE...] [--cross-validate] [--threshold P]`: train the sense
+model.
 
-Trains on FILES (default: the three writers' sets in tests/data/tags/) plus the --extra files (default:
-tests/data/tag_eval.jsonl) and writes the artifact the taxonomy names (schemas/topics.sense.json), or
-with --cross-validate prints the leave-one-writer-out estimate: each of FILES held out in turn, trained on
-the others and the --extra files.
+Leaves each of FILES (default: the writers' sets tests/data/tags/train_*.jsonl) out in turn, trains on the
+others plus the --extra files (default: tests/data/tag_eval.jsonl) and scores it (pipeline.tagging.crossval),
+chooses each topic's threshold from those held-out predictions by the stated rule, then trains on all of
+them and writes the artifact the taxonomy names (schemas/topics.sense.json). --cross-validate prints the
+leave-one-writer-out table only; --threshold P skips the cross-validation and uses P for every topic.
 """
 
 from __future__ import annotations
@@ -14,23 +16,21 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import ConfigError, WirefeedError
-from pipeline.tagging.taxonomy import Taxonomy
-from pipeline.tagging.train import (
-    DEFAULT_EXTRA,
-    DEFAULT_FOLDS,
-    LabeledFile,
-    Options,
+from pipeline.tagging.crossval import (
+    RULE,
+    choose_thresholds,
     cross_validate,
-    describe,
-    format_cross_validation,
-    train,
+    format_table,
+    train_with_thresholds,
 )
+from pipeline.tagging.taxonomy import Taxonomy
+from pipeline.tagging.train import DEFAULT_EXTRA, DEFAULT_FOLDS, LabeledFile, Options, describe, train
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 
 
 def run(args: argparse.Namespace) -> int:
-    options = Options(l2=args.l2, min_df=args.min_df, threshold=args.threshold)
+    options = Options(l2=args.l2, min_df=args.min_df)
     try:
         taxonomy = Taxonomy.load(args.taxonomy)
         if taxonomy.sense is None:
@@ -38,9 +38,17 @@ def run(args: argparse.Namespace) -> int:
         folds = [LabeledFile.read(Path(p)) for p in args.files or DEFAULT_FOLDS]
         extra = [LabeledFile.read(Path(p)) for p in (DEFAULT_EXTRA if args.extra is None else args.extra)]
         if args.cross_validate:
-            print(format_cross_validation(cross_validate(taxonomy, folds, extra, options)))
+            held = cross_validate(taxonomy, folds, extra, options)
+            print(format_table(held, choose_thresholds(held)))
+            print(f"thresholds: {RULE}")
             return EXIT_OK
-        model = train(taxonomy, [*folds, *extra], options)
+        if args.threshold is not None:
+            fixed = Options(l2=args.l2, min_df=args.min_df, threshold=args.threshold)
+            model = train(taxonomy, [*folds, *extra], fixed)
+        else:
+            model, held = train_with_thresholds(taxonomy, folds, extra, options)
+            print(format_table(held, {t: m.threshold for t, m in model.topics.items()}))
+            print(f"thresholds: {RULE}")
     except (WirefeedError, ValueError) as exc:
         error = (
             exc.to_dict() if isinstance(exc, WirefeedError) else {"error": "training", "message": str(exc)}
@@ -55,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     for topic, sizes in describe(model).items():
         examples = model.meta["examples"][topic]
         print(
-            f"  {topic}: {examples['positive']} positive / {examples['negative']} negative examples "
-            f"(candidate stories and their leads), {sizes['words']} word and {sizes['cues']} cue weights"
+            f"  {topic}: threshold {model.topics[topic].threshold:.2f}, {examples['positive']} positive / "
+            f"{examples['negative']} negative examples (candidate stories and their leads), "
+            f"{sizes['words']} word and {sizes['cues']} cue weights"
         )
     return EXIT_OK

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Literal
 
 import ahocorasick
@@ -28,7 +29,6 @@ import ahocorasick
 from pipeline.errors import ConfigError
 from pipeline.schema import Story
 from pipeline.tagging.sense import (
-    EVIDENCE_FEATURES,
     SENSE_PREFIX,
     Mention,
     SenseInput,
@@ -36,15 +36,17 @@ from pipeline.tagging.sense import (
     Verdict,
 )
 from pipeline.tagging.taxonomy import Taxonomy
-from pipeline.tagging.text import ASCII_TO_SPACE, prepare
+from pipeline.tagging.text import ASCII_TO_SPACE, SEPARATOR, prepare
 
 __all__ = ["Explanation", "Tagger", "Taxonomy", "default_tagger"]
 
 log = logging.getLogger(__name__)
 
+NEAR = 2  # words each side of an affirmed mention that are its `near:` cues
+NEAR_WORDS = 24  # at most about this many (the first mentions')
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
 _NO_CONTEXT = -1
-_CUE_PREFIXES = ("mention:", "title:", "rule:", "affirmed")  # cues already shown as mention hits
+_SECOND = itemgetter(1)
 
 # A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
 _Rule = tuple[tuple[tuple[int, bool], ...], int, int]
@@ -76,7 +78,7 @@ class Explanation:
     near_misses: dict[str, list[str]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Scan:
     raw: bytes
     norm: str
@@ -85,6 +87,7 @@ class _Scan:
     kept: list[int]
     titled: set[int]
     found: _Found
+    blocked: list[tuple[int, int, tuple[int, ...]]]  # (start, end, topic ranks) of blocking phrases
 
 
 class Tagger:
@@ -113,6 +116,7 @@ class Tagger:
         settings = taxonomy.sense
         self._classes = settings.classes if settings else ()
         self._class_words = dict(self._classes)
+        self._class_names = tuple(name for name, _ in self._classes)
         self._class_union = frozenset().union(*self._class_words.values())
         self._class_of: dict[str, tuple[str, ...]] = {}  # word -> the classes it belongs to
         for name, members in self._classes:
@@ -157,9 +161,11 @@ class Tagger:
             return set_ids[phrases]
 
         # a dismissal word near a mention, in its sentence, dismisses it: a context rule of its own
-        self._dismissal: _Rule | None = None
+        self._dismissal_id = _NO_CONTEXT
+        self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         if settings and settings.dismissal:
-            self._dismissal = (((context_id(settings.dismissal), True),), *settings.window)
+            self._dismissal_id = context_id(settings.dismissal)
+            self._window = settings.window
         for tid, ((topic_id, _), term) in enumerate(ordered):
             rule = term.rule
             checks: _Rule | None = None
@@ -179,6 +185,11 @@ class Tagger:
                 checked.setdefault(word(key), []).append(
                     (tid, rank[topic_id], wait, term.exact_forms, checks)
                 )
+        self._candidate_names = frozenset(
+            (rank[topic.id], candidate.name)
+            for topic in taxonomy.topics
+            for candidate in topic.candidates or ()
+        )
         for topic in taxonomy.topics:
             for blocker in topic.blockers:
                 blockers.setdefault(word(blocker), []).append(rank[topic.id])
@@ -209,7 +220,7 @@ class Tagger:
         strongest word features as "sense:<word>" (how often the word occurs), strongest first.
         """
         scan = self._scan(title, body)
-        if scan is None:
+        if scan is None or not (scan.kept or scan.found):
             return [], []
         verdicts = self._verdicts(scan, explain=False) if scan.found and self._decided else {}
         return self._result(scan, verdicts)
@@ -312,12 +323,12 @@ class Tagger:
             for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
         title = norm[: sep + 1]
-        strongest = [f for f, c in verdict.contributions if c > 0 and not f.startswith(_CUE_PREFIXES)]
-        for feature in strongest[:EVIDENCE_FEATURES]:
+        for feature, _ in verdict.contributions:
             kind, _, name = feature.partition(":")
-            if kind == "class" and name in verdict.inp.classes:
+            if kind in ("class", "cclass"):
                 members = self._class_words[name].intersection(verdict.inp.words)
                 count, in_title = len(members), any(f" {w} " in title for w in members)
+                feature = f"class:{name}"
             else:
                 needle = f" {feature} "
                 count, in_title = norm.count(needle), needle in title
@@ -333,10 +344,11 @@ class Tagger:
 
     def _inputs(self, scan: _Scan) -> dict[int, SenseInput]:
         """The sense model's input for each sensed topic the story mentions: mentions that pass their case
-        rule and story gate, overlaps resolved (the longest counts), each judged dismissed or not."""
-        raw, norm, sep, matches = scan.raw, scan.norm, scan.sep, scan.matches
-        spans: dict[int, list[tuple[int, int, int, str]]] = {}
-        present: set[int] | None = None  # context phrase sets present anywhere in the story
+        rule, blocking phrases and story gate, overlaps resolved (the longest counts), each judged dismissed
+        or not."""
+        raw, norm, sep, matches, blocked = scan.raw, scan.norm, scan.sep, scan.matches, scan.blocked
+        spans: dict[int, list[tuple[int, int, str]]] = {}
+        present: set[int] | None = None  # the context phrase sets with a phrase in the story
         for i, forms in scan.found:
             end, (n, _, _) = matches[i]
             start = end - n
@@ -346,20 +358,20 @@ class Tagger:
                     and raw[start:end].translate(ASCII_TO_SPACE).decode("latin-1") not in exact_forms
                 ):
                     continue
+                if blocked and any(b < end and start < e and rank in ranks for b, e, ranks in blocked):
+                    continue  # another sense of the word: "fuel duty", "water tariff", "magnet school"
                 if gate != _NO_CONTEXT:
                     if present is None:
-                        present = {set_id for _, value in matches for set_id in value[1]}
+                        present = set(chain.from_iterable(map(_SECOND, map(_SECOND, matches))))
                     if gate not in present:
                         continue
-                spans.setdefault(rank, []).append((start, -end, i, name))
+                spans.setdefault(rank, []).append((start, -end, name))
         if not spans:
             return {}
-        dismissal, longest = self._dismissal, self._longest
-        if dismissal is not None:  # no dismissal phrase in the story: no mention to check
-            if present is None:
-                present = {set_id for _, value in matches for set_id in value[1]}
-            if dismissal[0][0][0] not in present:
-                dismissal = None
+        spots: list[tuple[int, int]] = []  # (start, end) of the dismissal phrases, by start
+        if self._dismissal_id != _NO_CONTEXT:
+            did = self._dismissal_id
+            spots = sorted((end - value[0], end) for end, value in matches if did in value[1])
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
         for tid in scan.kept:
             by_term = rule_hits.get(self._ranks[tid])
@@ -367,38 +379,75 @@ class Tagger:
                 term = self._terms[tid][1]
                 n, in_title = by_term.get(term, (0, False))
                 by_term[term] = (n + 1, in_title or tid in scan.titled)
-        # only the words the model or a class knows (every word without a model: the trainer's view)
+        # the story's distinct words the model or a class knows (every word without a model: the trainer's)
         tokens = norm.split()
-        # in the story's order (a dict keeps first occurrences): sums over them are the same in every process
-        distinct = dict.fromkeys(tokens)
-        words = tuple(
-            distinct if self._vocabulary is None else filter(self._vocabulary.__contains__, distinct)
-        )
-        in_classes = filter(self._class_union.__contains__, words)
-        classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, in_classes)))
+        words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
+        in_classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, words & self._class_union)))
+        classes = {name: in_classes[name] for name in self._class_names if name in in_classes}
+        candidates, length = self._candidate_names, len(norm)
         out: dict[int, SenseInput] = {}
         for rank, found in spans.items():
             found.sort()
             covered = -1
             mentions = []
-            for start, neg_end, i, name in found:
+            near: list[str] = []
+            for start, neg_end, name in found:
                 if start < covered:
                     continue
                 covered = end = -neg_end
-                gone = dismissal is not None and _dismissed(
-                    matches, i, raw, norm, start, end, sep, dismissal, longest
+                gone = bool(spots) and self._dismissed(spots, raw, norm, sep, start, end)
+                if not gone and len(near) < NEAR_WORDS:
+                    near += norm[max(0, start - 48) : start].rsplit(None, NEAR)[-NEAR:]
+                    near += norm[end : end + 48].split(None, NEAR)[:NEAR]
+                proper = start > sep and 65 <= raw[start] <= 90 and _inside_sentence(raw, start)
+                form = norm[start:end]
+                mentions.append(
+                    Mention(name, start, end, start < sep, gone, (rank, name) in candidates, form, proper)
                 )
-                mentions.append(Mention(name, start, end, start < sep, gone))
-            out[rank] = SenseInput(self._topic_ids[rank], tuple(mentions), rule_hits[rank], words, classes)
+            # the words of its mentions are cues of their own (affirmed or dismissed), not also word
+            # features: "made no reference to tariffs" must not count the word "tariffs"
+            own = words.intersection(chain.from_iterable(m.form.split() for m in mentions))
+            out[rank] = SenseInput(
+                self._topic_ids[rank],
+                tuple(mentions),
+                rule_hits[rank],
+                words - own if own else words,
+                classes,
+                tuple(w for w in dict.fromkeys(near) if w != SEPARATOR),
+                length,
+            )
         return out
+
+    def _dismissed(
+        self, spots: list[tuple[int, int]], raw: bytes, norm: str, sep: int, start: int, end: int
+    ) -> bool:
+        """Whether a dismissal phrase (`spots`, sorted) ends within `before` words before the mention
+        norm[start:end] or starts within `after` words after it, in its field and its sentence."""
+        before, after = self._window
+        in_title = start < sep
+        first = bisect_left(spots, (start - WORDS_CHARS * before - self._longest,))
+        for s_start, s_end in spots[first:]:
+            if s_start > end + WORDS_CHARS * after:
+                break
+            if (s_start < sep) is not in_title:
+                continue
+            if s_end <= start:  # before the mention
+                if len(norm[s_end:start].split()) < before and not _SENTENCE_END.search(
+                    raw, s_end - 1, start
+                ):
+                    return True
+            elif s_start >= end:  # after it
+                if len(norm[end:s_start].split()) < after and not _SENTENCE_END.search(raw, end - 1, s_start):
+                    return True
+        return False
 
     def _kept(
         self, matches: list[tuple[int, _Value]], raw: bytes, norm: str, sep: int, patience: int
-    ) -> tuple[list[int], set[int], _Found] | None:
+    ) -> tuple[list[int], set[int], _Found, list[tuple[int, int, tuple[int, ...]]]] | None:
         """Term ids of the hits among `matches` that count (with repeats), the set of those in the title,
-        and where mention forms of sensed topics matched. Hits that wait more than `patience` go through
-        the blocking and overlap rules; None when a blocking phrase matched while hits it may block did not
-        wait."""
+        where mention forms of sensed topics matched and the blocking phrases that matched. Hits that wait
+        more than `patience` go through the blocking and overlap rules; None when a blocking phrase matched
+        while hits it may block did not wait."""
         split = bisect_left(matches, (sep,))  # matches[:split] are in the title
         titled = {tid for _, (_, _, work) in matches[:split] if work for tid in work[0]}
         kept: list[int] = []
@@ -436,13 +485,20 @@ class Tagger:
                 blocked.append((end - n, end, blocks))
         if later:
             _resolve(later, blocked, sep, kept, titled)
-        return kept, titled, found
+        return kept, titled, found, blocked
 
 
 @cache
 def default_tagger() -> Tagger:
     """The tagger for schemas/topics.yaml and its sense model, built once per process."""
     return Tagger(Taxonomy.load())
+
+
+def _inside_sentence(raw: bytes, start: int) -> bool:
+    """Whether the word at raw[start] is inside a sentence, not its first word: a capital there makes it a
+    name ("Tariff Road", "the Tik Tok Club")."""
+    before = raw[max(0, start - 4) : start].rstrip()
+    return bool(before) and before[-1:] not in b".!?:\"'\xff\n"
 
 
 def _resolve(
@@ -467,31 +523,6 @@ def _resolve(
             kept.append(tid)
             if start < sep:
                 titled.add(tid)
-
-
-def _dismissed(
-    matches: list[tuple[int, _Value]],
-    i: int,
-    raw: bytes,
-    norm: str,
-    start: int,
-    end: int,
-    sep: int,
-    rule: _Rule,
-    longest: int,
-) -> bool:
-    """Whether a dismissal phrase is near the mention norm[start:end] (matches[i]) in its sentence. The
-    sentence's ends are looked for only when a dismissal phrase is near at all."""
-    if not _rule_holds(matches, i, norm, start, end, sep, rule, longest):
-        return False
-    _, before, after = rule
-    left = start - WORDS_CHARS * before
-    for m in _SENTENCE_END.finditer(raw, max(0, left), start):
-        left = m.end()
-    right = end + WORDS_CHARS * after
-    if m2 := _SENTENCE_END.search(raw, end - 1, right):
-        right = m2.start() + 1
-    return _rule_holds(matches, i, norm, start, end, sep, rule, longest, (left, right))
 
 
 def _rule_holds(

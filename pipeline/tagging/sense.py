@@ -24,14 +24,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
+from operator import mul
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pipeline.errors import ConfigError
 
 FORMAT = 1
-EVIDENCE_FEATURES = 3  # strongest positive word/cue features reported in topic_hits per sensed tag
+EVIDENCE_FEATURES = 3  # strongest positive word/class features reported in topic_hits per sensed tag
 SENSE_PREFIX = "sense:"  # topic_hits terms of model features: "sense:imports"
+MICRO = 1_000_000
 
 
 class Mention(NamedTuple):
@@ -42,6 +44,9 @@ class Mention(NamedTuple):
     end: int
     in_title: bool
     dismissed: bool
+    candidate: bool  # a candidate's form, not a term's
+    form: str  # the matched form, normalized ("tariffs")
+    proper: bool  # capitalized inside a sentence of the body: a name ("Tariff Road")
 
 
 class SenseInput(NamedTuple):
@@ -50,16 +55,26 @@ class SenseInput(NamedTuple):
     topic: str
     mentions: tuple[Mention, ...]
     rule_hits: Mapping[str, tuple[int, bool]]  # term -> (hits whose context rules hold, one in title)
-    words: tuple[str, ...]  # its distinct words, in the story's order
-    classes: Mapping[str, int]  # distinct words of each class in the story
+    words: frozenset[str]  # its distinct words (those of its mentions only there left out)
+    classes: Mapping[str, int]  # distinct words of each class in the story, in the taxonomy's order
+    near: tuple[str, ...] = ()  # the words next to its affirmed mentions
+    length: int = 0  # characters in the story
 
 
 @dataclass(frozen=True)
 class TopicModel:
     bias: float
-    threshold: float
+    threshold: float  # probability from which the topic is tagged
     words: Mapping[str, float]
     cues: Mapping[str, float]
+    # the word weights in millionths (the artifact rounds them to 6 decimals): their sum over a story's
+    # words is exact in any order, so a set of words gives the same score in every process
+    micro_words: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    positive_words: frozenset[str] = field(init=False, repr=False, compare=False)  # evidence candidates
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "micro_words", {w: round(v * MICRO) for w, v in self.words.items()})
+        object.__setattr__(self, "positive_words", frozenset(w for w, v in self.words.items() if v > 0))
 
 
 class Verdict(NamedTuple):
@@ -68,7 +83,9 @@ class Verdict(NamedTuple):
     topic: str
     probability: float
     tagged: bool
-    contributions: tuple[tuple[str, float], ...]  # (feature, weight * value), strongest first
+    # (feature, weight * value): for a tag, its evidence (the strongest positive words and word classes);
+    # with explain, every feature by strength; else none
+    contributions: tuple[tuple[str, float], ...]
     inp: SenseInput
 
 
@@ -135,54 +152,85 @@ class SenseModel:
         """Score one story for one topic. The contributions are listed for a tag (the positive ones,
         strongest first, for its evidence) or, with `explain`, all of them by strength."""
         model = self.topics[inp.topic]
-        weights, cue_weights = model.words, model.cues
-        cues = [
-            (name, cue_weights[name] * value)
-            for name, value in cue_features(inp).items()
-            if name in cue_weights
-        ]
-        # C loops only, in the story's order of words and the features' order: the same sum in every process
-        z = model.bias + sum(map(weights.get, inp.words, repeat(0.0))) + sum(c for _, c in cues)
+        micro, cue_weights = model.micro_words, model.cues
+        features = cue_features(inp)
+        present = micro.keys() & inp.words
+        z = (
+            model.bias
+            + sum(map(micro.__getitem__, present)) / MICRO
+            + sum(map(mul, map(cue_weights.get, features, repeat(0.0)), features.values()))
+        )
         probability = _sigmoid(z)
         tagged = probability >= model.threshold
         if not (tagged or explain):
             return Verdict(inp.topic, probability, tagged, (), inp)
-        present = weights.keys() & inp.words
+        weights = model.words
         if explain:
             parts = [(w, weights[w]) for w in present]
-            parts.extend(cues)
+            parts.extend((n, cue_weights[n] * v) for n, v in features.items() if n in cue_weights)
             parts.sort(key=lambda p: (-abs(p[1]), p[0]))
-        else:  # the evidence: the strongest positive words and cues
-            top = sorted(present, key=lambda w: (-weights[w], w))[:EVIDENCE_FEATURES]
-            parts = [(w, weights[w]) for w in top if weights[w] > 0]
-            parts.extend(c for c in cues if c[1] > 0)
-            parts.sort(key=lambda p: (-p[1], p[0]))
+        else:  # the evidence: the strongest positive words and word classes
+            strong = model.positive_words & present
+            ranked = list(zip(map(weights.__getitem__, strong), strong, strict=True))
+            prefix = class_prefix(inp)
+            for name, n in inp.classes.items():
+                if (c := cue_weights.get(prefix + name, 0.0) * math.log1p(n)) > 0:
+                    ranked.append((c, prefix + name))
+            ranked.sort(reverse=True)
+            parts = [(name, c) for c, name in ranked[:EVIDENCE_FEATURES]]
         return Verdict(inp.topic, probability, tagged, tuple(parts), inp)
+
+
+def class_prefix(inp: SenseInput) -> str:
+    """The name prefix of the class features: a story that names the topic only by candidates ("measures",
+    "customs") has class weights of its own ("cclass:trade"), as trade words are what let those candidates
+    count at all, so they say less there."""
+    return "class:" if any(not (m.dismissed or m.candidate) for m in inp.mentions) else "cclass:"
 
 
 def cue_features(inp: SenseInput) -> dict[str, float]:
     """The non-word features of one story for one topic (see the module docstring)."""
-    affirmed = sum(1 for m in inp.mentions if not m.dismissed)
-    dismissed = len(inp.mentions) - affirmed
-    out: dict[str, float] = {"affirmed": math.log1p(affirmed)}
-    for name, n in inp.classes.items():
-        out[_name("class:", name)] = math.log1p(n)
+    terms = candidates = dismissed = 0
+    names: dict[str, int] = {}  # mentions of each term (whose context rules may fail)
+    forms: dict[str, int] = {}
+    flags: list[str] = []
+    for m in inp.mentions:
+        if m.dismissed:
+            dismissed += 1
+        elif m.candidate:
+            candidates += 1
+        else:
+            terms += 1
+        if not m.candidate:
+            names[m.name] = names.get(m.name, 0) + 1
+        forms[m.form] = forms.get(m.form, 0) + 1
+        if m.in_title:
+            flags.append(_name("title:", m.name))
+        if m.proper:
+            flags.append(_name("proper:", m.name))
+    out: dict[str, float] = {
+        "terms": math.log1p(terms),
+        "candidates": math.log1p(candidates),
+        "length": math.log1p(inp.length),
+    }
+    classes = inp.classes
+    out.update(zip(map(_name, repeat(class_prefix(inp)), classes), map(math.log1p, classes.values())))
     if dismissed:
         out["dismissed"] = math.log1p(dismissed)
-        if not affirmed:
+        if not (terms or candidates):
             out["all_dismissed"] = 1.0
             return out
-    counts: dict[str, int] = {}
-    for m in inp.mentions:
-        counts[m.name] = counts.get(m.name, 0) + 1
-        if m.in_title:
-            out[_name("title:", m.name)] = 1.0
-    for name, n in counts.items():
-        out[_name("mention:", name)] = math.log1p(n)
-    for term, (n, in_title) in inp.rule_hits.items():
-        out[_name("rule:", term)] = math.log1p(n)
+    out.update(zip(flags, repeat(1.0)))
+    out.update(zip(map(_name, repeat("form:"), forms), map(math.log1p, forms.values())))
+    out.update(zip(map(_name, repeat("near:"), inp.near), repeat(1.0)))
+    rule_hits = inp.rule_hits
+    for name, n in names.items():
+        held = rule_hits.get(name)
+        if held is None or held[0] < n:  # some of its mentions failed their context rules
+            out[_name("unruled:", name)] = math.log1p(n - (held[0] if held else 0))
+    if rule_hits:
         out["rule:any"] = 1.0
-        if in_title:
+        if any(in_title for _, in_title in rule_hits.values()):
             out["rule:title"] = 1.0
     return out
 

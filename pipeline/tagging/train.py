@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.tagging.evaluate import EvalReport, LabeledItem, evaluate, load_labeled
+from pipeline.tagging.evaluate import LabeledItem, load_labeled
 from pipeline.tagging.logistic import fit
 from pipeline.tagging.rules import Tagger
 from pipeline.tagging.sense import SenseModel, TopicModel, cue_features
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
 # the writers' files, each held out in turn by --cross-validate, and the project's own set, always trained on
-DEFAULT_FOLDS = tuple(DATA / "tags" / f"train_{w}.jsonl" for w in "abc")
+DEFAULT_FOLDS = tuple(DATA / "tags" / f"train_{w}.jsonl" for w in "abcdef")
 DEFAULT_EXTRA = (DATA / "tag_eval.jsonl",)
 
 
@@ -41,8 +41,15 @@ _STOP_WORDS = """a about above after again against all am an and any are as at b
     very was we were what when where which while who whom why will with would you your yours yourself
     also said says say"""
 STOP_WORDS = frozenset(_STOP_WORDS.split())
-CUE = "\x00"
-_FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+")  # cue feature names start with it while training, words do not
+CUE = "\x00"  # cue feature names start with it while training, words do not
+# A sentence ends at . ! or ? (closing quotes and brackets kept with it) before white space, unless the
+# word before the stop is an initial ("U.S.", "J.") or an abbreviation of a title, a firm or a US state
+_SENTENCE_STOP = re.compile(r"(\w*)[.!?][\"'\u201d\u2019)\]]*\s+")
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof st mt ft jr sr gen col lt sgt gov sen rep rev inc corp co ltd bros vs approx
+    est dept univ jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn del fla ga
+    ill ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt wash wis wyo""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,9 @@ class Options:
     l2: float = 1.0  # penalty on the word weights
     cue_l2: float = 1.0  # penalty on the cue weights
     min_df: int = 2  # a feature must occur in this many training stories of the topic
-    threshold: float = 0.5  # probability from which the topic is tagged
+    threshold: float = 0.5  # probability from which a topic is tagged when no thresholds are chosen
     min_weight: float = 1e-3  # smaller weights are dropped from the artifact
+    prune: float = 0.1  # words whose first fitted weight is weaker are left out, the rest fitted again
     stop_words: bool = True  # leave out STOP_WORDS and one-letter tokens
     leads: bool = True  # also train on each story's lead (title and first sentence): briefs are short
 
@@ -100,10 +108,7 @@ def examples(
         for item in f.items:
             label = int(topic in item.topics)
             versions = [item.body]
-            if (
-                leads
-                and (first := _FIRST_SENTENCE.split(item.body.strip(), maxsplit=1)[0]) != item.body.strip()
-            ):
+            if leads and (first := lead(item.body)) != item.body.strip():
                 versions.append(first)
             for body in versions:
                 inp = tagger.sense_inputs(item.title, body).get(topic)
@@ -112,7 +117,17 @@ def examples(
     return out
 
 
-def train_topic(data: Sequence[tuple[Features, int]], options: Options) -> TopicModel:
+def lead(body: str) -> str:
+    """The first sentence of a body: with the title, a story's lead."""
+    body = body.strip()
+    for stop in _SENTENCE_STOP.finditer(body):
+        word = stop.group(1)
+        if len(word) > 1 and word.lower() not in _ABBREVIATIONS:
+            return body[: stop.end()].rstrip()
+    return body
+
+
+def train_topic(data: Sequence[tuple[Features, int]], options: Options, threshold: float) -> TopicModel:
     """One topic's logistic regression on its candidate stories."""
     df: Counter[str] = Counter()
     for (words, cues), _ in data:
@@ -120,6 +135,9 @@ def train_topic(data: Sequence[tuple[Features, int]], options: Options) -> Topic
         df.update(f"{CUE}{c}" for c in cues)  # cue names kept apart from words
     names = sorted(name for name, n in df.items() if n >= options.min_df and options.wanted(name))
     weights = _fit(data, names, options)
+    if options.prune:  # keep the cues and the words that matter, and fit again on them alone
+        names = [n for n, w in zip(names, weights[1:], strict=True) if n[0] == CUE or abs(w) >= options.prune]
+        weights = _fit(data, names, options)
     word_weights: dict[str, float] = {}
     cue_weights: dict[str, float] = {}
     for name, w in zip(names, weights[1:], strict=True):
@@ -128,7 +146,7 @@ def train_topic(data: Sequence[tuple[Features, int]], options: Options) -> Topic
                 cue_weights[name[1:]] = round(w, 6)
             else:
                 word_weights[name] = round(w, 6)
-    return TopicModel(round(weights[0], 6), options.threshold, word_weights, cue_weights)
+    return TopicModel(round(weights[0], 6), threshold, word_weights, cue_weights)
 
 
 def _fit(data: Sequence[tuple[Features, int]], names: Sequence[str], options: Options) -> list[float]:
@@ -145,8 +163,16 @@ def _fit(data: Sequence[tuple[Features, int]], names: Sequence[str], options: Op
     return fit(rows, labels, len(names) + 1, l2)
 
 
-def train(taxonomy: Taxonomy, files: Sequence[LabeledFile], options: Options | None = None) -> SenseModel:
-    """The sense model of every topic with candidates, trained on `files`."""
+def train(
+    taxonomy: Taxonomy,
+    files: Sequence[LabeledFile],
+    options: Options | None = None,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> SenseModel:
+    """The sense model of every topic with candidates, trained on `files`; each topic's threshold from
+    `thresholds`, else `options.threshold`; `meta` is recorded in the artifact beside the training facts."""
     options = options or Options()
     tagger = Tagger(taxonomy, model=None)
     topics: dict[str, TopicModel] = {}
@@ -156,67 +182,16 @@ def train(taxonomy: Taxonomy, files: Sequence[LabeledFile], options: Options | N
         positives = sum(label for _, label in data)
         if not positives or positives == len(data):
             raise ValueError(f"topic {topic}: needs labeled positive and negative candidate stories")
-        topics[topic] = train_topic(data, options)
+        threshold = thresholds[topic] if thresholds else options.threshold
+        topics[topic] = train_topic(data, options, threshold)
         counts[topic] = {"positive": positives, "negative": len(data) - positives}
         log.info("trained %s on %d examples (%d positive)", topic, len(data), positives)
-    meta = {
+    facts = {
         "trained_on": [f.describe() for f in files],
         "options": options.to_dict(),
         "examples": counts,
     }
-    return SenseModel.build(taxonomy.version, topics, meta)
-
-
-@dataclass(frozen=True)
-class Fold:
-    held_out: str
-    report: EvalReport  # scores of the sensed topics the held-out file labels
-
-
-def cross_validate(
-    taxonomy: Taxonomy,
-    folds: Sequence[LabeledFile],
-    extra: Sequence[LabeledFile],
-    options: Options | None = None,
-) -> list[Fold]:
-    """Leave one writer out: train on the other folds plus `extra`, score the held-out fold."""
-    sensed = {t.id for t in taxonomy.topics if t.sensed}
-    out = []
-    for held in folds:
-        model = train(taxonomy, [f for f in folds if f is not held] + list(extra), options)
-        topics = sorted(held.topics & sensed)
-        out.append(Fold(held.path.name, evaluate(held.items, Tagger(taxonomy, model), topics=topics)))
-    return out
-
-
-def format_cross_validation(folds: Sequence[Fold]) -> str:
-    """Per topic: precision / recall on each held-out file, then pooled over all of them."""
-
-    def pr(tp: int, fp: int, fn: int) -> str:
-        p = f"{tp / (tp + fp):.3f}" if tp + fp else "-"
-        r = f"{tp / (tp + fn):.3f}" if tp + fn else "-"
-        return f"{p} / {r}"
-
-    topics = sorted({s.topic for fold in folds for s in fold.report.scores})
-    width = max(len("topic"), *(len(t) for t in topics))
-    header = (
-        f"{'topic':<{width}}  " + "  ".join(f"{fold.held_out:>15}" for fold in folds) + f"  {'pooled':>15}"
-    )
-    lines = ["leave-one-writer-out: precision / recall on the held-out file", header, "-" * len(header)]
-    for topic in topics:
-        cells = []
-        total: Counter[str] = Counter()
-        for fold in folds:
-            s = next((s for s in fold.report.scores if s.topic == topic), None)
-            if s is None:
-                cells.append(f"{'-':>15}")
-                continue
-            total.update(tp=s.tp, fp=s.fp, fn=s.fn)
-            cells.append(f"{pr(s.tp, s.fp, s.fn):>15}")
-        lines.append(
-            f"{topic:<{width}}  " + "  ".join(cells) + f"  {pr(total['tp'], total['fp'], total['fn']):>15}"
-        )
-    return "\n".join(lines)
+    return SenseModel.build(taxonomy.version, topics, {**facts, **(meta or {})})
 
 
 def describe(model: SenseModel) -> Mapping[str, Any]:
