@@ -160,12 +160,18 @@ class Tagger:
                     contexts.setdefault(word(phrase), []).append(set_ids[phrases])
             return set_ids[phrases]
 
-        # a dismissal word near a mention, in its sentence, dismisses it: a context rule of its own
-        self._dismissal_id = _NO_CONTEXT
+        # a dismissal word near a mention, in its sentence, dismisses it. Dismissal words are common ("not",
+        # "no"), so they have an automaton of their own, run only around the mentions of a candidate story
+        self._dismissal: Any = None
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
+        self._reach = 0  # characters around a mention where one may be
         if settings and settings.dismissal:
-            self._dismissal_id = context_id(settings.dismissal)
+            self._dismissal = ahocorasick.Automaton()
+            for phrase in settings.dismissal:
+                self._dismissal.add_word(f" {phrase} ", len(phrase))
+            self._dismissal.make_automaton()
             self._window = settings.window
+            self._reach = max(settings.window) * WORDS_CHARS + max(map(len, settings.dismissal)) + 2
         for tid, ((topic_id, _), term) in enumerate(ordered):
             rule = term.rule
             checks: _Rule | None = None
@@ -323,7 +329,7 @@ class Tagger:
             for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
         title = norm[: sep + 1]
-        for feature, _ in verdict.contributions:
+        for feature, _ in verdict.evidence:
             kind, _, name = feature.partition(":")
             if kind in ("class", "cclass"):
                 members = self._class_words[name].intersection(verdict.inp.words)
@@ -368,10 +374,7 @@ class Tagger:
                 spans.setdefault(rank, []).append((start, -end, name))
         if not spans:
             return {}
-        spots: list[tuple[int, int]] = []  # (start, end) of the dismissal phrases, by start
-        if self._dismissal_id != _NO_CONTEXT:
-            did = self._dismissal_id
-            spots = sorted((end - value[0], end) for end, value in matches if did in value[1])
+        spots = self._dismissal_spots(norm, spans)
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
         for tid in scan.kept:
             by_term = rule_hits.get(self._ranks[tid])
@@ -417,6 +420,30 @@ class Tagger:
                 length,
             )
         return out
+
+    def _dismissal_spots(
+        self, norm: str, spans: dict[int, list[tuple[int, int, str]]]
+    ) -> list[tuple[int, int]]:
+        """(start, end) of the dismissal phrases within reach of a mention, by start: the dismissal
+        automaton runs on the stretches of text around the mentions only."""
+        if self._dismissal is None:
+            return []
+        reach = self._reach
+        around = sorted(
+            (max(0, start - reach), min(len(norm), -neg_end + reach))
+            for found in spans.values()
+            for start, neg_end, _ in found
+        )
+        spots: list[tuple[int, int]] = []
+        low, high = around[0]
+        for a, b in [*around[1:], (len(norm) + 1, 0)]:
+            if a > high:  # a stretch ends: scan it
+                spots.extend((end - n, end) for end, n in self._dismissal.iter(norm, low, high))
+                low, high = a, b
+            elif b > high:
+                high = b
+        spots.sort()
+        return spots
 
     def _dismissed(
         self, spots: list[tuple[int, int]], raw: bytes, norm: str, sep: int, start: int, end: int

@@ -78,14 +78,13 @@ class TopicModel:
 
 
 class Verdict(NamedTuple):
-    """The model's decision on one story for one topic, with each feature's contribution to the score."""
+    """The model's decision on one story for one topic. Features as (name, weight * value)."""
 
     topic: str
     probability: float
     tagged: bool
-    # (feature, weight * value): for a tag, its evidence (the strongest positive words and word classes);
-    # with explain, every feature by strength; else none
-    contributions: tuple[tuple[str, float], ...]
+    evidence: tuple[tuple[str, float], ...]  # for a tag: its strongest positive words and word classes
+    contributions: tuple[tuple[str, float], ...]  # with explain: every feature, strongest first
     inp: SenseInput
 
 
@@ -163,13 +162,10 @@ class SenseModel:
         probability = _sigmoid(z)
         tagged = probability >= model.threshold
         if not (tagged or explain):
-            return Verdict(inp.topic, probability, tagged, (), inp)
+            return Verdict(inp.topic, probability, tagged, (), (), inp)
         weights = model.words
-        if explain:
-            parts = [(w, weights[w]) for w in present]
-            parts.extend((n, cue_weights[n] * v) for n, v in features.items() if n in cue_weights)
-            parts.sort(key=lambda p: (-abs(p[1]), p[0]))
-        else:  # the evidence: the strongest positive words and word classes
+        evidence: tuple[tuple[str, float], ...] = ()
+        if tagged:  # the strongest positive words and word classes
             strong = model.positive_words & present
             ranked = list(zip(map(weights.__getitem__, strong), strong, strict=True))
             prefix = class_prefix(inp)
@@ -177,8 +173,13 @@ class SenseModel:
                 if (c := cue_weights.get(prefix + name, 0.0) * math.log1p(n)) > 0:
                     ranked.append((c, prefix + name))
             ranked.sort(reverse=True)
-            parts = [(name, c) for c, name in ranked[:EVIDENCE_FEATURES]]
-        return Verdict(inp.topic, probability, tagged, tuple(parts), inp)
+            evidence = tuple((name, c) for c, name in ranked[:EVIDENCE_FEATURES])
+        parts: list[tuple[str, float]] = []
+        if explain:
+            parts = [(w, weights[w]) for w in present]
+            parts.extend((n, cue_weights[n] * v) for n, v in features.items() if n in cue_weights)
+            parts.sort(key=lambda p: (-abs(p[1]), p[0]))
+        return Verdict(inp.topic, probability, tagged, evidence, tuple(parts), inp)
 
 
 def class_prefix(inp: SenseInput) -> str:
