@@ -12,16 +12,19 @@ import pytest
 from pipeline.tagging.evaluate import evaluate, format_report, load_labeled
 from pipeline.tagging.rules import default_tagger
 
-FROZEN = sorted((Path(__file__).parent / "data" / "tags").glob("test*.jsonl"))
+TAGS = Path(__file__).parent / "data" / "tags"
+# each frozen split and the commit that froze it (test2.jsonl, frozen in ab2b087 and scored once, has been
+# training data since round 2: tests/data/tags/README.md)
+FROZEN = {"test.jsonl": "d0876fe", "test3.jsonl": "aeeb9b8"}
 TOPICS = ["rare_earths", "tariffs", "tiktok"]
 GOAL_PRECISION, GOAL_RECALL = 0.95, 0.90
 
 
-@pytest.mark.parametrize("path", FROZEN, ids=[p.name for p in FROZEN])
-def test_frozen_split_meets_the_goal(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    report = evaluate(load_labeled(path), default_tagger(), topics=TOPICS)
+@pytest.mark.parametrize("name", sorted(FROZEN))
+def test_frozen_split_meets_the_goal(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    report = evaluate(load_labeled(TAGS / name), default_tagger(), topics=TOPICS)
     with capsys.disabled():
-        print(f"\nfrozen split {path.name}\n{format_report(report)}")
+        print(f"\nfrozen split {name} (frozen in {FROZEN[name]})\n{format_report(report)}")
     misses = [
         f"{s.topic}: P {s.precision} R {s.recall}"
         for s in report.scores
