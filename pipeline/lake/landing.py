@@ -28,8 +28,8 @@ import pyarrow as pa
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.store import Lake, ObjectInfo, sha256_hex
 from pipeline.lake.parquet import dedupe, parquet_bytes, read_stories, read_table, story_key, to_table
+from pipeline.lake.store import Lake, ObjectInfo, sha256_hex
 from pipeline.schema import SCHEMA_VERSION, Story
 
 log = logging.getLogger(__name__)
