@@ -340,3 +340,46 @@ def test_url_with_a_space_is_a_bad_url_that_does_not_echo_its_query(
         fetch(url, settings=settings, sleep=sleeps)
     assert info.value.kind == "bad_url" and sleeps == []
     assert "SECRET" not in info.value.message and "SECRET" not in repr(info.value.fields)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/feed.xml?api_key=SECRET",
+        "http://[::1/feed.xml?api_key=SECRET",
+        "http://[zz::]/f",
+    ],
+)
+def test_malformed_url_is_a_bad_url_error(settings: Settings, url: str) -> None:
+    with pytest.raises(BadInputError) as err:
+        fetch(url, settings=settings)
+    assert err.value.kind == "bad_url" and "SECRET" not in str(err.value.to_dict())
+
+
+@pytest.mark.parametrize("location", ["http://127.0.0.1:99999/x", "http://[::1/x", "//[bad/x?token=SECRET"])
+def test_redirect_to_a_malformed_url_is_a_bad_url_error(
+    server: FeedServer, settings: Settings, location: str
+) -> None:
+    url = server.route("/r", Route(redirect_to=location))
+    with pytest.raises(BadInputError) as err:
+        fetch(url, settings=settings)
+    assert err.value.kind == "bad_url" and "SECRET" not in str(err.value.to_dict())
+
+
+def test_user_info_is_sent_as_basic_auth_and_never_echoed(server: FeedServer, settings: Settings) -> None:
+    server.route("/private.xml", Route(body=RSS))
+    url = f"http://reader:pa%24%24word@127.0.0.1:{server.port}/private.xml?api_key=SECRET"
+    server.route("/private.xml?api_key=SECRET", Route(body=RSS))
+    result = fetch(url, settings=settings)
+    assert result.body == RSS
+    sent = server.requests_for("/private.xml?api_key=SECRET")[0].headers
+    assert sent["authorization"] == "Basic cmVhZGVyOnBhJCR3b3Jk"  # reader:pa$$word
+    denied = server.route("/denied.xml", Route(status=403))
+    with pytest.raises(BadInputError) as err:
+        fetch(denied.replace("http://", "http://reader:pa%24%24word@") + "?token=SECRET", settings=settings)
+    assert "word" not in err.value.message and "SECRET" not in str(err.value.to_dict())
+
+
+def test_huge_retry_after_does_not_overflow() -> None:
+    assert parse_retry_after("9" * 400) == 366 * 86400.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0

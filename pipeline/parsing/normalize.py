@@ -12,6 +12,7 @@ from pipeline.parsing.dates import parse_date
 from pipeline.parsing.parse import RawEntry, default_source
 from pipeline.parsing.text import clean_inline, strip_unsafe, to_text, without_surrogates
 from pipeline.parsing.urls import canonical_url
+from pipeline.redact import redact_url
 from pipeline.schema import SCHEMA_VERSION, Story
 
 ID_CHARS: Final = 32
@@ -58,7 +59,7 @@ def _feed_url(feed_url: str | None) -> str | None:
     if not feed_url:
         return None
     feed_url = without_surrogates(feed_url)
-    return canonical_url(feed_url) or strip_unsafe(feed_url)
+    return canonical_url(feed_url) or redact_url(strip_unsafe(feed_url))
 
 
 def _as_utc(fetched_at: datetime) -> datetime:
@@ -92,7 +93,7 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         ),
         "content_hash": content_hash(title, body),
         "source": source,
-        "origin": without_surrogates(entry.origin),
+        "origin": redact_url(without_surrogates(entry.origin)),
         "feed_url": _feed_url(entry.feed_url),
         "guid": guid or None,
         "url": url,
