@@ -28,6 +28,7 @@ from pipeline.jobs.progress import Progress
 from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
 from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
 from pipeline.lake.store import Lake, open_lake
+from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import (
     StoryTagger,
     load_default_tagger,
@@ -70,10 +71,11 @@ def prepare_day(
 ) -> PreparedDay:
     """Read and parse one day of the archive (streaming, one input at a time); nothing is written."""
     settings = settings or Settings.load()
+    settings.arm_redaction()
     tagger = tagger or load_default_tagger()
     prepared = PreparedDay(day, archive_uri)
     for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
-        stories, outcome = _item_stories(item, tagger)
+        stories, outcome = _item_stories(item, tagger, settings.parse_budget)
         prepared.stories.extend(stories)
         prepared.outcomes.append(outcome)
     return prepared
@@ -114,7 +116,9 @@ def skipped_summary(day: date) -> dict[str, Any]:
     return {"day": day.isoformat(), "skipped": True, "manifest": day_manifest_key(day)}
 
 
-def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], dict[str, Any]]:
+def _item_stories(
+    item: ArchiveItem, tagger: StoryTagger, budget: float | None = None
+) -> tuple[list[Story], dict[str, Any]]:
     outcome: dict[str, Any] = {
         "feed_id": item.key,
         "url": item.origin,
@@ -131,20 +135,22 @@ def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], 
     try:
         if item.error is not None:
             raise item.error
-        if item.data is not None:
-            batch = stories_from_bytes(
-                item.data,
-                item.origin,
-                fetched_at=item.fetched_at,
-                source=item.source,
-                feed_url=item.feed_url,
-                content_type=item.content_type,
-                tagger=tagger,
-            )
-            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
-        else:
-            batch = stories_from_entries(item.entries, item.origin, fetched_at=item.fetched_at, tagger=tagger)
-            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
+        with parse_budget(budget, item.origin):
+            if item.data is not None:
+                batch = stories_from_bytes(
+                    item.data,
+                    item.origin,
+                    fetched_at=item.fetched_at,
+                    source=item.source,
+                    feed_url=item.feed_url,
+                    content_type=item.content_type,
+                    tagger=tagger,
+                )
+            else:
+                batch = stories_from_entries(
+                    item.entries, item.origin, fetched_at=item.fetched_at, tagger=tagger
+                )
+        stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
         outcome["problems"] += problems
         outcome["rejected"] += rejected
     except BadInputError as exc:
