@@ -1,4 +1,5 @@
-"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation, 2 when it cannot run."""
+"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation or an empty lake (no manifest
+at all: a missing directory or a mistyped prefix, unless --allow-empty), 2 when it cannot run."""
 
 from __future__ import annotations
 
@@ -28,4 +29,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for v in report.violations:
         print(f"  {v.kind}: {', '.join(v.keys)}: {v.message}")
+    if report.lake_manifests == 0 and not getattr(args, "allow_empty", False):
+        print(
+            f"wirefeed validate: {lake.uri()} holds no manifest: an empty or mistyped lake"
+            " (--allow-empty accepts it)",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if report.ok else 1

@@ -2,26 +2,28 @@
 
 deep=True (the default) downloads every named object, re-hashes it and reads its schema and key columns.
 deep=False only compares existence, size and the sha256 recorded at write time (object metadata), so it
-cannot see schema problems or duplicate rows.
+cannot see schema problems or duplicate rows. Temp files of unfinished local writes are reported
+(`temp_leftover`) until the next landing removes them. `lake_manifests` counts every manifest of the lake, in
+range or not: 0 means an empty (or mistyped) lake, which `wirefeed validate` refuses unless --allow-empty.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import FatalError
+from pipeline.errors import ConfigError, FatalError
 from pipeline.jobs.intervals import Interval, parse_day
-from pipeline.lake.store import Lake, sha256_hex
 from pipeline.lake.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
+from pipeline.lake.parquet import arrow_reader
+from pipeline.lake.store import Lake, sha256_hex
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Violation:
     kind: str  # manifest_malformed, missing_object, size_mismatch, checksum_mismatch, schema_mismatch,
-    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object
+    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object, temp_leftover
     keys: tuple[str, ...]
     message: str
 
@@ -44,6 +46,7 @@ class ValidationReport:
     objects: int = 0
     rows: int = 0
     violations: list[Violation] = field(default_factory=list)
+    lake_manifests: int = 0  # in the whole lake, whatever the range
 
     @property
     def ok(self) -> bool:
@@ -58,6 +61,7 @@ class ValidationReport:
             "manifests": self.manifests,
             "objects": self.objects,
             "rows": self.rows,
+            "lake_manifests": self.lake_manifests,
             "violations": [v.to_dict() for v in self.violations],
         }
 
@@ -68,10 +72,15 @@ def validate(
     """Validate manifests whose interval overlaps [date_from, date_to] (UTC days, inclusive; None = open)."""
     date_from = parse_day(date_from) if isinstance(date_from, str) else date_from
     date_to = parse_day(date_to) if isinstance(date_to, str) else date_to
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ConfigError(
+            f"--to {date_to} is before --from {date_from}", date_from=str(date_from), date_to=str(date_to)
+        )
     report = ValidationReport()
     named: set[str] = set()  # story keys named by any well-formed manifest, in range or not
     owners: dict[tuple[str, str], list[str]] = defaultdict(list)  # story version -> object keys holding it
     for info in lake.list(MANIFESTS_PREFIX):
+        report.lake_manifests += 1
         manifest = _load(lake, info.key, report)
         if manifest is None:
             continue
@@ -91,6 +100,8 @@ def validate(
     for info in lake.list(STORIES_PREFIX):
         if info.key not in named and _day_in_range(_partition_day(info.key), date_from, date_to):
             report.add("orphan_object", [info.key], "not named by any manifest")
+    for key in lake.leftovers():
+        report.add("temp_leftover", [key], "temp file of an unfinished write; the next landing removes it")
     log.info(
         "validated %d manifests, %d objects: %d violations",
         report.manifests,
@@ -160,7 +171,7 @@ def _check_object(
     if sha256_hex(data) != obj["sha256"]:
         report.add("checksum_mismatch", [key], "sha256 of the content differs from the manifest")
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(arrow_reader(data))
         schema = parquet.schema_arrow
         table = parquet.read(columns=["story_id", "content_hash"])
     except (pa.ArrowException, OSError, KeyError) as exc:
@@ -193,9 +204,7 @@ def _overlaps(m: Manifest, first: date | None, last: date | None) -> bool:
     end = datetime.fromisoformat(m.interval_end).astimezone(UTC)
     if first is not None and end <= datetime(first.year, first.month, first.day, tzinfo=UTC):
         return False
-    return not (
-        last is not None and start >= datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(1)
-    )
+    return last is None or start.date() <= last  # starts before the end of day `last` (no date arithmetic)
 
 
 def _partition_day(key: str) -> date | None:
