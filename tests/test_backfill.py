@@ -172,3 +172,17 @@ def test_a_missing_archive_fails_before_any_day_lands(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         backfill_day(str(tmp_path / "typo"), D1, str(lake_dir), settings=SETTINGS)
     assert not LocalLake(lake_dir).list("_manifests/")
+
+
+def test_an_archive_file_over_the_parse_budget_is_too_slow_in_worker_processes(tmp_path: Path) -> None:
+    """Backfill workers are processes: the budget's CPU timer runs in each worker's main thread."""
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    big = [(f"s{i}", f"Story {i}", "Tue, 25 Nov 2026 09:00:00 GMT") for i in range(10_000)]
+    put(arch, "2026/11/25/huge.xml", rss(*big))
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    put(arch, "2026/11/26/w2.txt", wire("Bob"))
+    settings = SETTINGS.with_(parse_budget=0.5, max_body_bytes=50 << 20)
+    totals = run_backfill(str(arch), D2, D3, str(lake_dir), workers=2, settings=settings)
+    assert totals["landed"] == 2 and totals["failed"] == [] and totals["stories"]["new"] == 2
+    (error,) = totals["results"][0]["errors"]
+    assert error["input"].endswith("huge.xml") and error["reason"].startswith("too_slow:")
