@@ -1,6 +1,12 @@
 """Canonical story URLs: one spelling per article, so ids built from them are stable. User info, tracking
 parameters and secret parameters (pipeline.redact: api_key, token, ...) are not part of an article's
-identity and are dropped."""
+identity and are dropped.
+
+w3lib.url.canonicalize_url and url-normalize were run against tests/test_urls.py (with this module's
+tracking filter added) and not adopted: w3lib keeps default ports, user info and trailing-dot hosts and
+reorders repeated parameters (6 of 29 cases fail, 2.5x slower); url-normalize keeps user info, decodes %2F
+in queries and leaves `<` unescaped (3 fail, 6x slower).
+"""
 
 from __future__ import annotations
 
