@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from pipeline import redact
+from pipeline import __version__, redact
 from pipeline.errors import ConfigError
 
 DEFAULT_LAKE = "./lake"
@@ -51,7 +51,9 @@ class Settings:
     max_retries: int = 3
     backoff_base: float = 1.0
     max_retry_after: float = 300.0
-    user_agent: str = "wirefeed/0.1 (wire-feed ingestion; +https://example.invalid/wirefeed)"
+    # who feed publishers can reach about our requests (an e-mail address or URL), sent in the User-Agent
+    contact: str = ""
+    user_agent: str = ""  # a whole User-Agent of your own; "" = http_user_agent() builds it with `contact`
     allow_private_addresses: bool = False
     # networks allowed even with allow_private_addresses off, e.g. ("127.0.0.1/32",) for local feeds
     allowed_private_networks: tuple[str, ...] = ()
@@ -93,6 +95,13 @@ class Settings:
         worker process that received the Settings pickled calls it)."""
         redact.configure(self.secret_params, (self.s3.secret_access_key, self.s3.session_token))
 
+    def http_user_agent(self) -> str:
+        """The User-Agent sent with every fetch: the project, its version and the contact setting."""
+        if self.user_agent:
+            return self.user_agent
+        contact = f"; +{self.contact}" if self.contact else ""
+        return f"wirefeed/{__version__} (wire-feed ingestion{contact})"
+
     def with_(self, **changes: Any) -> Settings:
         new = replace(self, **changes)
         new.check()
@@ -109,8 +118,10 @@ class Settings:
                 raise ConfigError(f"{name} must be a finite number {span}, not {value!r}", field=name)
         if not self.lake:
             raise ConfigError("lake must not be empty", field="lake")
-        if any(ord(c) < 32 or ord(c) == 127 for c in self.user_agent):
-            raise ConfigError("user_agent must not contain control characters", field="user_agent")
+        for name in ("contact", "user_agent"):  # sent as a header: printable ASCII only
+            value = getattr(self, name)
+            if any(not " " <= ch <= "~" for ch in value):
+                raise ConfigError(f"{name} must be printable ASCII", field=name)
         for network in self.allowed_private_networks:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -162,6 +173,7 @@ _ENV_KEYS = {
     "WIREFEED_BACKOFF_BASE": "backoff_base",
     "WIREFEED_MAX_RETRY_AFTER": "max_retry_after",
     "WIREFEED_USER_AGENT": "user_agent",
+    "WIREFEED_CONTACT": "contact",
     "WIREFEED_ALLOW_PRIVATE_ADDRESSES": "allow_private_addresses",
     "WIREFEED_ALLOWED_PRIVATE_NETWORKS": "allowed_private_networks",
     "WIREFEED_FETCH_CONCURRENCY": "fetch_concurrency",

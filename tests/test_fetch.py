@@ -376,3 +376,21 @@ def test_user_info_is_sent_as_basic_auth_and_never_echoed(server: FeedServer, se
 def test_huge_retry_after_does_not_overflow() -> None:
     assert parse_retry_after("9" * 400) == 366 * 86400.0
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0
+
+
+def test_the_user_agent_names_the_project_and_the_contact_setting(server: FeedServer) -> None:
+    from pipeline import __version__
+    from pipeline.errors import ConfigError
+
+    url = server.route("/ua.xml", Route(body=RSS))
+    env = {
+        "WIREFEED_CONTACT": "mailto:feeds@newsroom.example",
+        "WIREFEED_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32",
+    }
+    fetch(url, settings=Settings.load(env=env))
+    sent = server.requests_for("/ua.xml")[-1].headers["user-agent"]
+    assert sent == f"wirefeed/{__version__} (wire-feed ingestion; +mailto:feeds@newsroom.example)"
+    assert "example.invalid" not in Settings().http_user_agent()
+    assert Settings(user_agent="custom/1").http_user_agent() == "custom/1"
+    with pytest.raises(ConfigError, match="contact"):
+        Settings.load(env={"WIREFEED_CONTACT": "me\r\nX-Injected: 1"})

@@ -145,7 +145,9 @@ def test_a_daily_run_writes_and_logs_no_secret(tmp_path: Path, server: FeedServe
         done = subprocess.run(
             [sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, timeout=300
         )
-        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        assert done.returncode == 1, done.stderr.decode()[
+            -2000:
+        ]  # 1: the denied feed failed, the rest landed
         outputs = [("stdout", done.stdout), ("stderr", done.stderr), *every_text_written(lake)]
         leaks = [(name, s) for name, data in outputs for s in SECRETS if s.encode() in data]
         assert leaks == []

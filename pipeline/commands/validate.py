@@ -1,39 +1,36 @@
-"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation or an empty lake (no manifest
-at all: a missing directory or a mistyped prefix, unless --allow-empty), 2 when it cannot run."""
+"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation, or when the lake holds no
+manifest at all (a missing directory, a mistyped prefix) unless --allow-empty (errors: see pipeline.cli)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from pipeline.config import Settings
-from pipeline.errors import WirefeedError
-from pipeline.jobs.intervals import parse_day
-from pipeline.lake.store import open_lake
-from pipeline.lake.validate import validate
+from pipeline.commands.common import lake_and_days
+from pipeline.lake.validate import ValidationReport, validate
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.load(lake=args.lake)
-        first = parse_day(args.date_from) if args.date_from else None
-        last = parse_day(args.date_to) if args.date_to else None
-        lake = open_lake(settings.lake, settings)
-        report = validate(lake, first, last)
-    except WirefeedError as exc:
-        print(f"wirefeed validate: {exc.kind}: {exc.message}", file=sys.stderr)
-        return 2
+    lake, first, last = lake_and_days(args)
+    report = validate(lake, first, last)
+    empty = report.lake_manifests == 0 and not getattr(args, "allow_empty", False)
+    text = render(lake.uri(), report)
+    if empty:
+        text += f"\n{lake.uri()} holds no manifest: an empty or mistyped lake (--allow-empty accepts it)"
+    if args.json:
+        print(text, file=sys.stderr)
+        doc = {"lake": lake.uri(), **report.to_dict(), "ok": report.ok and not empty, "empty": empty}
+        print(json.dumps(doc, sort_keys=True))
+    else:
+        print(text, file=sys.stderr if empty else sys.stdout)
+    return 0 if report.ok and not empty else 1
+
+
+def render(where: str, report: ValidationReport) -> str:
     verdict = "OK" if report.ok else f"FAILED ({len(report.violations)} violations)"
-    print(
-        f"{lake.uri()}: {report.manifests} manifests, {report.objects} objects, {report.rows} rows: {verdict}"
-    )
-    for v in report.violations:
-        print(f"  {v.kind}: {', '.join(v.keys)}: {v.message}")
-    if report.lake_manifests == 0 and not getattr(args, "allow_empty", False):
-        print(
-            f"wirefeed validate: {lake.uri()} holds no manifest: an empty or mistyped lake"
-            " (--allow-empty accepts it)",
-            file=sys.stderr,
-        )
-        return 1
-    return 0 if report.ok else 1
+    lines = [
+        f"{where}: {report.manifests} manifests, {report.objects} objects, {report.rows} rows: {verdict}"
+    ]
+    lines += [f"  {v.kind}: {', '.join(v.keys)}: {v.message}" for v in report.violations]
+    return "\n".join(lines)

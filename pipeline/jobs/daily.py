@@ -26,6 +26,7 @@ from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedE
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
+from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
@@ -44,7 +45,6 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = "_staging/"
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -82,10 +82,6 @@ class Fetched:
     outcome: FeedOutcome
     started: datetime
     body: _Body | None = None  # None: the outcome is final (skipped, failed, 304 with nothing stored)
-
-
-def staging_key(interval: Interval, feed_id: str) -> str:
-    return f"{STAGING_PREFIX}{interval.job}/{interval.label}/{feed_id}.parquet"
 
 
 def fetch_feed_to_stage(
