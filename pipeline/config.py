@@ -105,6 +105,8 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         new = replace(self, **changes)
         new.check()
+        if "s3" in changes or "secret_params" in changes:  # e.g. S3 keys from an Airflow connection
+            new.arm_redaction()
         return new
 
     def check(self) -> None:

@@ -85,3 +85,15 @@ def test_loading_settings_masks_the_s3_secrets_in_every_log(caplog: pytest.LogCa
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("botocore.auth").debug("x-amz-security-token:FwoGZX-token key wJalrXUtnFEMI-secret")
     assert "FwoGZX-token" not in caplog.text and "wJalrXUtnFEMI-secret" not in caplog.text
+
+
+def test_secrets_set_later_are_masked_too(caplog: pytest.LogCaptureFixture) -> None:
+    """Airflow tasks take the S3 keys from a connection after Settings.load (settings_in_airflow)."""
+    from pipeline.config import S3Settings
+
+    Settings.load(env={}).with_(
+        s3=S3Settings(secret_access_key="conn-secret-1234", session_token="conn-tok-99")
+    )
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("botocore.auth").debug("token conn-tok-99 secret conn-secret-1234")
+    assert "conn-tok-99" not in caplog.text and "conn-secret-1234" not in caplog.text
