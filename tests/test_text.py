@@ -106,7 +106,7 @@ def test_has_tag():
 
 
 def test_many_unclosed_tags_are_removed():
-    assert plain_to_text("<a" * 5000) == ""  # each `<a` starts a tag (none closes), handled without backtracking
+    assert plain_to_text("<a" * 5000) == ""  # each `<a` starts a tag (none closes); no backtracking
     assert plain_to_text("x<y and a < b") == "x<y and a < b"  # not the start of an HTML element's tag
 
 

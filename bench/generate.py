@@ -1,0 +1,181 @@
+"""Seeded generators of benchmark inputs (nothing is committed: every run writes them anew).
+
+- snapshot_archive: RSS 2.0 snapshot files `YYYY/MM/DD/feed-NNN.xml`, `items` items each, 2-4 KB HTML
+  bodies (escaped or CDATA descriptions, some content:encoded), links with tracking parameters.
+- jsonl_archive: JSON Lines exports `YYYY-MM-DD.jsonl` with their own field names and a mapping file.
+- rss_feed: one RSS 2.0 document (the daily-run benchmark serves these over loopback HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
+from html import escape
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from bench.words import NEWS_WORDS, topic_terms
+
+_ZIPF = list(accumulate(1 / rank for rank in range(1, len(NEWS_WORDS) + 1)))
+_PEOPLE = ["Ana Ruiz", "Tom Becker", "Li Wei", "Sara Okafor", "J. Smith", "Marta Nowak", "Kenji Sato"]
+_SECTIONS = ["World", "Business", "Markets", "Technology", "Politics", "Trade", "Energy"]
+_TRACKING = ["", "", "?utm_source=rss&utm_medium=feed", "?ref=rss", "?id=42&utm_campaign=x"]
+JSONL_MAPPING = {
+    "headline": "title",
+    "story_url": "url",
+    "text": "body",
+    "teaser": "summary",
+    "byline": "authors",
+    "first_published": "published",
+    "section": "categories",
+    "lang": "language",
+    "uid": "guid",
+}
+
+
+class Writer:
+    """Deterministic news-like text: Zipf-distributed common words plus taxonomy terms."""
+
+    def __init__(self, seed: int, term_rate: float = 0.02) -> None:
+        self.rng = random.Random(seed)
+        self.terms = topic_terms()
+        self.term_rate = term_rate
+        self._pool: list[str] = []
+
+    def words(self, n: int) -> list[str]:
+        rng = self.rng
+        out = rng.choices(NEWS_WORDS, cum_weights=_ZIPF, k=n)
+        for i in range(n):
+            if rng.random() < self.term_rate:
+                out[i] = rng.choice(self.terms)
+        return out
+
+    def sentence(self, n: int = 18) -> str:
+        return " ".join(self.words(n)).capitalize() + "."
+
+    def pooled_sentence(self) -> str:
+        """A sentence from a pool of 4,000 (new words for each would make the generator the bottleneck)."""
+        if not self._pool:
+            self._pool = [self.sentence() for _ in range(4000)]
+        return self.rng.choice(self._pool)
+
+    def title(self) -> str:
+        words = self.words(8)
+        words.insert(self.rng.randrange(9), self.rng.choice(self.terms))
+        return " ".join(words).capitalize()
+
+    def paragraphs(self, size: int) -> list[str]:
+        out, length = [], 0
+        while length < size:
+            para = " ".join(self.pooled_sentence() for _ in range(self.rng.randint(2, 4)))
+            out.append(para)
+            length += len(para)
+        return out
+
+    def html_body(self, size: int) -> str:
+        """Paragraphs with inline markup, links, entities and the odd list or figure."""
+        rng = self.rng
+        parts = []
+        for para in self.paragraphs(size):
+            words = para.split(" ")
+            if rng.random() < 0.5:
+                i = rng.randrange(len(words))
+                words[i] = f"<b>{words[i]}</b>"
+            if rng.random() < 0.3:
+                i = rng.randrange(len(words))
+                words[i] = f'<a href="https://example.com/topic/{i}?utm_source=feed">{words[i]}</a>'
+            if rng.random() < 0.3:
+                words.insert(rng.randrange(len(words)), "&amp; &#8220;quoted&#8221; &mdash;")
+            parts.append(f"<p>{' '.join(words)}</p>")
+        if rng.random() < 0.2:
+            parts.append("<ul><li>" + "</li><li>".join(self.words(3)) + "</li></ul>")
+        if rng.random() < 0.1:
+            parts.insert(1, '<figure><img src="https://img.example.com/x.jpg" alt="x"><figcaption>'
+                         f"{self.sentence(6)}</figcaption></figure>")  # fmt: skip
+        return "".join(parts)
+
+
+def _item_xml(w: Writer, feed: int, n: int, when: datetime, cdata: bool, encoded: bool) -> str:
+    rng = w.rng
+    body = w.html_body(rng.randint(2000, 3800))
+    link = f"https://News.Example.com/{feed}/story-{n}{rng.choice(_TRACKING)}"
+    desc = f"<![CDATA[{body}]]>" if cdata else escape(body, quote=False)
+    parts = [
+        f"<title>{escape(w.title(), quote=False)}</title>",
+        f"<link>{escape(link)}</link>",
+        f'<guid isPermaLink="false">urn:example:{feed}:{n}</guid>',
+        f"<pubDate>{format_datetime(when)}</pubDate>",
+        f"<dc:creator>{rng.choice(_PEOPLE)}</dc:creator>",
+        f"<category>{rng.choice(_SECTIONS)}</category>",
+    ]
+    if encoded:
+        parts.append(f"<description>{escape(w.sentence(), quote=False)}</description>")
+        parts.append(f"<content:encoded><![CDATA[{body}]]></content:encoded>")
+    else:
+        parts.append(f"<description>{desc}</description>")
+    return "<item>" + "".join(parts) + "</item>"
+
+
+def rss_feed(w: Writer, feed: int, items: int, day: date, *, title: str | None = None) -> bytes:
+    """One RSS 2.0 document of `items` items published on `day`."""
+    rng = w.rng
+    cdata, encoded = rng.random() < 0.5, rng.random() < 0.25
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    when = [start + timedelta(seconds=rng.randrange(86400)) for _ in range(items)]
+    body = "".join(_item_xml(w, feed, n, when[n], cdata, encoded) for n in range(items))
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>{escape(title or f'Example Wire {feed}')}</title>"
+        f"<link>https://news.example.com/{feed}/</link><description>Generated</description>"
+        "<language>en-us</language>"
+    )
+    return (head + body + "</channel></rss>\n").encode("utf-8")
+
+
+def snapshot_archive(root: Path, *, files: int = 200, items: int = 50, days: int = 4, seed: int = 9) -> int:
+    """`files` snapshot files spread over `days` days from 2025-09-01; returns the number of items."""
+    first = date(2025, 9, 1)
+    w = Writer(seed)
+    for i in range(files):
+        day = first + timedelta(days=i % days)
+        folder = root / f"{day:%Y/%m/%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"feed-{i:03d}.xml").write_bytes(rss_feed(w, i, items, day))
+    return files * items
+
+
+def jsonl_archive(
+    root: Path, *, stories: int, days: int, seed: int = 11, body_chars: tuple[int, int] = (1500, 3000)
+) -> Path:
+    """`stories` records in one `YYYY-MM-DD.jsonl` file per day; returns the mapping file's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    w = Writer(seed)
+    rng = w.rng
+    first = date(2025, 9, 1)
+    per_day = -(-stories // days)
+    written = 0
+    for d in range(days):
+        day = first + timedelta(days=d)
+        with (root / f"wire-{day.isoformat()}.jsonl").open("w", encoding="utf-8") as out:
+            for _ in range(min(per_day, stories - written)):
+                record: dict[str, Any] = {
+                    "uid": f"w{written}",
+                    "headline": w.title(),
+                    "story_url": f"https://wire.example.com/{day:%Y/%m/%d}/{written}{rng.choice(_TRACKING)}",
+                    "teaser": w.sentence(),
+                    "text": "\n\n".join(w.paragraphs(rng.randint(*body_chars))),
+                    "byline": [rng.choice(_PEOPLE)],
+                    "first_published": f"{day}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+                    "section": [rng.choice(_SECTIONS)],
+                    "lang": "en",
+                }
+                out.write(json.dumps(record) + "\n")
+                written += 1
+    mapping = root.parent / f"{root.name}-mapping.yaml"
+    mapping.write_text("".join(f"{k}: {v}\n" for k, v in JSONL_MAPPING.items()), "utf-8")
+    return mapping
