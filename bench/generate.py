@@ -179,3 +179,86 @@ def jsonl_archive(
     mapping = root.parent / f"{root.name}-mapping.yaml"
     mapping.write_text("".join(f"{k}: {v}\n" for k, v in JSONL_MAPPING.items()), "utf-8")
     return mapping
+
+
+def quirky_rss_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, Any]]]:
+    """Small RSS 2.0 feeds mixing the shapes and quirks real feeds have (for the differential tests):
+    entities and escaped markup in titles, relative and permalink links, odd dates, categories with
+    domains, authors with e-mail addresses, language before/after items, foreign elements, mojibake."""
+    rng = random.Random(seed)
+    titles = ["Plain title", "AT&amp;T buys &lt;b&gt;chips&lt;/b&gt;", "Caf\u00e9 &#150; news",
+              "Caf\u00c3\u00a9", "", "  spaced   title ", "&amp;lt;i&amp;gt;double&amp;lt;/i&amp;gt;",
+              "Tariffs &lt;img src=x//",
+              "1 &lt; 2 &amp; 3 &gt; 2", "Q&amp;A: rates", "<![CDATA[<b>cdata</b> title]]>"]  # fmt: skip
+    links = ["https://ex.com/a?x=1&amp;y=2", "/relative/path", "", "  https://Ex.com/b#frag  ",
+             "https://ex.com/c?utm_source=x&amp;amp;id=3", None]  # fmt: skip
+    guids = [("https://ex.com/g/1", None), ("urn:x:1", "false"), ("rel/guid", None), (None, None),
+             ("https://ex.com/g/2", "true")]  # fmt: skip
+    bodies = ["&lt;p&gt;Para &lt;b&gt;one&lt;/b&gt;&lt;/p&gt;&lt;p&gt;two&lt;/p&gt;",
+              "<![CDATA[<p>CDATA <a href='/x'>body</a></p><script>x()</script>]]>", "plain text body", "",
+              None, "Body with &amp;amp; entity and &lt;br&gt; break"]  # fmt: skip
+    dates = ["Mon, 01 Sep 2025 05:02:38 +0000", "2025-09-01T05:02:38Z", "yesterday",
+             "Tue, 2 Sep 2025 1:2 EST", None, "31 Feb 2025"]  # fmt: skip
+    cats = ["World", "<![CDATA[Markets]]>", "", "Caf\u00e9"]
+    authors = ["Ana Ruiz", "ana@example.com (Ana Ruiz)", "", "J. Smith"]
+    extras = ["<comments>https://ex.com/c</comments>", '<enclosure url="https://ex.com/a.mp3" length="1"/>',
+              '<media:content url="https://ex.com/i.jpg"/>', "<foo:bar>x</foo:bar>",
+              "<itunes:summary>s</itunes:summary>", '<source url="https://s.com/">S</source>']  # fmt: skip
+    feeds = []
+    for n in range(count):
+        items = []
+        for _ in range(rng.randint(1, 4)):
+            parts = []
+            title = rng.choice(titles)
+            if rng.random() < 0.9:
+                parts.append(f"<title>{title}</title>")
+            link = rng.choice(links)
+            if link is not None:
+                parts.append(f"<link>{link}</link>")
+            guid, permalink = rng.choice(guids)
+            if guid is not None:
+                attr = f' isPermaLink="{permalink}"' if permalink else ""
+                parts.append(f"<guid{attr}>{guid}</guid>")
+            body = rng.choice(bodies)
+            if body is not None:
+                parts.append(f"<description>{body}</description>")
+            if rng.random() < 0.3:
+                parts.insert(rng.randrange(len(parts) + 1), f"<content:encoded>{rng.choice(bodies[:3])}"
+                             "</content:encoded>")  # fmt: skip
+            date = rng.choice(dates)
+            if date is not None:
+                parts.append(f"<pubDate>{date}</pubDate>")
+            if rng.random() < 0.2:
+                parts.append(f"<dc:date>{rng.choice(dates[:2])}</dc:date>")
+            for _ in range(rng.randint(0, 3)):
+                domain = ' domain="d"' if rng.random() < 0.3 else ""
+                parts.append(f"<category{domain}>{rng.choice(cats)}</category>")
+            if rng.random() < 0.6:
+                tag = rng.choice(["dc:creator", "author"])
+                parts.append(f"<{tag}>{rng.choice(authors)}</{tag}>")
+            if rng.random() < 0.15:
+                parts.append(rng.choice(extras))
+            rng.shuffle(parts)
+            items.append(f"<item>{''.join(parts)}</item>")
+        language = rng.choice(["<language>en-us</language>", "<language>en_US</language>", ""])
+        head = [f"<title>{rng.choice(titles)}</title>", "<link>https://ex.com/</link>", language]
+        if rng.random() < 0.3:
+            head.append('<atom:link href="https://ex.com/rss" rel="self" type="application/rss+xml"/>')
+        if rng.random() < 0.2:
+            head.append(f"<managingEditor>{rng.choice(authors)}</managingEditor>")
+        body = "".join(head + items) if rng.random() < 0.8 else "".join(items + head)
+        doc = (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:media="http://search.yahoo.com/mrss/" xmlns:atom="http://www.w3.org/2005/Atom" '
+            'xmlns:foo="urn:foo" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">'
+            f"<channel>{body}</channel></rss>"
+        )
+        kwargs: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            kwargs["feed_url"] = "https://ex.com/feeds/rss.xml"
+        if rng.random() < 0.3:
+            kwargs["content_type"] = rng.choice(["application/rss+xml; charset=utf-8", "text/xml"])
+        feeds.append((f"quirky-{n}.xml", doc.encode("utf-8"), kwargs))
+    return feeds

@@ -148,8 +148,7 @@ def _parse_rss(data: bytes, origin: str, *, source: str | None, feed_url: str | 
     for el in children:
         tag = _plain_tag(el)
         if tag == "item":
-            language = feed.get("language") if "language" in feed else None
-            entries.append(_item_dict(el, base, language))
+            entries.append(_item_dict(el, base))
         elif tag in _CHANNEL_TEXT:
             value = _text_of(el)
             if tag in ("managingEditor", f"{_DC}creator"):
@@ -238,7 +237,7 @@ def _looks_like_html(value: str | None) -> bool:
     return bool(_FeedParserMixin.looks_like_html(value))
 
 
-def _item_dict(item: Any, base: str, language: str | None) -> dict[str, Any]:
+def _item_dict(item: Any, base: str) -> dict[str, Any]:
     """The dict feedparser would build for this item, with the keys _entry_from_feedparser reads."""
     if item.attrib:
         raise Doubt("item attributes (rdf:about)")
@@ -301,11 +300,6 @@ def _item_dict(item: Any, base: str, language: str | None) -> dict[str, Any]:
         del e["guid_link"]
     if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
         e["summary"] = e["content"][0]["value"]
-    has_text = any(k in e for k in ("title", "summary", "content"))
-    lang = language.replace("_", "-") if language and has_text else None
-    for detail in [e.get("title_detail"), e.get("summary_detail"), *e.get("content", [])]:
-        if detail is not None:
-            detail["language"] = lang
     for key in ("published", "updated"):
         if key in e:
             e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
