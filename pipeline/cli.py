@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--lake")
     s.add_argument("--from", dest="date_from", help="first UTC date YYYY-MM-DD")
     s.add_argument("--to", dest="date_to", help="last UTC date YYYY-MM-DD (inclusive)")
+    s.add_argument(
+        "--repair-index",
+        action="store_true",
+        help="rebuild the key index under _state/index/ from the manifests first",
+    )
 
     s = sub.add_parser("backfill", help="ingest a historical archive day by day")
     s.add_argument("--archive", required=True, help="local path or s3:// prefix of the archive")

@@ -8,6 +8,7 @@ import sys
 from pipeline.config import Settings
 from pipeline.errors import WirefeedError
 from pipeline.jobs.intervals import parse_day
+from pipeline.lake.keyindex import SHARDS, rebuild_index
 from pipeline.lake.store import open_lake
 from pipeline.lake.validate import validate
 
@@ -18,6 +19,10 @@ def run(args: argparse.Namespace) -> int:
         first = parse_day(args.date_from) if args.date_from else None
         last = parse_day(args.date_to) if args.date_to else None
         lake = open_lake(settings.lake, settings)
+        if getattr(args, "repair_index", False):
+            index = rebuild_index(lake)
+            versions = sum(len(index.shard(n)) for n in range(SHARDS))
+            print(f"{lake.uri()}: key index rebuilt from the manifests: {versions} story versions")
         report = validate(lake, first, last)
     except WirefeedError as exc:
         print(f"wirefeed validate: {exc.kind}: {exc.message}", file=sys.stderr)

@@ -20,8 +20,15 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import FatalError
 from pipeline.jobs.intervals import Interval, parse_day
-from pipeline.lake.store import Lake, sha256_hex
-from pipeline.lake.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
+from pipeline.lake import keyindex
+from pipeline.lake.landing import (
+    COUNT_KEYS,
+    MANIFESTS_PREFIX,
+    STORIES_PREFIX,
+    Manifest,
+    read_manifest,
+)
+from pipeline.lake.store import Lake, NotFoundError, sha256_hex
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)
@@ -30,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Violation:
     kind: str  # manifest_malformed, missing_object, size_mismatch, checksum_mismatch, schema_mismatch,
-    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object
+    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object, index_mismatch
     keys: tuple[str, ...]
     message: str
 
@@ -91,6 +98,8 @@ def validate(
     for info in lake.list(STORIES_PREFIX):
         if info.key not in named and _day_in_range(_partition_day(info.key), date_from, date_to):
             report.add("orphan_object", [info.key], "not named by any manifest")
+    if deep and date_from is None and date_to is None and report.ok:
+        _check_index(lake, report, set(owners))
     log.info(
         "validated %d manifests, %d objects: %d violations",
         report.manifests,
@@ -98,6 +107,27 @@ def validate(
         len(report.violations),
     )
     return report
+
+
+def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str]]) -> None:
+    """The key index names exactly the versions the manifests name (judged on an otherwise sound lake,
+    when the index exists and no landing is pending; a missing index is rebuilt by the next landing)."""
+    try:
+        head = json.loads(lake.get(keyindex.HEAD_KEY))
+    except (NotFoundError, ValueError):
+        return
+    if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
+        return
+    indexed = keyindex.index_versions(lake)
+    missing, extra = named - set(indexed), set(indexed) - named
+    if missing or extra:
+        sample = sorted(f"{sid}/{h}" for sid, h in [*missing, *extra])[:5]
+        report.add(
+            "index_mismatch",
+            [keyindex.INDEX_PREFIX],
+            f"{len(missing)} landed versions missing from the key index, {len(extra)} it names that no "
+            f"manifest does (e.g. {', '.join(sample)}); run `wirefeed validate --repair-index`",
+        )
 
 
 def check_interval(lake: Lake, interval: Interval, deep: bool = True) -> ValidationReport:

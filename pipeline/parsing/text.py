@@ -7,6 +7,7 @@ word, not a URL). Every step is linear in its input.
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 import threading
@@ -38,6 +39,7 @@ _BLANK_LINE_RE: Final = re.compile(r"\n\s*\n")
 # Control characters, zero-width space, BOM and lone surrogates (JSON "\ud800" escapes; not encodable).
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff\ud800-\udfff]")
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+_CONTROL_BYTES: Final = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _TAG_START_RE: Final = re.compile(r"<(?=[a-zA-Z/!?])")
 
 # Elements whose content is never text a reader sees.
@@ -75,6 +77,8 @@ def _lxml_parser() -> etree.HTMLParser:
 
 def _extract(html: str) -> str:
     """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks."""
+    if "\x00" in html or _has_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
+        html = _CONTROL_RE.sub("", html)
     parser = _lxml_parser()
     try:
         root = etree.fromstring(html, parser)
@@ -116,6 +120,29 @@ def _remove_tags(text: str) -> str:
     return TAG_RE.sub(" ", text[:end]) + text[end:] if end else text
 
 
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _drop_controls(text: str) -> str:
+    """_CONTROL_RE.sub("", text), about twice as fast: C0 controls go by bytes.translate on the UTF-8 (no
+    multi-byte sequence holds a byte below 0x80), the regex runs only when a wider one may be there."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return _CONTROL_RE.sub("", text)
+    kept = raw.translate(None, _CONTROL_BYTES)
+    if b"\xe2\x80\x8b" in kept or b"\xef\xbb\xbf" in kept:
+        return _CONTROL_RE.sub("", text)
+    return text if len(kept) == len(raw) else kept.decode("utf-8")
+
+
 def without_surrogates(text: str) -> str:
     """Lone surrogates (JSON escapes, surrogateescape'd file names) -> U+FFFD, so UTF-8 can encode it."""
     return _SURROGATE_RE.sub("\ufffd", text)
@@ -136,7 +163,7 @@ def strip_unsafe(text: str) -> str:
     """Remove leftover tags, unclosed HTML tag starts and script URLs. Removed pieces become a space, so
     removal cannot splice a new tag; a few passes settle it, then every tag start goes (still linear)."""
     for _ in range(_MAX_STRIP_PASSES):
-        if "<" not in text and "script:" not in text.lower():
+        if "<" not in text and not _maybe_script_url(text):
             return text
         cleaned = DANGEROUS_URL_RE.sub(" ", TAG_OPEN_RE.sub(" ", _remove_tags(text)))
         if cleaned == text:
@@ -145,11 +172,16 @@ def strip_unsafe(text: str) -> str:
     return DANGEROUS_URL_RE.sub(" ", _TAG_START_RE.sub(" ", text))
 
 
+def _maybe_script_url(text: str) -> bool:
+    """A cheap screen for DANGEROUS_URL_RE: every match holds "t:" or "T:" (two fast substring scans)."""
+    return ("t:" in text or "T:" in text) and DANGEROUS_URL_RE.search(text) is not None
+
+
 def _paragraphs(text: str) -> str:
     """Normalize whitespace inside paragraphs (split on blank lines) and join them with one blank line."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text).replace("\xa0", " ")
-    text = _CONTROL_RE.sub("", text)
+    text = _drop_controls(text)
     if "\r" in text:
         text = text.replace("\r", "\n")
     if "\n" not in text:
@@ -164,7 +196,7 @@ def html_to_text(html: str) -> str:
     for _ in range(_MAX_PASSES):
         if "<" not in text and "&" not in text:
             break
-        text = _extract(_CONTROL_RE.sub("", text))
+        text = _extract(text)
         if not has_markup(text):
             break
     return _paragraphs(strip_unsafe(text))
@@ -186,5 +218,15 @@ def to_text(value: str | None, is_html: bool) -> str:
 
 def clean_inline(value: str | None, is_html: bool = True) -> str:
     """Clean text on one line (titles, names, categories)."""
+    if value and len(value) <= _CACHED_CHARS:
+        return _clean_inline_cached(value, is_html)
+    return _clean_inline(value, is_html)
+
+
+def _clean_inline(value: str | None, is_html: bool) -> str:
     text = to_text(value, is_html)
     return _SPACE_RE.sub(" ", text.replace("\n", " ")).strip() if "\n" in text else text
+
+
+_CACHED_CHARS: Final = 80  # source names, authors, categories and language tags repeat from story to story
+_clean_inline_cached: Final = functools.lru_cache(maxsize=4096)(_clean_inline)
