@@ -16,7 +16,10 @@ import psutil
 
 @dataclass(frozen=True)
 class Run:
-    cpu: float  # user + system seconds of the command and every descendant it waited for
+    # user + system seconds of the whole process tree: the larger of getrusage(RUSAGE_CHILDREN) (exact, but
+    # only for processes someone waited for) and the sum over every process seen of its own CPU time,
+    # sampled every 20 ms (catches e.g. a multiprocessing forkserver and its workers, which nobody waits for)
+    cpu: float
     wall: float
     peak_rss: int  # bytes: the largest sum of RSS over the process tree, sampled every 20 ms
 
@@ -26,16 +29,21 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _tree_rss(proc: psutil.Process) -> int:
+def _sample_tree(proc: psutil.Process, cpu: dict[int, float]) -> int:
+    """Summed RSS of the tree now; records each process's own CPU seconds so far in `cpu`."""
     total = 0
     try:
-        for p in [proc, *proc.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                continue
+        procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
         return 0
+    for p in procs:
+        try:
+            with p.oneshot():
+                total += p.memory_info().rss
+                times = p.cpu_times()
+                cpu[p.pid] = max(cpu.get(p.pid, 0.0), times.user + times.system)
+        except psutil.Error:
+            continue
     return total
 
 
@@ -51,12 +59,13 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Non
         stderr=subprocess.STDOUT,
     )
     peak = [0]
+    seen_cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         ps = psutil.Process(proc.pid)
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(ps))
+            peak[0] = max(peak[0], _sample_tree(ps, seen_cpu))
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -65,7 +74,7 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Non
     done.set()
     sampler.join()
     wall = time.perf_counter() - start
-    cpu = _children_cpu() - before
+    cpu = max(_children_cpu() - before, sum(seen_cpu.values()))
     if proc.returncode != 0:
         tail = out.decode(errors="replace")[-3000:]
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")

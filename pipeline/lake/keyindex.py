@@ -1,7 +1,7 @@
 """The key index: which story versions the lake's manifests name, without reading the lake's objects.
 
-`_state/index/` holds 256 shards (`shards/<xx>.arrow`, Arrow IPC, zstd) of (story_id, content_hash, owner)
-rows, the shard chosen by a hash of story_id, and `HEAD.json`. The owner is the manifest's `<job>/<label>`:
+`_state/index/` holds 256 shards (`shards/<xx>.json`, compact JSON) of (story_id, content_hash, owner) rows,
+the shard chosen by a hash of story_id, and `HEAD.json`. The owner is the manifest's `<job>/<label>`:
 the index stores keys and who named them, never file locations, so rewriting or compacting story files
 does not invalidate it. A landing reads only the shards of its batch's ids, so its cost does not grow with
 the number of days landed (it grows with the shards' size only).
@@ -25,8 +25,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import pyarrow as pa
-
 from pipeline.errors import FatalError
 from pipeline.lake.store import Lake, NotFoundError
 
@@ -36,14 +34,6 @@ INDEX_PREFIX: Final = "_state/index/"
 HEAD_KEY: Final = f"{INDEX_PREFIX}HEAD.json"
 SHARDS: Final = 256
 FORMAT: Final = 1
-_SCHEMA: Final = pa.schema(
-    [
-        pa.field("story_id", pa.string(), nullable=False),
-        pa.field("content_hash", pa.string(), nullable=False),
-        pa.field("owner", pa.string(), nullable=False),
-    ]
-)
-_IPC_OPTIONS: Final = pa.ipc.IpcWriteOptions(compression="zstd")
 
 Version = tuple[str, str]  # (story_id, content_hash)
 Rows = dict[Version, str]  # version -> owner
@@ -54,7 +44,7 @@ def shard_of(story_id: str) -> int:
 
 
 def shard_key(shard: int) -> str:
-    return f"{INDEX_PREFIX}shards/{shard:02x}.arrow"
+    return f"{INDEX_PREFIX}shards/{shard:02x}.json"
 
 
 def leftovers_key(owner: str) -> str:
@@ -78,7 +68,16 @@ class KeyIndex:
     def shard(self, number: int) -> Rows:
         rows = self.shards.get(number)
         if rows is None:
-            rows = self.shards[number] = _read_shard(self.lake, number)
+            try:
+                rows = _read_shard(self.lake, number)
+            except ValueError as exc:  # (json errors are ValueErrors too)
+                if self.head.get("pending"):
+                    raise FatalError(f"{exc}; run `wirefeed validate --repair-index`", shard=number) from exc
+                log.warning("%s: rebuilding the key index", exc)
+                rebuilt = rebuild_index(self.lake)
+                self.head, self.shards = rebuilt.head, rebuilt.shards
+                return self.shards[number]
+            self.shards[number] = rows
         return rows
 
     def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -232,25 +231,20 @@ def _write_head(lake: Lake, head: Mapping[str, Any]) -> None:
 
 def _read_shard(lake: Lake, number: int) -> Rows:
     try:
-        data = lake.get(shard_key(number))
+        doc = json.loads(lake.get(shard_key(number)))
     except NotFoundError:
         return {}
-    table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
-    ids, hashes, owners = (table.column(n).to_pylist() for n in ("story_id", "content_hash", "owner"))
-    return {(str(i), str(h)): str(o) for i, h, o in zip(ids, hashes, owners, strict=True)}
+    except ValueError as exc:
+        raise FatalError(
+            f"key index shard {number:02x} is unreadable: run --repair-index", shard=number
+        ) from exc
+    owners = doc["owners"]
+    return {(sid, chash): owners[o] for sid, chash, o in doc["rows"]}
 
 
 def _write_shard(lake: Lake, number: int, rows: Mapping[Version, str]) -> None:
-    ordered = sorted(rows.items())
-    table = pa.table(
-        [
-            pa.array([v[0] for v, _ in ordered], pa.string()),
-            pa.array([v[1] for v, _ in ordered], pa.string()),
-            pa.array([o for _, o in ordered], pa.string()),
-        ],
-        schema=_SCHEMA,
-    )
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, _SCHEMA, options=_IPC_OPTIONS) as writer:
-        writer.write_table(table)
-    lake.put(shard_key(number), sink.getvalue().to_pybytes(), "application/vnd.apache.arrow.file")
+    """A shard is small JSON: {"owners": [...], "rows": [[story_id, content_hash, owner number], ...]}."""
+    owners = sorted(set(rows.values()))
+    number_of = {o: i for i, o in enumerate(owners)}
+    doc = {"owners": owners, "rows": [[sid, chash, number_of[o]] for (sid, chash), o in sorted(rows.items())]}
+    lake.put(shard_key(number), json.dumps(doc, separators=(",", ":")).encode(), "application/json")
