@@ -7,6 +7,7 @@ and only then fails (RunFailed) when the share of failed feeds exceeds Settings.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,8 @@ from pipeline.sources.state import (
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "_staging/"
+LANDED_PREFIX = "_state/landed/"
+MARK_THREADS = 8
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -128,6 +131,9 @@ def _ingest(
     outcome["http_status"] = got.status
     if got.not_modified:
         outcome["status"] = "not_modified"
+        if state.raw_key is not None and lake.exists(landed_key(state.raw_key)):
+            _already_landed(spec, lake, state, outcome, got, state.raw_key)
+            return
         if state.raw_key is None or not lake.exists(state.raw_key):
             record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
             save_state(lake, state)
@@ -145,7 +151,11 @@ def _ingest(
         )
         outcome["raw_key"] = state.raw_key
     else:
-        outcome["raw_key"] = store_raw(lake, got.data, _raw_meta(spec, got))
+        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
+        if lake.exists(landed_key(raw_key)):  # the same body as one whose stories already landed
+            outcome["status"] = "ok"
+            _already_landed(spec, lake, state, outcome, got, raw_key)
+            return
     batch = stories_from_bytes(
         got.data,
         got.final_url,
@@ -183,6 +193,41 @@ def _ingest(
         len(batch.stories),
         batch.rejected_entries,
     )
+
+
+def landed_key(raw_key: str) -> str:
+    """Marker that the stories of this raw body are in the lake (named by a manifest)."""
+    return f"{LANDED_PREFIX}{raw_key}.json"
+
+
+def mark_landed(lake: Lake, manifest: Manifest) -> None:
+    """After a landing: mark the raw bodies whose stories it landed, so a later run that gets the same
+    body again (a 304, or an unchanged 200) skips parsing it. Written after the manifest: a crash before
+    only costs a re-parse."""
+    keys = {f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")}
+    doc = json.dumps({"manifest": manifest.key}).encode()
+    with ThreadPoolExecutor(MARK_THREADS, thread_name_prefix="mark") as pool:
+        list(pool.map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys)))
+
+
+def _already_landed(
+    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, raw_key: str
+) -> None:
+    """The body's stories are in the lake already: nothing to parse or stage (a rerun of an interval keeps
+    what its earlier attempt landed)."""
+    outcome["raw_key"] = raw_key
+    outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
+    record_success(
+        state,
+        status=outcome["status"],
+        http_status=got.status,
+        fetched_at=datetime.now(UTC) if got.not_modified else got.fetched_at,
+        etag=got.etag,
+        last_modified=got.last_modified,
+        raw_key=raw_key,
+    )
+    save_state(lake, state)
+    log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
 
 
 def _fetch(spec: FeedSpec, state: FeedState, settings: Settings) -> _Body:
@@ -291,7 +336,9 @@ def run_daily(
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
     """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
     staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
-    return land_staged(lake, interval, staged, list(outcomes))
+    manifest = land_staged(lake, interval, staged, list(outcomes))
+    mark_landed(lake, manifest)
+    return manifest
 
 
 def check_failed_share(manifest: Manifest, settings: Settings) -> None:
