@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +23,10 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
+from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
-from pipeline.lake.store import Lake
+from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.fetch import fetch, redact
@@ -41,7 +44,8 @@ log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "_staging/"
 LANDED_PREFIX = "_state/landed/"
-MARK_THREADS = 8
+MAX_PROCESSES = 4  # parse processes of one run (one per core, at most this many)
+MIN_FEEDS_PER_PROCESS = 8  # fewer feeds than this per process: threads in this process only
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -152,7 +156,7 @@ def _ingest(
         outcome["raw_key"] = state.raw_key
     else:
         outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
-        if lake.exists(landed_key(raw_key)):  # the same body as one whose stories already landed
+        if raw_key == state.raw_key and lake.exists(landed_key(raw_key)):  # unchanged, and it landed
             outcome["status"] = "ok"
             _already_landed(spec, lake, state, outcome, got, raw_key)
             return
@@ -206,8 +210,7 @@ def mark_landed(lake: Lake, manifest: Manifest) -> None:
     only costs a re-parse."""
     keys = {f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")}
     doc = json.dumps({"manifest": manifest.key}).encode()
-    with ThreadPoolExecutor(MARK_THREADS, thread_name_prefix="mark") as pool:
-        list(pool.map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys)))
+    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys))
 
 
 def _already_landed(
@@ -300,7 +303,43 @@ def fetch_all(
     tagger: StoryTagger | None = None,
 ) -> list[FeedOutcome]:
     """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
-    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`."""
+    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`.
+    Parsing holds the GIL, so with the default tagger and enough feeds the feeds are split over one
+    process per core, each with its share of both limits (so a host never sees more than its limit)."""
+    processes = min(os.cpu_count() or 1, MAX_PROCESSES, settings.fetch_concurrency)
+    if tagger is not None or processes < 2 or len(feeds) < MIN_FEEDS_PER_PROCESS * 2:
+        return _fetch_in_threads(feeds, lake, interval, settings, tagger=tagger)
+    share = settings.with_(
+        fetch_concurrency=max(1, settings.fetch_concurrency // processes),
+        per_host_concurrency=max(1, settings.per_host_concurrency // processes),
+    )
+    chunks = [list(feeds[i::processes]) for i in range(processes)]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["pipeline.jobs.daily"])
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        parts = list(pool.map(_fetch_chunk, chunks, [lake.uri()] * processes, [interval] * processes,
+                              [share] * processes))  # fmt: skip
+    outcomes: list[FeedOutcome] = [{}] * len(feeds)
+    for i, part in enumerate(parts):
+        outcomes[i::processes] = part
+    return outcomes
+
+
+def _fetch_chunk(
+    feeds: list[FeedSpec], lake_uri: str, interval: Interval, settings: Settings
+) -> list[FeedOutcome]:
+    """Worker process: fetch_feed_to_stage for its share of the feeds (threads, the default tagger)."""
+    return _fetch_in_threads(feeds, open_lake(lake_uri, settings), interval, settings)
+
+
+def _fetch_in_threads(
+    feeds: Sequence[FeedSpec],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> list[FeedOutcome]:
     tagger = tagger or load_default_tagger()
     hosts: dict[str, threading.Semaphore] = {}
     for spec in feeds:

@@ -21,9 +21,10 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pipeline.errors import FatalError
 from pipeline.lake.store import Lake, NotFoundError
@@ -33,10 +34,22 @@ log = logging.getLogger(__name__)
 INDEX_PREFIX: Final = "_state/index/"
 HEAD_KEY: Final = f"{INDEX_PREFIX}HEAD.json"
 SHARDS: Final = 256
+IO_THREADS: Final = 8
+T = TypeVar("T")
+R = TypeVar("R")
 FORMAT: Final = 1
 
 Version = tuple[str, str]  # (story_id, content_hash)
 Rows = dict[Version, str]  # version -> owner
+
+
+def io_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """fn over items in IO_THREADS threads (object-store round trips overlap), results in order."""
+    work = list(items)
+    if len(work) <= 1:
+        return [fn(item) for item in work]
+    with ThreadPoolExecutor(min(IO_THREADS, len(work)), thread_name_prefix="lake-io") as pool:
+        return list(pool.map(fn, work))
 
 
 def shard_of(story_id: str) -> int:
@@ -80,6 +93,18 @@ class KeyIndex:
             self.shards[number] = rows
         return rows
 
+    def preload(self, numbers: Iterable[int]) -> None:
+        """Read the shards not read yet, in parallel."""
+        missing = sorted(set(numbers) - set(self.shards))
+        if not self.head.get("pending"):
+            try:
+                for number, rows in zip(missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True):
+                    self.shards[number] = rows
+            except ValueError:
+                pass  # shard() rebuilds the index when it meets the unreadable one
+        for number in missing:
+            self.shard(number)
+
     def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """story_id -> {content_hash: owner} for the ids that any manifest names."""
         found: dict[str, dict[str, str]] = {}
@@ -87,6 +112,7 @@ class KeyIndex:
         by_shard: dict[int, set[str]] = defaultdict(set)
         for sid in wanted:
             by_shard[shard_of(sid)].add(sid)
+        self.preload(by_shard)
         for number, ids in by_shard.items():
             for (sid, chash), owner in self.shard(number).items():
                 if sid in ids:
@@ -128,7 +154,7 @@ class KeyIndex:
             rows = {v: o for v, o in self.shard(number).items() if o != owner}
             rows.update(dict.fromkeys(new.get(number, []), owner))
             self.shards[number] = rows
-            _write_shard(self.lake, number, rows)
+        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), pending["shards"])
 
     def commit(self, owner: str) -> None:
         """The owner's manifest is written: the landing is part of the index; its leftovers are gone."""
@@ -194,10 +220,9 @@ def rebuild_index(lake: Lake) -> KeyIndex:
         for version in landing.manifest_versions(lake, manifest):
             shards[shard_of(version[0])].setdefault(version, owner)
     stale = {info.key for info in lake.list(f"{INDEX_PREFIX}shards/")}
-    for number, rows in shards.items():
-        if rows:  # an absent shard reads as empty
-            _write_shard(lake, number, rows)
-            stale.discard(shard_key(number))
+    filled = [number for number, rows in shards.items() if rows]  # an absent shard reads as empty
+    io_map(lambda n: _write_shard(lake, n, shards[n]), filled)
+    stale -= {shard_key(n) for n in filled}
     for key in sorted(stale):
         lake.delete(key)
     leftovers: dict[str, list[str]] = defaultdict(list)

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.keyindex import KeyIndex, open_index, owner_of
+from pipeline.lake.keyindex import KeyIndex, io_map, open_index, owner_of
 from pipeline.lake.parquet import parquet_bytes, read_table, to_table
 from pipeline.lake.store import Lake, NotFoundError, ObjectInfo, sha256_hex
 from pipeline.schema import SCHEMA_VERSION, Story, arrow_schema
@@ -282,7 +282,7 @@ def land_staged(
     source_info: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """Read the staged Parquet files (URIs from lake.uri() or keys) and land their stories together."""
-    tables = [conform(read_table(lake.get(lake.key_for(uri)))) for uri in staged_uris]
+    tables = io_map(lambda uri: conform(read_table(lake.get(lake.key_for(uri)))), staged_uris)
     batch = pa.concat_tables(tables) if tables else to_table([])
     return land(lake, interval, batch, feeds=feeds, source_info=source_info)
 
