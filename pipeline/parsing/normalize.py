@@ -53,6 +53,15 @@ def content_hash(title: str, body: str) -> str:
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:ID_CHARS]
 
 
+def _clean_content_hash(title: str, body: str) -> str:
+    """content_hash(title, body) for text this module cleaned: there the only whitespace is single spaces
+    and the blank line between paragraphs, so the normalization is one replace instead of a split."""
+    text = f"{title} {body}" if title and body else title or body
+    normalized = text.replace("\n\n", " ")
+    normalized = normalized.lower() if normalized.isascii() else normalized.casefold()
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:ID_CHARS]
+
+
 def _unique(values: tuple[str, ...]) -> list[str]:
     cleaned = (clean_inline(v) for v in values)
     return list(dict.fromkeys(v for v in cleaned if v))
@@ -103,7 +112,7 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         "story_id": story_id(
             url=url, source=source, guid=guid, title=title, published_at=published_at, body=body
         ),
-        "content_hash": content_hash(title, body),
+        "content_hash": _clean_content_hash(title, body),
         "source": source,
         "origin": without_surrogates(entry.origin),
         "feed_url": _feed_url(entry.feed_url),
