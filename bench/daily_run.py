@@ -15,7 +15,7 @@ import uuid
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from bench.generate import Writer, rss_feed
 from bench.measure import Run, run
@@ -27,7 +27,7 @@ DAY = date(2026, 11, 20)
 
 
 class _Feeds(BaseHTTPRequestHandler):
-    bodies: dict[str, tuple[bytes, str]] = {}
+    bodies: ClassVar[dict[str, tuple[bytes, str]]] = {}
 
     def do_GET(self) -> None:
         found = self.bodies.get(self.path)
