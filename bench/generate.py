@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (literal feed fragments read best one per line)
 """Seeded generators of benchmark inputs (nothing is committed: every run writes them anew).
 
 - snapshot_archive: RSS 2.0 snapshot files `YYYY/MM/DD/feed-NNN.xml`, `items` items each, 2-4 KB HTML
@@ -261,4 +262,69 @@ def quirky_rss_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, 
         if rng.random() < 0.3:
             kwargs["content_type"] = rng.choice(["application/rss+xml; charset=utf-8", "text/xml"])
         feeds.append((f"quirky-{n}.xml", doc.encode("utf-8"), kwargs))
+    return feeds
+
+
+def quirky_atom_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, Any]]]:
+    """Small Atom 1.0 feeds with the shapes and quirks real ones have (for the differential tests)."""
+    rng = random.Random(seed)
+    xhtml = "<div xmlns='http://www.w3.org/1999/xhtml'>x</div>"
+    texts = [("text", "Plain &amp; simple"), ("html", "&lt;b&gt;Bold&lt;/b&gt; news"), (None, "No type"),
+             ("html", "Caf\u00e9 &amp;amp; more"), ("text", ""), ("xhtml", xhtml),
+             ("text", "  spaced  "), ("html", "<![CDATA[<p>cdata</p>]]>")]  # fmt: skip
+    links = ['<link href="https://ex.com/a"/>', '<link rel="alternate" href="/rel/b"/>',
+             '<link rel="enclosure" href="https://ex.com/x.mp3" type="audio/mpeg"/>',
+             '<link rel="alternate" type="text/html" href="https://ex.com/c?x=1&amp;y=2"/>',
+             '<link rel="self" href="https://ex.com/self"/>',
+             '<link rel="alternate" type="application/pdf" href="/p"/>', ""]  # fmt: skip
+    ids = [
+        "<id>https://ex.com/id/1</id>",
+        "<id>urn:uuid:1</id>",
+        "<id>tag:ex.com,2025:1</id>",
+        "<id>rel/2</id>",
+        "",
+    ]
+    dates = ["2025-09-01T05:02:38Z", "2025-09-01T05:02:38+02:00", "bogus", "Mon, 01 Sep 2025 05:02:38 GMT"]
+    people = ["<name>Ana Ruiz</name>", "<name>Ana</name><email>ana@ex.com</email>", "<email>x@ex.com</email>",
+              "<name></name>", "<name>Li Wei</name><uri>https://ex.com/li</uri>"]  # fmt: skip
+    feeds = []
+    for n in range(count):
+        entries = []
+        for _ in range(rng.randint(1, 3)):
+            parts = [rng.choice(ids), rng.choice(links)]
+            kind, text = rng.choice(texts)
+            parts.append(f"<title{f' type={chr(34)}{kind}{chr(34)}' if kind else ''}>{text}</title>")
+            for name in ("summary", "content"):
+                if rng.random() < 0.6:
+                    kind, text = rng.choice(texts)
+                    parts.append(
+                        f"<{name}{f' type={chr(34)}{kind}{chr(34)}' if kind else ''}>{text}</{name}>"
+                    )
+            for name in ("published", "updated"):
+                if rng.random() < 0.6:
+                    parts.append(f"<{name}>{rng.choice(dates)}</{name}>")
+            for _ in range(rng.randint(0, 2)):
+                parts.append(rng.choice(['<category term="World"/>', '<category term="t" label="Label"/>',
+                                         '<category label="Only label"/>', '<category term=""/>']))  # fmt: skip
+            for _ in range(rng.choice([0, 1, 1, 2])):
+                parts.append(f"<author>{rng.choice(people)}</author>")
+            if rng.random() < 0.1:
+                parts.append("<contributor><name>C</name></contributor>")
+            if rng.random() < 0.05:
+                parts.append('<media:thumbnail url="https://ex.com/t.jpg"/>')
+            rng.shuffle(parts)
+            entries.append(f"<entry>{''.join(parts)}</entry>")
+        kind, text = rng.choice(texts[:5])
+        head = [f"<title{f' type={chr(34)}{kind}{chr(34)}' if kind else ''}>{text}</title>", "<id>urn:feed</id>",
+                rng.choice(['<link href="https://ex.com/"/>', '<link rel="self" href="https://ex.com/feed"/>', ""]),
+                "<updated>2025-09-01T00:00:00Z</updated>"]  # fmt: skip
+        if rng.random() < 0.3:
+            head.append(f"<author>{rng.choice(people)}</author>")
+        lang = rng.choice(["", ' xml:lang="en"', ' xml:lang="en_US"', ' xml:lang="fr-CA"'])
+        doc = (
+            f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"{lang} '
+            'xmlns:media="http://search.yahoo.com/mrss/">' + "".join(head + entries) + "</feed>"
+        )
+        kwargs: dict[str, Any] = {"feed_url": "https://ex.com/feeds/atom.xml"} if rng.random() < 0.5 else {}
+        feeds.append((f"quirky-atom-{n}.xml", doc.encode("utf-8"), kwargs))
     return feeds

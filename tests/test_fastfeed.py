@@ -1,4 +1,4 @@
-"""The RSS fast path against feedparser's path: every story field equal, or the input goes to feedparser."""
+"""The RSS/Atom fast path against feedparser: every story field equal, or the input goes to feedparser."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.differential import compare
-from bench.generate import Writer, quirky_rss_feeds, rss_feed
+from bench.generate import Writer, quirky_atom_feeds, quirky_rss_feeds, rss_feed
 from pipeline.parsing import fastfeed
 
 
@@ -46,13 +46,18 @@ def test_quirky_feeds_agree(seed):
     _check(f"quirky seed {seed}", quirky_rss_feeds(seed, 400), min_fast=100)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_quirky_atom_feeds_agree(seed):
+    _check(f"quirky Atom seed {seed}", quirky_atom_feeds(seed, 400), min_fast=40)
+
+
 def test_large_input_is_streamed_and_agrees(monkeypatch):
     w = Writer(5)
     data = rss_feed(w, 1, 400, date(2025, 9, 1))
     monkeypatch.setattr(fastfeed, "STREAM_BYTES", len(data) // 4)
     streamed = []
     real = fastfeed._stream_children
-    monkeypatch.setattr(fastfeed, "_stream_children", lambda d: streamed.append(1) or real(d))
+    monkeypatch.setattr(fastfeed, "_stream_children", lambda *a: streamed.append(1) or real(*a))
     _check("streamed", [("big.xml", data, {})], min_fast=1)
     assert streamed
 
@@ -70,7 +75,9 @@ def test_large_input_is_streamed_and_agrees(monkeypatch):
         (b"<rss version='2.0'><channel><item><title>a</title><title>b</title></item></channel></rss>", None),
         (b"<rss version='2.0'><channel><item><title>x<b>y</b></title></item></channel></rss>", None),
         (b"<rss version='2.0'><channel><item><title>x</item></channel></rss>", None),
-        (b"<feed xmlns='http://www.w3.org/2005/Atom'><entry><title>x</title></entry></feed>", None),
+        (b"<feed xmlns='http://www.w3.org/2005/Atom'><entry><title type='xhtml'>x</title></entry></feed>",
+         None),
+        (b"<feed xmlns='http://purl.org/atom/ns#'><entry><title>x</title></entry></feed>", None),
     ],
 )  # fmt: skip
 def test_fast_path_declines_what_it_cannot_read_exactly(data, content_type):

@@ -65,6 +65,26 @@ _CHANNEL_IGNORED: Final = frozenset(
 )  # fmt: skip
 _ATOM_LINK: Final = "{http://www.w3.org/2005/Atom}link"
 _XML_NS: Final = "{http://www.w3.org/XML/1998/namespace}"
+_XML_LANG: Final = f"{_XML_NS}lang"
+_ATOM: Final = "{http://www.w3.org/2005/Atom}"
+_ATOM_FEED: Final = f"{_ATOM}feed"
+_LINK_ATTRIBUTES: Final = frozenset({"href", "rel", "type", "title", "length", "hreflang"})
+_ENTRY_TEXT: Final = frozenset({"title", "summary", "content", "id", "published", "updated"})
+_ENTRY_IGNORED: Final = frozenset({f"{_ATOM}rights", f"{_ATOM}contributor"})
+_FEED_IGNORED: Final = frozenset(
+    f"{_ATOM}{name}"
+    for name in (
+        "id",
+        "updated",
+        "subtitle",
+        "generator",
+        "icon",
+        "logo",
+        "rights",
+        "category",
+        "contributor",
+    )
+)
 
 
 class Doubt(Exception):
@@ -80,11 +100,14 @@ def _parser() -> etree.XMLParser:
 def parse_fast(
     data: bytes, origin: str, *, source: str | None, feed_url: str | None, content_type: str | None
 ) -> ParsedInput | None:
-    """RSS 2.0 read with lxml, or None when feedparser must read it."""
+    """RSS 2.0 or Atom 1.0 read with lxml, or None when feedparser must read it."""
     if not _plain_utf8(data, content_type):
         return None
     try:
-        return _parse_rss(data, origin, source=source, feed_url=feed_url)
+        kind, root, children = _document(data)
+        if kind == "rss":
+            return _parse_rss(children, origin, source=source, feed_url=feed_url)
+        return _parse_atom(root, children, origin, source=source, feed_url=feed_url)
     except (Doubt, etree.LxmlError, ValueError, UnicodeError):
         return None
 
@@ -139,12 +162,13 @@ def _plain_tag(el: Any) -> str:
     return str(tag)
 
 
-def _parse_rss(data: bytes, origin: str, *, source: str | None, feed_url: str | None) -> ParsedInput | None:
+def _parse_rss(
+    children: Iterator[Any], origin: str, *, source: str | None, feed_url: str | None
+) -> ParsedInput | None:
     base = feed_url or ""
     feed: dict[str, str] = {}
     authors: list[dict[str, str]] = []
     entries: list[dict[str, Any]] = []
-    children = _stream_children(data) if len(data) > STREAM_BYTES else _channel_children(data)
     for el in children:
         tag = _plain_tag(el)
         if tag == "item":
@@ -179,23 +203,168 @@ def _parse_rss(data: bytes, origin: str, *, source: str | None, feed_url: str | 
     return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
 
 
-def _check_root(root: Any) -> None:
-    if root.tag != "rss" or root.get("version") != "2.0":
-        raise Doubt("not RSS 2.0")
-    if any(k.startswith(_XML_NS) for k in root.attrib):
-        raise Doubt("xml:base or xml:lang on the root")
+def _parse_atom(
+    root: Any, children: Iterator[Any], origin: str, *, source: str | None, feed_url: str | None
+) -> ParsedInput | None:
+    base = feed_url or ""
+    feed: dict[str, Any] = {}
+    authors: list[dict[str, str]] = []
+    entries: list[dict[str, Any]] = []
+    for el in children:
+        tag = _plain_tag(el)
+        if tag == f"{_ATOM}entry":
+            entries.append(_entry_dict(el, base))
+        elif tag == f"{_ATOM}title":
+            if "title" in feed:
+                raise Doubt("feed title repeated")
+            feed["title"], feed["title_html"] = _atom_text(el)
+        elif tag == f"{_ATOM}link":
+            _atom_link(el, base, feed)
+        elif tag == f"{_ATOM}author":
+            authors.append(_atom_person(el))
+        elif tag not in _FEED_IGNORED:
+            raise Doubt(f"feed element {tag}")
+    if len(authors) > 1:
+        raise Doubt("several feed authors")  # feedparser mixes their details
+    if not entries:
+        return None
+    language = root.get(_XML_LANG) or None
+    if language is not None and "_" in language:
+        raise Doubt("xml:lang with an underscore")
+    context = _FeedContext(
+        origin=origin,
+        source=source
+        or clean_inline(feed.get("title"), bool(feed.get("title_html")))
+        or default_source(origin),
+        feed_url=feed_url,
+        base=feed_url or _str(feed.get("link")),
+        language=_str(language),
+        authors=_names([a for a in authors if a]),
+    )
+    return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
 
 
-def _channel_children(data: bytes) -> Iterator[Any]:
+def _atom_text(el: Any) -> tuple[str, bool]:
+    """An Atom text construct: (value, is HTML); xhtml and other types -> doubt."""
+    if len(el) or set(el.attrib) - {"type"}:
+        raise Doubt(f"{el.tag} with children or attributes other than type")
+    kind = el.get("type", "text")
+    if kind not in ("text", "html"):
+        raise Doubt(f"{el.tag} of type {kind}")
+    return _value(el.text), kind == "html"
+
+
+def _atom_link(el: Any, base: str, into: dict[str, Any]) -> None:
+    """rel=alternate (the default) with no type or text/html is the link; other rels are ignored."""
+    if (
+        len(el)
+        or el.get("href") is None
+        or set(el.attrib) - {"href", "rel", "type", "title", "length", "hreflang"}
+    ):
+        raise Doubt("link without href, or with children or unknown attributes")
+    if el.get("rel", "alternate") != "alternate":
+        return
+    if el.get("type", "text/html") != "text/html" or "link" in into:
+        raise Doubt("an alternate link of another type, or several")
+    into["link"] = _urljoin(base, _value(el.get("href")))
+    into["links"] = [{"rel": "alternate", "type": "text/html", "href": into["link"]}]
+
+
+def _atom_person(el: Any) -> dict[str, str]:
+    if el.attrib or (el.text or "").strip():
+        raise Doubt("author with attributes or text")
+    person: dict[str, str] = {}
+    for child in el:
+        tag = _plain_tag(child)
+        if tag not in (f"{_ATOM}name", f"{_ATOM}email", f"{_ATOM}uri") or tag[len(_ATOM) :] in person:
+            raise Doubt(f"author element {tag}")
+        person[tag[len(_ATOM) :]] = _text_of(child)
+    return {k: v for k, v in person.items() if k in ("name", "email") and v}
+
+
+def _entry_dict(entry: Any, base: str) -> dict[str, Any]:
+    """The dict feedparser would build for an Atom entry, with the keys _entry_from_feedparser reads."""
+    if entry.attrib:
+        raise Doubt("entry attributes")
+    e: dict[str, Any] = {}
+    tags: list[dict[str, str]] = []
+    authors: list[dict[str, str]] = []
+    for el in entry:
+        tag = _plain_tag(el)
+        name = tag[len(_ATOM) :] if tag.startswith(_ATOM) else tag
+        if name == "link":
+            _atom_link(el, base, e)
+        elif name == "category":
+            if len(el) or set(el.attrib) - {"term", "scheme", "label"} or (el.text or "").strip():
+                raise Doubt("category with children, text or unknown attributes")
+            term, label = _value(el.get("term")), _value(el.get("label"))
+            if term or label:
+                tags.append({"term": term, "label": label})
+        elif name == "author":
+            authors.append(_atom_person(el))
+        elif tag in _ENTRY_IGNORED:
+            continue
+        elif name not in _ENTRY_TEXT or name in e:
+            raise Doubt(f"entry element {tag} unknown or repeated")
+        elif name in ("title", "summary", "content"):
+            value, html = _atom_text(el)
+            detail = {"type": "text/html" if html else "text/plain"}
+            if name == "content":
+                e["content"] = [{**detail, "value": value}]
+            else:
+                e[name], e[f"{name}_detail"] = value, detail
+        elif name == "id":  # feedparser reads an Atom id as a permalink guid: resolved, the link if none
+            value = _text_of(el)
+            e["id"] = e["guid_link"] = _urljoin(base, value) if value else value
+        else:  # published, updated
+            e[name] = _text_of(el)
+    if "guid_link" in e:
+        e.setdefault("link", e.pop("guid_link"))
+    if len(authors) > 1:
+        raise Doubt("several authors")  # feedparser mixes their details
+    if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
+        e["summary"] = e["content"][0]["value"]
+    _dates(e)
+    if tags:
+        e["tags"] = tags
+    people = [a for a in authors if a]
+    if people:
+        e["authors"] = people
+    return e
+
+
+def _dates(e: dict[str, Any]) -> None:
+    for key in ("published", "updated"):
+        if key in e:
+            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
+
+
+def _kind(root: Any) -> str:
+    """'rss' (RSS 2.0) or 'atom' (Atom 1.0); doubt for anything else or xml:base on the root."""
+    if any(k.startswith(_XML_NS) and k != _XML_LANG for k in root.attrib) or "lang" in root.attrib:
+        raise Doubt("xml:base or a lang attribute on the root")
+    if root.tag == "rss" and root.get("version") == "2.0" and _XML_LANG not in root.attrib:
+        return "rss"
+    if root.tag == _ATOM_FEED:
+        return "atom"
+    raise Doubt(f"root element {root.tag}")
+
+
+def _document(data: bytes) -> tuple[str, Any, Iterator[Any]]:
+    """The format, the root element and an iterator over the elements that hold entries (RSS: the
+    channel's children; Atom: the feed's). Large input is parsed as it is read, each child freed after."""
+    if len(data) > STREAM_BYTES:
+        return _stream(data)
     root = etree.fromstring(data, _parser())
-    _check_root(root)
+    kind = _kind(root)
+    if kind == "atom":
+        return kind, root, iter(root)
     if len(root) != 1 or root[0].tag != "channel" or root[0].attrib:
         raise Doubt("not one channel")
-    return iter(root[0])
+    return kind, root, iter(root[0])
 
 
-def _stream_children(data: bytes) -> Iterator[Any]:
-    """Large input: the channel's children one at a time, each freed once the caller has read it."""
+def _stream(data: bytes) -> tuple[str, Any, Iterator[Any]]:
     events = etree.iterparse(
         io.BytesIO(data),
         events=("start", "end"),
@@ -205,23 +374,28 @@ def _stream_children(data: bytes) -> Iterator[Any]:
         remove_pis=True,
     )
     _, root = next(events)
-    _check_root(root)
-    depth, channels = 1, 0
+    kind = _kind(root)
+    return kind, root, _stream_children(events, 2 if kind == "rss" else 1)
+
+
+def _stream_children(events: Iterator[tuple[str, Any]], level: int) -> Iterator[Any]:
+    """Elements at `level` (the root is 0) one at a time, each freed once the caller has read it."""
+    depth, channels = 0, 0
     for event, el in events:
         if event == "start":
             depth += 1
-            if depth == 2:
+            if level == 2 and depth == 1:
                 channels += 1
                 if el.tag != "channel" or channels > 1 or el.attrib:
                     raise Doubt("not one channel")
             continue
-        depth -= 1
-        if depth == 2:
+        if depth == level:
             yield el
             parent = el.getparent()
             el.clear()
             if parent is not None:
                 parent.remove(el)
+        depth -= 1
 
 
 def _person(value: str) -> dict[str, str]:
@@ -300,9 +474,7 @@ def _item_dict(item: Any, base: str) -> dict[str, Any]:
         del e["guid_link"]
     if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
         e["summary"] = e["content"][0]["value"]
-    for key in ("published", "updated"):
-        if key in e:
-            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
+    _dates(e)
     if tags:
         e["tags"] = tags
     people = [a for a in authors if a]
