@@ -15,7 +15,6 @@ Resumable: a day whose manifest exists is skipped unless `force`.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from pipeline.config import Settings
 from pipeline.errors import BadInputError, WirefeedError
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
+from pipeline.jobs.workers import worker_context
 from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
 from pipeline.lake.parquet import to_table
 from pipeline.lake.store import Lake, open_lake
@@ -314,14 +314,6 @@ def plan_chunks(plan: Mapping[date, list[Planned]], workers: int) -> list[tuple[
     return chunks
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """forkserver: workers fork from a server process that imported the pipeline once (spawn would import
-    it again in every worker; plain fork would copy a parent that may hold threads)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.jobs.backfill"])
-    return context
-
-
 def _run_parallel(
     archive: str,
     plan: dict[date, list[Planned]],
@@ -338,7 +330,7 @@ def _run_parallel(
     pending = iter(chunks)
     inflight: list[tuple[date, Future[_ChunkResult]]] = []
     done: dict[date, list[_ChunkResult]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(__name__)) as pool:
         while True:
             while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
                 day, inputs = chunk

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.workers import worker_context
 from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
@@ -180,16 +180,7 @@ def _ingest(
         outcome["staged_uri"] = lake.uri(key)
     if not got.not_modified:
         outcome["status"] = "ok"
-    record_success(
-        state,
-        status=outcome["status"],
-        http_status=got.status,
-        fetched_at=datetime.now(UTC) if got.not_modified else got.fetched_at,
-        etag=got.etag,
-        last_modified=got.last_modified,
-        raw_key=outcome["raw_key"],
-    )
-    save_state(lake, state)
+    _remember(lake, state, outcome, got)
     log.info(
         "feed %s %s: %d stories staged, %d rejected",
         spec.id,
@@ -220,6 +211,12 @@ def _already_landed(
     what its earlier attempt landed)."""
     outcome["raw_key"] = raw_key
     outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
+    _remember(lake, state, outcome, got)
+    log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
+
+
+def _remember(lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body) -> None:
+    """The feed's state after a good fetch (validators for the next conditional GET, its raw body)."""
     record_success(
         state,
         status=outcome["status"],
@@ -227,10 +224,9 @@ def _already_landed(
         fetched_at=datetime.now(UTC) if got.not_modified else got.fetched_at,
         etag=got.etag,
         last_modified=got.last_modified,
-        raw_key=raw_key,
+        raw_key=outcome["raw_key"],
     )
     save_state(lake, state)
-    log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
 
 
 def _fetch(spec: FeedSpec, state: FeedState, settings: Settings) -> _Body:
@@ -314,9 +310,7 @@ def fetch_all(
         per_host_concurrency=max(1, settings.per_host_concurrency // processes),
     )
     chunks = [list(feeds[i::processes]) for i in range(processes)]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.jobs.daily"])
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(processes, mp_context=worker_context(__name__)) as pool:
         parts = list(pool.map(_fetch_chunk, chunks, [lake.uri()] * processes, [interval] * processes,
                               [share] * processes))  # fmt: skip
     outcomes: list[FeedOutcome] = [{}] * len(feeds)

@@ -186,18 +186,32 @@ def _parse_rss(
                 raise Doubt("atom:link alternate in channel")
         elif tag not in _CHANNEL_IGNORED:
             raise Doubt(f"channel element {tag}")
-    if not entries:
-        return None  # feedparser words the error
     link = feed.get("link")
     if link:
         link = _LINK_QUERY_RE.sub(r"&\g<1>", _urljoin(base, link))
     title = feed.get("title")
+    feed_source = source or clean_inline(title, _looks_like_html(title))
+    return _entries(origin, entries, feed_source, feed_url, link, feed.get("language"), authors)
+
+
+def _entries(
+    origin: str,
+    entries: list[dict[str, Any]],
+    source: str | None,
+    feed_url: str | None,
+    link: str | None,
+    language: str | None,
+    authors: list[dict[str, str]],
+) -> ParsedInput | None:
+    """RawEntries from the entry dicts, as parse._parse_feed_xml builds them from feedparser's."""
+    if not entries:
+        return None  # feedparser words the error
     context = _FeedContext(
         origin=origin,
-        source=source or clean_inline(title, _looks_like_html(title)) or default_source(origin),
+        source=source or default_source(origin),
         feed_url=feed_url,
         base=feed_url or _str(link),
-        language=_str(feed.get("language")),
+        language=_str(language),
         authors=_names([a for a in authors if a]),
     )
     return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
@@ -226,22 +240,11 @@ def _parse_atom(
             raise Doubt(f"feed element {tag}")
     if len(authors) > 1:
         raise Doubt("several feed authors")  # feedparser mixes their details
-    if not entries:
-        return None
     language = root.get(_XML_LANG) or None
     if language is not None and "_" in language:
         raise Doubt("xml:lang with an underscore")
-    context = _FeedContext(
-        origin=origin,
-        source=source
-        or clean_inline(feed.get("title"), bool(feed.get("title_html")))
-        or default_source(origin),
-        feed_url=feed_url,
-        base=feed_url or _str(feed.get("link")),
-        language=_str(language),
-        authors=_names([a for a in authors if a]),
-    )
-    return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
+    feed_source = source or clean_inline(feed.get("title"), bool(feed.get("title_html")))
+    return _entries(origin, entries, feed_source, feed_url, feed.get("link"), language, authors)
 
 
 def _atom_text(el: Any) -> tuple[str, bool]:
@@ -318,25 +321,26 @@ def _entry_dict(entry: Any, base: str) -> dict[str, Any]:
             e["id"] = e["guid_link"] = _urljoin(base, value) if value else value
         else:  # published, updated
             e[name] = _text_of(el)
-    if "guid_link" in e:
-        e.setdefault("link", e.pop("guid_link"))
     if len(authors) > 1:
         raise Doubt("several authors")  # feedparser mixes their details
+    return _finish(e, tags, authors)
+
+
+def _finish(e: dict[str, Any], tags: list[dict[str, str]], authors: list[dict[str, str]]) -> dict[str, Any]:
+    """What feedparser does once an entry ends (both formats)."""
+    if "guid_link" in e:  # a permalink guid (any Atom id) is the link unless the entry has its own
+        e.setdefault("link", e.pop("guid_link"))
     if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
         e["summary"] = e["content"][0]["value"]
-    _dates(e)
+    for key in ("published", "updated"):
+        if key in e:
+            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
     if tags:
         e["tags"] = tags
     people = [a for a in authors if a]
     if people:
         e["authors"] = people
     return e
-
-
-def _dates(e: dict[str, Any]) -> None:
-    for key in ("published", "updated"):
-        if key in e:
-            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
 
 
 def _kind(root: Any) -> str:
@@ -469,18 +473,7 @@ def _item_dict(item: Any, base: str) -> dict[str, Any]:
             e["published"] = value
         elif tag == f"{_DC}date":
             e["updated"] = value
-    if "guid_link" in e:  # feedparser: a permalink guid is the link unless the item has its own
-        e.setdefault("link", e["guid_link"])
-        del e["guid_link"]
-    if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
-        e["summary"] = e["content"][0]["value"]
-    _dates(e)
-    if tags:
-        e["tags"] = tags
-    people = [a for a in authors if a]
-    if people:
-        e["authors"] = people
-    return e
+    return _finish(e, tags, authors)
 
 
 def feedparser_date(value: str) -> Any:
