@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         lake = open_lake(settings.lake, settings)
         if getattr(args, "repair_index", False):
             index = rebuild_index(lake)
-            versions = sum(len(index.shard(n)) for n in range(SHARDS))
+            versions = sum(index.shard(n).num_rows for n in range(SHARDS))
             print(f"{lake.uri()}: key index rebuilt from the manifests: {versions} story versions")
         report = validate(lake, first, last)
     except WirefeedError as exc:

@@ -222,15 +222,12 @@ def land(
         existing_ids.add(version[0])
         landed.append(row)
 
-    rows = combined.take(pa.array(landed, pa.int64()))
+    rows = _select(combined, landed)
     by_day: dict[date, list[int]] = defaultdict(list)
     for i, day in enumerate(_days(rows)):
         by_day[day].append(i)
     # Encode everything first: nothing is touched before every object's bytes exist.
-    payloads = [
-        (day, len(idx), _encode(rows.take(pa.array(idx, pa.int64())), interval))
-        for day, idx in sorted(by_day.items())
-    ]
+    payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in sorted(by_day.items())]
     object_keys = [story_object_key(day, interval) for day, _, _ in payloads]
     owned = [versions[r] for r in landed]
     index.begin(
@@ -302,6 +299,13 @@ def _as_table(stories: Iterable[Story] | pa.Table, interval: Interval) -> pa.Tab
             job=interval.job,
             label=interval.label,
         ) from exc
+
+
+def _select(table: pa.Table, rows: list[int]) -> pa.Table:
+    """table.take(rows), without the copy when rows is every row in order (a backfill day, usually)."""
+    if len(rows) == table.num_rows and (not rows or rows[-1] == len(rows) - 1):
+        return table  # rows are increasing and distinct, so this is 0..n-1
+    return table.take(pa.array(rows, pa.int64()))
 
 
 def _versions(table: pa.Table) -> list[tuple[str, str]]:
