@@ -4,7 +4,7 @@ FROM apache/airflow:3.3.2-python3.11
 
 # Direct dependencies; every version comes from the lock (a constraint file), apache-airflow stays at the
 # image's version so pip cannot move it.
-ARG WIREFEED_REQUIREMENTS="apache-airflow==3.3.2 apache-airflow-providers-amazon feedparser pyarrow boto3 PyYAML pyahocorasick lxml python-dateutil"
+ARG WIREFEED_REQUIREMENTS="apache-airflow==3.3.2 apache-airflow-providers-amazon feedparser pyarrow boto3 PyYAML pyahocorasick lxml python-dateutil rich"
 
 ENV WIREFEED_HOME=/opt/wirefeed \
     PIP_NO_CACHE_DIR=1 \

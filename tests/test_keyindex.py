@@ -137,3 +137,19 @@ def test_validate_reports_a_damaged_index_and_repair_index_fixes_it(
     assert main(["validate", "--lake", str(tmp_path), "--repair-index"]) == 0
     assert "key index rebuilt" in capsys.readouterr().out
     assert validate(lake).ok and lake.exists(victim)
+
+
+def test_a_rerun_of_an_interval_whose_files_were_compacted_lands_nothing_twice(tmp_path: Path) -> None:
+    from pipeline.lake.compact import compact
+
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    land(lake, DAY2, [story(3, day=24)])
+    compact(lake, "2026-11-24", "2026-11-24")  # dt=24's two files -> one compacted file
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+    rerun = land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    assert rerun.counts["duplicate"] == 1 and rerun.rows == 1  # story 2 lives in the compacted file
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+    again = land(lake, DAY3, [story(2, day=24)])
+    assert again.counts["duplicate"] == 1 and again.rows == 0
+    assert len(all_rows(lake)) == 3 and validate(lake).ok

@@ -273,22 +273,22 @@ def run_backfill(
     target.ensure_bucket()
     todo = days if force else [d for d in days if not target.exists(day_manifest_key(d))]
     plan = plan_archive(archive, todo, layout, settings=settings)  # one listing for all days
-    progress = Progress(len(days), "backfill", stream=progress_stream)
     results: list[dict[str, Any]] = []
+    with Progress(len(days), "backfill", stream=progress_stream) as progress:
 
-    def finish(summary: dict[str, Any]) -> None:
-        results.append(summary)
-        note = summary["day"] + (" skipped" if summary.get("skipped") else "")
-        progress.update(note=note + (" FAILED" if "error" in summary else ""))
+        def finish(summary: dict[str, Any]) -> None:
+            results.append(summary)
+            note = summary["day"] + (" skipped" if summary.get("skipped") else "")
+            progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
-    for day in days:
-        if day not in plan:
-            finish(skipped_summary(day))
-    if workers <= 1:
-        for day in todo:
-            finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
-    else:
-        _run_parallel(archive, plan, target, fields, settings, workers, finish)
+        for day in days:
+            if day not in plan:
+                finish(skipped_summary(day))
+        if workers <= 1:
+            for day in todo:
+                finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
+        else:
+            _run_parallel(archive, plan, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 

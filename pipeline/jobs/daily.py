@@ -26,6 +26,7 @@ from pipeline.jobs.workers import worker_context
 from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
+from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.sources.feeds import FeedSpec
@@ -42,7 +43,6 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = "_staging/"
 LANDED_PREFIX = "_state/landed/"
 MAX_PROCESSES = 4  # parse processes of one run (one per core, at most this many)
 MIN_FEEDS_PER_PROCESS = 8  # fewer feeds than this per process: threads in this process only
@@ -72,10 +72,6 @@ class _Body:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
-
-
-def staging_key(interval: Interval, feed_id: str) -> str:
-    return f"{STAGING_PREFIX}{interval.job}/{interval.label}/{feed_id}.parquet"
 
 
 def fetch_feed_to_stage(

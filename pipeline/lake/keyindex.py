@@ -130,6 +130,17 @@ class KeyIndex:
                 found.setdefault(str(sid), {})[str(chash)] = str(owner)
         return found
 
+    def owner_rows(self, owner: str) -> set[Version]:
+        """Every row of `owner` (reads all shards: only for reruns of compacted intervals)."""
+        self.preload(range(SHARDS))
+        rows: set[Version] = set()
+        for number in range(SHARDS):
+            table = self.shard(number)
+            mine = table.filter(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
+            ids, hashes = mine.column("story_id").to_pylist(), mine.column("content_hash").to_pylist()
+            rows.update((str(i), str(h)) for i, h in zip(ids, hashes, strict=True))
+        return rows
+
     def leftovers(self, owner: str) -> list[str]:
         """Objects an interrupted landing of `owner` wrote without naming them in a manifest."""
         try:
@@ -203,6 +214,9 @@ def _resolve(index: KeyIndex, pending: Mapping[str, Any]) -> None:
     else:
         log.warning("key index: rolling back the interrupted landing %s (run %s)", owner, run_id)
         versions = landing.manifest_versions(index.lake, manifest) if manifest is not None else []
+        if manifest is not None:  # and what a compaction moved out of its objects
+            key = landing.manifest_key(job, label)
+            versions += sorted(landing.compacted_versions(index.lake, key, index.owner_rows))
         touched = set(pending["shards"]) | {shard_of(sid) for sid, _ in versions}
         index.head["pending"] = {**pending, "shards": sorted(touched)}
         index.assign(owner, versions)

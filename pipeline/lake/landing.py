@@ -18,7 +18,7 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.keyindex import KeyIndex, io_map, open_index, owner_of
 from pipeline.lake.parquet import parquet_bytes, read_table, to_table
+from pipeline.lake.staging import remove_staged
 from pipeline.lake.store import Lake, NotFoundError, ObjectInfo, sha256_hex
 from pipeline.schema import SCHEMA_VERSION, Story, arrow_schema
 
@@ -164,6 +165,26 @@ def landed_versions(lake: Lake, *, exclude: str | None = None) -> set[tuple[str,
     return seen
 
 
+def compacted_versions(
+    lake: Lake, key: str, owner_rows: Callable[[str], set[tuple[str, str]]]
+) -> set[tuple[str, str]]:
+    """Versions of the manifest at `key` that a compaction moved out of its objects (pipeline.lake.compact
+    records them under "compacted"): the index rows of its owner that the compacted files hold."""
+    try:
+        doc = json.loads(lake.get(key))
+    except (NotFoundError, ValueError):
+        return set()
+    into = {str(o.get("into")) for o in doc.get("compacted") or [] if isinstance(o, dict) and o.get("into")}
+    if not into:
+        return set()
+    moved: set[tuple[str, str]] = set()
+    for compaction in sorted(into):
+        manifest = read_manifest_if_exists(lake, compaction)
+        if manifest is not None:
+            moved.update(manifest_versions(lake, manifest))
+    return moved & owner_rows(owner_of(str(doc.get("job")), str(doc.get("label"))))
+
+
 def owner_of_object(key: str) -> str | None:
     """`<job>/<label>` from a story object key `stories/dt=D/<job>-<label>.parquet` (None for other keys)."""
     name = key.rsplit("/", 1)[-1]
@@ -202,6 +223,8 @@ def land(
     found = index.lookup({sid for sid, _ in versions})
     live = _live_owners(lake, {o for hashes in found.values() for o in hashes.values()} - {owner})
     existing = {(sid, h) for sid, hashes in found.items() for h, o in hashes.items() if o in live}
+    held = compacted_versions(lake, this_manifest, index.owner_rows) if lake.exists(this_manifest) else set()
+    existing |= held  # this interval's stories that a compaction moved into its file: landed, stay indexed
     existing_ids = {sid for sid, _ in existing}
 
     counts = dict.fromkeys(COUNT_KEYS, 0)
@@ -229,10 +252,9 @@ def land(
     # Encode everything first: nothing is touched before every object's bytes exist.
     payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in sorted(by_day.items())]
     object_keys = [story_object_key(day, interval) for day, _, _ in payloads]
-    owned = [versions[r] for r in landed]
-    index.begin(
-        owner, run_id, [sid for sid, _ in owned] + [sid for sid, _ in versions[carried_from:]], object_keys
-    )
+    owned = [versions[r] for r in landed] + sorted(held)
+    touched = [sid for sid, _ in owned] + [sid for sid, _ in versions[carried_from:]]  # + the old rows
+    index.begin(owner, run_id, touched, object_keys)
     index.assign(owner, owned)
     _retract(lake, interval)
     objects = [
@@ -278,10 +300,52 @@ def land_staged(
     *,
     source_info: Mapping[str, Any] | None = None,
 ) -> Manifest:
-    """Read the staged Parquet files (URIs from lake.uri() or keys) and land their stories together."""
-    tables = io_map(lambda uri: conform(read_table(lake.get(lake.key_for(uri)))), staged_uris)
+    """Read the staged Parquet files (URIs from lake.uri() or keys), land their stories together, then
+    remove the interval's staged batches (pipeline.lake.staging).
+
+    A retry after the batches were removed (say the task died after its manifest was written) still lands
+    exactly what it was given: a missing batch that the interval's manifest records as landed (its feeds'
+    staged_uri) is skipped, since its stories are in the interval's objects and a rerun keeps those; when
+    every batch is such, the manifest is returned as it is. A missing batch that no manifest records fails
+    with a FatalError before anything is written: fetch the interval again."""
+    keys = [lake.key_for(uri) for uri in staged_uris]
+    read = io_map(lambda key: _read_staged(lake, key), keys)  # in parallel: one round trip each
+    tables = [table for table in read if table is not None]
+    missing = [key for key, table in zip(keys, read, strict=True) if table is None]
+    if missing:
+        previous = _landed_manifest(lake, interval)
+        recorded = set() if previous is None else _staged_keys(lake, previous)
+        lost = [key for key in missing if key not in recorded]
+        if lost:
+            raise FatalError(
+                f"staged batches of {interval.job}/{interval.label} are gone and no manifest records them as "
+                f"landed: {', '.join(lost)}; fetch the interval again",
+                label=interval.label,
+                missing=lost,
+            )
+        log.info("staged batches of %s landed already: %s", interval.label, ", ".join(missing))
+        if previous is not None and not tables:
+            return previous
     batch = pa.concat_tables(tables) if tables else to_table([])
-    return land(lake, interval, batch, feeds=feeds, source_info=source_info)
+    manifest = land(lake, interval, batch, feeds=feeds, source_info=source_info)
+    remove_staged(lake, interval)
+    return manifest
+
+
+def _read_staged(lake: Lake, key: str) -> pa.Table | None:
+    try:
+        return conform(read_table(lake.get(key)))
+    except NotFoundError:
+        return None
+
+
+def _staged_keys(lake: Lake, manifest: Manifest) -> set[str]:
+    return {lake.key_for(str(f["staged_uri"])) for f in manifest.feeds if f.get("staged_uri")}
+
+
+def _landed_manifest(lake: Lake, interval: Interval) -> Manifest | None:
+    key = manifest_key(interval.job, interval.label)
+    return read_manifest(lake, key) if lake.exists(key) else None
 
 
 def conform(table: pa.Table) -> pa.Table:
