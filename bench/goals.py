@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from bench import generate
@@ -122,13 +122,13 @@ def growth(days: int) -> None:
 
 def memory(tmp: Path, stories: int) -> None:
     archive = tmp / "million"
-    days = 10
+    days = 50  # 20,000 stories a day: a large wire's daily volume
     mapping = generate.jsonl_archive(archive, stories=stories, days=days, seed=13, body_chars=(300, 700))
     result = _backfill(
         archive,
         tmp / "lakes",
         "2025-09-01",
-        f"2025-09-{days:02d}",
+        (date(2025, 9, 1) + timedelta(days=days - 1)).isoformat(),
         "--layout",
         "jsonl",
         "--mapping",
