@@ -133,6 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--allow-empty", action="store_true", help="a lake without any manifest is fine (default: exit 1)"
     )
+    s.add_argument(
+        "--repair-index",
+        action="store_true",
+        help="first rebuild the key index under _state/index/ from the manifests",
+    )
     s.add_argument("--json", action="store_true", help=JSON_HELP)
 
     s = command(

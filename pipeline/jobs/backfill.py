@@ -1,19 +1,22 @@
 """Backfill: turn archive days into landed intervals (job "backfill"), one manifest per UTC day.
 
 Exactly-once across days: `landing.land` dedupes only against manifests that already exist, so two days must
-never land at the same time. `run_backfill` therefore parses days in parallel worker processes (the costly
-part) and lands them one at a time, in date order, in the parent; a story found in several days' archives
-lands with the first of those days and counts as a duplicate in the others. `backfill_day` (the Airflow
-task) does both steps for one day, so the DAG must not land two days at once (max_active_runs=1 or a
-one-slot pool).
+never land at the same time. `run_backfill` therefore parses in parallel worker processes (the costly part),
+by chunks of a day's files rather than whole days (so two workers share even a one-day backfill), and lands
+days one at a time, in date order, in the parent once all of a day's chunks are back; a story found in
+several days' archives lands with the first of those days and counts as a duplicate in the others. Workers
+hand back Arrow IPC bytes (no per-story objects cross the process boundary), build their tables a few
+thousand stories at a time, and fork from a server process that imported the pipeline once.
+`backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
+(max_active_runs=1 or a one-slot pool).
 Resumable: a day whose manifest exists is skipped unless `force`.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,12 +24,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
+import pyarrow as pa
+
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, WirefeedError
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
+from pipeline.jobs.workers import worker_context
 from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
-from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
+from pipeline.lake.parquet import arrow_reader, to_table
 from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import (
@@ -43,16 +49,41 @@ log = logging.getLogger(__name__)
 JOB = "backfill"
 MAX_PROBLEMS = 20  # per input, in the manifest
 MAX_ERRORS = 50  # failed inputs listed in a day's summary
+STORY_BATCH = 2000  # stories turned into an Arrow table at a time
+CHUNKS_PER_WORKER = 4  # work units per worker over a run (so workers finish together)
+MAX_CHUNK_INPUTS = 64  # inputs in one unit at most (bounds a worker's memory and the parent's wait)
 
 
 @dataclass
 class PreparedDay:
-    """A day read and parsed, ready to land: stories plus one FeedOutcome-shaped dict per input."""
+    """A day read and parsed, ready to land: a story table plus one FeedOutcome-shaped dict per input."""
 
     day: date
     archive: str = ""
-    stories: list[Story] = field(default_factory=list)
+    table: pa.Table = field(default_factory=lambda: to_table([]))
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _TableBuilder:
+    """Stories -> one Arrow table, converted STORY_BATCH at a time so few story dicts are alive at once."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.pending: list[Story] = []
+
+    def add(self, stories: list[Story]) -> None:
+        self.pending.extend(stories)
+        if len(self.pending) >= STORY_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.tables.append(to_table(self.pending))
+            self.pending = []
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.concat_tables(self.tables) if self.tables else to_table([])
 
 
 def day_manifest_key(day: date) -> str:
@@ -73,19 +104,18 @@ def prepare_day(
     settings = settings or Settings.load()
     settings.arm_redaction()
     tagger = tagger or load_default_tagger()
-    prepared = PreparedDay(day, archive_uri)
+    builder = _TableBuilder()
+    outcomes = []
     for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
-        stories, outcome = _item_stories(item, tagger, settings.parse_budget)
-        prepared.stories.extend(stories)
-        prepared.outcomes.append(outcome)
-    return prepared
+        outcomes.append(_item_stories(item, tagger, builder, settings.parse_budget))
+    return PreparedDay(day, archive_uri, builder.table(), outcomes)
 
 
 def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
     """Land a prepared day (exactly once against every other manifest) and summarize it."""
     interval = Interval.for_date(prepared.day, JOB)
     manifest = land(
-        lake, interval, prepared.stories, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
+        lake, interval, prepared.table, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
     )
     return _summary(prepared, manifest.counts, manifest.key)
 
@@ -117,8 +147,10 @@ def skipped_summary(day: date) -> dict[str, Any]:
 
 
 def _item_stories(
-    item: ArchiveItem, tagger: StoryTagger, budget: float | None = None
-) -> tuple[list[Story], dict[str, Any]]:
+    item: ArchiveItem, tagger: StoryTagger, builder: _TableBuilder, budget: float | None = None
+) -> dict[str, Any]:
+    """Parse one input into `builder` within the parse budget (a JSON Lines file: each slice of records
+    within it, so a big export is not one input's worth of time); its FeedOutcome-shaped summary."""
     outcome: dict[str, Any] = {
         "feed_id": item.key,
         "url": item.origin,
@@ -131,12 +163,12 @@ def _item_stories(
         "rejected": item.rejected,
         "problems": list(item.problems),
     }
-    stories: list[Story] = []
+    count = 0
     try:
         if item.error is not None:
             raise item.error
-        with parse_budget(budget, item.origin):
-            if item.data is not None:
+        if item.data is not None:
+            with parse_budget(budget, item.origin):
                 batch = stories_from_bytes(
                     item.data,
                     item.origin,
@@ -146,21 +178,43 @@ def _item_stories(
                     content_type=item.content_type,
                     tagger=tagger,
                 )
-            else:
-                batch = stories_from_entries(
-                    item.entries, item.origin, fetched_at=item.fetched_at, tagger=tagger
+            builder.add(batch.stories)
+            count += len(batch.stories)
+            outcome["problems"] += batch.problems
+            outcome["rejected"] += batch.rejected_entries
+        for start in range(0, len(item.entries), STORY_BATCH):  # mapped JSON Lines records, in slices
+            entries = item.entries[start : start + STORY_BATCH]
+            try:
+                with parse_budget(budget, item.origin):
+                    batch = stories_from_entries(
+                        entries, item.origin, fetched_at=item.fetched_at, tagger=tagger
+                    )
+            except BadInputError as exc:  # too_slow: these records are rejected, the file's others go on
+                outcome["rejected"] += len(entries)
+                outcome["problems"].append(
+                    f"entries {start}-{start + len(entries) - 1}: {exc.kind}: {exc.message}"
                 )
-        stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
-        outcome["problems"] += problems
-        outcome["rejected"] += rejected
+                continue
+            builder.add(batch.stories)
+            count += len(batch.stories)
+            outcome["problems"] += [_offset(p, start) for p in batch.problems]
+            outcome["rejected"] += batch.rejected_entries
     except BadInputError as exc:
         outcome.update(status="failed", reason=f"{exc.kind}: {exc.message}")
         log.warning("backfill input %s unusable: %s: %s", item.origin, exc.kind, exc.message)
-    outcome["stories"] = len(stories)
+    outcome["stories"] = count
     if len(outcome["problems"]) > MAX_PROBLEMS:
         more = len(outcome["problems"]) - MAX_PROBLEMS
         outcome["problems"] = [*outcome["problems"][:MAX_PROBLEMS], f"... and {more} more"]
-    return stories, outcome
+    return outcome
+
+
+def _offset(problem: str, start: int) -> str:
+    """stories_from_entries numbers entries from 0 in each slice: renumber "entry i: ..." in the item."""
+    head, sep, rest = problem.partition(": ")
+    if start and head.startswith("entry ") and head[6:].isdigit():
+        return f"entry {int(head[6:]) + start}{sep}{rest}"
+    return problem
 
 
 def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:
@@ -179,18 +233,33 @@ def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict
 
 # --- the parallel runner --------------------------------------------------------------------------------
 
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # a third of the bytes to pickle, at GB/s
+# A worker's answer: (Arrow IPC bytes of the stories, outcomes), or an error dict.
+_ChunkResult = tuple[bytes, list[dict[str, Any]]] | dict[str, Any]
+
 
 def _prepare_in_worker(
     archive_uri: str, day: date, planned: list[Planned], mapping: dict[str, str], settings: Settings
-) -> tuple[bytes, list[dict[str, Any]]] | dict[str, Any]:
-    """Worker process entry point: Parquet bytes + outcomes, or an error dict (exceptions stay here: ours do
-    not all survive pickling)."""
+) -> _ChunkResult:
+    """Worker process entry point: one chunk of a day's inputs -> Arrow IPC bytes + outcomes, or an error
+    dict (exceptions stay here: ours do not all survive pickling)."""
     try:
         prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
-        return parquet_bytes(to_table(prepared.stories)), prepared.outcomes
+        return _ipc_bytes(prepared.table), prepared.outcomes
     except Exception as exc:
         log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
         return _error(exc)
+
+
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(arrow_reader(data)).read_all()  # never Python memory (parquet.py)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -250,6 +319,18 @@ def _run_inline(
         return {"day": day.isoformat(), "skipped": False, **_error(exc)}
 
 
+def plan_chunks(plan: Mapping[date, list[Planned]], workers: int) -> list[tuple[date, list[Planned]]]:
+    """Each day's inputs in date order, cut into chunks: about CHUNKS_PER_WORKER chunks per worker over
+    the whole run, never more inputs than MAX_CHUNK_INPUTS in one, never two days in one."""
+    total = sum(len(p) for p in plan.values())
+    size = max(1, min(MAX_CHUNK_INPUTS, -(-total // (workers * CHUNKS_PER_WORKER))))
+    chunks: list[tuple[date, list[Planned]]] = []
+    for day in sorted(plan):
+        inputs = plan[day]
+        chunks += [(day, inputs[i : i + size]) for i in range(0, len(inputs), size)] or [(day, [])]
+    return chunks
+
+
 def _run_parallel(
     archive: str,
     plan: dict[date, list[Planned]],
@@ -259,33 +340,50 @@ def _run_parallel(
     workers: int,
     finish: Callable[[dict[str, Any]], None],
 ) -> None:
-    """At most `workers` days in flight; each lands (in the parent) once it and all earlier days are done."""
-    pending = iter(sorted(plan))
-    inflight: list[tuple[date, Future[tuple[bytes, list[dict[str, Any]]] | dict[str, Any]]]] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    """Chunks of days' inputs run in `workers` processes (at most 2 x workers in flight); a day lands in the
+    parent once all its chunks are back and every earlier day has landed."""
+    chunks = plan_chunks(plan, workers)
+    expected = Counter(day for day, _ in chunks)
+    pending = iter(chunks)
+    inflight: list[tuple[date, Future[_ChunkResult]]] = []
+    done: dict[date, list[_ChunkResult]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(__name__)) as pool:
         while True:
-            while len(inflight) < workers and (day := next(pending, None)) is not None:
+            while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
+                day, inputs = chunk
                 try:
-                    future = pool.submit(_prepare_in_worker, archive, day, plan.pop(day), fields, settings)
+                    future = pool.submit(_prepare_in_worker, archive, day, inputs, fields, settings)
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
-                    finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
-                    continue
+                    future = Future()
+                    future.set_result(_error(exc))
                 inflight.append((day, future))
             if not inflight:
                 return
             day, future = inflight.pop(0)
             try:
-                result = future.result()
-                if isinstance(result, dict):
-                    log.error("backfill %s failed: %s", day, result.get("message"))
-                    finish({"day": day.isoformat(), "skipped": False, **result})
-                    continue
-                data, outcomes = result
-                finish(land_day(target, PreparedDay(day, archive, read_stories(data), outcomes)))
-            except Exception as exc:  # a dead worker or a landing failure: this day fails, the rest goes on
-                log.error("backfill %s failed: %s", day, exc)
-                finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
+                result: _ChunkResult = future.result()
+            except Exception as exc:  # a dead worker: this chunk's day fails, the rest goes on
+                result = _error(exc)
+            done.setdefault(day, []).append(result)
+            if len(done[day]) == expected[day]:
+                finish(_land_chunks(target, archive, day, done.pop(day)))
+
+
+def _land_chunks(target: Lake, archive: str, day: date, results: list[_ChunkResult]) -> dict[str, Any]:
+    parts = [r for r in results if not isinstance(r, dict)]
+    failed = next((r for r in results if isinstance(r, dict)), None)
+    if failed is not None:
+        log.error("backfill %s failed: %s", day, failed.get("message"))
+        return {"day": day.isoformat(), "skipped": False, **failed}
+    try:
+        tables = [_from_ipc(data) for data, _ in parts]
+        outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
+        parts.clear()
+        results.clear()  # the IPC bytes are decoded: free them before the landing copies anything
+        return land_day(target, PreparedDay(day, archive, pa.concat_tables(tables), outcomes))
+    except Exception as exc:  # a landing failure: this day fails, the rest goes on
+        log.error("backfill %s failed: %s", day, exc)
+        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
 
 
 def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
