@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,23 @@ def test_malformed_feed_urls_and_redirects_fail_that_feed_only(
     desk, bad = manifest.feeds
     assert desk["status"] == "ok" and manifest.counts["new"] == 2
     assert bad["status"] == "failed" and bad["reason"].startswith("bad_url:")
+
+
+def test_the_budget_holds_in_the_worker_processes_of_a_big_run(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    """With enough feeds (and the default tagger) run_daily splits them over worker processes, each
+    fetching in threads and parsing in its main thread: the budget works there too."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: run_daily stays in one process")
+    small = [
+        FeedSpec(
+            f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()))), "S"
+        )
+        for i in range(15)
+    ]
+    huge = FeedSpec("huge", server.route("/huge.xml", Route(body=many_items(10_000))), "Huge")
+    manifest = run_daily([*small, huge], lake, DAY, settings.with_(parse_budget=0.5, max_body_bytes=50 << 20))
+    by_id = {f["feed_id"]: f for f in manifest.feeds}
+    assert by_id["huge"]["reason"].startswith("too_slow:")
+    assert all(by_id[f.id]["status"] == "ok" for f in small) and manifest.counts["new"] == 30
