@@ -1,5 +1,6 @@
 """`wirefeed backfill`: land an archive day by day. Exit 0 when every day landed or was skipped, 1 when a day
-failed (rerun to resume: finished days are skipped), 2 when it cannot start."""
+failed, e.g. every input of a day was rejected (rerun to resume: days whose archive listing is unchanged are
+skipped), 2 when it cannot start."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     s = totals["stories"]
     print(
         f"backfill {args.date_from}..{args.date_to}: {totals['days']} days, {totals['landed']} landed, "
-        f"{totals['skipped']} skipped, {len(totals['failed'])} failed; {totals['inputs']} inputs "
+        f"{totals['skipped']} skipped ({totals['empty']} empty), {len(totals['failed'])} failed; "
+        f"{totals['inputs']} inputs "
         f"({totals['failed_inputs']} unusable, {totals['rejected']} records rejected); stories "
         f"{s['new']} new, {s['updated']} updated, {s['duplicate']} duplicate",
         file=sys.stderr,
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for day in totals["results"]:
         if "error" in day:
             print(f"  {day['day']}: FAILED {day['error']}: {day['message']}", file=sys.stderr)
-        for err in day.get("errors", []):
+        for err in day.get("errors") or []:
             print(f"  {day['day']}: {err['input']}: {err['reason']}", file=sys.stderr)
     print(json.dumps(totals, sort_keys=True))
     return 1 if totals["failed"] else 0

@@ -6,7 +6,13 @@ part) and lands them one at a time, in date order, in the parent; a story found 
 lands with the first of those days and counts as a duplicate in the others. `backfill_day` (the Airflow
 task) does both steps for one day, so the DAG must not land two days at once (max_active_runs=1 or a
 one-slot pool).
-Resumable: a day whose manifest exists is skipped unless `force`.
+
+A day is done only for the archive content it saw (pipeline.jobs.fingerprints): its manifest records the
+day's listing; a rerun skips the day when the listing is unchanged and otherwise reads only the new or changed
+inputs (what the day landed before is kept). `force` re-reads every input. Two outcomes write nothing: a day
+with no input in the archive (`empty`, so data added later is not blocked), and a day whose every input was
+rejected (BadInputError `all_rejected`: the run fails, and a corrected rerun, e.g. with the right layout,
+lands the day).
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from datetime import date
 from typing import Any, TextIO
 
 from pipeline.config import Settings
-from pipeline.errors import BadInputError, WirefeedError
+from pipeline.errors import BadInputError, FatalError, WirefeedError
+from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
-from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
+from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
 from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
-from pipeline.lake.store import Lake, open_lake
+from pipeline.lake.store import Lake, NotFoundError, open_lake
 from pipeline.parsing.stories import (
     StoryTagger,
     load_default_tagger,
@@ -35,7 +42,7 @@ from pipeline.parsing.stories import (
     stories_from_entries,
 )
 from pipeline.schema import Story
-from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
+from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +53,63 @@ MAX_ERRORS = 50  # failed inputs listed in a day's summary
 
 @dataclass
 class PreparedDay:
-    """A day read and parsed, ready to land: stories plus one FeedOutcome-shaped dict per input."""
+    """A day read and parsed, ready to land: stories plus one FeedOutcome-shaped dict per input read;
+    `carried`: outcomes of unchanged inputs from the day's earlier manifest; `listing`: what the day saw."""
 
     day: date
     archive: str = ""
     stories: list[Story] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
 
 
 def day_manifest_key(day: date) -> str:
     return manifest_key(JOB, Interval.for_date(day, JOB).label)
+
+
+def day_manifest(lake: Lake, day: date) -> Manifest | None:
+    """The day's manifest; None when there is none or it is unreadable (the day is then read again)."""
+    try:
+        return read_manifest(lake, day_manifest_key(day))
+    except NotFoundError:
+        return None
+    except FatalError as exc:
+        log.warning("backfill %s: unreadable manifest, reading the day again: %s", day, exc.message)
+        return None
+
+
+@dataclass
+class DayWork:
+    """What a run does with one day: `summary` when nothing is to be read (unchanged or empty), else the
+    inputs `to_read`, plus what the landing needs besides their stories (listing, carried outcomes)."""
+
+    day: date
+    archive: str
+    summary: dict[str, Any] | None = None
+    to_read: list[Planned] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
+
+    def completed(self, stories: list[Story], outcomes: list[dict[str, Any]]) -> PreparedDay:
+        return PreparedDay(self.day, self.archive, stories, outcomes, self.carried, self.listing)
+
+
+def plan_work(plan: DayPlan, previous: Manifest | None, *, force: bool = False) -> DayWork:
+    """Decide a day from its plan and its earlier manifest (see the module doc)."""
+    to_read = plan.to_read(listing_of(previous), force=force)
+    if to_read is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "unchanged"))
+    if not plan.planned and previous is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "empty"))
+    fresh = {p.key for p in to_read}
+    current = {p.key for p in plan.planned}
+    carried = [
+        dict(o)
+        for o in (previous.feeds if previous is not None and not force else [])
+        if o.get("feed_id") in current and o.get("feed_id") not in fresh
+    ]
+    return DayWork(plan.day, plan.archive, to_read=to_read, carried=carried, listing=plan.listing)
 
 
 def prepare_day(
@@ -80,12 +134,16 @@ def prepare_day(
 
 
 def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
-    """Land a prepared day (exactly once against every other manifest) and summarize it."""
+    """Land a prepared day (exactly once against every other manifest) and summarize it. BadInputError
+    `all_rejected`, with nothing written, when the day has inputs and every one of them was rejected."""
+    _check_not_all_rejected(prepared)
     interval = Interval.for_date(prepared.day, JOB)
-    manifest = land(
-        lake, interval, prepared.stories, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
-    )
-    return _summary(prepared, manifest.counts, manifest.key)
+    info: dict[str, Any] = {"archive": prepared.archive}
+    if prepared.listing is not None:
+        info["listing"] = prepared.listing
+    feeds = sorted([*prepared.carried, *prepared.outcomes], key=lambda o: str(o["feed_id"]))
+    manifest = land(lake, interval, prepared.stories, feeds=feeds, source_info=info)
+    return _summary(prepared, manifest)
 
 
 def backfill_day(
@@ -98,20 +156,43 @@ def backfill_day(
     settings: Settings | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Backfill one UTC day; a JSON-able summary. Skips the day when its manifest exists, unless `force`."""
+    """Backfill one UTC day; a JSON-able summary. Skips the day when its listing is unchanged (or empty and
+    never landed), else reads what is new or changed (everything with `force`) and lands the day."""
     the_day = Interval.for_date(day, JOB).start.date()
     settings = settings or Settings.load()
+    fields = load_mapping(mapping)
+    plan = plan_days(archive_uri, [the_day], layout, settings=settings)[the_day]
     lake = open_lake(lake_uri, settings)
-    if not force and lake.exists(day_manifest_key(the_day)):
-        log.info("backfill %s: manifest exists, skipped", the_day)
-        return skipped_summary(the_day)
+    work = plan_work(plan, day_manifest(lake, the_day), force=force)
+    if work.summary is not None:
+        log.info("backfill %s: %s, nothing to read", the_day, work.summary["reason"])
+        return work.summary
     lake.ensure_bucket()
-    prepared = prepare_day(archive_uri, the_day, layout=layout, mapping=mapping, settings=settings)
-    return land_day(lake, prepared)
+    prepared = prepare_day(archive_uri, the_day, mapping=fields, settings=settings, planned=work.to_read)
+    return land_day(lake, work.completed(prepared.stories, prepared.outcomes))
 
 
-def skipped_summary(day: date) -> dict[str, Any]:
-    return {"day": day.isoformat(), "skipped": True, "manifest": day_manifest_key(day)}
+def skipped_summary(day: date, reason: str) -> dict[str, Any]:
+    """A day that read nothing: `unchanged` (its listing is the one its manifest names) or `empty` (no
+    input in the archive and no manifest: nothing is written, so data added later lands)."""
+    manifest = day_manifest_key(day) if reason == "unchanged" else None
+    return {"day": day.isoformat(), "skipped": True, "reason": reason, "landed": False, "manifest": manifest}
+
+
+def _check_not_all_rejected(prepared: PreparedDay) -> None:
+    outcomes = [*prepared.carried, *prepared.outcomes]
+    rejected = [o for o in outcomes if o["status"] == "failed" or int(o.get("rejected") or 0)]
+    if prepared.stories or not rejected or any(int(o.get("stories") or 0) for o in outcomes):
+        return
+    first = rejected[0]
+    reason = first["reason"] or "; ".join(first.get("problems") or []) or f"{first['rejected']} rejected"
+    raise BadInputError(
+        "all_rejected",
+        f"{prepared.day}: every input was rejected ({len(outcomes)} inputs), nothing landed; first: "
+        f"{first['url']}: {reason}. Fix the input or the layout/mapping and run the day again",
+        day=prepared.day.isoformat(),
+        errors=[{"input": o["url"], "reason": o["reason"]} for o in rejected[:MAX_ERRORS]],
+    )
 
 
 def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], dict[str, Any]]:
@@ -157,16 +238,20 @@ def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], 
     return stories, outcome
 
 
-def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:
+def _summary(prepared: PreparedDay, manifest: Manifest) -> dict[str, Any]:
+    """`inputs` etc. count the inputs this run read (`carried`: unchanged ones it did not read again)."""
     failed = [o for o in prepared.outcomes if o["status"] == "failed"]
     return {
         "day": prepared.day.isoformat(),
         "skipped": False,
+        "landed": True,
         "inputs": len(prepared.outcomes),
+        "carried": len(prepared.carried),
         "failed_inputs": len(failed),
         "rejected": sum(int(o["rejected"]) for o in prepared.outcomes),
-        "stories": {k: int(counts.get(k, 0)) for k in COUNT_KEYS},
-        "manifest": key,
+        "stories": {k: int(manifest.counts.get(k, 0)) for k in COUNT_KEYS},
+        "rows": manifest.rows,
+        "manifest": manifest.key,
         "errors": [{"input": o["url"], "reason": o["reason"]} for o in failed[:MAX_ERRORS]],
     }
 
@@ -189,7 +274,9 @@ def _prepare_in_worker(
 
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, WirefeedError):
-        return {"error": exc.kind, "message": exc.message}
+        errors = exc.fields.get("errors")
+        listed = errors if isinstance(errors, list) else []
+        return {"error": exc.kind, "message": exc.message, "errors": listed}
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
@@ -212,41 +299,44 @@ def run_backfill(
     days = day_range(date_from, date_to)
     target = open_lake(lake, settings)
     target.ensure_bucket()
-    todo = days if force else [d for d in days if not target.exists(day_manifest_key(d))]
-    plan = plan_archive(archive, todo, layout, settings=settings)  # one listing for all days
+    plans = plan_days(archive, days, layout, settings=settings)  # one listing for all days
     progress = Progress(len(days), "backfill", stream=progress_stream)
     results: list[dict[str, Any]] = []
 
     def finish(summary: dict[str, Any]) -> None:
         results.append(summary)
-        note = summary["day"] + (" skipped" if summary.get("skipped") else "")
+        note = summary["day"] + (f" {summary['reason']}" if summary.get("skipped") else "")
         progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
+    todo: dict[date, DayWork] = {}
     for day in days:
-        if day not in plan:
-            finish(skipped_summary(day))
+        work = plan_work(plans[day], day_manifest(target, day), force=force)
+        if work.summary is not None:
+            finish(work.summary)
+        else:
+            todo[day] = work
     if workers <= 1:
-        for day in todo:
-            finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
+        for work in todo.values():
+            finish(_run_inline(archive, work, target, fields, settings))
     else:
-        _run_parallel(archive, plan, target, fields, settings, workers, finish)
+        _run_parallel(archive, todo, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 
 def _run_inline(
-    archive: str, day: date, planned: list[Planned], target: Lake, fields: dict[str, str], settings: Settings
+    archive: str, work: DayWork, target: Lake, fields: dict[str, str], settings: Settings
 ) -> dict[str, Any]:
     try:
-        prepared = prepare_day(archive, day, mapping=fields, settings=settings, planned=planned)
-        return land_day(target, prepared)
+        prepared = prepare_day(archive, work.day, mapping=fields, settings=settings, planned=work.to_read)
+        return land_day(target, work.completed(prepared.stories, prepared.outcomes))
     except Exception as exc:
-        log.error("backfill %s failed: %s", day, exc)
-        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
+        log.error("backfill %s failed: %s", work.day, exc)
+        return {"day": work.day.isoformat(), "skipped": False, **_error(exc)}
 
 
 def _run_parallel(
     archive: str,
-    plan: dict[date, list[Planned]],
+    todo: dict[date, DayWork],
     target: Lake,
     fields: dict[str, str],
     settings: Settings,
@@ -254,14 +344,16 @@ def _run_parallel(
     finish: Callable[[dict[str, Any]], None],
 ) -> None:
     """At most `workers` days in flight; each lands (in the parent) once it and all earlier days are done."""
-    pending = iter(sorted(plan))
+    pending = iter(sorted(todo))
     inflight: list[tuple[date, Future[tuple[bytes, list[dict[str, Any]]] | dict[str, Any]]]] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         while True:
             while len(inflight) < workers and (day := next(pending, None)) is not None:
                 try:
-                    future = pool.submit(_prepare_in_worker, archive, day, plan.pop(day), fields, settings)
+                    future = pool.submit(
+                        _prepare_in_worker, archive, day, todo[day].to_read, fields, settings
+                    )
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
                     finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
                     continue
@@ -276,7 +368,7 @@ def _run_parallel(
                     finish({"day": day.isoformat(), "skipped": False, **result})
                     continue
                 data, outcomes = result
-                finish(land_day(target, PreparedDay(day, archive, read_stories(data), outcomes)))
+                finish(land_day(target, todo.pop(day).completed(read_stories(data), outcomes)))
             except Exception as exc:  # a dead worker or a landing failure: this day fails, the rest goes on
                 log.error("backfill %s failed: %s", day, exc)
                 finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
@@ -290,6 +382,7 @@ def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
         "days": len(days),
         "landed": len(landed),
         "skipped": sum(1 for r in ordered if r.get("skipped")),
+        "empty": sum(1 for r in ordered if r.get("reason") == "empty"),
         "failed": [r["day"] for r in ordered if "error" in r],
         "inputs": sum(r["inputs"] for r in landed),
         "failed_inputs": sum(r["failed_inputs"] for r in landed),
