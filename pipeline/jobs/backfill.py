@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -168,8 +169,14 @@ def backfill_day(
         log.info("backfill %s: %s, nothing to read", the_day, work.summary["reason"])
         return work.summary
     lake.ensure_bucket()
+    started = time.monotonic()
     prepared = prepare_day(archive_uri, the_day, mapping=fields, settings=settings, planned=work.to_read)
-    return land_day(lake, work.completed(prepared.stories, prepared.outcomes))
+    parsed = time.monotonic()
+    summary = land_day(lake, work.completed(prepared.stories, prepared.outcomes))
+    # where the day's time went: reading + parsing the inputs, landing (one at a time across the deployment)
+    landed = time.monotonic() - parsed
+    summary["seconds"] = {"read_parse": round(parsed - started, 3), "land": round(landed, 3)}
+    return summary
 
 
 def skipped_summary(day: date, reason: str) -> dict[str, Any]:
