@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class AirflowStack:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),  # 64 random bytes
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # the REST API without a login
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -235,6 +237,17 @@ class AirflowStack:
             return []
         finally:
             conn.close()
+
+    def api(self, method: str, path: str) -> Any:
+        """A call of the REST API (a token first: GET /auth/token, all-admins mode as in docker-compose)."""
+        base = f"http://127.0.0.1:{self.api_port}"
+        with urllib.request.urlopen(f"{base}/auth/token", timeout=60) as resp:
+            token = json.load(resp)["access_token"]
+        request = urllib.request.Request(
+            f"{base}{path}", method=method, headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return json.load(resp)
 
     def runs(self, dag_id: str) -> dict[str, tuple[str, str]]:
         """logical date (YYYY-MM-DD) -> (state, run_type) of the DAG's runs."""

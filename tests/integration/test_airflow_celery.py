@@ -316,6 +316,41 @@ def test_a_day_is_done_only_for_the_archive_listing_it_saw(deployment: Deploymen
     assert event["extra"]["counts"]["kept"] == 2 and event["extra"]["rows"] == 3
 
 
+def test_cancel_a_backfill_then_rerun_what_it_left(deployment: Deployment) -> None:
+    """The operator's path (README, "Deploying"): backfill create, monitor, cancel (REST API), rerun."""
+    st, archive, lake = deployment.stack, deployment.archive, deployment.lake
+    days = [(date(2026, 10, 25) + timedelta(days=i)).isoformat() for i in range(4)]
+    for i, day in enumerate(days):
+        archive.put(f"{day.replace('-', '/')}/cancel-{i}.txt", wire_story(70 + i, date.fromisoformat(day)))
+    before = versions(lake)
+    st.cli("backfill", "create", "--dag-id", "wire_backfill", "--from-date", days[0], "--to-date", days[-1],
+           "--max-active-runs", "1")  # fmt: skip
+    (running,) = [
+        b
+        for b in st.api("GET", "/api/v2/backfills?dag_id=wire_backfill")["backfills"]
+        if not b["completed_at"]
+    ]
+    cancelled = st.api("PUT", f"/api/v2/backfills/{running['id']}/cancel")
+    assert cancelled["completed_at"] and cancelled["is_paused"]
+
+    def settled() -> dict[str, str] | None:
+        runs = {d: s for d, (s, _) in st.runs("wire_backfill").items() if d in days}
+        return runs if len(runs) == 4 and set(runs.values()) <= {"success", "failed"} else None
+
+    runs = st.wait("the cancelled backfill's runs to settle", settled)
+    assert "failed" in runs.values(), runs  # runs still queued when it was cancelled
+    for day, state in runs.items():  # a run that had started finished; the others wrote nothing
+        assert lake.exists(manifest_key("backfill", day)) == (state == "success"), (day, state)
+    out = st.cli("dags", "list-runs", "wire_backfill", "-o", "json")
+    listed = json.loads(out.strip().splitlines()[-1])  # after Airflow's warnings
+    assert {r["logical_date"][:10]: r["state"] for r in listed if r["logical_date"][:10] in days} == runs
+
+    states = st.backfill("wire_backfill", days[0], days[-1], "--reprocess-behavior", "failed")
+    assert states == dict.fromkeys(days, "success"), st.task_errors()
+    assert all(lake.exists(manifest_key("backfill", day)) for day in days)
+    assert len(versions(lake) - before) == 4 and validate(lake).ok
+
+
 def test_wire_backfill_scheduled_by_configuration(deployment: Deployment) -> None:
     """WIREFEED_BACKFILL_START (read when the DAG is parsed) turns scheduling on: a scheduled run per day."""
     st, archive, lake = deployment.stack, deployment.archive, deployment.lake
