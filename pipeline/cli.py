@@ -1,69 +1,223 @@
-"""`wirefeed` command line. Argument parsing only: each command's work lives in pipeline.commands.<name>."""
+"""`wirefeed`: the command line. Argument parsing and the exit-code mapping; each command's work lives in
+pipeline.commands.<name> and raises the pipeline's own errors, which main() turns into one line and a code."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+
+import pipeline
+from pipeline.errors import BadInputError, BadRecordError, ConfigError, RetriableError, WirefeedError
+
+# Exit codes (README "The wirefeed command"; the DAGs map the same errors, see dags/_common.fail_fast).
+EXIT_OK = 0
+EXIT_REJECTED = 1  # some inputs rejected, or the lake failed validation: the good data landed
+EXIT_USAGE = 2  # bad arguments or configuration (flags, settings, credentials, bucket name)
+EXIT_TRANSIENT = 3  # network or object store trouble worth retrying (connection refused, S3 5xx, timeouts)
+EXIT_FATAL = 4  # anything else: a corrupt lake, a bug; retrying will not help
+
+DESCRIPTION = """\
+Ingest wire feeds (RSS, Atom, JSON Feed, plain-text wire stories, historical archives) into a Parquet lake
+on a local path or S3, exactly once, with explainable topic tags; and read the lake back."""
+
+EPILOG = """\
+exit codes:
+  0  ok
+  1  some inputs rejected, or validation failed (what was good has landed)
+  2  usage or configuration error (flags, settings, S3 credentials or bucket name)
+  3  transient failure worth retrying (network, object store unreachable or 5xx)
+  4  fatal error (retrying will not help)
+
+settings come from flags, then WIREFEED_* variables, then the file named by WIREFEED_CONFIG; an s3:// lake
+uses AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION.
+`wirefeed COMMAND --help` describes each command; docs/querying.md shows how to read the lake."""
+
+LAKE_HELP = "lake: a local directory or s3://bucket/prefix (default: WIREFEED_LAKE, else ./lake)"
+OPEN = "; default: no bound"
+JSON_HELP = "print a machine-readable JSON summary on stdout (human-readable text goes to stderr)"
+TAXONOMY_HELP = "taxonomy YAML file (default: the bundled schemas/topics.yaml)"
+
+
+def version() -> str:
+    try:
+        return metadata.version("wirefeed")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return pipeline.__version__
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wirefeed", description=__doc__)
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # -v is accepted before or after the command: the subcommands count it into a second dest (main() adds
+    # both), so that `wirefeed -v run -v` is as verbose as `-vv`.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument(
+        "-v", "--verbose", dest="verbose_after", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    p = argparse.ArgumentParser(
+        prog="wirefeed",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    p.add_argument("--version", action="version", version=f"wirefeed {version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
-    s = sub.add_parser("parse", help="parse feeds / wire stories into story JSON lines or Parquet")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, parents=[after])
+
+    s = command(
+        "parse",
+        "parse feed files, directories or URLs into story JSON lines or Parquet",
+        "Parse feeds and wire stories into normalized, tagged stories: one JSON object per line on stdout "
+        "(or --out). Each rejected input is one JSON line on stderr; exit 1 when any input was rejected.",
+    )
     s.add_argument(
-        "inputs", nargs="+", metavar="PATH_OR_URL", help="files, directories (recursive), URLs or -"
+        "inputs",
+        nargs="+",
+        metavar="PATH_OR_URL",
+        help="files, directories (read recursively), http(s) URLs, or - for stdin",
     )
     s.add_argument("--source", help="source name to record (default: the feed's title or the file name)")
-    s.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    s.add_argument("--out", help="output file (default stdout; required for parquet)")
+    s.add_argument(
+        "--format", choices=["jsonl", "parquet"], default="jsonl", help="output format (default: jsonl)"
+    )
+    s.add_argument("--out", metavar="FILE", help="output file (default: stdout; required for parquet)")
     s.add_argument("--no-tag", action="store_true", help="skip topic tagging")
 
-    s = sub.add_parser("tag", help="add topics and topic_hits to JSON lines on stdin")
-    s.add_argument("--taxonomy", help="taxonomy YAML (default schemas/topics.yaml)")
-
-    s = sub.add_parser("eval-tags", help="precision / recall / F1 per topic on a labeled JSONL set")
-    s.add_argument("file")
-    s.add_argument("--taxonomy", help="taxonomy YAML (default schemas/topics.yaml)")
-    s.add_argument("--errors", action="store_true", help="list misclassified items")
-
-    s = sub.add_parser("run", help="one daily ingestion: fetch all feeds, land one interval, validate")
-    s.add_argument("--feeds", help="feeds YAML (default config/feeds.yaml or WIREFEED_FEEDS)")
-    s.add_argument(
-        "--lake", help="lake URI: local path or s3://bucket/prefix (default ./lake or WIREFEED_LAKE)"
+    s = command(
+        "tag",
+        "add topics to story JSON lines read from stdin",
+        "Read JSON lines with id, title and body (or summary) on stdin; write them to stdout with topics, "
+        "topic_hits and taxonomy_version added. A bad line is one JSON error line on stderr (exit 1).",
     )
-    s.add_argument("--date", help="UTC date YYYY-MM-DD of the interval [D, D+1) (default: today)")
+    s.add_argument("--taxonomy", metavar="FILE", help=TAXONOMY_HELP)
 
-    s = sub.add_parser("validate", help="check manifests against objects, schema and duplicates")
-    s.add_argument("--lake")
-    s.add_argument("--from", dest="date_from", help="first UTC date YYYY-MM-DD")
-    s.add_argument("--to", dest="date_to", help="last UTC date YYYY-MM-DD (inclusive)")
+    s = command(
+        "eval-tags",
+        "score the tagger on a labeled JSON lines set",
+        "Precision, recall, F1 and support per topic, and micro averages, on a labeled JSON lines file.",
+    )
+    s.add_argument("file", metavar="FILE", help="labeled JSON lines: id, title, body, topics")
+    s.add_argument("--taxonomy", metavar="FILE", help=TAXONOMY_HELP)
+    s.add_argument("--errors", action="store_true", help="also list each misclassified item")
 
-    s = sub.add_parser("backfill", help="ingest a historical archive day by day")
-    s.add_argument("--archive", required=True, help="local path or s3:// prefix of the archive")
-    s.add_argument("--from", dest="date_from", required=True)
-    s.add_argument("--to", dest="date_to", required=True)
-    s.add_argument("--lake")
-    s.add_argument("--workers", type=int, default=2)
-    s.add_argument("--force", action="store_true", help="redo days whose manifest exists")
-    s.add_argument("--layout", help="archive layout (default: detected)")
-    s.add_argument("--mapping", help="YAML field mapping for JSON Lines archives")
+    s = command(
+        "run",
+        "one daily ingestion: fetch every feed, land the day, validate",
+        "Fetch every enabled feed, land the stories of the UTC day [D, D+1) exactly once, then validate "
+        "the day. Prints a table per feed; exit 1 when a feed failed or validation found problems.",
+    )
+    s.add_argument(
+        "--feeds", metavar="FILE", help="feeds YAML (default: WIREFEED_FEEDS, else config/feeds.yaml)"
+    )
+    s.add_argument("--lake", help=LAKE_HELP)
+    s.add_argument("--date", metavar="D", help="the UTC day YYYY-MM-DD to land (default: today)")
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    s = command(
+        "validate",
+        "check the lake: manifests against objects, schema, duplicates, leftovers",
+        "Check every manifest whose interval overlaps [--from, --to] against its objects (existence, size, "
+        "sha256, schema, rows), duplicates across the lake, and files that readers of stories/ would see "
+        "but no manifest names. Exit 1 with the offending keys when anything is wrong.",
+    )
+    s.add_argument("--lake", help=LAKE_HELP)
+    s.add_argument("--from", dest="date_from", metavar="D", help="first UTC day YYYY-MM-DD" + OPEN)
+    s.add_argument("--to", dest="date_to", metavar="D", help="last UTC day YYYY-MM-DD, inclusive" + OPEN)
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    s = command(
+        "backfill",
+        "ingest a historical archive day by day (resumable)",
+        "Ingest an archive (local path or s3:// prefix) one UTC day at a time, parsing days in parallel "
+        "and landing them in date order; days already landed are skipped unless --force.",
+    )
+    s.add_argument(
+        "--archive", required=True, metavar="URI", help="local path or s3:// prefix of the archive"
+    )
+    s.add_argument("--from", dest="date_from", metavar="D", required=True, help="first UTC day YYYY-MM-DD")
+    s.add_argument(
+        "--to", dest="date_to", metavar="D", required=True, help="last UTC day YYYY-MM-DD, inclusive"
+    )
+    s.add_argument("--lake", help=LAKE_HELP)
+    s.add_argument("--workers", type=int, default=2, help="parallel parsing processes (default: 2)")
+    s.add_argument("--force", action="store_true", help="redo days that already have a manifest")
+    s.add_argument(
+        "--layout", help="archive layout: raw, snapshots, jsonl or wire (default: detected per archive)"
+    )
+    s.add_argument("--mapping", metavar="FILE", help="YAML field mapping for a jsonl archive")
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
+
+    s = command(
+        "files",
+        "list the Parquet objects the manifests name (the committed lake)",
+        "List the story objects named by the lake's manifests, whose partition dt is within [--from, --to]: "
+        "exactly the committed data, for any engine to read (see docs/querying.md).",
+    )
+    s.add_argument("--lake", help=LAKE_HELP)
+    s.add_argument("--from", dest="date_from", metavar="D", help="first partition day dt YYYY-MM-DD" + OPEN)
+    s.add_argument(
+        "--to", dest="date_to", metavar="D", help="last partition day dt YYYY-MM-DD, inclusive" + OPEN
+    )
+    s.add_argument(
+        "--format",
+        choices=["plain", "json"],
+        default="plain",
+        help="plain: one URI per line; json: an array of {uri, key, dt, rows, size, sha256, manifest}",
+    )
+
+    s = command(
+        "compact",
+        "rewrite the partitions of a range of days into one file per day",
+        "Rewrite the committed objects of each partition dt in [--from, --to] into one Parquet file per dt, "
+        "exactly once (the same story versions, each once), then validate the range. Safe to interrupt: "
+        "rerun it to finish. Run it while no landing writes to the lake.",
+    )
+    s.add_argument(
+        "--from", dest="date_from", metavar="D", required=True, help="first partition day dt YYYY-MM-DD"
+    )
+    s.add_argument(
+        "--to", dest="date_to", metavar="D", required=True, help="last partition day dt YYYY-MM-DD, inclusive"
+    )
+    s.add_argument("--lake", help=LAKE_HELP)
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
     return p
+
+
+def exit_code(exc: WirefeedError) -> int:
+    """The exit code for an error that stopped a command."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, RetriableError):
+        return EXIT_TRANSIENT
+    if isinstance(exc, BadInputError | BadRecordError):
+        return EXIT_REJECTED
+    return EXIT_FATAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    verbosity = args.verbose + args.verbose_after
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = importlib.import_module(f"pipeline.commands.{args.command.replace('-', '_')}")
     try:
         code: int = module.run(args)
+    except WirefeedError as exc:
+        code = exit_code(exc)
+        print(f"wirefeed {args.command}: {exc.kind}: {exc.message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": exc.kind, "message": exc.message, "exit_code": code}))
     except BrokenPipeError:
-        return 1
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        print(f"wirefeed {args.command}: interrupted", file=sys.stderr)
+        return 130
     return code
 
 

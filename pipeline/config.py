@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import __version__
 from pipeline.errors import ConfigError
 
 DEFAULT_LAKE = "./lake"
@@ -42,7 +43,9 @@ class Settings:
     max_retries: int = 3
     backoff_base: float = 1.0
     max_retry_after: float = 300.0
-    user_agent: str = "wirefeed/0.1 (wire-feed ingestion; +https://example.invalid/wirefeed)"
+    # who feed publishers can reach about our requests (an e-mail address or URL), sent in the User-Agent
+    contact: str = ""
+    user_agent: str = ""  # a whole User-Agent of your own; "" = http_user_agent() builds it with `contact`
     allow_private_addresses: bool = False
     # networks allowed even with allow_private_addresses off, e.g. ("127.0.0.1/32",) for local feeds
     allowed_private_networks: tuple[str, ...] = ()
@@ -74,6 +77,13 @@ class Settings:
         settings.check()
         return settings
 
+    def http_user_agent(self) -> str:
+        """The User-Agent sent with every fetch: the project, its version and the contact setting."""
+        if self.user_agent:
+            return self.user_agent
+        contact = f"; +{self.contact}" if self.contact else ""
+        return f"wirefeed/{__version__} (wire-feed ingestion{contact})"
+
     def with_(self, **changes: Any) -> Settings:
         new = replace(self, **changes)
         new.check()
@@ -96,6 +106,10 @@ class Settings:
             raise ConfigError("max_failed_share must be within 0..1", field="max_failed_share")
         if not self.lake:
             raise ConfigError("lake must not be empty", field="lake")
+        for name in ("contact", "user_agent"):  # sent as a header: printable ASCII only
+            value = getattr(self, name)
+            if any(not " " <= ch <= "~" for ch in value):
+                raise ConfigError(f"{name} must be printable ASCII", field=name)
         for network in self.allowed_private_networks:
             try:
                 ipaddress.ip_network(network, strict=False)
@@ -114,6 +128,7 @@ _ENV_KEYS = {
     "WIREFEED_BACKOFF_BASE": "backoff_base",
     "WIREFEED_MAX_RETRY_AFTER": "max_retry_after",
     "WIREFEED_USER_AGENT": "user_agent",
+    "WIREFEED_CONTACT": "contact",
     "WIREFEED_ALLOW_PRIVATE_ADDRESSES": "allow_private_addresses",
     "WIREFEED_ALLOWED_PRIVATE_NETWORKS": "allowed_private_networks",
     "WIREFEED_FETCH_CONCURRENCY": "fetch_concurrency",

@@ -29,11 +29,13 @@ _PRIMITIVES: dict[str, pa.DataType] = {
 
 
 def schemas_dir() -> Path:
-    """schemas/ at the repository root (or installed next to the package)."""
-    here = Path(__file__).resolve().parent.parent / "schemas"
-    if here.is_dir():
-        return here
-    return Path(str(resources.files("pipeline"))).parent / "schemas"
+    """The declared schemas: the package data of pipeline.schemas (importlib.resources), which is the
+    repository's top-level schemas/ in a checkout or an editable install and pipeline/schemas/ in a wheel.
+    An uninstalled source tree (no pipeline.schemas importable) falls back to ../schemas beside pipeline/."""
+    try:
+        return Path(str(resources.files("pipeline.schemas")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "schemas"
 
 
 @dataclass(frozen=True)

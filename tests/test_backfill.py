@@ -156,11 +156,13 @@ def test_cli_backfill_then_resume(tmp_path: Path, capsys: pytest.CaptureFixture[
     make_archive(arch)
     argv = ["backfill", "--archive", str(arch), "--from", "2026-11-24", "--to", "2026-11-26"]
     argv += ["--lake", str(lake_dir), "--workers", "1"]
-    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--json"]) == 1  # two unusable inputs on 2026-11-25; the rest landed
     out = capsys.readouterr()
-    assert json.loads(out.out)["landed"] == 3 and "3 landed" in out.err
-    assert cli.main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["skipped"] == 3
+    assert json.loads(out.out)["landed"] == 3 and "3 landed" in out.err and "broken.xml" in out.err
+    assert cli.main(argv) == 0  # resumed: every day skipped
+    out = capsys.readouterr()
+    assert out.out.startswith("backfill 2026-11-24..2026-11-26: 3 days, 0 landed, 3 skipped")
+    assert "{" not in out.out  # JSON only with --json
     assert cli.main([*argv[:-2], "--workers", "0"]) == 2
     assert cli.main([*argv, "--layout", "zip"]) == 2
 

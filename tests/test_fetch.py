@@ -340,3 +340,21 @@ def test_url_with_a_space_is_a_bad_url_that_does_not_echo_its_query(
         fetch(url, settings=settings, sleep=sleeps)
     assert info.value.kind == "bad_url" and sleeps == []
     assert "SECRET" not in info.value.message and "SECRET" not in repr(info.value.fields)
+
+
+def test_the_user_agent_names_the_project_and_the_contact_setting(server: FeedServer) -> None:
+    from pipeline import __version__
+    from pipeline.errors import ConfigError
+
+    url = server.route("/ua.xml", Route(body=RSS))
+    env = {
+        "WIREFEED_CONTACT": "mailto:feeds@newsroom.example",
+        "WIREFEED_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1/32",
+    }
+    fetch(url, settings=Settings.load(env=env))
+    sent = server.requests_for("/ua.xml")[-1].headers["user-agent"]
+    assert sent == f"wirefeed/{__version__} (wire-feed ingestion; +mailto:feeds@newsroom.example)"
+    assert "example.invalid" not in Settings().http_user_agent()
+    assert Settings(user_agent="custom/1").http_user_agent() == "custom/1"
+    with pytest.raises(ConfigError, match="contact"):
+        Settings.load(env={"WIREFEED_CONTACT": "me\r\nX-Injected: 1"})

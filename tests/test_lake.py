@@ -117,7 +117,7 @@ def test_s3_lake_repr_hides_the_secret() -> None:
     settings = Settings(
         s3=S3Settings(endpoint_url="http://127.0.0.1:1", access_key_id="AK", secret_access_key="SEKRIT")
     )
-    lake = open_lake("s3://b/p", settings)
+    lake = open_lake("s3://bkt/p", settings)
     assert "SEKRIT" not in repr(lake)
     assert "SEKRIT" not in repr(settings)
 
@@ -134,10 +134,10 @@ def _client_error(code: str, status: int) -> ClientError:
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (_client_error("NoSuchBucket", 404), FatalError),
-        (_client_error("AccessDenied", 403), FatalError),
-        (_client_error("InvalidAccessKeyId", 403), FatalError),
-        (_client_error("SignatureDoesNotMatch", 403), FatalError),
+        (_client_error("NoSuchBucket", 404), ConfigError),
+        (_client_error("AccessDenied", 403), ConfigError),
+        (_client_error("InvalidAccessKeyId", 403), ConfigError),
+        (_client_error("SignatureDoesNotMatch", 403), ConfigError),
         (_client_error("NoSuchKey", 404), NotFoundError),
         (_client_error("SlowDown", 503), RetriableError),
         (_client_error("InternalError", 500), RetriableError),

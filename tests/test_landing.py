@@ -219,6 +219,67 @@ def test_land_staged_reads_staged_parquet_by_uri(tmp_path: Path) -> None:
     m = land_staged(lake, DAY1, uris, feeds=[{"feed_id": "f1"}, {"feed_id": "f2"}])
     assert m.counts == {"input": 4, "new": 3, "duplicate": 0, "batch_duplicate": 1, "updated": 0, "kept": 0}
     assert len(m.feeds) == 2
+    assert lake.list("_staging/") == []  # consumed batches are removed once the manifest is written
+
+
+def stage(lake: LocalLake, feed: str, stories: list[dict[str, Any]]) -> dict[str, Any]:
+    key = f"_staging/daily/2026-11-24/{feed}.parquet"
+    lake.put(key, parquet_bytes(to_table(stories)))
+    return {"feed_id": feed, "status": "ok", "staged_uri": lake.uri(key)}
+
+
+class DiesAfterManifest(LocalLake):
+    """A lake whose process dies (BaseException, nothing catches it) right after the manifest is written,
+    before the staged batches are removed: the Airflow land task is then retried with the same XCom."""
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        info = super().put(key, data, content_type)
+        if key.startswith("_manifests/"):
+            raise SystemExit("worker killed")
+        return info
+
+
+def test_a_retry_of_the_land_task_after_staging_was_removed_returns_the_landing(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    feeds = [stage(lake, "f1", [story(1), story(2)]), stage(lake, "f2", [story(3)])]
+    uris = [f["staged_uri"] for f in feeds]
+    first = land_staged(lake, DAY1, uris, feeds)
+    again = land_staged(lake, DAY1, uris, feeds)  # the batches are gone; the manifest records them
+    assert again == first and read_manifest(lake, first.key) == first
+    assert validate(lake).ok and len(all_rows(lake)) == 3
+
+
+def test_a_retry_with_some_batches_gone_keeps_their_stories_and_lands_the_rest(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    feeds = [stage(lake, "f1", [story(1), story(2)]), stage(lake, "f2", [story(3)])]
+    land_staged(lake, DAY1, [f["staged_uri"] for f in feeds], feeds)
+    refetched = stage(lake, "f2", [story(3), story(4)])  # f2's fetch task was cleared and ran again
+    m = land_staged(lake, DAY1, [feeds[0]["staged_uri"], refetched["staged_uri"]], [feeds[0], refetched])
+    assert sorted(s["story_id"] for s in all_rows(lake)) == ["id-001", "id-002", "id-003", "id-004"]
+    assert m.counts["kept"] == 2 and validate(lake).ok and lake.list("_staging/") == []
+
+
+def test_a_retry_after_the_task_died_between_manifest_and_cleanup(tmp_path: Path) -> None:
+    dying = DiesAfterManifest(tmp_path)
+    feeds = [stage(dying, "f1", [story(1), story(2)]), stage(dying, "f2", [story(3)])]
+    uris = [f["staged_uri"] for f in feeds]
+    with pytest.raises(SystemExit):
+        land_staged(dying, DAY1, uris, feeds)
+    lake = LocalLake(tmp_path)
+    assert [v.kind for v in validate(lake).violations] == ["staging_leftover", "staging_leftover"]
+    m = land_staged(lake, DAY1, uris, feeds)  # the retry lands the same batches again: same stories, once
+    assert m.counts["new"] == 3 and len(all_rows(lake)) == 3
+    assert validate(lake).ok and lake.list("_staging/") == []
+
+
+def test_a_staged_batch_gone_without_a_landing_fails_clearly_and_writes_nothing(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    feeds = [stage(lake, "f1", [story(1)]), stage(lake, "f2", [story(2)])]
+    lake.delete("_staging/daily/2026-11-24/f2.parquet")
+    with pytest.raises(FatalError, match=r"f2\.parquet.*fetch the interval again"):
+        land_staged(lake, DAY1, [f["staged_uri"] for f in feeds], feeds)
+    assert lake.list("_manifests/") == [] and lake.list("stories/") == []
+    assert lake.exists("_staging/daily/2026-11-24/f1.parquet")  # nothing lost: a refetch lands both
 
 
 def test_manifest_roundtrip_and_malformed(tmp_path: Path) -> None:

@@ -1,19 +1,20 @@
-"""`wirefeed run [--feeds FILE] [--lake URI] [--date YYYY-MM-DD]`: one daily ingestion, then validation.
+"""`wirefeed run [--feeds FILE] [--lake URI] [--date D] [--json]`: one daily ingestion, then validation.
 
-Prints a summary table. Exit 0 when the run landed and validated, 1 when too many feeds failed or validation
-found problems (the good feeds are landed either way), 2 when it cannot start (configuration).
+Prints a summary table (with --json: the summary as JSON on stdout, the table on stderr). Exit 0 when every
+feed landed and the day validated, 1 when a feed failed or was skipped in backoff, or validation found
+problems (the good feeds are landed either way); errors that stop the run: see pipeline.cli.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.config import Settings
-from pipeline.errors import WirefeedError
-from pipeline.jobs.daily import RunFailed, run_daily
+from pipeline.jobs.daily import FAILING_STATUSES, RunFailed, run_daily, summary
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.landing import Manifest
 from pipeline.lake.store import lake_for
@@ -24,31 +25,41 @@ FEED_STATUSES = ("ok", "not_modified", "failed", "skipped")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.load(lake=args.lake, feeds_file=args.feeds)
-        feeds = load_feeds(settings.feeds_file)
-        interval = Interval.for_date(args.date or datetime.now(UTC).date().isoformat())
-        lake = lake_for(settings, create=True)
-    except WirefeedError as exc:
-        print(f"wirefeed run: {exc.kind}: {exc.message}", file=sys.stderr)
-        return 2
+    settings = Settings.load(lake=args.lake, feeds_file=args.feeds)
+    feeds = load_feeds(settings.feeds_file)
+    interval = Interval.for_date(args.date or datetime.now(UTC).date().isoformat())
+    lake = lake_for(settings, create=True)
+    if not (settings.contact or settings.user_agent) and any(not f.local for f in feeds):
+        print(
+            "wirefeed run: note: set WIREFEED_CONTACT (an e-mail address or URL) so feed publishers can "
+            f"reach you; the User-Agent sent is {settings.http_user_agent()!r}",
+            file=sys.stderr,
+        )
     failed: RunFailed | None = None
     try:
         manifest = run_daily(feeds, lake, interval, settings)
     except RunFailed as exc:
         failed, manifest = exc, exc.manifest
-    except WirefeedError as exc:
-        print(f"wirefeed run: {exc.kind}: {exc.message}", file=sys.stderr)
-        return 1
-    print(render_summary(manifest))
     report = check_interval(lake, interval)
+    lines = [render_summary(manifest), ""]
     verdict = "ok" if report.ok else "FAILED"
-    print(f"validate {interval.label}: {verdict} ({len(report.violations)} violations)")
-    for violation in report.violations[:20]:
-        print(f"  {violation.kind}: {violation.message}")
+    lines.append(f"validate {interval.label}: {verdict} ({len(report.violations)} violations)")
+    lines += [f"  {v.kind}: {v.message}" for v in report.violations[:20]]
+    print("\n".join(lines), file=sys.stderr if args.json else sys.stdout)
     if failed is not None:
         print(f"wirefeed run: {failed.message}", file=sys.stderr)
-    return 0 if failed is None and report.ok else 1
+    feeds_failed = any(f["status"] in FAILING_STATUSES for f in manifest.feeds)
+    code = 1 if feeds_failed or not report.ok else 0
+    if args.json:
+        doc: dict[str, Any] = {
+            "ok": code == 0,
+            "lake": lake.uri(),
+            "manifest": manifest.key,
+            **summary(manifest),
+            "validation": report.to_dict(),
+        }
+        print(json.dumps(doc, sort_keys=True))
+    return code
 
 
 def render_summary(manifest: Manifest) -> str:

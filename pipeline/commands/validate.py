@@ -1,31 +1,31 @@
-"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation, 2 when it cannot run."""
+"""`wirefeed validate`: check the lake; exit 0 when clean, 1 on any violation (errors: see pipeline.cli)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from pipeline.config import Settings
-from pipeline.errors import WirefeedError
-from pipeline.jobs.intervals import parse_day
-from pipeline.lake.store import open_lake
-from pipeline.lake.validate import validate
+from pipeline.commands.common import lake_and_days
+from pipeline.lake.validate import ValidationReport, validate
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.load(lake=args.lake)
-        first = parse_day(args.date_from) if args.date_from else None
-        last = parse_day(args.date_to) if args.date_to else None
-        lake = open_lake(settings.lake, settings)
-        report = validate(lake, first, last)
-    except WirefeedError as exc:
-        print(f"wirefeed validate: {exc.kind}: {exc.message}", file=sys.stderr)
-        return 2
-    verdict = "OK" if report.ok else f"FAILED ({len(report.violations)} violations)"
-    print(
-        f"{lake.uri()}: {report.manifests} manifests, {report.objects} objects, {report.rows} rows: {verdict}"
-    )
-    for v in report.violations:
-        print(f"  {v.kind}: {', '.join(v.keys)}: {v.message}")
+    lake, first, last = lake_and_days(args)
+    report = validate(lake, first, last)
+    text = render(lake.uri(), report)
+    if args.json:
+        print(text, file=sys.stderr)
+        print(json.dumps({"lake": lake.uri(), **report.to_dict()}, sort_keys=True))
+    else:
+        print(text)
     return 0 if report.ok else 1
+
+
+def render(where: str, report: ValidationReport) -> str:
+    verdict = "OK" if report.ok else f"FAILED ({len(report.violations)} violations)"
+    lines = [
+        f"{where}: {report.manifests} manifests, {report.objects} objects, {report.rows} rows: {verdict}"
+    ]
+    lines += [f"  {v.kind}: {', '.join(v.keys)}: {v.message}" for v in report.violations]
+    return "\n".join(lines)

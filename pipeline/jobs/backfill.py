@@ -307,26 +307,26 @@ def run_backfill(
     target = open_lake(lake, settings)
     target.ensure_bucket()
     plans = plan_days(archive, days, layout, settings=settings)  # one listing for all days
-    progress = Progress(len(days), "backfill", stream=progress_stream)
     results: list[dict[str, Any]] = []
+    with Progress(len(days), "backfill", stream=progress_stream) as progress:
 
-    def finish(summary: dict[str, Any]) -> None:
-        results.append(summary)
-        note = summary["day"] + (f" {summary['reason']}" if summary.get("skipped") else "")
-        progress.update(note=note + (" FAILED" if "error" in summary else ""))
+        def finish(summary: dict[str, Any]) -> None:
+            results.append(summary)
+            note = summary["day"] + (f" {summary['reason']}" if summary.get("skipped") else "")
+            progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
-    todo: dict[date, DayWork] = {}
-    for day in days:
-        work = plan_work(plans[day], day_manifest(target, day), force=force)
-        if work.summary is not None:
-            finish(work.summary)
+        todo: dict[date, DayWork] = {}
+        for day in days:
+            work = plan_work(plans[day], day_manifest(target, day), force=force)
+            if work.summary is not None:
+                finish(work.summary)
+            else:
+                todo[day] = work
+        if workers <= 1:
+            for work in todo.values():
+                finish(_run_inline(archive, work, target, fields, settings))
         else:
-            todo[day] = work
-    if workers <= 1:
-        for work in todo.values():
-            finish(_run_inline(archive, work, target, fields, settings))
-    else:
-        _run_parallel(archive, todo, target, fields, settings, workers, finish)
+            _run_parallel(archive, todo, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 

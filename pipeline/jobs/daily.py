@@ -22,6 +22,7 @@ from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedE
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
+from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.sources.feeds import FeedSpec
@@ -38,7 +39,6 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
-STAGING_PREFIX = "_staging/"
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -65,10 +65,6 @@ class _Body:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
-
-
-def staging_key(interval: Interval, feed_id: str) -> str:
-    return f"{STAGING_PREFIX}{interval.job}/{interval.label}/{feed_id}.parquet"
 
 
 def fetch_feed_to_stage(

@@ -1,7 +1,13 @@
-"""A dependency-free progress bar with an ETA, for long command-line runs (written to stderr).
+"""A progress bar with an ETA for long command-line runs (stderr), drawn by rich on a terminal.
 
-On a terminal the bar redraws in place; otherwise (logs, CI, Airflow) it writes one plain line at most every
-`interval` seconds and always at the end, so redirected output stays readable.
+On a terminal rich.progress redraws the bar in place (no refresh thread: it redraws on each step). Elsewhere
+(logs, CI, Airflow) rich would draw nothing until the end, so a plain line is written at most every
+`interval` seconds and at the end, and redirected output stays readable. Use it as a context manager so the
+terminal's cursor comes back even when the run stops half-way.
+
+The ETA is ours, not rich's TimeRemainingColumn: rich estimates speed only from steps finished within the
+last 30 s and needs two of them, so a backfill whose days take a minute each would never show one; ours is
+the average time per finished step so far, known from the first step on.
 """
 
 from __future__ import annotations
@@ -9,7 +15,21 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.text import Text
 
 
 def format_duration(seconds: float) -> str:
@@ -27,7 +47,6 @@ class Progress:
         *,
         stream: TextIO | None = None,
         tty: bool | None = None,
-        width: int = 30,
         interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -35,13 +54,44 @@ class Progress:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
-        self.width = width
         self.interval = interval
         self.clock = clock
         self.done = 0
         self.note = ""
         self._started = clock()
         self._last_line = float("-inf")
+        self._bar: RichProgress | None = None
+        if self.tty:
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                _EtaColumn(self),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[note]}"),
+                console=Console(file=self.stream, force_terminal=True),
+                auto_refresh=False,
+                get_time=clock,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._task = self._bar.add_task(label, total=self.total, note="")
+            self._bar.start()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop drawing (idempotent): the bar stays on screen as last drawn, the cursor comes back."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     def eta(self) -> float | None:
         """Seconds left, from the average time per finished step so far (None before the first step)."""
@@ -50,25 +100,38 @@ class Progress:
         elapsed = self.clock() - self._started
         return elapsed / self.done * (self.total - self.done)
 
-    def render(self) -> str:
-        share = self.done / self.total if self.total else 1.0
-        filled = int(self.width * share)
-        bar = "#" * filled + "." * (self.width - filled)
-        eta = self.eta()
-        left = "ETA --:--" if eta is None else f"ETA {format_duration(eta)}"
+    def left(self) -> str:
+        """'ETA mm:ss' while running, 'done in mm:ss' at the end."""
         if self.done >= self.total:
-            left = f"done in {format_duration(self.clock() - self._started)}"
-        text = f"{self.label} [{bar}] {self.done}/{self.total} {share:4.0%} {left}".strip()
+            return f"done in {format_duration(self.clock() - self._started)}"
+        eta = self.eta()
+        return "ETA --:--" if eta is None else f"ETA {format_duration(eta)}"
+
+    def render(self) -> str:
+        """The plain line written where there is no terminal."""
+        share = self.done / self.total if self.total else 1.0
+        text = f"{self.label} {self.done}/{self.total} {share:4.0%} {self.left()}".strip()
         return f"{text} {self.note}".rstrip()
 
     def update(self, steps: int = 1, note: str = "") -> None:
         self.done = min(self.total, self.done + steps)
         self.note = note
         finished = self.done >= self.total
-        if self.tty:
-            self.stream.write("\r\x1b[K" + self.render() + ("\n" if finished else ""))
-            self.stream.flush()
-        elif finished or self.clock() - self._last_line >= self.interval:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, note=note)
+            self._bar.refresh()
+            if finished:
+                self.close()
+        elif not self.tty and (finished or self.clock() - self._last_line >= self.interval):
             self._last_line = self.clock()
             self.stream.write(self.render() + "\n")
             self.stream.flush()
+
+
+class _EtaColumn(ProgressColumn):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def render(self, task: Task) -> Text:
+        return Text(self.progress.left(), style="progress.remaining")

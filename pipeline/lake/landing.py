@@ -28,8 +28,9 @@ import pyarrow as pa
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.store import Lake, ObjectInfo, sha256_hex
 from pipeline.lake.parquet import dedupe, parquet_bytes, read_stories, read_table, story_key, to_table
+from pipeline.lake.staging import remove_staged
+from pipeline.lake.store import Lake, NotFoundError, ObjectInfo, sha256_hex
 from pipeline.schema import SCHEMA_VERSION, Story
 
 log = logging.getLogger(__name__)
@@ -242,11 +243,49 @@ def land_staged(
     *,
     source_info: Mapping[str, Any] | None = None,
 ) -> Manifest:
-    """Read the staged Parquet files (URIs from lake.uri() or keys) and land their stories together."""
+    """Read the staged Parquet files (URIs from lake.uri() or keys), land their stories together, then
+    remove the interval's staged batches (pipeline.lake.staging).
+
+    A retry after the batches were removed (say the task died after its manifest was written) still lands
+    exactly what it was given: a missing batch that the interval's manifest records as landed (its feeds'
+    staged_uri) is skipped, since its stories are in the interval's objects and a rerun keeps those; when
+    every batch is such, the manifest is returned as it is. A missing batch that no manifest records fails
+    with a FatalError before anything is written: fetch the interval again."""
     stories: list[Story] = []
+    read, missing = 0, []
     for uri in staged_uris:
-        stories.extend(read_stories(lake.get(lake.key_for(uri))))
-    return land(lake, interval, stories, feeds=feeds, source_info=source_info)
+        key = lake.key_for(uri)
+        try:
+            stories.extend(read_stories(lake.get(key)))
+            read += 1
+        except NotFoundError:
+            missing.append(key)
+    if missing:
+        previous = _landed_manifest(lake, interval)
+        recorded = set() if previous is None else _staged_keys(lake, previous)
+        lost = [key for key in missing if key not in recorded]
+        if lost:
+            raise FatalError(
+                f"staged batches of {interval.job}/{interval.label} are gone and no manifest records them as "
+                f"landed: {', '.join(lost)}; fetch the interval again",
+                label=interval.label,
+                missing=lost,
+            )
+        log.info("staged batches of %s landed already: %s", interval.label, ", ".join(missing))
+        if previous is not None and not read:
+            return previous
+    manifest = land(lake, interval, stories, feeds=feeds, source_info=source_info)
+    remove_staged(lake, interval)
+    return manifest
+
+
+def _staged_keys(lake: Lake, manifest: Manifest) -> set[str]:
+    return {lake.key_for(str(f["staged_uri"])) for f in manifest.feeds if f.get("staged_uri")}
+
+
+def _landed_manifest(lake: Lake, interval: Interval) -> Manifest | None:
+    key = manifest_key(interval.job, interval.label)
+    return read_manifest(lake, key) if lake.exists(key) else None
 
 
 def _earlier_attempt(lake: Lake, interval: Interval) -> tuple[set[str], list[Story]]:

@@ -12,15 +12,17 @@ import base64
 import hashlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError, FatalError, RetriableError, WirefeedError
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# S3 bucket naming rules (3-63 of a-z 0-9 . -, starting and ending with a letter or digit): checked up front
+# so a mistyped name gets the same clear error on every command, not botocore's parameter dump.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024  # S3 requires >= 5 MiB for every part but the last
 _TEMP_SUFFIX = ".part"
@@ -82,6 +87,12 @@ def open_lake(uri: str, settings: Settings | None = None) -> Lake:
         bucket, _, prefix = uri[len("s3://") :].partition("/")
         if not bucket:
             raise ConfigError(f"lake URI has no bucket: {uri!r}", field="lake")
+        if not _BUCKET_NAME.fullmatch(bucket) or ".." in bucket:
+            raise ConfigError(
+                f"invalid bucket name {bucket!r} in lake {uri!r}: S3 bucket names are 3-63 characters "
+                "of a-z, 0-9, '.' and '-', starting and ending with a letter or digit",
+                field="lake",
+            )
         s3 = settings.s3 if settings is not None else Settings.load().s3
         return S3Lake(bucket, prefix, s3)
     if uri.startswith("file://"):
@@ -91,12 +102,15 @@ def open_lake(uri: str, settings: Settings | None = None) -> Lake:
     return LocalLake(uri)
 
 
-def lake_for(settings: Settings, *, create: bool = False) -> Lake:
-    """The lake Settings.lake names; with create=True its bucket is made first (an S3 lake's endpoint is
-    reached here, so an unreachable store fails early, with a RetriableError)."""
+def lake_for(settings: Settings, *, create: bool = False, must_exist: bool = False) -> Lake:
+    """The lake Settings.lake names; with create=True its bucket is made first, with must_exist=True an S3
+    lake's bucket must already exist. Either way an S3 endpoint is reached here, so a wrong endpoint, key or
+    bucket fails early with one clear error (RetriableError for an unreachable store, ConfigError else)."""
     lake = open_lake(settings.lake, settings)
     if create:
         lake.ensure_bucket()
+    elif must_exist and isinstance(lake, S3Lake):
+        lake.check_access()
     return lake
 
 
@@ -209,7 +223,8 @@ _RETRIABLE_CODES = {
     "XAmzContentSHA256Mismatch",
     "XMinioServerNotInitialized",
 }
-_FATAL_CODES = {
+# Configuration problems (ConfigError: the user fixes a setting, retrying will not help).
+_CONFIG_CODES = {
     "NoSuchBucket": "bucket does not exist",
     "AccessDenied": "access denied (check the bucket policy / credentials)",
     "InvalidAccessKeyId": "access key is not known to the object store (check AWS_ACCESS_KEY_ID)",
@@ -219,16 +234,20 @@ _FATAL_CODES = {
 
 
 def map_s3_error(exc: Exception, op: str, where: str) -> WirefeedError:
-    """Translate a botocore exception into RetriableError / FatalError / NotFoundError (no secrets)."""
+    """Translate a botocore exception into RetriableError / ConfigError / FatalError / NotFoundError, with a
+    one-line message that names the setting to check (no secrets)."""
     if isinstance(exc, NoCredentialsError):
-        return FatalError(f"{op} {where}: no S3 credentials (AWS_ACCESS_KEY_ID/...)", op=op, where=where)
+        return ConfigError(f"{op} {where}: no S3 credentials (AWS_ACCESS_KEY_ID/...)", op=op, where=where)
+    if isinstance(exc, ParamValidationError):
+        detail = " ".join(str(exc).split())
+        return ConfigError(f"{op} {where}: invalid S3 request: {detail}", op=op, where=where)
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code = str(err.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _FATAL_CODES:
-            msg = f"{op} {where}: {_FATAL_CODES[code]} ({code})"
-            return FatalError(msg, op=op, where=where, code=code, status=status)
+        if code in _CONFIG_CODES:
+            msg = f"{op} {where}: {_CONFIG_CODES[code]} ({code})"
+            return ConfigError(msg, op=op, where=where, code=code, status=status)
         if code in ("NoSuchKey", "NotFound", "404") or status == 404:
             return NotFoundError(f"{op} {where}: not found", op=op, where=where, code=code, status=status)
         if code in _RETRIABLE_CODES or status >= 500 or status == 429:
@@ -238,8 +257,10 @@ def map_s3_error(exc: Exception, op: str, where: str) -> WirefeedError:
         return FatalError(msg, op=op, where=where, code=code, status=status)
     if isinstance(exc, BotoCoreError):
         # Connection refused/reset, timeouts, closed connections, retries exhausted: transient.
+        url = urlsplit(str(getattr(exc, "kwargs", {}).get("endpoint_url") or ""))
+        at = f" at {url.scheme}://{url.netloc} (check AWS_ENDPOINT_URL)" if url.netloc else ""
         return RetriableError(
-            f"{op} {where}: object store unreachable or connection lost ({type(exc).__name__})",
+            f"{op} {where}: object store unreachable or connection lost{at} ({type(exc).__name__})",
             op=op,
             where=where,
             error=type(exc).__name__,
@@ -303,16 +324,27 @@ class S3Lake:
         base = self.uri()
         return check_key(uri_or_key[len(base) :] if uri_or_key.startswith(base) else uri_or_key)
 
-    def ensure_bucket(self) -> None:
+    def check_access(self) -> None:
+        """One listing request under the prefix: a wrong endpoint, key, secret or a missing bucket fails here
+        with the error every command prints alike (a listing, unlike HEAD, says which of them it is)."""
+        if not self._bucket_exists():
+            raise ConfigError(f"open {self.uri()}: bucket does not exist (NoSuchBucket)", where=self.uri())
+
+    def _bucket_exists(self) -> bool:
+        root = f"{self.prefix}/" if self.prefix else ""
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-            return
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=root, MaxKeys=1)
         except ClientError as exc:
-            mapped = map_s3_error(exc, "head_bucket", self.uri())
-            if not isinstance(mapped, NotFoundError):
-                raise mapped from exc
+            if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                return False
+            raise map_s3_error(exc, "open", self.uri()) from exc
         except BotoCoreError as exc:
-            raise map_s3_error(exc, "head_bucket", self.uri()) from exc
+            raise map_s3_error(exc, "open", self.uri()) from exc
+        return True
+
+    def ensure_bucket(self) -> None:
+        if self._bucket_exists():
+            return
         log.info("creating bucket %s", self.bucket)
         try:
             if self.settings.region and self.settings.region != "us-east-1":

@@ -1,4 +1,5 @@
-"""Check a lake: manifests against objects, Parquet against the story schema, duplicates, orphans.
+"""Check a lake: manifests against objects, Parquet against the story schema, duplicates, and what readers
+of stories/ would see that is not committed: orphans, unfinished compactions, staged batches left behind.
 
 deep=True (the default) downloads every named object, re-hashes it and reads its schema and key columns.
 deep=False only compares existence, size and the sha256 recorded at write time (object metadata), so it
@@ -21,7 +22,16 @@ import pyarrow.parquet as pq
 from pipeline.errors import FatalError
 from pipeline.jobs.intervals import Interval, parse_day
 from pipeline.lake.store import Lake, sha256_hex
-from pipeline.lake.landing import COUNT_KEYS, MANIFESTS_PREFIX, STORIES_PREFIX, Manifest, read_manifest
+from pipeline.lake.files import pending_compaction, replaced_objects
+from pipeline.lake.landing import (
+    COUNT_KEYS,
+    MANIFESTS_PREFIX,
+    STORIES_PREFIX,
+    Manifest,
+    manifest_key,
+    read_manifest,
+)
+from pipeline.lake.staging import staged_batches
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)
@@ -30,7 +40,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Violation:
     kind: str  # manifest_malformed, missing_object, size_mismatch, checksum_mismatch, schema_mismatch,
-    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object
+    # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object, compaction_pending,
+    # staging_leftover
     keys: tuple[str, ...]
     message: str
 
@@ -71,15 +82,21 @@ def validate(
     report = ValidationReport()
     named: set[str] = set()  # story keys named by any well-formed manifest, in range or not
     owners: dict[tuple[str, str], list[str]] = defaultdict(list)  # story version -> object keys holding it
+    manifests: dict[str, Manifest] = {}
     for info in lake.list(MANIFESTS_PREFIX):
         manifest = _load(lake, info.key, report)
-        if manifest is None:
-            continue
+        if manifest is not None:
+            manifests[info.key] = manifest
+    replaced = replaced_objects(manifests.values())  # by unfinished compactions: their rows are elsewhere
+    for key, manifest in manifests.items():
         named.update(str(o["key"]) for o in manifest.objects)
         if not _overlaps(manifest, date_from, date_to):
             continue
         report.manifests += 1
+        _check_compaction(lake, key, manifest, report)
         for obj in manifest.objects:
+            if (key, obj["key"], obj["sha256"]) in replaced:
+                continue
             report.objects += 1
             report.rows += int(obj["rows"])
             _check_object(lake, obj, report, owners if deep else None)
@@ -91,6 +108,9 @@ def validate(
     for info in lake.list(STORIES_PREFIX):
         if info.key not in named and _day_in_range(_partition_day(info.key), date_from, date_to):
             report.add("orphan_object", [info.key], "not named by any manifest")
+    for key, job, label in staged_batches(lake):
+        if manifest_key(job, label) in manifests and _label_in_range(label, date_from, date_to):
+            report.add("staging_leftover", [key], f"{job}/{label} has landed; its next landing removes it")
     log.info(
         "validated %d manifests, %d objects: %d violations",
         report.manifests,
@@ -98,6 +118,20 @@ def validate(
         len(report.violations),
     )
     return report
+
+
+def _check_compaction(lake: Lake, key: str, manifest: Manifest, report: ValidationReport) -> None:
+    """An unfinished compaction: readers of the manifests see the compacted file, but until it is finished
+    the files it replaced stay under stories/ too (`wirefeed compact` finishes it first thing)."""
+    replaces = pending_compaction(manifest)
+    if replaces is None:
+        return
+    left = sorted(str(r["key"]) for r in replaces if lake.exists(str(r["key"])))
+    report.add(
+        "compaction_pending",
+        [key, *left],
+        f"compaction not finished ({len(left)} replaced files still present); rerun wirefeed compact",
+    )
 
 
 def check_interval(lake: Lake, interval: Interval, deep: bool = True) -> ValidationReport:
@@ -206,6 +240,13 @@ def _partition_day(key: str) -> date | None:
             except ValueError:
                 return None
     return None
+
+
+def _label_in_range(label: str, first: date | None, last: date | None) -> bool:
+    try:
+        return _day_in_range(date.fromisoformat(label), first, last)
+    except ValueError:
+        return True  # not a day label: always reported
 
 
 def _day_in_range(day: date | None, first: date | None, last: date | None) -> bool:

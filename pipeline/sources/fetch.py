@@ -181,7 +181,7 @@ def _fetch_once(url: str, etag: str | None, last_modified: str | None, settings:
 
 def _request_headers(settings: Settings, etag: str | None, last_modified: str | None) -> dict[str, str]:
     headers = {
-        "User-Agent": settings.user_agent,
+        "User-Agent": settings.http_user_agent(),
         "Accept": ACCEPT,
         "Accept-Encoding": "gzip, deflate",
         "Connection": "close",

@@ -208,7 +208,7 @@ def test_wirefeed_run_command_prints_the_summary(
     open_lake(s3_lake_uri, s3_settings).ensure_bucket()
     code = main(["run", "--feeds", str(feeds_file), "--lake", s3_lake_uri, "--date", "2026-11-25"])
     out = capsys.readouterr().out
-    assert code == 0, out
+    assert code == 1, out  # one feed rejected (exit 1); the good one landed and the day validated
     assert "feeds: ok 1, not_modified 0, failed 1, skipped 0" in out
     assert "stories: input 2, new 2" in out and "http_status: HTTP 404" in out
     assert "_manifests/daily/2026-11-25.json" in out and "validate 2026-11-25: ok" in out
