@@ -269,9 +269,11 @@ def test_cli_exits_non_zero_when_every_input_of_a_day_is_rejected(
     argv = ["backfill", "--archive", str(arch), "--from", "2026-11-24", "--to", "2026-11-25"]
     argv += ["--lake", str(lake_dir), "--workers", workers]
     assert cli.main([*argv, "--layout", "jsonl"]) == 1
-    out = capsys.readouterr()
-    assert "2026-11-25: FAILED all_rejected" in out.err and "1 empty" in out.err
-    assert json.loads(out.out)["failed"] == ["2026-11-25"]
+    out = capsys.readouterr().out
+    assert "2026-11-25: FAILED all_rejected" in out and "1 empty" in out
+    assert "w1.txt: 6 records rejected (line 1: not valid JSON, ...)" in out
     assert not LocalLake(lake_dir).list("_manifests/")
-    assert cli.main(argv) == 0
+    assert cli.main([*argv, "--layout", "jsonl", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == ["2026-11-25"]
+    assert cli.main([*argv, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["landed"] == 1

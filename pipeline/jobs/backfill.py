@@ -191,15 +191,20 @@ def _check_not_all_rejected(prepared: PreparedDay) -> None:
     rejected = [o for o in outcomes if o["status"] == "failed" or int(o.get("rejected") or 0)]
     if prepared.stories or not rejected or any(int(o.get("stories") or 0) for o in outcomes):
         return
-    first = rejected[0]
-    reason = first["reason"] or "; ".join(first.get("problems") or []) or f"{first['rejected']} rejected"
+    errors = [{"input": o["url"], "reason": _rejection(o)} for o in rejected[:MAX_ERRORS]]
     raise BadInputError(
         "all_rejected",
         f"{prepared.day}: every input was rejected ({len(outcomes)} inputs), nothing landed; first: "
-        f"{first['url']}: {reason}. Fix the input or the layout/mapping and run the day again",
+        f"{errors[0]['input']}: {errors[0]['reason']}. Fix the input or the layout/mapping and rerun the day",
         day=prepared.day.isoformat(),
-        errors=[{"input": o["url"], "reason": o["reason"]} for o in rejected[:MAX_ERRORS]],
+        errors=errors,
     )
+
+
+def _rejection(outcome: Mapping[str, Any]) -> str:
+    problems = list(outcome.get("problems") or [])
+    records = f"{outcome.get('rejected')} records rejected" + (f" ({problems[0]}, ...)" if problems else "")
+    return str(outcome.get("reason") or records)
 
 
 def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], dict[str, Any]]:
