@@ -59,18 +59,22 @@ def wire_story(n: int, day: date) -> bytes:
     ).encode()
 
 
-def snapshot(day: date) -> bytes:
-    items = [
+def two_items(key: str, title: str, day: date, rotate: int = 0) -> list[Item]:
+    """Two feed items on the topics of TOPIC_LINES, published 08:00 and 09:00 UTC on `day`."""
+    return [
         Item(
-            guid=f"snap-{day}-{i}",
-            title=f"Snapshot story {i}: tariff talks resume",
-            body=f"{TOPIC_LINES[i]} {TOPIC_LINES[i + 1]} Item {i} of the archived feed snapshot.",
-            link=f"https://snapshots.example/{day}/{i}",
+            guid=f"{key}-{i}",
+            title=f"{title} {i}: tariff talks resume",
+            body=f"{TOPIC_LINES[(rotate + i) % 4]} {TOPIC_LINES[(rotate + i + 1) % 4]} Item {i} of {key}.",
+            link=f"https://{key}.example/story/{i}",
             published=f"{day:%a, %d %b %Y} 0{i + 8}:00:00 GMT",
         )
         for i in range(2)
     ]
-    return rss("Archived Trade Feed", items)
+
+
+def snapshot(day: date) -> bytes:
+    return rss("Archived Trade Feed", two_items(f"snap-{day}", "Snapshot story", day))
 
 
 @dataclass
@@ -96,16 +100,7 @@ def deployment(
     with FeedServer() as server:
         lines = []
         for f in range(FEEDS):
-            items = [
-                Item(
-                    guid=f"feed-{f}-{i}",
-                    title=f"Desk {f} story {i}: tariff talks",
-                    body=f"{TOPIC_LINES[(f + i) % 4]} Story {i} of desk {f}.",
-                    link=f"https://desk{f}.example/story/{i}",
-                    published=f"Mon, 30 Nov 2026 0{i + 8}:00:00 GMT",
-                )
-                for i in range(2)
-            ]
+            items = two_items(f"desk{f}", f"Desk {f} story", date(2026, 11, 30), rotate=f)
             # a slow answer, as remote feeds give: fetches overlap and both workers are needed
             url = server.route(f"/desk{f}.xml", Route(body=rss(f"Desk {f}", items), stall_before_body=1.5))
             lines.append(f"  - {{id: desk{f}, url: '{url}'}}\n")
