@@ -32,7 +32,8 @@ from tests.feedserver import FeedServer, Item, Route, rss
 from tests.integration.airflow_stack import AirflowStack
 from tests.integration.conftest import PostgresServer, RedisServer, _drop_bucket, _new_bucket
 
-pytestmark = pytest.mark.integration
+# a bound on hangs (each test waits on several runs, on a shared 2-core machine), not a speed assertion
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("wf-worker-a", "wf-worker-b")
