@@ -8,7 +8,8 @@ Not scheduled by default: an archive day is complete only when its producer says
 {"day": "YYYY-MM-DD"}). The DAG keeps a daily timetable because Airflow backfills only periodic DAGs, and its
 end_date equals its start_date, so unpausing it (which backfill runs need: runs of a paused DAG stay queued)
 creates no scheduled run. For an archive that grows by one day every day, WIREFEED_BACKFILL_START=YYYY-MM-DD
-turns scheduling on: catchup creates a run for every day from then on (until WIREFEED_BACKFILL_END, if set).
+turns scheduling on: catchup creates a run for every day from then on (until WIREFEED_BACKFILL_END, if set),
+continuing after the latest backfill or scheduled run.
 
 A day is done only for the archive content it saw: the manifest records the day's listing (keys, sizes,
 ETags or mtimes); a rerun skips the day when it is unchanged and otherwise ingests only what is new or

@@ -348,9 +348,10 @@ def test_cancel_a_backfill_then_rerun_what_it_left(deployment: Deployment) -> No
 
 
 def test_wire_backfill_scheduled_by_configuration(deployment: Deployment) -> None:
-    """WIREFEED_BACKFILL_START (read when the DAG is parsed) turns scheduling on: a scheduled run per day."""
+    """WIREFEED_BACKFILL_START (read when the DAG is parsed) turns scheduling on: a scheduled run per day,
+    after the latest backfill run (Airflow's catchup continues from the latest backfill or scheduled run)."""
     st, archive, lake = deployment.stack, deployment.archive, deployment.lake
-    first, second = date(2026, 10, 20), date(2026, 10, 21)
+    first, second = date(2026, 11, 5), date(2026, 11, 6)  # after every day backfilled above
     archive.put(f"{first:%Y/%m/%d}/sched-1.txt", wire_story(60, first))
     env = {"WIREFEED_BACKFILL_START": first.isoformat(), "WIREFEED_BACKFILL_END": second.isoformat()}
     st.restart("dag-processor", env)
