@@ -40,7 +40,7 @@ run: setup
 	LAKE="$(LAKE)" scripts/run-embedded.sh
 
 bench: setup
-	$(BIN)/python -m bench
+	scripts/with-minio.sh $(BIN)/python -m bench $(BENCH_ARGS)
 
 minio:
 	scripts/minio.sh start

@@ -129,6 +129,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--lake", help=LAKE_HELP)
     s.add_argument("--from", dest="date_from", metavar="D", help="first UTC day YYYY-MM-DD" + OPEN)
     s.add_argument("--to", dest="date_to", metavar="D", help="last UTC day YYYY-MM-DD, inclusive" + OPEN)
+    s.add_argument(
+        "--repair-index",
+        action="store_true",
+        help="first rebuild the key index under _state/index/ from the manifests",
+    )
     s.add_argument("--json", action="store_true", help=JSON_HELP)
 
     s = command(

@@ -167,3 +167,32 @@ def test_run_fails_by_default_only_when_every_feed_failed(
     feeds = [FeedSpec("down", server.route("/down.xml", Route(status=503)), "Down")]
     with pytest.raises(RunFailed):
         run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+
+
+def test_a_304_whose_body_already_landed_is_not_parsed_and_a_rerun_keeps_its_stories(
+    server: FeedServer, lake: LocalLake, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    feeds = [FeedSpec("desk", url, "Desk")]
+    first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert first.counts["new"] == 2
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a body that already landed was parsed again")
+
+    monkeypatch.setattr("pipeline.jobs.daily.stories_from_bytes", no_parsing)
+    rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())  # 304: the same interval again
+    assert rerun.feeds[0]["status"] == "not_modified" and rerun.feeds[0]["stories"] == 0
+    assert (rerun.counts["kept"], rerun.rows) == (2, 2)  # every story of the interval stays
+    next_day = run_daily(feeds, lake, Interval.for_date("2026-11-26"), settings, tagger=MarkTagger())
+    assert next_day.rows == 0 and next_day.feeds[0]["status"] == "not_modified"
+
+
+def test_a_body_staged_but_never_landed_is_parsed_again(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    feed = FeedSpec("desk", url, "Desk")
+    stage(feed, lake, settings)  # fetched and staged; its landing never happened
+    second = stage(feed, lake, settings)  # 304
+    assert second["status"] == "not_modified" and second["stories"] == 2

@@ -7,11 +7,17 @@ import json
 import sys
 
 from pipeline.commands.common import lake_and_days
+from pipeline.lake.keyindex import SHARDS, rebuild_index
 from pipeline.lake.validate import ValidationReport, validate
 
 
 def run(args: argparse.Namespace) -> int:
     lake, first, last = lake_and_days(args)
+    if getattr(args, "repair_index", False):
+        index = rebuild_index(lake)
+        versions = sum(index.shard(n).num_rows for n in range(SHARDS))
+        note = f"{lake.uri()}: key index rebuilt from the manifests: {versions} story versions"
+        print(note, file=sys.stderr if args.json else sys.stdout)
     report = validate(lake, first, last)
     text = render(lake.uri(), report)
     if args.json:

@@ -7,10 +7,12 @@ and only then fails (RunFailed) when the share of failed feeds exceeds Settings.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,10 +22,12 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.workers import worker_context
+from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
 from pipeline.lake.staging import staging_key
-from pipeline.lake.store import Lake
+from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.fetch import fetch, redact
@@ -39,6 +43,9 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
+LANDED_PREFIX = "_state/landed/"
+MAX_PROCESSES = 4  # parse processes of one run (one per core, at most this many)
+MIN_FEEDS_PER_PROCESS = 8  # fewer feeds than this per process: threads in this process only
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -124,6 +131,9 @@ def _ingest(
     outcome["http_status"] = got.status
     if got.not_modified:
         outcome["status"] = "not_modified"
+        if state.raw_key is not None and lake.exists(landed_key(state.raw_key)):
+            _already_landed(spec, lake, state, outcome, got, state.raw_key)
+            return
         if state.raw_key is None or not lake.exists(state.raw_key):
             record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
             save_state(lake, state)
@@ -141,7 +151,11 @@ def _ingest(
         )
         outcome["raw_key"] = state.raw_key
     else:
-        outcome["raw_key"] = store_raw(lake, got.data, _raw_meta(spec, got))
+        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
+        if raw_key == state.raw_key and lake.exists(landed_key(raw_key)):  # unchanged, and it landed
+            outcome["status"] = "ok"
+            _already_landed(spec, lake, state, outcome, got, raw_key)
+            return
     batch = stories_from_bytes(
         got.data,
         got.final_url,
@@ -162,6 +176,43 @@ def _ingest(
         outcome["staged_uri"] = lake.uri(key)
     if not got.not_modified:
         outcome["status"] = "ok"
+    _remember(lake, state, outcome, got)
+    log.info(
+        "feed %s %s: %d stories staged, %d rejected",
+        spec.id,
+        outcome["status"],
+        len(batch.stories),
+        batch.rejected_entries,
+    )
+
+
+def landed_key(raw_key: str) -> str:
+    """Marker that the stories of this raw body are in the lake (named by a manifest)."""
+    return f"{LANDED_PREFIX}{raw_key}.json"
+
+
+def mark_landed(lake: Lake, manifest: Manifest) -> None:
+    """After a landing: mark the raw bodies whose stories it landed, so a later run that gets the same
+    body again (a 304, or an unchanged 200) skips parsing it. Written after the manifest: a crash before
+    only costs a re-parse."""
+    keys = {f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")}
+    doc = json.dumps({"manifest": manifest.key}).encode()
+    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys))
+
+
+def _already_landed(
+    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, raw_key: str
+) -> None:
+    """The body's stories are in the lake already: nothing to parse or stage (a rerun of an interval keeps
+    what its earlier attempt landed)."""
+    outcome["raw_key"] = raw_key
+    outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
+    _remember(lake, state, outcome, got)
+    log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
+
+
+def _remember(lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body) -> None:
+    """The feed's state after a good fetch (validators for the next conditional GET, its raw body)."""
     record_success(
         state,
         status=outcome["status"],
@@ -172,13 +223,6 @@ def _ingest(
         raw_key=outcome["raw_key"],
     )
     save_state(lake, state)
-    log.info(
-        "feed %s %s: %d stories staged, %d rejected",
-        spec.id,
-        outcome["status"],
-        len(batch.stories),
-        batch.rejected_entries,
-    )
 
 
 def _fetch(spec: FeedSpec, state: FeedState, settings: Settings) -> _Body:
@@ -251,7 +295,41 @@ def fetch_all(
     tagger: StoryTagger | None = None,
 ) -> list[FeedOutcome]:
     """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
-    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`."""
+    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`.
+    Parsing holds the GIL, so with the default tagger and enough feeds the feeds are split over one
+    process per core, each with its share of both limits (so a host never sees more than its limit)."""
+    processes = min(os.cpu_count() or 1, MAX_PROCESSES, settings.fetch_concurrency)
+    if tagger is not None or processes < 2 or len(feeds) < MIN_FEEDS_PER_PROCESS * 2:
+        return _fetch_in_threads(feeds, lake, interval, settings, tagger=tagger)
+    share = settings.with_(
+        fetch_concurrency=max(1, settings.fetch_concurrency // processes),
+        per_host_concurrency=max(1, settings.per_host_concurrency // processes),
+    )
+    chunks = [list(feeds[i::processes]) for i in range(processes)]
+    with ProcessPoolExecutor(processes, mp_context=worker_context(__name__)) as pool:
+        parts = list(pool.map(_fetch_chunk, chunks, [lake.uri()] * processes, [interval] * processes,
+                              [share] * processes))  # fmt: skip
+    outcomes: list[FeedOutcome] = [{}] * len(feeds)
+    for i, part in enumerate(parts):
+        outcomes[i::processes] = part
+    return outcomes
+
+
+def _fetch_chunk(
+    feeds: list[FeedSpec], lake_uri: str, interval: Interval, settings: Settings
+) -> list[FeedOutcome]:
+    """Worker process: fetch_feed_to_stage for its share of the feeds (threads, the default tagger)."""
+    return _fetch_in_threads(feeds, open_lake(lake_uri, settings), interval, settings)
+
+
+def _fetch_in_threads(
+    feeds: Sequence[FeedSpec],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> list[FeedOutcome]:
     tagger = tagger or load_default_tagger()
     hosts: dict[str, threading.Semaphore] = {}
     for spec in feeds:
@@ -287,7 +365,9 @@ def run_daily(
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
     """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
     staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
-    return land_staged(lake, interval, staged, list(outcomes))
+    manifest = land_staged(lake, interval, staged, list(outcomes))
+    mark_landed(lake, manifest)
+    return manifest
 
 
 def check_failed_share(manifest: Manifest, settings: Settings) -> None:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import FatalError
 from pipeline.jobs.intervals import Interval, parse_day
-from pipeline.lake.store import Lake, sha256_hex
+from pipeline.lake import keyindex
 from pipeline.lake.files import pending_compaction, replaced_objects
 from pipeline.lake.landing import (
     COUNT_KEYS,
@@ -32,6 +32,7 @@ from pipeline.lake.landing import (
     read_manifest,
 )
 from pipeline.lake.staging import staged_batches
+from pipeline.lake.store import Lake, NotFoundError, sha256_hex
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 class Violation:
     kind: str  # manifest_malformed, missing_object, size_mismatch, checksum_mismatch, schema_mismatch,
     # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object, compaction_pending,
-    # staging_leftover
+    # staging_leftover, index_mismatch
     keys: tuple[str, ...]
     message: str
 
@@ -111,6 +112,8 @@ def validate(
     for key, job, label in staged_batches(lake):
         if manifest_key(job, label) in manifests and _label_in_range(label, date_from, date_to):
             report.add("staging_leftover", [key], f"{job}/{label} has landed; its next landing removes it")
+    if deep and date_from is None and date_to is None and report.ok:
+        _check_index(lake, report, set(owners))
     log.info(
         "validated %d manifests, %d objects: %d violations",
         report.manifests,
@@ -120,6 +123,25 @@ def validate(
     return report
 
 
+def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str]]) -> None:
+    """The key index names exactly the versions the manifests name (judged on an otherwise sound lake,
+    when the index exists and no landing is pending; a missing index is rebuilt by the next landing)."""
+    try:
+        head = json.loads(lake.get(keyindex.HEAD_KEY))
+    except (NotFoundError, ValueError):
+        return
+    if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
+        return
+    indexed = keyindex.index_versions(lake)
+    missing, extra = named - set(indexed), set(indexed) - named
+    if missing or extra:
+        sample = sorted(f"{sid}/{h}" for sid, h in [*missing, *extra])[:5]
+        report.add(
+            "index_mismatch",
+            [keyindex.INDEX_PREFIX],
+            f"{len(missing)} landed versions missing from the key index, {len(extra)} it names that no "
+            f"manifest does (e.g. {', '.join(sample)}); run `wirefeed validate --repair-index`",
+        )
 def _check_compaction(lake: Lake, key: str, manifest: Manifest, report: ValidationReport) -> None:
     """An unfinished compaction: readers of the manifests see the compacted file, but until it is finished
     the files it replaced stay under stories/ too (`wirefeed compact` finishes it first thing)."""
