@@ -481,6 +481,7 @@ def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
         "days": len(days),
         "landed": len(landed),
         "skipped": sum(1 for r in ordered if r.get("skipped")),
+        "empty": sum(1 for r in ordered if r.get("reason") == "empty"),
         "failed": [r["day"] for r in ordered if "error" in r],
         "inputs": sum(r["inputs"] for r in landed),
         "failed_inputs": sum(r["failed_inputs"] for r in landed),
