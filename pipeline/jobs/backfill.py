@@ -9,12 +9,19 @@ hand back Arrow IPC bytes (no per-story objects cross the process boundary), bui
 thousand stories at a time, and fork from a server process that imported the pipeline once.
 `backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
 (max_active_runs=1 or a one-slot pool).
-Resumable: a day whose manifest exists is skipped unless `force`.
+
+A day is done only for the archive content it saw (pipeline.jobs.fingerprints): its manifest records the
+day's listing; a rerun skips the day when the listing is unchanged and otherwise reads only the new or changed
+inputs (what the day landed before is kept). `force` re-reads every input. Two outcomes write nothing: a day
+with no input in the archive (`empty`, so data added later is not blocked), and a day whose every input was
+rejected (BadInputError `all_rejected`: the run fails, and a corrected rerun, e.g. with the right layout,
+lands the day).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -27,13 +34,14 @@ from typing import Any, TextIO
 import pyarrow as pa
 
 from pipeline.config import Settings
-from pipeline.errors import BadInputError, WirefeedError
+from pipeline.errors import BadInputError, FatalError, WirefeedError
+from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
 from pipeline.jobs.workers import worker_context
-from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
+from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
 from pipeline.lake.parquet import arrow_reader, to_table
-from pipeline.lake.store import Lake, open_lake
+from pipeline.lake.store import Lake, NotFoundError, open_lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import (
     StoryTagger,
@@ -42,7 +50,7 @@ from pipeline.parsing.stories import (
     stories_from_entries,
 )
 from pipeline.schema import Story
-from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
+from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +64,15 @@ MAX_CHUNK_INPUTS = 64  # inputs in one unit at most (bounds a worker's memory an
 
 @dataclass
 class PreparedDay:
-    """A day read and parsed, ready to land: a story table plus one FeedOutcome-shaped dict per input."""
+    """A day read and parsed, ready to land: a story table plus one FeedOutcome-shaped dict per input read;
+    `carried`: outcomes of unchanged inputs from the day's earlier manifest; `listing`: what the day saw."""
 
     day: date
     archive: str = ""
     table: pa.Table = field(default_factory=lambda: to_table([]))
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
 
 
 class _TableBuilder:
@@ -90,6 +101,50 @@ def day_manifest_key(day: date) -> str:
     return manifest_key(JOB, Interval.for_date(day, JOB).label)
 
 
+def day_manifest(lake: Lake, day: date) -> Manifest | None:
+    """The day's manifest; None when there is none or it is unreadable (the day is then read again)."""
+    try:
+        return read_manifest(lake, day_manifest_key(day))
+    except NotFoundError:
+        return None
+    except FatalError as exc:
+        log.warning("backfill %s: unreadable manifest, reading the day again: %s", day, exc.message)
+        return None
+
+
+@dataclass
+class DayWork:
+    """What a run does with one day: `summary` when nothing is to be read (unchanged or empty), else the
+    inputs `to_read`, plus what the landing needs besides their stories (listing, carried outcomes)."""
+
+    day: date
+    archive: str
+    summary: dict[str, Any] | None = None
+    to_read: list[Planned] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
+
+    def completed(self, table: pa.Table, outcomes: list[dict[str, Any]]) -> PreparedDay:
+        return PreparedDay(self.day, self.archive, table, outcomes, self.carried, self.listing)
+
+
+def plan_work(plan: DayPlan, previous: Manifest | None, *, force: bool = False) -> DayWork:
+    """Decide a day from its plan and its earlier manifest (see the module doc)."""
+    to_read = plan.to_read(listing_of(previous), force=force)
+    if to_read is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "unchanged"))
+    if not plan.planned and previous is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "empty"))
+    fresh = {p.key for p in to_read}
+    current = {p.key for p in plan.planned}
+    carried = [
+        dict(o)
+        for o in (previous.feeds if previous is not None and not force else [])
+        if o.get("feed_id") in current and o.get("feed_id") not in fresh
+    ]
+    return DayWork(plan.day, plan.archive, to_read=to_read, carried=carried, listing=plan.listing)
+
+
 def prepare_day(
     archive_uri: str,
     day: date,
@@ -112,12 +167,16 @@ def prepare_day(
 
 
 def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
-    """Land a prepared day (exactly once against every other manifest) and summarize it."""
+    """Land a prepared day (exactly once against every other manifest) and summarize it. BadInputError
+    `all_rejected`, with nothing written, when the day has inputs and every one of them was rejected."""
+    _check_not_all_rejected(prepared)
     interval = Interval.for_date(prepared.day, JOB)
-    manifest = land(
-        lake, interval, prepared.table, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
-    )
-    return _summary(prepared, manifest.counts, manifest.key)
+    info: dict[str, Any] = {"archive": prepared.archive}
+    if prepared.listing is not None:
+        info["listing"] = prepared.listing
+    feeds = sorted([*prepared.carried, *prepared.outcomes], key=lambda o: str(o["feed_id"]))
+    manifest = land(lake, interval, prepared.table, feeds=feeds, source_info=info)
+    return _summary(prepared, manifest)
 
 
 def backfill_day(
@@ -130,20 +189,54 @@ def backfill_day(
     settings: Settings | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Backfill one UTC day; a JSON-able summary. Skips the day when its manifest exists, unless `force`."""
+    """Backfill one UTC day; a JSON-able summary. Skips the day when its listing is unchanged (or empty and
+    never landed), else reads what is new or changed (everything with `force`) and lands the day."""
     the_day = Interval.for_date(day, JOB).start.date()
     settings = settings or Settings.load()
+    fields = load_mapping(mapping)
+    plan = plan_days(archive_uri, [the_day], layout, settings=settings)[the_day]
     lake = open_lake(lake_uri, settings)
-    if not force and lake.exists(day_manifest_key(the_day)):
-        log.info("backfill %s: manifest exists, skipped", the_day)
-        return skipped_summary(the_day)
+    work = plan_work(plan, day_manifest(lake, the_day), force=force)
+    if work.summary is not None:
+        log.info("backfill %s: %s, nothing to read", the_day, work.summary["reason"])
+        return work.summary
     lake.ensure_bucket()
-    prepared = prepare_day(archive_uri, the_day, layout=layout, mapping=mapping, settings=settings)
-    return land_day(lake, prepared)
+    started = time.monotonic()
+    prepared = prepare_day(archive_uri, the_day, mapping=fields, settings=settings, planned=work.to_read)
+    parsed = time.monotonic()
+    summary = land_day(lake, work.completed(prepared.table, prepared.outcomes))
+    # where the day's time went: reading + parsing the inputs, landing (one at a time across the deployment)
+    landed = time.monotonic() - parsed
+    summary["seconds"] = {"read_parse": round(parsed - started, 3), "land": round(landed, 3)}
+    return summary
 
 
-def skipped_summary(day: date) -> dict[str, Any]:
-    return {"day": day.isoformat(), "skipped": True, "manifest": day_manifest_key(day)}
+def skipped_summary(day: date, reason: str) -> dict[str, Any]:
+    """A day that read nothing: `unchanged` (its listing is the one its manifest names) or `empty` (no
+    input in the archive and no manifest: nothing is written, so data added later lands)."""
+    manifest = day_manifest_key(day) if reason == "unchanged" else None
+    return {"day": day.isoformat(), "skipped": True, "reason": reason, "landed": False, "manifest": manifest}
+
+
+def _check_not_all_rejected(prepared: PreparedDay) -> None:
+    outcomes = [*prepared.carried, *prepared.outcomes]
+    rejected = [o for o in outcomes if o["status"] == "failed" or int(o.get("rejected") or 0)]
+    if prepared.table.num_rows or not rejected or any(int(o.get("stories") or 0) for o in outcomes):
+        return
+    errors = [{"input": o["url"], "reason": _rejection(o)} for o in rejected[:MAX_ERRORS]]
+    raise BadInputError(
+        "all_rejected",
+        f"{prepared.day}: every input was rejected ({len(outcomes)} inputs), nothing landed; first: "
+        f"{errors[0]['input']}: {errors[0]['reason']}. Fix the input or the layout/mapping and rerun the day",
+        day=prepared.day.isoformat(),
+        errors=errors,
+    )
+
+
+def _rejection(outcome: Mapping[str, Any]) -> str:
+    problems = list(outcome.get("problems") or [])
+    records = f"{outcome.get('rejected')} records rejected" + (f" ({problems[0]}, ...)" if problems else "")
+    return str(outcome.get("reason") or records)
 
 
 def _item_stories(
@@ -217,16 +310,20 @@ def _offset(problem: str, start: int) -> str:
     return problem
 
 
-def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:
+def _summary(prepared: PreparedDay, manifest: Manifest) -> dict[str, Any]:
+    """`inputs` etc. count the inputs this run read (`carried`: unchanged ones it did not read again)."""
     failed = [o for o in prepared.outcomes if o["status"] == "failed"]
     return {
         "day": prepared.day.isoformat(),
         "skipped": False,
+        "landed": True,
         "inputs": len(prepared.outcomes),
+        "carried": len(prepared.carried),
         "failed_inputs": len(failed),
         "rejected": sum(int(o["rejected"]) for o in prepared.outcomes),
-        "stories": {k: int(counts.get(k, 0)) for k in COUNT_KEYS},
-        "manifest": key,
+        "stories": {k: int(manifest.counts.get(k, 0)) for k in COUNT_KEYS},
+        "rows": manifest.rows,
+        "manifest": manifest.key,
         "errors": [{"input": o["url"], "reason": o["reason"]} for o in failed[:MAX_ERRORS]],
     }
 
@@ -264,7 +361,9 @@ def _from_ipc(data: bytes) -> pa.Table:
 
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, WirefeedError):
-        return {"error": exc.kind, "message": exc.message}
+        errors = exc.fields.get("errors")
+        listed = errors if isinstance(errors, list) else []
+        return {"error": exc.kind, "message": exc.message, "errors": listed}
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
@@ -287,36 +386,39 @@ def run_backfill(
     days = day_range(date_from, date_to)
     target = open_lake(lake, settings)
     target.ensure_bucket()
-    todo = days if force else [d for d in days if not target.exists(day_manifest_key(d))]
-    plan = plan_archive(archive, todo, layout, settings=settings)  # one listing for all days
+    plans = plan_days(archive, days, layout, settings=settings)  # one listing for all days
     results: list[dict[str, Any]] = []
     with Progress(len(days), "backfill", stream=progress_stream) as progress:
 
         def finish(summary: dict[str, Any]) -> None:
             results.append(summary)
-            note = summary["day"] + (" skipped" if summary.get("skipped") else "")
+            note = summary["day"] + (f" {summary['reason']}" if summary.get("skipped") else "")
             progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
+        todo: dict[date, DayWork] = {}
         for day in days:
-            if day not in plan:
-                finish(skipped_summary(day))
+            work = plan_work(plans[day], day_manifest(target, day), force=force)
+            if work.summary is not None:
+                finish(work.summary)
+            else:
+                todo[day] = work
         if workers <= 1:
-            for day in todo:
-                finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
+            for work in todo.values():
+                finish(_run_inline(archive, work, target, fields, settings))
         else:
-            _run_parallel(archive, plan, target, fields, settings, workers, finish)
+            _run_parallel(archive, todo, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 
 def _run_inline(
-    archive: str, day: date, planned: list[Planned], target: Lake, fields: dict[str, str], settings: Settings
+    archive: str, work: DayWork, target: Lake, fields: dict[str, str], settings: Settings
 ) -> dict[str, Any]:
     try:
-        prepared = prepare_day(archive, day, mapping=fields, settings=settings, planned=planned)
-        return land_day(target, prepared)
+        prepared = prepare_day(archive, work.day, mapping=fields, settings=settings, planned=work.to_read)
+        return land_day(target, work.completed(prepared.table, prepared.outcomes))
     except Exception as exc:
-        log.error("backfill %s failed: %s", day, exc)
-        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
+        log.error("backfill %s failed: %s", work.day, exc)
+        return {"day": work.day.isoformat(), "skipped": False, **_error(exc)}
 
 
 def plan_chunks(plan: Mapping[date, list[Planned]], workers: int) -> list[tuple[date, list[Planned]]]:
@@ -333,7 +435,7 @@ def plan_chunks(plan: Mapping[date, list[Planned]], workers: int) -> list[tuple[
 
 def _run_parallel(
     archive: str,
-    plan: dict[date, list[Planned]],
+    todo: dict[date, DayWork],
     target: Lake,
     fields: dict[str, str],
     settings: Settings,
@@ -342,7 +444,7 @@ def _run_parallel(
 ) -> None:
     """Chunks of days' inputs run in `workers` processes (at most 2 x workers in flight); a day lands in the
     parent once all its chunks are back and every earlier day has landed."""
-    chunks = plan_chunks(plan, workers)
+    chunks = plan_chunks({day: work.to_read for day, work in todo.items()}, workers)
     expected = Counter(day for day, _ in chunks)
     pending = iter(chunks)
     inflight: list[tuple[date, Future[_ChunkResult]]] = []
@@ -366,10 +468,11 @@ def _run_parallel(
                 result = _error(exc)
             done.setdefault(day, []).append(result)
             if len(done[day]) == expected[day]:
-                finish(_land_chunks(target, archive, day, done.pop(day)))
+                finish(_land_chunks(target, todo.pop(day), done.pop(day)))
 
 
-def _land_chunks(target: Lake, archive: str, day: date, results: list[_ChunkResult]) -> dict[str, Any]:
+def _land_chunks(target: Lake, work: DayWork, results: list[_ChunkResult]) -> dict[str, Any]:
+    day = work.day
     parts = [r for r in results if not isinstance(r, dict)]
     failed = next((r for r in results if isinstance(r, dict)), None)
     if failed is not None:
@@ -380,7 +483,7 @@ def _land_chunks(target: Lake, archive: str, day: date, results: list[_ChunkResu
         outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
         parts.clear()
         results.clear()  # the IPC bytes are decoded: free them before the landing copies anything
-        return land_day(target, PreparedDay(day, archive, pa.concat_tables(tables), outcomes))
+        return land_day(target, work.completed(pa.concat_tables(tables), outcomes))
     except Exception as exc:  # a landing failure: this day fails, the rest goes on
         log.error("backfill %s failed: %s", day, exc)
         return {"day": day.isoformat(), "skipped": False, **_error(exc)}
@@ -394,6 +497,7 @@ def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
         "days": len(days),
         "landed": len(landed),
         "skipped": sum(1 for r in ordered if r.get("skipped")),
+        "empty": sum(1 for r in ordered if r.get("reason") == "empty"),
         "failed": [r["day"] for r in ordered if "error" in r],
         "inputs": sum(r["inputs"] for r in landed),
         "failed_inputs": sum(r["failed_inputs"] for r in landed),

@@ -21,7 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -54,6 +54,8 @@ class ObjectInfo:
     key: str
     size: int
     sha256: str | None = None  # hex; None when the backend cannot tell without reading (S3 listings)
+    # from list(): what changes when the object is rewritten (S3 ETag, local mtime in ns); not compared
+    version: str | None = field(default=None, compare=False)
 
 
 class NotFoundError(FatalError):
@@ -253,7 +255,7 @@ class LocalLake:
         return ObjectInfo(key, path.stat().st_size, digest.hexdigest())
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key (size only; sha256 via stat())."""
+        """Objects whose key starts with `prefix`, sorted by key (size and mtime; sha256 via stat())."""
         if prefix.startswith("/") or ".." in prefix.split("/"):
             raise FatalError(f"invalid lake prefix {prefix!r}", prefix=prefix)
         start = self.root / prefix.rpartition("/")[0]  # walk only below the prefix's directory
@@ -268,7 +270,8 @@ class LocalLake:
                 continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
-                found.append(ObjectInfo(key, path.stat().st_size))
+                st = path.stat()
+                found.append(ObjectInfo(key, st.st_size, version=str(st.st_mtime_ns)))
         return sorted(found, key=lambda o: o.key)
 
     def delete(self, key: str) -> None:
@@ -533,7 +536,7 @@ class S3Lake:
         return []
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key (paginated; sha256 via stat())."""
+        """Objects whose key starts with `prefix`, sorted by key (paginated, with ETags; sha256 via stat())."""
         root = f"{self.prefix}/" if self.prefix else ""
         found = []
         try:
@@ -543,7 +546,8 @@ class S3Lake:
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    found.append(ObjectInfo(obj["Key"][len(root) :], int(obj["Size"])))
+                    etag = str(obj.get("ETag", "")).strip('"') or None
+                    found.append(ObjectInfo(obj["Key"][len(root) :], int(obj["Size"]), version=etag))
         except (ClientError, BotoCoreError) as exc:
             raise map_s3_error(exc, "list", self.uri(prefix)) from exc
         return sorted(found, key=lambda o: o.key)
