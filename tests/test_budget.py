@@ -116,3 +116,52 @@ def test_airflow_style_sigalrm_timeout_is_left_alone() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert fired == []
+
+
+@pytest.mark.timeout(60)
+def test_a_swallowed_expiry_fires_again_until_the_block_stops() -> None:
+    """Lost in a weakref callback or a bare except, the exception comes again: the timer keeps firing."""
+    swallowed = []
+
+    def swallows_the_first_one() -> None:
+        while True:
+            try:
+                _spin_forever_in_python()
+            except BaseException:
+                swallowed.append(1)
+                if len(swallowed) > 1:
+                    raise
+
+    with pytest.raises(BadInputError, match="budget"), parse_budget(0.2):
+        swallows_the_first_one()
+    assert len(swallowed) == 2
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_a_block_that_finishes_after_swallowing_its_expiry_is_still_too_slow(in_thread: bool) -> None:
+    """Its result may be incomplete (the parser lost whatever it was doing when the budget ran out)."""
+
+    def partial() -> str:
+        try:
+            _spin_forever_in_python()
+        except BaseException:
+            return "half a feed"
+        return "never"
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with parse_budget(0.2):
+                partial()
+        except BaseException as exc:
+            errors.append(exc)
+
+    if in_thread:
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(30)
+    else:
+        run()
+    assert len(errors) == 1 and isinstance(errors[0], BadInputError) and errors[0].kind == "too_slow"

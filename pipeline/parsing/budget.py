@@ -20,10 +20,12 @@ from __future__ import annotations
 import ctypes
 import math
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from pipeline.errors import BadInputError
 
@@ -46,7 +48,7 @@ def parse_budget(seconds: float | None, origin: str = "") -> Iterator[None]:
     timer = _cpu_timer(seconds) if in_main else _watchdog(seconds)
     _active.depth = depth + 1
     try:
-        with timer:
+        with timer, _quiet_when_lost():
             yield
     except _Expired:
         clock = "CPU" if in_main else "wall-clock"
@@ -59,31 +61,67 @@ def parse_budget(seconds: float | None, origin: str = "") -> Iterator[None]:
         _active.depth = depth
 
 
+@contextmanager
+def _quiet_when_lost() -> Iterator[None]:
+    """An expiry raised where Python cannot pass it on (a weakref callback, a __del__) is reported through
+    sys.unraisablehook as 'Exception ignored in ...': no traceback on stderr for it, the timer fires again."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, _Expired):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
 # --- main thread: a CPU-time interval timer ---------------------------------------------------------------
 
+_RETRY_SECONDS = 0.05  # after the budget, the timer fires again this often until the block has stopped
 _armed = threading.Event()  # set while a main-thread budget runs
+_fired = threading.Event()  # the budget ran out (even if the exception was swallowed somewhere)
 
 
 def _on_sigprof(signum: int, frame: FrameType | None) -> None:
     if _armed.is_set():
-        _armed.clear()  # fire once
+        _fired.set()
         raise _Expired
 
 
 @contextmanager
 def _cpu_timer(seconds: float) -> Iterator[None]:
+    """The exception may land where Python swallows it (a weakref callback, a __del__, a bare except): the
+    timer keeps firing every _RETRY_SECONDS until the block stops, and a block that still finished after
+    the budget ran out counts as too slow (its result may be incomplete)."""
     previous = signal.signal(signal.SIGPROF, _on_sigprof)
+    _fired.clear()
     _armed.set()
-    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_PROF, seconds, _RETRY_SECONDS)
     try:
         yield
     finally:
-        _armed.clear()
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        _disarm()
         # A SIGPROF already delivered must still find an (inert) Python handler: the default action of
         # SIGPROF ends the process. So ours stays unless somebody else had installed theirs.
         if callable(previous) and previous is not _on_sigprof:
             signal.signal(signal.SIGPROF, previous)
+    if _fired.is_set():
+        raise _Expired
+
+
+def _disarm() -> None:
+    """Stop the timer; a last firing during this is caught and the stop retried (the handler raises only
+    while _armed is set, and that is cleared first)."""
+    while True:
+        try:
+            _armed.clear()
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            return
+        except _Expired:
+            continue
 
 
 # --- other threads: a wall-clock watchdog -----------------------------------------------------------------
@@ -116,5 +154,7 @@ def _watchdog(seconds: float) -> Iterator[None]:
         with lock:
             state["running"] = False
             if state["fired"]:
-                _raise_in(target, None)  # not raised yet: the block finished just in time
+                _raise_in(target, None)  # withdrawn if not raised yet
         timer.cancel()
+    if state["fired"]:  # the block finished after the budget ran out: its result may be incomplete
+        raise _Expired
