@@ -7,7 +7,7 @@ STAMP := $(VENV)/.wirefeed-installed
 LAKE ?= ./lake
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: setup test test-unit lint run bench minio minio-stop minio-env clean
+.PHONY: setup services test test-unit lint run bench minio minio-stop minio-env clean
 
 setup: $(STAMP)
 
@@ -17,9 +17,14 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Debian's postgresql and redis-server for the Airflow integration tests (installed with apt-get when missing;
+# the tests start their own servers on free loopback ports, from scratch each run).
+services:
+	scripts/services.sh install
+
 # Unit + integration tests. Starts MinIO (built from source once per machine) unless
 # AWS_ENDPOINT_URL already points at an S3-compatible endpoint.
-test: setup
+test: setup services
 	scripts/with-minio.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: setup
@@ -35,7 +40,7 @@ run: setup
 	LAKE="$(LAKE)" scripts/run-embedded.sh
 
 bench: setup
-	$(BIN)/python -m bench
+	scripts/with-minio.sh $(BIN)/python -m bench $(BENCH_ARGS)
 
 minio:
 	scripts/minio.sh start

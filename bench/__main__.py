@@ -5,6 +5,10 @@
    and median of several timed repeats; then the seed wire story, when present.
 2. Over ../shared/corpora/feedparser-tests (when present): feedparser's own parse rate from bytes, and the
    full pipeline.parsing.stories.stories_from_bytes rate (parse + normalize + tag), with the overhead ratio.
+3. The goals of issue 9 (bench/goals.py): the RSS fast path's agreement with feedparser and fallback rate;
+   snapshot and JSON Lines backfills against plain baseline scripts (paired, interleaved, whole process
+   trees, CPU seconds); the daily run from loopback HTTP into MinIO; landing cost at day 1 vs day 1,000;
+   peak RSS of a 1,000,000-story backfill; the hostile-input linearity check of issue 8.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import feedparser
 
+from bench import goals
 from bench.tagging import bench_seed_story, bench_tagging, timed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,11 +131,17 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--stories", type=int, default=5000, help="generated stories for the tagging benchmark")
     p.add_argument("--repeats", type=int, default=7, help="timed repeats of the tagging benchmark")
-    p.add_argument("--corpus-repeats", type=int, default=2, help="timed repeats over the corpus")
+    p.add_argument("--corpus-repeats", type=int, default=1, help="timed repeats over the corpus")
+    p.add_argument("--paired-repeats", type=int, default=3, help="runs of each side of a paired comparison")
+    p.add_argument("--growth-days", type=int, default=1000, help="days landed for the landing-growth figure")
+    p.add_argument("--million", type=int, default=1_000_000, help="stories of the memory benchmark")
+    p.add_argument("--only", choices=goals.SECTIONS, action="append", help="run only these goal sections")
     args = p.parse_args()
-    bench_tagging(args.stories, args.repeats)
-    bench_seed_story(args.repeats)
-    bench_corpus(args.corpus_repeats)
+    if not args.only:
+        bench_tagging(args.stories, args.repeats)
+        bench_seed_story(args.repeats)
+        bench_corpus(args.corpus_repeats)
+    goals.run_goals(args.only or list(goals.SECTIONS), args.paired_repeats, args.growth_days, args.million)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,9 @@ FETCH_TIMEOUT = timedelta(minutes=10)
 LAND_TIMEOUT = timedelta(minutes=30)
 VALIDATE_TIMEOUT = timedelta(minutes=15)
 BACKFILL_DAY_TIMEOUT = timedelta(minutes=45)
+# A whole run, queueing for the one-slot pool included: a run stuck longer than this fails (and can be rerun).
+DAILY_RUN_TIMEOUT = timedelta(hours=env_int("WIREFEED_DAILY_RUN_TIMEOUT_HOURS", 6))
+BACKFILL_RUN_TIMEOUT = timedelta(hours=env_int("WIREFEED_BACKFILL_RUN_TIMEOUT_HOURS", 12))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,16 +103,24 @@ def fail_fast(func: F) -> F:
 
 
 def validate_task(job: str, task_id: str) -> Any:
-    """The last task of a `job` DAG (call it inside the DAG): validate the run's interval
-    (pipeline.jobs.tasks.validate_interval); publishes STORIES_ASSET on success: consumers see
-    validated data."""
+    """The last task of a `job` DAG (call it inside the DAG): validate what its landing task landed
+    (pipeline.jobs.tasks.validate_landing) and publish STORIES_ASSET with the interval, counts and manifest
+    URI as the event's extra; skipped, so publishing nothing, when nothing landed."""
 
-    @task(task_id=task_id, pool=S3_POOL, execution_timeout=VALIDATE_TIMEOUT, outlets=[STORIES_ASSET])
+    @task(
+        task_id=task_id,
+        pool=S3_POOL,
+        execution_timeout=VALIDATE_TIMEOUT,
+        outlets=[STORIES_ASSET],
+        multiple_outputs=False,
+    )
     @fail_fast
-    def validate(upstream: dict[str, Any]) -> dict[str, Any]:
+    def validate(landed: dict[str, Any]) -> dict[str, Any] | None:
         from pipeline.jobs import airflow_support, tasks
 
         settings, interval, _ = airflow_support.task_context(job)
-        return tasks.validate_interval(interval, settings)
+        result = tasks.validate_landing(landed, interval, settings)
+        airflow_support.publish_or_skip(STORIES_ASSET, result, interval.label)
+        return result
 
     return validate

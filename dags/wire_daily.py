@@ -1,7 +1,8 @@
 """wire_daily: one run per UTC day D with data interval [D, D+1).
 
 load_feeds -> fetch_feed (mapped per feed; stages a Parquet batch in the lake, returns its FeedOutcome)
--> land (merge, dedupe, write, manifest) -> validate (publishes the stories Asset). Each task calls the
+-> land (merge, dedupe, write, manifest) -> validate (publishes the stories Asset, its extra naming the
+interval, counts and manifest; skipped when no story landed). Each task calls the
 pipeline.jobs.tasks function of its name (list_feeds, fetch_feed, land_feeds, validate_interval): the
 same steps `wirefeed run` takes.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from _common import (
+    DAILY_RUN_TIMEOUT,
     DEFAULT_ARGS,
     FETCH_POOL,
     FETCH_TIMEOUT,
@@ -37,13 +39,14 @@ FEED_ID_TEMPLATE = "{{ task.op_kwargs['feed']['id'] }}"
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=DAILY_RUN_TIMEOUT,
     default_args=DEFAULT_ARGS,
     params={"day": Param(None, type=["null", "string"], description="UTC day YYYY-MM-DD (manual runs)")},
     tags=["wirefeed"],
     doc_md=__doc__,
 )
 def wire_daily() -> None:
-    @task(pool=S3_POOL, execution_timeout=FETCH_TIMEOUT)
+    @task(pool=S3_POOL, execution_timeout=FETCH_TIMEOUT, multiple_outputs=False)
     @fail_fast
     def load_feeds() -> list[dict[str, Any]]:
         from pipeline.jobs import airflow_support, tasks
@@ -55,6 +58,7 @@ def wire_daily() -> None:
         pool=FETCH_POOL,
         execution_timeout=FETCH_TIMEOUT,
         map_index_template=FEED_ID_TEMPLATE,
+        multiple_outputs=False,  # one XCom (the FeedOutcome), not one per key
     )
     @fail_fast
     def fetch_feed(feed: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +67,7 @@ def wire_daily() -> None:
         settings, interval, _ = airflow_support.task_context("daily")
         return tasks.fetch_feed(feed, interval, settings)
 
-    @task(pool=S3_POOL, execution_timeout=LAND_TIMEOUT)
+    @task(pool=S3_POOL, execution_timeout=LAND_TIMEOUT, multiple_outputs=False)
     @fail_fast
     def land(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         from pipeline.jobs import airflow_support, tasks

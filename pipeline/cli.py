@@ -13,6 +13,7 @@ from importlib import metadata
 
 import pipeline
 from pipeline.errors import BadInputError, BadRecordError, ConfigError, RetriableError, WirefeedError
+from pipeline.redact import redact_text
 
 # Exit codes (README "The wirefeed command"; the DAGs map the same errors, see dags/_common.fail_fast).
 EXIT_OK = 0
@@ -166,6 +167,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--lake", help=LAKE_HELP)
     s.add_argument("--from", dest="date_from", metavar="D", help="first UTC day YYYY-MM-DD" + OPEN)
     s.add_argument("--to", dest="date_to", metavar="D", help="last UTC day YYYY-MM-DD, inclusive" + OPEN)
+    s.add_argument(
+        "--allow-empty", action="store_true", help="a lake without any manifest is fine (default: exit 1)"
+    )
+    s.add_argument(
+        "--repair-index",
+        action="store_true",
+        help="first rebuild the key index under _state/index/ from the manifests",
+    )
     s.add_argument("--json", action="store_true", help=JSON_HELP)
 
     s = command(
@@ -247,9 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = module.run(args)
     except WirefeedError as exc:
         code = exit_code(exc)
-        print(f"wirefeed {args.command}: {exc.kind}: {exc.message}", file=sys.stderr)
+        message = redact_text(exc.message)
+        print(f"wirefeed {args.command}: {exc.kind}: {message}", file=sys.stderr)
         if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": exc.kind, "message": exc.message, "exit_code": code}))
+            print(json.dumps({"ok": False, "error": exc.kind, "message": message, "exit_code": code}))
     except BrokenPipeError:
         return EXIT_REJECTED
     except KeyboardInterrupt:

@@ -202,3 +202,77 @@ def test_plan_reads_the_archive_once_for_all_days(tmp_path: Path, monkeypatch: p
     assert [len(plan[d]) for d in days] == [0, 1, 1, 1]
     planned = [i.key for i in iter_archive_day(str(tmp_path), DAY, settings=SETTINGS, planned=plan[DAY])]
     assert planned == [i.key for i in items(tmp_path)]
+
+
+# --- hostile archives: one bad file costs that file, with its reason ---------------------------------------
+
+
+def hostile_day(root: Path) -> None:
+    """Good inputs and one of each bad kind, all dated 2026-11-25."""
+    day = root / "2026/11/25"
+    put(root, "2026/11/25/good.txt", wire("Alice"))
+    put(root, "2026/11/25/back\\slash.txt", wire("Bob"))
+    put(root, "2026/11/25/esc\x1b[31mred.txt", wire("Carol"))
+    (root.parent / "outside.txt").write_bytes(wire("Mallory"))
+    (day / "link.txt").symlink_to(root.parent / "outside.txt")
+    with open(day / "huge.txt", "wb") as fh:  # 300 MB, sparse: its size is what matters
+        fh.truncate(300 * 1024 * 1024)
+    records = [{"title": "Deep", "body": "x"}, {"title": "Fine", "body": "Good record body."}]
+    deep = '{"title": "D", "body": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    deeper = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    lines = [json.dumps(records[1]), deep, deeper, '{"title": "Big", "id": ' + "9" * 5000 + "}"]
+    put(root, "2026/11/25/export.jsonl", "\n".join(lines).encode())
+
+
+def test_each_bad_archive_file_is_one_error_item_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "archive"
+    hostile_day(root)
+    reads: list[str] = []
+    real_get = LocalLake.get
+    monkeypatch.setattr(LocalLake, "get", lambda self, key: reads.append(key) or real_get(self, key))
+    by_name = {i.key.rsplit("/", 1)[1]: i for i in items(root)}
+    errors = {name: i.error.kind for name, i in by_name.items() if i.error is not None}
+    assert errors == {"back\\slash.txt": "bad_key", "link.txt": "outside_root", "huge.txt": "too_large"}
+    assert "2026/11/25/huge.txt" not in reads  # refused from its listed size, never read
+    assert by_name["good.txt"].data == wire("Alice")
+    escaped = by_name["esc\x1b[31mred.txt"]
+    assert (
+        escaped.data == wire("Carol")
+        and "\x1b" not in escaped.origin
+        and "esc%1B[31mred.txt" in escaped.origin
+    )
+    export = by_name["export.jsonl"]
+    assert [e.title for e in export.entries] == ["Fine"] and export.rejected == 3
+    assert export.problems == ("line 2: nested too deep", "line 3: nested too deep", "line 4: not valid JSON")
+
+
+def test_raw_metadata_nested_too_deep_costs_only_its_body(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    meta = {
+        "status": 200,
+        "etag": None,
+        "last_modified": None,
+        "final_url": "https://u:PASS@news.example/feed?api_key=SECRET",
+        "feed_id": "f1",
+        "fetched_at": "2026-11-25T10:00:00+00:00",
+        "content_type": "application/rss+xml",
+    }
+    good = store_raw(lake, rss(("a", "A", "Tue, 25 Nov 2026 10:00:00 GMT")), meta)
+    bad = store_raw(lake, rss(("b", "B", "Tue, 25 Nov 2026 11:00:00 GMT")), meta)
+    (tmp_path / bad.replace(".gz", ".json")).write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    found = {i.key: i for i in list(iter_archive_day(str(tmp_path), DAY, settings=SETTINGS))}
+    assert (
+        found[good].error is None
+        and found[good].feed_url == "https://REDACTED@news.example/feed?api_key=REDACTED"
+    )
+    (broken,) = [i for i in items(tmp_path, day=date(2026, 11, 26)) if i.key == bad]  # undated: every day
+    assert broken.error is not None and "unreadable metadata" in broken.error.message
+
+
+def test_a_mapping_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_bytes(b"headline: title\ntexte: body\n\xe9t\xe9: summary\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_mapping(str(path))

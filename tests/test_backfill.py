@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, RetriableError
+from pipeline.errors import BadInputError, ConfigError, RetriableError
 from pipeline.jobs.backfill import backfill_day, day_manifest_key, run_backfill
 from pipeline.lake.landing import read_manifest
 from pipeline.lake.parquet import read_stories
@@ -174,3 +174,120 @@ def test_a_missing_archive_fails_before_any_day_lands(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         backfill_day(str(tmp_path / "typo"), D1, str(lake_dir), settings=SETTINGS)
     assert not LocalLake(lake_dir).list("_manifests/")
+
+
+def versions(lake: LocalLake) -> set[tuple[str, str]]:
+    return {(sid, h) for sid, h, _ in landed(lake)}
+
+
+def test_an_empty_day_writes_nothing_and_later_data_lands(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    put(arch, "2026/11/24/w1.txt", wire("Alice"))  # the archive exists; the 25th has nothing yet
+    summary = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert summary == {
+        "day": "2026-11-25", "skipped": True, "reason": "empty", "landed": False, "manifest": None
+    }  # fmt: skip
+    assert not LocalLake(lake_dir).exists(day_manifest_key(D2))
+    put(arch, "2026/11/25/w2.txt", wire("Bob"))
+    later = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert later["landed"] and later["stories"]["new"] == 1 and later["inputs"] == 1
+
+
+def test_a_rerun_skips_an_unchanged_day_and_ingests_only_the_difference(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    put(arch, "2026/11/25/feed.xml", rss(("b", "Beta", "Tue, 25 Nov 2026 09:00:00 GMT")))
+    lake = LocalLake(lake_dir)
+    first = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert first["stories"]["new"] == 2 and first["inputs"] == 2
+    manifest = read_manifest(lake, day_manifest_key(D2))
+    listing = manifest.source_info["listing"]  # type: ignore[index]
+    assert len(listing["inputs"]) == 2 and listing["archive"] == LocalLake(arch).uri()
+
+    unchanged = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert (unchanged["skipped"], unchanged["reason"]) == (True, "unchanged")
+    assert read_manifest(lake, day_manifest_key(D2)).run_id == manifest.run_id  # not rewritten
+
+    before = versions(lake)
+    put(arch, "2026/11/25/w2.txt", wire("Carol"))  # new data for a day that already landed
+    beta, gamma = (
+        ("b", "Beta", "Tue, 25 Nov 2026 09:00:00 GMT"),
+        ("c", "Gamma", "Tue, 25 Nov 2026 10:00:00 GMT"),
+    )
+    put(arch, "2026/11/25/feed.xml", rss(beta, gamma))  # the feed snapshot rewritten with one more item
+    again = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert again["inputs"] == 2 and again["carried"] == 1  # the feed and w2 read; w1 not read again
+    assert again["stories"]["new"] == 3 and again["stories"]["kept"] == 1  # Beta, Gamma, Carol; Alice kept
+    after = versions(lake)
+    assert before < after and len(after) == 4
+    rerun = read_manifest(lake, day_manifest_key(D2))
+    assert len(rerun.source_info["listing"]["inputs"]) == 3  # type: ignore[index]
+    assert sorted(f["feed_id"] for f in rerun.feeds) == [
+        "2026/11/25/feed.xml", "2026/11/25/w1.txt", "2026/11/25/w2.txt"
+    ]  # fmt: skip
+    assert rerun.rows == 4 and validate(lake).ok
+    assert backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)["reason"] == "unchanged"
+
+
+def test_a_manifest_without_a_listing_is_read_again(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    lake = LocalLake(lake_dir)
+    doc = json.loads(lake.get(day_manifest_key(D2)))
+    del doc["source_info"]["listing"]  # as written before listings existed
+    lake.put(day_manifest_key(D2), json.dumps(doc).encode())
+    again = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)
+    assert again["landed"] and again["inputs"] == 1 and len(versions(lake)) == 1
+    assert validate(lake).ok
+
+
+def test_a_day_whose_every_input_is_rejected_fails_and_writes_nothing(tmp_path: Path) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    put(arch, "2026/11/25/w2.txt", wire("Bob"))
+    with pytest.raises(BadInputError) as err:  # wire text read as JSON Lines: every record rejected
+        backfill_day(str(arch), D2, str(lake_dir), layout="jsonl", settings=SETTINGS)
+    assert err.value.kind == "all_rejected" and "every input was rejected" in err.value.message
+    assert len(err.value.fields["errors"]) == 2  # type: ignore[arg-type]
+    assert not LocalLake(lake_dir).exists(day_manifest_key(D2))
+    fixed = backfill_day(str(arch), D2, str(lake_dir), settings=SETTINGS)  # the right layout: it lands
+    assert fixed["landed"] and fixed["stories"]["new"] == 2
+
+    # a day that landed is not replaced by a run that rejects everything
+    with pytest.raises(BadInputError):
+        backfill_day(str(arch), D2, str(lake_dir), layout="jsonl", force=True, settings=SETTINGS)
+    assert len(versions(LocalLake(lake_dir))) == 2 and validate(LocalLake(lake_dir)).ok
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_exits_non_zero_when_every_input_of_a_day_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    argv = ["backfill", "--archive", str(arch), "--from", "2026-11-24", "--to", "2026-11-25"]
+    argv += ["--lake", str(lake_dir), "--workers", workers]
+    assert cli.main([*argv, "--layout", "jsonl"]) == 1
+    out = capsys.readouterr().out
+    assert "2026-11-25: FAILED all_rejected" in out and "1 empty" in out
+    assert "w1.txt: 6 records rejected (line 1: not valid JSON, ...)" in out
+    assert not LocalLake(lake_dir).list("_manifests/")
+    assert cli.main([*argv, "--layout", "jsonl", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["failed"] == ["2026-11-25"]
+    assert cli.main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["landed"] == 1
+
+
+def test_an_archive_file_over_the_parse_budget_is_too_slow_in_worker_processes(tmp_path: Path) -> None:
+    """Backfill workers are processes: the budget's CPU timer runs in each worker's main thread."""
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    big = [(f"s{i}", f"Story {i}", "Tue, 25 Nov 2026 09:00:00 GMT") for i in range(10_000)]
+    put(arch, "2026/11/25/huge.xml", rss(*big))
+    put(arch, "2026/11/25/w1.txt", wire("Alice"))
+    put(arch, "2026/11/26/w2.txt", wire("Bob"))
+    settings = SETTINGS.with_(parse_budget=0.5, max_body_bytes=50 << 20)
+    totals = run_backfill(str(arch), D2, D3, str(lake_dir), workers=2, settings=settings)
+    assert totals["landed"] == 2 and totals["failed"] == [] and totals["stories"]["new"] == 2
+    (error,) = totals["results"][0]["errors"]
+    assert error["input"].endswith("huge.xml") and error["reason"].startswith("too_slow:")

@@ -55,7 +55,7 @@ def test_every_flag_of_every_command_has_help_and_to_says_inclusive() -> None:
 def test_verbose_is_accepted_before_or_after_the_command(argv: list[str], tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     lake.mkdir()
-    done = wirefeed(*argv, "--lake", str(lake))
+    done = wirefeed(*argv, "--lake", str(lake), "--allow-empty")  # an empty lake is an error otherwise
     assert done.returncode == 0, done.stderr
     assert " DEBUG " in done.stderr or " INFO " in done.stderr
     assert " INFO pipeline.lake.validate: validated 0 manifests" in done.stderr

@@ -11,7 +11,7 @@ from pipeline.cli import main
 from pipeline.errors import BadInputError
 from pipeline.schema import arrow_schema, check_story
 
-UNSAFE = re.compile(r"<script|javascript:|<[a-zA-Z/!][^>]*>", re.IGNORECASE)
+UNSAFE = re.compile(r"<script|(?:java|vb)script:\S|<[a-zA-Z/!][^>]*>", re.IGNORECASE)
 
 
 def run_parse(capsys, *argv):

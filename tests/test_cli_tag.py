@@ -156,3 +156,19 @@ def test_train_tags_writes_a_deterministic_model_and_cross_validates(
 
     assert main(["train-tags", str(tmp_path / "missing.jsonl")]) == 2
     assert json.loads(capsys.readouterr().err)["error"] == "unreadable"
+
+
+def test_a_line_nested_too_deep_or_with_a_huge_number_is_reported_and_the_rest_goes_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = [
+        json.dumps({"id": "a", "title": "TikTok ban upheld"}),
+        "[" * 100_000 + "]" * 100_000,
+        '{"id": ' + "9" * 5_000 + ', "title": "Tariffs"}',
+        '{"id": "d", "title": "Tariffs", "x": ' + '{"k": ' * 100_000 + "1" + "}" * 100_000 + "}",
+        json.dumps({"id": "e", "title": "Rare earth magnets"}),
+    ]
+    code, out, err = run_tag(monkeypatch, capsys, "\n".join(lines) + "\n")
+    assert code == 1 and [o["id"] for o in out] == ["a", "e"]
+    assert [(e["line"], e["error"]) for e in err] == [(2, "bad_record"), (3, "bad_record"), (4, "bad_record")]
+    assert "too deep" in err[0]["message"] and "digits" in err[1]["message"]

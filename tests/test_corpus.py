@@ -8,11 +8,12 @@ import pytest
 
 from pipeline.errors import BadInputError
 from pipeline.parsing.stories import stories_from_bytes
+from pipeline.parsing.text import TAG_OPEN_RE
 from pipeline.schema import check_story
 
 pytestmark = pytest.mark.corpus
 
-UNSAFE = re.compile(r"<script|javascript:|<[a-zA-Z/!][^>]*>", re.IGNORECASE)
+UNSAFE = re.compile(r"<script|(?:java|vb)script:\S|<[a-zA-Z/!][^>]*>", re.IGNORECASE)
 KINDS = {"empty", "binary", "malformed", "encoding", "no_entries", "too_large"}
 
 
@@ -46,7 +47,11 @@ def test_feedparser_corpus(shared_dir):
         for story in batch.stories:
             check_story(story)
             stories += 1
-            unsafe += [(str(path), key, text[:80]) for key, text in text_values(story) if UNSAFE.search(text)]
+            unsafe += [
+                (str(path), key, text[:80])
+                for key, text in text_values(story)
+                if UNSAFE.search(text) or TAG_OPEN_RE.search(text)
+            ]
     summary = f"{len(files)} files, {stories} stories, {dropped} dropped entries, rejected {dict(rejected)}"
     print(f"\ncorpus: {summary}")
     assert unsafe == []

@@ -205,8 +205,36 @@ def test_backfill_catchup_and_active_runs_follow_environment(airflow_home: Path)
         "WIREFEED_BACKFILL_ACTIVE_RUNS": "7",
     }
     assert _parse_in_subprocess(configured, code, airflow_home) == "True 7 2026-01-05 2026-01-09"
-    unset = {k: "" for k in configured}
-    assert _parse_in_subprocess(unset, code, airflow_home) == "False 4 2026-01-01 None"
+    only_start = {**configured, "WIREFEED_BACKFILL_END": "", "WIREFEED_BACKFILL_ACTIVE_RUNS": ""}
+    assert _parse_in_subprocess(only_start, code, airflow_home) == "True 4 2026-01-05 None"
+    unset = {k: "" for k in configured}  # not scheduled: end_date == start_date
+    assert _parse_in_subprocess(unset, code, airflow_home) == "False 4 2026-01-01 2026-01-01"
+
+
+def test_backfill_is_not_scheduled_by_default_but_backfills_any_day(dagbag: Any) -> None:
+    """What the scheduler computes from the serialized DAG: no next run; backfill create still has every
+    day of a range (it ignores end_date)."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dagbag.dags["wire_backfill"]))
+    assert dag.next_dagrun_info(last_automated_run_info=None) is None
+    assert dag.timetable.periodic  # Airflow refuses backfills of non-periodic DAGs
+    infos = list(
+        dag.iter_dagrun_infos_between(datetime(2026, 10, 5, tzinfo=UTC), datetime(2026, 10, 7, tzinfo=UTC))
+    )
+    assert [(i.data_interval.start.day, i.data_interval.end.day) for i in infos] == [(5, 6), (6, 7), (7, 8)]
+    daily = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dagbag.dags["wire_daily"]))
+    assert daily.next_dagrun_info(last_automated_run_info=None) is not None  # wire_daily is scheduled
+
+
+@pytest.mark.parametrize("dag_id", ["wire_daily", "wire_backfill"])
+def test_one_xcom_per_task_and_a_run_timeout(dagbag: Any, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert timedelta(hours=1) <= dag.dagrun_timeout <= timedelta(hours=24)
+    for task in dag.tasks:
+        kwargs = task.partial_kwargs if hasattr(task, "partial_kwargs") else {}
+        multiple = getattr(task, "multiple_outputs", kwargs.get("multiple_outputs"))
+        assert multiple is False, task.task_id
 
 
 def test_pool_names_can_be_overridden(airflow_home: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,117 @@ def test_run_fails_by_default_only_when_every_feed_failed(
     feeds = [FeedSpec("down", server.route("/down.xml", Route(status=503)), "Down")]
     with pytest.raises(RunFailed):
         run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+
+
+def test_a_304_whose_body_already_landed_is_not_parsed_and_a_rerun_keeps_its_stories(
+    server: FeedServer, lake: LocalLake, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    feeds = [FeedSpec("desk", url, "Desk")]
+    first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert first.counts["new"] == 2
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a body that already landed was parsed again")
+
+    monkeypatch.setattr("pipeline.jobs.daily.stories_from_bytes", no_parsing)
+    rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())  # 304: the same interval again
+    assert rerun.feeds[0]["status"] == "not_modified" and rerun.feeds[0]["stories"] == 0
+    assert (rerun.counts["kept"], rerun.rows) == (2, 2)  # every story of the interval stays
+    next_day = run_daily(feeds, lake, Interval.for_date("2026-11-26"), settings, tagger=MarkTagger())
+    assert next_day.rows == 0 and next_day.feeds[0]["status"] == "not_modified"
+
+
+def test_a_body_staged_but_never_landed_is_parsed_again(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    url = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    feed = FeedSpec("desk", url, "Desk")
+    stage(feed, lake, settings)  # fetched and staged; its landing never happened
+    second = stage(feed, lake, settings)  # 304
+    assert second["status"] == "not_modified" and second["stories"] == 2
+
+
+# --- hostile feeds: each costs its own feed, with a reason; the others land ---------------------------------
+
+
+def many_items(n: int, body: str = "A paragraph of text about the economy and its many parts.") -> bytes:
+    return rss("Big", [Item(f"g{i}", f"Story {i}", body, f"https://news.example/{i}") for i in range(n)])
+
+
+def test_a_feed_over_its_parse_budget_is_too_slow_and_the_others_land(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    """The budget is CPU time in the main thread, where run_daily parses (fetches run in threads). A 10,000
+    item feed needs seconds of CPU, far more than 0.5 s; the small feeds need milliseconds."""
+    feeds = [
+        FeedSpec("desk", server.route("/desk.xml", Route(body=FEED)), "Desk"),
+        FeedSpec("huge", server.route("/huge.xml", Route(body=many_items(10_000))), "Huge"),
+        FeedSpec("desk2", server.route("/desk2.xml", Route(body=FEED.replace(b"news.", b"wire."))), "D2"),
+    ]
+    manifest = run_daily(feeds, lake, DAY, settings.with_(parse_budget=0.5, max_body_bytes=50 << 20))
+    by_id = {f["feed_id"]: f for f in manifest.feeds}
+    assert by_id["huge"]["status"] == "failed" and by_id["huge"]["reason"].startswith("too_slow:")
+    assert by_id["desk"]["status"] == by_id["desk2"]["status"] == "ok"
+    assert manifest.counts["new"] == 4
+    assert load_state(lake, "huge").last_error.startswith("too_slow:")  # type: ignore[union-attr]
+
+
+def test_item_and_field_caps_are_recorded_reasons(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    long_title = rss("T", [Item("g1", "word " * 2_000_000, "Body.", "https://news.example/t")])
+    feeds = [
+        FeedSpec("tiny-items", server.route("/tiny.xml", Route(body=many_items(200_000, "x"))), "T"),
+        FeedSpec("long-title", server.route("/title.xml", Route(body=long_title)), "L"),
+    ]
+    manifest = run_daily(feeds, lake, DAY, settings.with_(max_body_bytes=50 << 20), tagger=MarkTagger())
+    tiny, title = manifest.feeds
+    assert tiny["status"] == "failed" and tiny["reason"].startswith("too_many_entries:")
+    assert title["status"] == "ok" and title["problems"] == [
+        "entry 0: title cut from 9999999 to 1000 characters"
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad_url",
+    [
+        "http://127.0.0.1:99999/feed.xml",
+        "http://[::1/feed.xml",
+        "REDIRECT:http://127.0.0.1:99999/x",
+        "REDIRECT:http://[::1/x",
+    ],
+)
+def test_malformed_feed_urls_and_redirects_fail_that_feed_only(
+    server: FeedServer, lake: LocalLake, settings: Settings, bad_url: str
+) -> None:
+    if bad_url.startswith("REDIRECT:"):
+        bad_url = server.route("/moved", Route(redirect_to=bad_url.removeprefix("REDIRECT:")))
+    feeds = [
+        FeedSpec("desk", server.route("/desk.xml", Route(body=FEED)), "Desk"),
+        FeedSpec("bad", bad_url, "B"),
+    ]
+    manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    desk, bad = manifest.feeds
+    assert desk["status"] == "ok" and manifest.counts["new"] == 2
+    assert bad["status"] == "failed" and bad["reason"].startswith("bad_url:")
+
+
+def test_the_budget_holds_in_the_worker_processes_of_a_big_run(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    """With enough feeds (and the default tagger) run_daily splits them over worker processes, each
+    fetching in threads and parsing in its main thread: the budget works there too."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: run_daily stays in one process")
+    small = [
+        FeedSpec(
+            f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()))), "S"
+        )
+        for i in range(15)
+    ]
+    huge = FeedSpec("huge", server.route("/huge.xml", Route(body=many_items(10_000))), "Huge")
+    manifest = run_daily([*small, huge], lake, DAY, settings.with_(parse_budget=0.5, max_body_bytes=50 << 20))
+    by_id = {f["feed_id"]: f for f in manifest.feeds}
+    assert by_id["huge"]["reason"].startswith("too_slow:")
+    assert all(by_id[f.id]["status"] == "ok" for f in small) and manifest.counts["new"] == 30

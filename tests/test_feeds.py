@@ -67,6 +67,8 @@ def test_accepts_a_feeds_mapping(tmp_path: Path) -> None:
         ("- id: a\n  url: missing.xml\n  local: true\n", 2, "url", "does not exist"),
         ("- id: a\n  url: 'https://x.org/a'\n  language: 'not a tag!'\n", 3, "language", "BCP 47"),
         ("- id: a\n  url: 'https://x.org/a'\n  url: 'https://x.org/b'\n", 3, "url", "twice"),
+        ("- id: a\n  url: 'https://x.org:99999/a?api_key=SECRET'\n", 2, "url", "not a valid URL"),
+        ("- id: a\n  url: 'https://[::1/a'\n", 2, "url", "not a valid URL"),
         ("- just a string\n", 1, "feed", "mapping"),
         ("a: 1\n", 1, "feeds", "list"),
     ],
@@ -86,3 +88,23 @@ def test_bad_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_the_shipped_example_is_valid() -> None:
     feeds = load_feeds(Path(__file__).parent.parent / "config" / "feeds.yaml", include_disabled=True)
     assert feeds and len({f.id for f in feeds}) == len(feeds)
+
+
+def test_secrets_in_a_bad_url_are_not_echoed(tmp_path: Path) -> None:
+    err = error_of(tmp_path, "- id: a\n  url: 'https://u:PASS@x.org:99999/a?api_key=SECRET'\n")
+    assert "PASS" not in err.message and "SECRET" not in err.message
+
+
+@pytest.mark.parametrize(
+    ("content", "line"), [(b"- id: a\n  url: 'https://x.org/\xe9'\n", 2), (b"\xff\xfe", 1)]
+)
+def test_a_feeds_file_that_is_not_utf8_names_the_line(tmp_path: Path, content: bytes, line: int) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="not UTF-8") as err:
+        load_feeds(path)
+    assert err.value.fields["line"] == line
+
+
+def test_yaml_nested_too_deep_is_a_config_error(tmp_path: Path) -> None:
+    assert "too deep" in error_of(tmp_path, "- " + "[" * 100_000).message

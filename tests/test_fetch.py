@@ -140,21 +140,24 @@ def test_redirect_loop_is_detected(server: FeedServer, settings: Settings) -> No
 
 
 @pytest.mark.parametrize(
-    "location",
+    ("location", "kind"),
     [
-        "http://169.254.169.254/latest/meta-data/",
-        "http://10.0.0.1/feed",
-        "http://[::1]:9/feed",
-        "http://0.0.0.0/",
+        ("http://169.254.169.254/latest/meta-data/", "blocked_address"),
+        ("http://10.0.0.1/feed", "blocked_address"),
+        ("http://[::1]:9/feed", "blocked_address"),
+        ("http://0.0.0.0/", "blocked_address"),
+        ("http://127.0.0.1:99999/x", "bad_url"),
+        ("http://[::1/x", "bad_url"),
+        ("//[bad/x?token=SECRET", "bad_url"),
     ],
 )
-def test_redirect_to_a_private_address_is_refused_before_connecting(
-    server: FeedServer, settings: Settings, location: str
+def test_redirect_to_a_private_address_or_a_malformed_url_is_refused_before_connecting(
+    server: FeedServer, settings: Settings, location: str, kind: str
 ) -> None:
     url = server.route("/evil", Route(redirect_to=location))
     with pytest.raises(BadInputError) as err:
         fetch(url, settings=settings)
-    assert err.value.kind == "blocked_address"
+    assert err.value.kind == kind and "SECRET" not in str(err.value.to_dict())
 
 
 def test_loopback_is_refused_by_default(server: FeedServer) -> None:
@@ -340,6 +343,39 @@ def test_url_with_a_space_is_a_bad_url_that_does_not_echo_its_query(
         fetch(url, settings=settings, sleep=sleeps)
     assert info.value.kind == "bad_url" and sleeps == []
     assert "SECRET" not in info.value.message and "SECRET" not in repr(info.value.fields)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:99999/feed.xml?api_key=SECRET",
+        "http://[::1/feed.xml?api_key=SECRET",
+        "http://[zz::]/f",
+    ],
+)
+def test_malformed_url_is_a_bad_url_error(settings: Settings, url: str) -> None:
+    with pytest.raises(BadInputError) as err:
+        fetch(url, settings=settings)
+    assert err.value.kind == "bad_url" and "SECRET" not in str(err.value.to_dict())
+
+
+def test_user_info_is_sent_as_basic_auth_and_never_echoed(server: FeedServer, settings: Settings) -> None:
+    server.route("/private.xml", Route(body=RSS))
+    url = f"http://reader:pa%24%24word@127.0.0.1:{server.port}/private.xml?api_key=SECRET"
+    server.route("/private.xml?api_key=SECRET", Route(body=RSS))
+    result = fetch(url, settings=settings)
+    assert result.body == RSS
+    sent = server.requests_for("/private.xml?api_key=SECRET")[0].headers
+    assert sent["authorization"] == "Basic cmVhZGVyOnBhJCR3b3Jk"  # reader:pa$$word
+    denied = server.route("/denied.xml", Route(status=403))
+    with pytest.raises(BadInputError) as err:
+        fetch(denied.replace("http://", "http://reader:pa%24%24word@") + "?token=SECRET", settings=settings)
+    assert "word" not in err.value.message and "SECRET" not in str(err.value.to_dict())
+
+
+def test_huge_retry_after_does_not_overflow() -> None:
+    assert parse_retry_after("9" * 400) == 366 * 86400.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == 366 * 86400.0
 
 
 def test_the_user_agent_names_the_project_and_the_contact_setting(server: FeedServer) -> None:

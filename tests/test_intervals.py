@@ -33,3 +33,9 @@ def test_bad_intervals_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         day_range("2025-01-03", "2025-01-01")
     assert len(day_range("2024-12-30", "2025-01-02")) == 4
+
+
+def test_the_last_representable_day_is_a_config_error_not_an_overflow():
+    with pytest.raises(ConfigError, match="out of range"):
+        Interval.for_date("9999-12-31")
+    assert Interval.for_date("9999-12-30").days()[-1].isoformat() == "9999-12-30"

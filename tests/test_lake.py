@@ -1,7 +1,11 @@
 import base64
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ from moto import mock_aws
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError, FatalError, RetriableError
 from pipeline.lake.store import (
+    BadKeyError,
     LocalLake,
     NotFoundError,
     ObjectInfo,
@@ -89,6 +94,108 @@ def test_keys_that_could_escape_the_root_are_rejected(tmp_path: Path, key: str) 
         check_key(key)
     with pytest.raises(FatalError):
         LocalLake(tmp_path).put(key, b"x")
+
+
+def test_lake_under_a_regular_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    lake = LocalLake(tmp_path / "file" / "lake")
+    with pytest.raises(ConfigError, match="cannot be created"):
+        lake.ensure_bucket()
+    with pytest.raises(FatalError, match="cannot write"):
+        lake.put("a/b", b"1")
+    with pytest.raises(NotFoundError):
+        lake.get("a/b")
+    assert lake.list() == [] and not lake.exists("a/b") and lake.stat("a/b") is None
+    with pytest.raises(ConfigError, match="cannot be created"):
+        LocalLake(tmp_path / "file").ensure_bucket()
+
+
+def test_a_symlink_leading_outside_the_root_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "outside.txt").write_text("the host's secrets")
+    lake = LocalLake(tmp_path / "lake")
+    lake.put("inside/ok.txt", b"fine")
+    (tmp_path / "lake" / "inside" / "link.txt").symlink_to(tmp_path / "outside.txt")
+    (tmp_path / "lake" / "inside" / "alias.txt").symlink_to(tmp_path / "lake" / "inside" / "ok.txt")
+    with pytest.raises(BadKeyError) as err:
+        lake.get("inside/link.txt")
+    assert err.value.kind == "outside_root"
+    assert lake.get("inside/alias.txt") == b"fine"  # a link that stays inside is fine
+
+
+_SLOW_WRITER = """
+import os, sys, time
+from pipeline.lake.store import LocalLake
+os.fsync = lambda fd: (print("writing", flush=True), time.sleep(120))
+LocalLake(sys.argv[1]).put("stories/dt=2026-11-20/daily-2026-11-20.parquet", b"PAR1" * 1000)
+"""
+
+
+def _writer_in_fsync(root: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    return proc
+
+
+def test_a_killed_write_leaves_nothing_under_stories_and_the_next_write_removes_it(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    writer = _writer_in_fsync(root)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(30)
+    files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    assert not [f for f in files if f.startswith("stories/")]  # a reader of stories/ sees nothing
+    (leftover,) = [f for f in files if f.endswith(".part")]
+    assert leftover.startswith("_tmp/")
+    lake = LocalLake(root)
+    assert lake.leftovers() == [leftover] and lake.list() == []
+    lake.put("stories/dt=2026-11-20/daily-2026-11-20.parquet", b"done")
+    assert lake.leftovers() == [] and not (root / leftover).exists()
+
+
+def test_the_temp_file_of_a_write_under_way_is_never_removed(tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    writer = _writer_in_fsync(root)
+    try:
+        (tmp_file,) = (root / "_tmp").glob("*.part")
+        other = LocalLake(root)
+        other.put("_state/feeds/x.json", b"{}")  # its first write sweeps: the busy lock keeps the file
+        assert other.leftovers() == [] and other.remove_leftovers() == [] and tmp_file.exists()
+    finally:
+        writer.kill()
+        writer.wait(30)
+    assert LocalLake(root).leftovers() == [f"_tmp/{tmp_file.name}"]
+
+
+def test_a_sweep_on_a_fresh_lake_never_takes_the_temp_file_of_a_write_starting_now(
+    tmp_path: Path,
+) -> None:
+    # Without _tmp/.lock no write ever used _tmp/: a file there belongs to a write that is starting right now
+    # (it made the lock and its temp file between our look at the lock and our glob).
+    root = tmp_path / "lake"
+    (root / "_tmp").mkdir(parents=True)
+    starting = root / "_tmp" / "0123.part"
+    starting.write_bytes(b"being written")
+    assert LocalLake(root).remove_leftovers() == [] and starting.exists()
+
+
+def test_many_first_writes_at_once_on_a_fresh_lake_all_land(tmp_path: Path) -> None:
+    # The daily run writes raw bodies from several threads, each lake instance sweeping on its first write.
+    for attempt in range(20):
+        root = tmp_path / f"lake{attempt}"
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i, r=root: LocalLake(r).put(f"raw/{i}.bin", b"x" * 4096), range(8)))
+        assert sorted(o.key for o in LocalLake(root).list("raw/")) == [f"raw/{i}.bin" for i in range(8)]
+
+
+def test_temp_files_older_versions_left_under_stories_are_reported_and_removed(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    legacy = tmp_path / "stories" / "dt=2025-09-10" / ".backfill-2025-09-10.parquet.0a1b.part"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"partial")
+    assert lake.leftovers() == ["stories/dt=2025-09-10/.backfill-2025-09-10.parquet.0a1b.part"]
+    assert lake.remove_leftovers() == ["stories/dt=2025-09-10/.backfill-2025-09-10.parquet.0a1b.part"]
+    assert not legacy.exists()
 
 
 # --- open_lake --------------------------------------------------------------------------------------------

@@ -4,9 +4,14 @@ import pytest
 
 from pipeline.errors import BadInputError
 from pipeline.parsing.parse import (
+    FIELD_CAPS,
     MAX_INPUT_BYTES,
+    MAX_NAMES,
+    NAME_CAP,
     RawEntry,
+    cap_entry,
     derive_title,
+    first_sentence,
     parse_bytes,
     parse_wire_text,
     sniff,
@@ -223,3 +228,65 @@ def test_json_surrogate_escapes_are_replaced():
     )
     (entry,) = parse_bytes(data, "j").entries
     assert entry.guid == "1\ufffd" and entry.title == "t\ufffd"
+
+
+# --- hostile inputs: every stage linear. The timeouts are hang guards, not timing assertions: before the
+# fixes these inputs took hours (quadratic), after them milliseconds.
+
+PROSE = "The talks on tariffs and export controls resumed in Madrid on Tuesday."
+
+
+@pytest.mark.timeout(60)
+def test_title_line_with_a_long_run_of_spaces():
+    parsed = parse_wire_text("Title: a" + " " * 400_000 + "b\n\n" + PROSE + "\n", "w.txt")
+    (entry,) = parsed.entries
+    assert entry.title.startswith("a ") and len(entry.title) == FIELD_CAPS["title"]
+    assert entry.body == PROSE
+    assert parsed.problems == [f"title cut from 400002 to {FIELD_CAPS['title']} characters"]
+
+
+@pytest.mark.timeout(60)
+def test_source_line_with_a_long_run_of_spaces():
+    parsed = parse_wire_text(PROSE + "\n\nSource: a" + " " * 400_000 + "b\n", "w.txt")
+    (entry,) = parsed.entries
+    assert entry.attribution is not None and entry.attribution.startswith("a ")
+    assert entry.body == PROSE  # the Source: line never leaks into the body
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", ["Dr. A ", "A. "])
+def test_first_sentence_of_repeated_abbreviations(unit):
+    paragraph = unit * (2_000_000 // len(unit))  # 960 KB took 15-28 s before; 2 MB took minutes
+    assert first_sentence(paragraph) == paragraph
+    assert derive_title(paragraph).endswith("…")
+    parsed = parse_wire_text(paragraph + "\n\n" + PROSE, "w.txt")
+    assert parsed.entries[0].title.startswith(unit.strip())
+
+
+def test_first_sentence_still_skips_abbreviations():
+    assert derive_title("Dr. Smith met U.S. officials in Madrid. They agreed.") == (
+        "Dr. Smith met U.S. officials in Madrid"
+    )
+    assert derive_title("J. Smith of Acme Corp. said prices rose. More later.") == (
+        "J. Smith of Acme Corp. said prices rose"
+    )
+
+
+def test_field_caps_cut_a_10_mb_title_and_say_so():
+    title = "word " * 2_000_000
+    item = f"<item><title>{title}</title><description>d</description></item>"
+    doc = f'<rss version="2.0"><channel><title>c</title>{item}</channel></rss>'
+    parsed = parse_bytes(doc.encode(), "big.xml")
+    assert len(parsed.entries[0].title) == FIELD_CAPS["title"]
+    assert parsed.problems == [
+        f"entry 0: title cut from {len(title.strip())} to {FIELD_CAPS['title']} characters"
+    ]
+
+
+def test_name_lists_are_capped():
+    entry = RawEntry(
+        origin="o", source="s", authors=tuple(f"a{i}" for i in range(500)), categories=("x" * 9_999,)
+    )
+    capped, cuts = cap_entry(entry)
+    assert len(capped.authors) == MAX_NAMES and capped.categories == ("x" * NAME_CAP,)
+    assert len(cuts) == 2

@@ -86,3 +86,96 @@ def test_every_truncation_is_stories_or_bad_input(fixtures_dir, fetched_at, name
         for story in batch.stories:
             check_story(story)
     assert "empty" in kinds and kinds <= {"empty", "malformed", "no_entries", "encoding"}
+
+
+# --- issue 8 section 2: no `<tag` in any text field, whatever the escaping or the input kind ---
+
+HOSTILE = "<img src=x onerror=alert(1)//"
+
+
+def _assert_clean(story: Story) -> None:
+    import re
+
+    from pipeline.parsing.text import TAG_OPEN_RE
+
+    for key in ("title", "summary", "body", "guid", "source"):
+        value = story[key] or ""
+        assert not TAG_OPEN_RE.search(value) and not re.search(r"<[a-zA-Z/!][^>]*>", value), (key, value)
+    for name in story["authors"] + story["categories"]:
+        assert not TAG_OPEN_RE.search(name), name
+
+
+def _rss(title: str, description: str, guid: str = "g1", author: str = "Ana") -> bytes:
+    return (
+        "<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel><title>T</title><item>"
+        f"<title>{title}</title><description>{description}</description><guid>{guid}</guid>"
+        f"<dc:creator>{author}</dc:creator></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "title, description",
+    [
+        ("Tariffs &lt;img src=x onerror=alert(1)//", "body text here"),  # escaped, unclosed
+        ("Tariffs", "Body &amp;lt;img src=x onerror=alert(1)//"),  # double-escaped description
+        ("Tariffs", "&lt;b&gt;" * 3000 + "Body &amp;lt;img src=x onerror=alert(1)//"),  # deep nesting
+    ],
+)
+def test_rss_fields_have_no_markup(title, description, fetched_at):
+    (story,) = stories_from_bytes(_rss(title, description), "r.xml", fetched_at=fetched_at).stories
+    _assert_clean(story)
+    assert story["title"] == "Tariffs"
+
+
+def test_rss_guid_and_author_have_no_markup(fetched_at):
+    data = _rss("T", "b", guid="id &lt;img src=x onerror=alert(1)//", author="Ana &lt;script")
+    (story,) = stories_from_bytes(data, "r.xml", fetched_at=fetched_at).stories
+    _assert_clean(story)
+    assert story["guid"].startswith("id") and story["authors"] == ["Ana"]
+
+
+def test_json_feed_title_and_content_have_no_markup(fetched_at):
+    import json
+
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "F",
+        "items": [
+            {"id": "1", "title": f"Tariffs {HOSTILE}", "content_html": f"<p>Body</p>&lt;img src=x{HOSTILE}"},
+            {"id": "2", "title": "Plain", "content_text": f"Text {HOSTILE}"},
+        ],
+    }
+    batch = stories_from_bytes(json.dumps(doc).encode(), "f.json", fetched_at=fetched_at)
+    for story in batch.stories:
+        _assert_clean(story)
+    assert [s["title"] for s in batch.stories] == ["Tariffs", "Plain"]
+    assert batch.stories[1]["body"] == "Text"
+
+
+def test_wire_text_has_no_markup(fetched_at):
+    text = (
+        f"Title: Tariffs {HOSTILE}\n\nFirst paragraph of the wire story with enough words {HOSTILE}\n\n"
+        "Second paragraph with more words in it.\n\nSource: Wire &lt;b\n"
+    )
+    (story,) = stories_from_bytes(text.encode(), "w.txt", fetched_at=fetched_at).stories
+    _assert_clean(story)
+    assert story["title"] == "Tariffs"
+    assert not (story["attribution"] or "").count("<b")
+
+
+def test_json_lines_title_has_no_markup(fetched_at):
+    from pipeline.parsing.normalize import normalize
+    from pipeline.sources.archive import DEFAULT_MAPPING, record_entry
+
+    record = {"title": f"Tariffs {HOSTILE}", "body": f"Body {HOSTILE}", "id": f"x{HOSTILE}"}
+    entry = record_entry(record, DEFAULT_MAPPING, origin="a.jsonl", source="a")
+    story = normalize(entry, fetched_at=fetched_at)
+    _assert_clean(story)
+    assert story["title"] == "Tariffs" and story["body"] == "Body"
+
+
+def test_words_about_scripts_stay_in_every_field(fetched_at):
+    data = _rss("Best Practices in JavaScript: Types", "VBScript: and JavaScript: tips")
+    (story,) = stories_from_bytes(data, "r.xml", fetched_at=fetched_at).stories
+    assert story["title"] == "Best Practices in JavaScript: Types"
+    assert story["body"] == "VBScript: and JavaScript: tips"

@@ -93,6 +93,19 @@ def test_daily_chain_lands_and_validates_the_interval(settings: Settings) -> Non
 
     report = jsonable(tasks.validate_interval(DAY, settings))
     assert report["ok"] is True and report["manifests"] == 1 and report["rows"] == 8
+    assert landed["landed"] is True and landed["rows"] == 8 and landed["manifest"] == manifest.key
+
+    validated = jsonable(tasks.validate_landing(landed, DAY, settings))
+    assert validated is not None and validated["ok"] is True and validated["rows"] == 8
+    assert validated["asset"] == {
+        "job": "daily",
+        "interval_start": "2026-11-20T00:00:00+00:00",
+        "interval_end": "2026-11-21T00:00:00+00:00",
+        "label": "2026-11-20",
+        "counts": landed["counts"],
+        "rows": 8,
+        "manifest": lake.uri(manifest.key),
+    }
 
 
 def test_tasks_land_what_wirefeed_run_lands(settings: Settings, tmp_path: Path) -> None:
@@ -126,8 +139,11 @@ def test_a_rerun_of_the_interval_replaces_it_with_the_same_objects(settings: Set
     first, landed = run_tasks(settings)
     versions = story_versions(LocalLake(settings.lake), DAY.label)
     again, relanded = run_tasks(settings)
-    assert [o["stories"] for o in again] == [o["stories"] for o in first]
-    assert relanded == landed
+    # the bodies' stories already landed: nothing is parsed again, and the rerun keeps every story
+    assert [o["stories"] for o in again] == [0] * len(first)
+    assert all("not parsed again" in o["problems"][0] for o in again)
+    assert relanded["counts"]["kept"] == landed["counts"]["new"] and relanded["objects"] == landed["objects"]
+    assert relanded["topics"] == landed["topics"]
     assert story_versions(LocalLake(settings.lake), DAY.label) == versions
 
 
@@ -144,6 +160,25 @@ def test_validate_interval_raises_with_the_first_violations(settings: Settings) 
     assert violations[0]["keys"] == [key]
     # another day's interval has nothing to check: ok
     assert tasks.validate_interval(Interval.for_date("2026-11-10"), settings)["manifests"] == 0
+
+
+def test_validate_landing_publishes_nothing_when_nothing_landed(settings: Settings, tmp_path: Path) -> None:
+    day = Interval.for_date("2026-11-25", "backfill")
+    archive = tmp_path / "archive"
+    put(archive, "2026/11/24/w1.txt", wire("Alice"))
+    empty = tasks.ingest_archive_day(day, settings, archive=str(archive))
+    assert (empty["skipped"], empty["reason"], empty["landed"]) == (True, "empty", False)
+    assert tasks.validate_landing(empty, day, settings) is None
+    no_story = {"landed": True, "rows": 0, "manifest": manifest_key("daily", "2026-11-25")}
+    assert tasks.validate_landing(no_story, day, settings) is None
+
+    put(archive, "2026/11/25/w2.txt", wire("Bob"))
+    landed = tasks.ingest_archive_day(day, settings, archive=str(archive))
+    validated = tasks.validate_landing(landed, day, settings)
+    assert validated is not None and validated["asset"]["counts"]["new"] == 1
+    assert validated["asset"]["manifest"].endswith("_manifests/backfill/2026-11-25.json")
+    unchanged = tasks.ingest_archive_day(day, settings, archive=str(archive))
+    assert unchanged["reason"] == "unchanged" and tasks.validate_landing(unchanged, day, settings) is None
 
 
 def test_archive_uri_prefers_the_given_archive_then_the_environment() -> None:

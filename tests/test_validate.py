@@ -178,3 +178,36 @@ def test_cli_exit_codes_and_offending_keys(lake: LocalLake, capsys: pytest.Captu
     assert main(["validate", "--lake", str(lake.root), "--to", "2026-11-24"]) == 0
     assert main(["validate", "--lake", str(lake.root), "--from", "yesterday"]) == 2
     assert "not a date" in capsys.readouterr().err
+
+
+def test_the_widest_range_is_fine_and_a_reversed_one_is_a_usage_error(
+    lake: LocalLake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert validate(lake, "0001-01-01", "9999-12-31").manifests == 2
+    assert main(["validate", "--lake", str(lake.root), "--from", "0001-01-01", "--to", "9999-12-31"]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--lake", str(lake.root), "--from", "2026-11-25", "--to", "2026-11-24"]) == 2
+    assert "before --from" in capsys.readouterr().err
+
+
+def test_an_empty_or_missing_lake_fails_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for root in (tmp_path / "no-such-dir", tmp_path):
+        assert main(["validate", "--lake", str(root)]) == 1
+        assert "holds no manifest" in capsys.readouterr().err
+        assert main(["validate", "--lake", str(root), "--allow-empty"]) == 0
+    assert validate(LocalLake(tmp_path)).lake_manifests == 0
+
+
+def test_temp_files_of_an_unfinished_write_are_reported_until_the_next_landing(lake: LocalLake) -> None:
+    legacy = lake.root / "stories" / "dt=2026-11-24" / ".daily-2026-11-24.parquet.0a1b.part"
+    legacy.write_bytes(b"partial")
+    (lake.root / "_tmp" / "0c0d.part").write_bytes(b"partial")
+    report = validate(lake)
+    assert [(v.kind, v.keys) for v in report.violations] == [
+        ("temp_leftover", ("_tmp/0c0d.part",)),
+        ("temp_leftover", ("stories/dt=2026-11-24/.daily-2026-11-24.parquet.0a1b.part",)),
+    ]
+    land(LocalLake(lake.root), Interval.for_date("2026-11-26"), [story(7, day=26)])
+    assert validate(lake).ok

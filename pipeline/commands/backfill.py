@@ -1,7 +1,8 @@
 """`wirefeed backfill`: land an archive day by day. Exit 0 when every day landed (or was skipped) and every
-input was usable, 1 when a day failed or an input was unusable (rerun to resume: finished days are skipped).
+input was usable, 1 when a day failed (e.g. every input of a day was rejected) or an input was unusable (rerun
+to resume: days whose archive listing is unchanged are skipped).
 A summary goes to stdout, or with --json the totals as JSON (keys: days, landed, skipped, failed, inputs,
-failed_inputs, rejected, stories {input, new, duplicate, updated}, results: one summary per day)."""
+failed_inputs, rejected, empty, stories {input, new, duplicate, updated}, results: one summary per day)."""
 
 from __future__ import annotations
 
@@ -43,12 +44,13 @@ def render(first: str, last: str, totals: dict[str, Any]) -> str:
     s = totals["stories"]
     lines = [
         f"backfill {first}..{last}: {totals['days']} days, {totals['landed']} landed, "
-        f"{totals['skipped']} skipped, {len(totals['failed'])} failed; {totals['inputs']} inputs "
+        f"{totals['skipped']} skipped ({totals['empty']} empty), {len(totals['failed'])} failed; "
+        f"{totals['inputs']} inputs "
         f"({totals['failed_inputs']} unusable, {totals['rejected']} records rejected); stories "
         f"{s['new']} new, {s['updated']} updated, {s['duplicate']} duplicate"
     ]
     for day in totals["results"]:
         if "error" in day:
             lines.append(f"  {day['day']}: FAILED {day['error']}: {day['message']}")
-        lines += [f"  {day['day']}: {err['input']}: {err['reason']}" for err in day.get("errors", [])]
+        lines += [f"  {day['day']}: {err['input']}: {err['reason']}" for err in day.get("errors") or []]
     return "\n".join(lines)

@@ -11,8 +11,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, WirefeedError
+from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
+from pipeline.redact import redact_url
 from pipeline.schema import Story
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
@@ -40,15 +43,14 @@ def _expand(inputs: list[str]) -> list[str]:
     return expanded
 
 
-def _read(item: str) -> tuple[bytes, datetime, str | None, str | None]:
+def _read(item: str, settings: Settings) -> tuple[bytes, datetime, str | None, str | None]:
     """(bytes, fetched_at, feed_url, content_type) of one input."""
     if item == "-":
         return sys.stdin.buffer.read(), datetime.now(UTC), None, None
     if _is_url(item):
-        from pipeline.config import Settings  # lazy: only URL inputs need fetching
-        from pipeline.sources.fetch import fetch
+        from pipeline.sources.fetch import fetch  # lazy: only URL inputs need fetching
 
-        result = fetch(item, settings=Settings.load())
+        result = fetch(item, settings=settings)
         return result.body, result.fetched_at, result.final_url, result.content_type
     try:
         return Path(item).read_bytes(), datetime.now(UTC), None, None
@@ -67,7 +69,7 @@ def story_json(story: Story) -> str:
 
 
 def _reject(item: str, error: WirefeedError) -> None:
-    line = {"input": item, "error": error.kind, "message": error.message}
+    line = {"input": redact_url(item), "error": error.kind, "message": error.message}
     print(json.dumps(line, ensure_ascii=False), file=sys.stderr, flush=True)
 
 
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     if inputs.count("-") > 1:
         return _usage_error("stdin (-) can be read only once")
     try:
+        settings = Settings.load()
+    except WirefeedError as exc:
+        return _usage_error(exc.message)
+    try:
         tagger: StoryTagger | None = None if args.no_tag else load_default_tagger()
     except (ImportError, FatalError) as exc:
         return _usage_error(f"topic tagging is unavailable ({exc}); use --no-tag")
@@ -98,16 +104,17 @@ def run(args: argparse.Namespace) -> int:
             out = stack.enter_context(open(args.out, "w", encoding="utf-8"))
         for item in _expand(inputs):
             try:
-                data, fetched_at, feed_url, content_type = _read(item)
-                batch = stories_from_bytes(
-                    data,
-                    item,
-                    fetched_at=fetched_at,
-                    source=args.source,
-                    feed_url=feed_url,
-                    content_type=content_type,
-                    tagger=tagger,
-                )
+                data, fetched_at, feed_url, content_type = _read(item, settings)
+                with parse_budget(settings.parse_budget, redact_url(item)):
+                    batch = stories_from_bytes(
+                        data,
+                        item,
+                        fetched_at=fetched_at,
+                        source=args.source,
+                        feed_url=feed_url,
+                        content_type=content_type,
+                        tagger=tagger,
+                    )
             except WirefeedError as exc:
                 rejected += 1
                 _reject(item, exc)

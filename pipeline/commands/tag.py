@@ -33,6 +33,10 @@ def check_line(line: str, lineno: int) -> dict[str, Any]:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise BadRecordError(f"invalid JSON: {exc.msg}", line=lineno) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BadRecordError(f"unreadable JSON value: {exc}"[:200], line=lineno) from None
+    except RecursionError:
+        raise BadRecordError("JSON nested too deep", line=lineno) from None
     if not isinstance(obj, dict):
         raise BadRecordError("not a JSON object", line=lineno)
     if "id" not in obj:
@@ -43,6 +47,15 @@ def check_line(line: str, lineno: int) -> dict[str, Any]:
     if not any(obj.get(f) for f in _TEXT_FIELDS):
         raise BadRecordError("no title, body or summary", line=lineno, id=obj["id"])
     return obj
+
+
+def tag_line(tagger: Tagger, line: str, lineno: int) -> str:
+    """The tagged JSON line; BadRecordError for a line that cannot be read, tagged or written back."""
+    obj = check_line(line, lineno)
+    try:
+        return json.dumps(tagger.tag_story(obj), ensure_ascii=False)
+    except RecursionError:  # another field nested too deep to write back
+        raise BadRecordError("JSON nested too deep", line=lineno, id=str(obj["id"])[:100]) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,10 +69,8 @@ def run(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            obj = check_line(line, lineno)
+            print(tag_line(tagger, line, lineno))
         except BadRecordError as exc:
             bad += 1
             print(json.dumps(exc.to_dict(), ensure_ascii=False, default=str), file=sys.stderr)
-            continue
-        print(json.dumps(tagger.tag_story(obj), ensure_ascii=False))
     return EXIT_BAD_LINES if bad else EXIT_OK

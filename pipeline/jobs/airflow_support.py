@@ -67,6 +67,18 @@ def task_context(job: str) -> tuple[Settings, Interval, dict[str, Any]]:
     return settings, interval_from_context(context, job), dict(context.get("params") or {})
 
 
+def publish_or_skip(asset: Any, result: Mapping[str, Any] | None, label: str) -> None:
+    """For the validating task, which has `asset` as its outlet: with a result (pipeline.jobs.tasks.
+    validate_landing), the Asset event carries result["asset"] as its extra; with None (nothing landed) the
+    task is skipped, so no Asset event is published (Airflow publishes outlets on success only)."""
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if result is None:
+        raise AirflowSkipException(f"nothing landed for {label}: no validation, no asset event")
+    get_current_context()["outlet_events"][asset].extra = dict(result["asset"])
+
+
 def archive_in_airflow(params: Mapping[str, Any]) -> str | None:
     """The archive a backfill run names: param "archive", else the Airflow Variable `wirefeed_archive`
     (None when neither is set; pipeline.jobs.tasks.archive_uri then falls back to WIREFEED_ARCHIVE)."""

@@ -1,19 +1,29 @@
 """Backfill: turn archive days into landed intervals (job "backfill"), one manifest per UTC day.
 
 Exactly-once across days: `landing.land` dedupes only against manifests that already exist, so two days must
-never land at the same time. `run_backfill` therefore parses days in parallel worker processes (the costly
-part) and lands them one at a time, in date order, in the parent; a story found in several days' archives
-lands with the first of those days and counts as a duplicate in the others. `backfill_day` (the Airflow
-task) does both steps for one day, so the DAG must not land two days at once (max_active_runs=1 or a
-one-slot pool).
-Resumable: a day whose manifest exists is skipped unless `force`.
+never land at the same time. `run_backfill` therefore parses in parallel worker processes (the costly part),
+by chunks of a day's files rather than whole days (so two workers share even a one-day backfill), and lands
+days one at a time, in date order, in the parent once all of a day's chunks are back; a story found in
+several days' archives lands with the first of those days and counts as a duplicate in the others. Workers
+hand back Arrow IPC bytes (no per-story objects cross the process boundary), build their tables a few
+thousand stories at a time, and fork from a server process that imported the pipeline once.
+`backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
+(max_active_runs=1 or a one-slot pool).
+
+A day is done only for the archive content it saw (pipeline.jobs.fingerprints): its manifest records the
+day's listing; a rerun skips the day when the listing is unchanged and otherwise reads only the new or changed
+inputs (what the day landed before is kept). `force` re-reads every input. Two outcomes write nothing: a day
+with no input in the archive (`empty`, so data added later is not blocked), and a day whose every input was
+rejected (BadInputError `all_rejected`: the run fails, and a corrected rerun, e.g. with the right layout,
+lands the day).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
+import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,13 +31,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, TextIO
 
+import pyarrow as pa
+
 from pipeline.config import Settings
-from pipeline.errors import BadInputError, WirefeedError
+from pipeline.errors import BadInputError, FatalError, WirefeedError
+from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
-from pipeline.lake.landing import COUNT_KEYS, land, manifest_key
-from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
-from pipeline.lake.store import Lake, open_lake
+from pipeline.jobs.workers import worker_context
+from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
+from pipeline.lake.parquet import arrow_reader, to_table
+from pipeline.lake.store import Lake, NotFoundError, open_lake
+from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import (
     StoryTagger,
     load_default_tagger,
@@ -35,27 +50,99 @@ from pipeline.parsing.stories import (
     stories_from_entries,
 )
 from pipeline.schema import Story
-from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping, plan_archive
+from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping
 
 log = logging.getLogger(__name__)
 
 JOB = "backfill"
 MAX_PROBLEMS = 20  # per input, in the manifest
 MAX_ERRORS = 50  # failed inputs listed in a day's summary
+STORY_BATCH = 2000  # stories turned into an Arrow table at a time
+CHUNKS_PER_WORKER = 4  # work units per worker over a run (so workers finish together)
+MAX_CHUNK_INPUTS = 64  # inputs in one unit at most (bounds a worker's memory and the parent's wait)
 
 
 @dataclass
 class PreparedDay:
-    """A day read and parsed, ready to land: stories plus one FeedOutcome-shaped dict per input."""
+    """A day read and parsed, ready to land: a story table plus one FeedOutcome-shaped dict per input read;
+    `carried`: outcomes of unchanged inputs from the day's earlier manifest; `listing`: what the day saw."""
 
     day: date
     archive: str = ""
-    stories: list[Story] = field(default_factory=list)
+    table: pa.Table = field(default_factory=lambda: to_table([]))
     outcomes: list[dict[str, Any]] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
+
+
+class _TableBuilder:
+    """Stories -> one Arrow table, converted STORY_BATCH at a time so few story dicts are alive at once."""
+
+    def __init__(self) -> None:
+        self.tables: list[pa.Table] = []
+        self.pending: list[Story] = []
+
+    def add(self, stories: list[Story]) -> None:
+        self.pending.extend(stories)
+        if len(self.pending) >= STORY_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.tables.append(to_table(self.pending))
+            self.pending = []
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.concat_tables(self.tables) if self.tables else to_table([])
 
 
 def day_manifest_key(day: date) -> str:
     return manifest_key(JOB, Interval.for_date(day, JOB).label)
+
+
+def day_manifest(lake: Lake, day: date) -> Manifest | None:
+    """The day's manifest; None when there is none or it is unreadable (the day is then read again)."""
+    try:
+        return read_manifest(lake, day_manifest_key(day))
+    except NotFoundError:
+        return None
+    except FatalError as exc:
+        log.warning("backfill %s: unreadable manifest, reading the day again: %s", day, exc.message)
+        return None
+
+
+@dataclass
+class DayWork:
+    """What a run does with one day: `summary` when nothing is to be read (unchanged or empty), else the
+    inputs `to_read`, plus what the landing needs besides their stories (listing, carried outcomes)."""
+
+    day: date
+    archive: str
+    summary: dict[str, Any] | None = None
+    to_read: list[Planned] = field(default_factory=list)
+    carried: list[dict[str, Any]] = field(default_factory=list)
+    listing: dict[str, Any] | None = None
+
+    def completed(self, table: pa.Table, outcomes: list[dict[str, Any]]) -> PreparedDay:
+        return PreparedDay(self.day, self.archive, table, outcomes, self.carried, self.listing)
+
+
+def plan_work(plan: DayPlan, previous: Manifest | None, *, force: bool = False) -> DayWork:
+    """Decide a day from its plan and its earlier manifest (see the module doc)."""
+    to_read = plan.to_read(listing_of(previous), force=force)
+    if to_read is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "unchanged"))
+    if not plan.planned and previous is None:
+        return DayWork(plan.day, plan.archive, skipped_summary(plan.day, "empty"))
+    fresh = {p.key for p in to_read}
+    current = {p.key for p in plan.planned}
+    carried = [
+        dict(o)
+        for o in (previous.feeds if previous is not None and not force else [])
+        if o.get("feed_id") in current and o.get("feed_id") not in fresh
+    ]
+    return DayWork(plan.day, plan.archive, to_read=to_read, carried=carried, listing=plan.listing)
 
 
 def prepare_day(
@@ -70,22 +157,26 @@ def prepare_day(
 ) -> PreparedDay:
     """Read and parse one day of the archive (streaming, one input at a time); nothing is written."""
     settings = settings or Settings.load()
+    settings.arm_redaction()
     tagger = tagger or load_default_tagger()
-    prepared = PreparedDay(day, archive_uri)
+    builder = _TableBuilder()
+    outcomes = []
     for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
-        stories, outcome = _item_stories(item, tagger)
-        prepared.stories.extend(stories)
-        prepared.outcomes.append(outcome)
-    return prepared
+        outcomes.append(_item_stories(item, tagger, builder, settings.parse_budget))
+    return PreparedDay(day, archive_uri, builder.table(), outcomes)
 
 
 def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
-    """Land a prepared day (exactly once against every other manifest) and summarize it."""
+    """Land a prepared day (exactly once against every other manifest) and summarize it. BadInputError
+    `all_rejected`, with nothing written, when the day has inputs and every one of them was rejected."""
+    _check_not_all_rejected(prepared)
     interval = Interval.for_date(prepared.day, JOB)
-    manifest = land(
-        lake, interval, prepared.stories, feeds=prepared.outcomes, source_info={"archive": prepared.archive}
-    )
-    return _summary(prepared, manifest.counts, manifest.key)
+    info: dict[str, Any] = {"archive": prepared.archive}
+    if prepared.listing is not None:
+        info["listing"] = prepared.listing
+    feeds = sorted([*prepared.carried, *prepared.outcomes], key=lambda o: str(o["feed_id"]))
+    manifest = land(lake, interval, prepared.table, feeds=feeds, source_info=info)
+    return _summary(prepared, manifest)
 
 
 def backfill_day(
@@ -98,23 +189,61 @@ def backfill_day(
     settings: Settings | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Backfill one UTC day; a JSON-able summary. Skips the day when its manifest exists, unless `force`."""
+    """Backfill one UTC day; a JSON-able summary. Skips the day when its listing is unchanged (or empty and
+    never landed), else reads what is new or changed (everything with `force`) and lands the day."""
     the_day = Interval.for_date(day, JOB).start.date()
     settings = settings or Settings.load()
+    fields = load_mapping(mapping)
+    plan = plan_days(archive_uri, [the_day], layout, settings=settings)[the_day]
     lake = open_lake(lake_uri, settings)
-    if not force and lake.exists(day_manifest_key(the_day)):
-        log.info("backfill %s: manifest exists, skipped", the_day)
-        return skipped_summary(the_day)
+    work = plan_work(plan, day_manifest(lake, the_day), force=force)
+    if work.summary is not None:
+        log.info("backfill %s: %s, nothing to read", the_day, work.summary["reason"])
+        return work.summary
     lake.ensure_bucket()
-    prepared = prepare_day(archive_uri, the_day, layout=layout, mapping=mapping, settings=settings)
-    return land_day(lake, prepared)
+    started = time.monotonic()
+    prepared = prepare_day(archive_uri, the_day, mapping=fields, settings=settings, planned=work.to_read)
+    parsed = time.monotonic()
+    summary = land_day(lake, work.completed(prepared.table, prepared.outcomes))
+    # where the day's time went: reading + parsing the inputs, landing (one at a time across the deployment)
+    landed = time.monotonic() - parsed
+    summary["seconds"] = {"read_parse": round(parsed - started, 3), "land": round(landed, 3)}
+    return summary
 
 
-def skipped_summary(day: date) -> dict[str, Any]:
-    return {"day": day.isoformat(), "skipped": True, "manifest": day_manifest_key(day)}
+def skipped_summary(day: date, reason: str) -> dict[str, Any]:
+    """A day that read nothing: `unchanged` (its listing is the one its manifest names) or `empty` (no
+    input in the archive and no manifest: nothing is written, so data added later lands)."""
+    manifest = day_manifest_key(day) if reason == "unchanged" else None
+    return {"day": day.isoformat(), "skipped": True, "reason": reason, "landed": False, "manifest": manifest}
 
 
-def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], dict[str, Any]]:
+def _check_not_all_rejected(prepared: PreparedDay) -> None:
+    outcomes = [*prepared.carried, *prepared.outcomes]
+    rejected = [o for o in outcomes if o["status"] == "failed" or int(o.get("rejected") or 0)]
+    if prepared.table.num_rows or not rejected or any(int(o.get("stories") or 0) for o in outcomes):
+        return
+    errors = [{"input": o["url"], "reason": _rejection(o)} for o in rejected[:MAX_ERRORS]]
+    raise BadInputError(
+        "all_rejected",
+        f"{prepared.day}: every input was rejected ({len(outcomes)} inputs), nothing landed; first: "
+        f"{errors[0]['input']}: {errors[0]['reason']}. Fix the input or the layout/mapping and rerun the day",
+        day=prepared.day.isoformat(),
+        errors=errors,
+    )
+
+
+def _rejection(outcome: Mapping[str, Any]) -> str:
+    problems = list(outcome.get("problems") or [])
+    records = f"{outcome.get('rejected')} records rejected" + (f" ({problems[0]}, ...)" if problems else "")
+    return str(outcome.get("reason") or records)
+
+
+def _item_stories(
+    item: ArchiveItem, tagger: StoryTagger, builder: _TableBuilder, budget: float | None = None
+) -> dict[str, Any]:
+    """Parse one input into `builder` within the parse budget (a JSON Lines file: each slice of records
+    within it, so a big export is not one input's worth of time); its FeedOutcome-shaped summary."""
     outcome: dict[str, Any] = {
         "feed_id": item.key,
         "url": item.origin,
@@ -127,69 +256,114 @@ def _item_stories(item: ArchiveItem, tagger: StoryTagger) -> tuple[list[Story], 
         "rejected": item.rejected,
         "problems": list(item.problems),
     }
-    stories: list[Story] = []
+    count = 0
     try:
         if item.error is not None:
             raise item.error
         if item.data is not None:
-            batch = stories_from_bytes(
-                item.data,
-                item.origin,
-                fetched_at=item.fetched_at,
-                source=item.source,
-                feed_url=item.feed_url,
-                content_type=item.content_type,
-                tagger=tagger,
-            )
-            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
-        else:
-            batch = stories_from_entries(item.entries, item.origin, fetched_at=item.fetched_at, tagger=tagger)
-            stories, problems, rejected = batch.stories, batch.problems, batch.rejected_entries
-        outcome["problems"] += problems
-        outcome["rejected"] += rejected
+            with parse_budget(budget, item.origin):
+                batch = stories_from_bytes(
+                    item.data,
+                    item.origin,
+                    fetched_at=item.fetched_at,
+                    source=item.source,
+                    feed_url=item.feed_url,
+                    content_type=item.content_type,
+                    tagger=tagger,
+                )
+            builder.add(batch.stories)
+            count += len(batch.stories)
+            outcome["problems"] += batch.problems
+            outcome["rejected"] += batch.rejected_entries
+        for start in range(0, len(item.entries), STORY_BATCH):  # mapped JSON Lines records, in slices
+            entries = item.entries[start : start + STORY_BATCH]
+            try:
+                with parse_budget(budget, item.origin):
+                    batch = stories_from_entries(
+                        entries, item.origin, fetched_at=item.fetched_at, tagger=tagger
+                    )
+            except BadInputError as exc:  # too_slow: these records are rejected, the file's others go on
+                outcome["rejected"] += len(entries)
+                outcome["problems"].append(
+                    f"entries {start}-{start + len(entries) - 1}: {exc.kind}: {exc.message}"
+                )
+                continue
+            builder.add(batch.stories)
+            count += len(batch.stories)
+            outcome["problems"] += [_offset(p, start) for p in batch.problems]
+            outcome["rejected"] += batch.rejected_entries
     except BadInputError as exc:
         outcome.update(status="failed", reason=f"{exc.kind}: {exc.message}")
         log.warning("backfill input %s unusable: %s: %s", item.origin, exc.kind, exc.message)
-    outcome["stories"] = len(stories)
+    outcome["stories"] = count
     if len(outcome["problems"]) > MAX_PROBLEMS:
         more = len(outcome["problems"]) - MAX_PROBLEMS
         outcome["problems"] = [*outcome["problems"][:MAX_PROBLEMS], f"... and {more} more"]
-    return stories, outcome
+    return outcome
 
 
-def _summary(prepared: PreparedDay, counts: Mapping[str, int], key: str) -> dict[str, Any]:
+def _offset(problem: str, start: int) -> str:
+    """stories_from_entries numbers entries from 0 in each slice: renumber "entry i: ..." in the item."""
+    head, sep, rest = problem.partition(": ")
+    if start and head.startswith("entry ") and head[6:].isdigit():
+        return f"entry {int(head[6:]) + start}{sep}{rest}"
+    return problem
+
+
+def _summary(prepared: PreparedDay, manifest: Manifest) -> dict[str, Any]:
+    """`inputs` etc. count the inputs this run read (`carried`: unchanged ones it did not read again)."""
     failed = [o for o in prepared.outcomes if o["status"] == "failed"]
     return {
         "day": prepared.day.isoformat(),
         "skipped": False,
+        "landed": True,
         "inputs": len(prepared.outcomes),
+        "carried": len(prepared.carried),
         "failed_inputs": len(failed),
         "rejected": sum(int(o["rejected"]) for o in prepared.outcomes),
-        "stories": {k: int(counts.get(k, 0)) for k in COUNT_KEYS},
-        "manifest": key,
+        "stories": {k: int(manifest.counts.get(k, 0)) for k in COUNT_KEYS},
+        "rows": manifest.rows,
+        "manifest": manifest.key,
         "errors": [{"input": o["url"], "reason": o["reason"]} for o in failed[:MAX_ERRORS]],
     }
 
 
 # --- the parallel runner --------------------------------------------------------------------------------
 
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # a third of the bytes to pickle, at GB/s
+# A worker's answer: (Arrow IPC bytes of the stories, outcomes), or an error dict.
+_ChunkResult = tuple[bytes, list[dict[str, Any]]] | dict[str, Any]
+
 
 def _prepare_in_worker(
     archive_uri: str, day: date, planned: list[Planned], mapping: dict[str, str], settings: Settings
-) -> tuple[bytes, list[dict[str, Any]]] | dict[str, Any]:
-    """Worker process entry point: Parquet bytes + outcomes, or an error dict (exceptions stay here: ours do
-    not all survive pickling)."""
+) -> _ChunkResult:
+    """Worker process entry point: one chunk of a day's inputs -> Arrow IPC bytes + outcomes, or an error
+    dict (exceptions stay here: ours do not all survive pickling)."""
     try:
         prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
-        return parquet_bytes(to_table(prepared.stories)), prepared.outcomes
+        return _ipc_bytes(prepared.table), prepared.outcomes
     except Exception as exc:
         log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
         return _error(exc)
 
 
+def _ipc_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(arrow_reader(data)).read_all()  # never Python memory (parquet.py)
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, WirefeedError):
-        return {"error": exc.kind, "message": exc.message}
+        errors = exc.fields.get("errors")
+        listed = errors if isinstance(errors, list) else []
+        return {"error": exc.kind, "message": exc.message, "errors": listed}
     return {"error": type(exc).__name__, "message": str(exc)}
 
 
@@ -212,74 +386,107 @@ def run_backfill(
     days = day_range(date_from, date_to)
     target = open_lake(lake, settings)
     target.ensure_bucket()
-    todo = days if force else [d for d in days if not target.exists(day_manifest_key(d))]
-    plan = plan_archive(archive, todo, layout, settings=settings)  # one listing for all days
+    plans = plan_days(archive, days, layout, settings=settings)  # one listing for all days
     results: list[dict[str, Any]] = []
     with Progress(len(days), "backfill", stream=progress_stream) as progress:
 
         def finish(summary: dict[str, Any]) -> None:
             results.append(summary)
-            note = summary["day"] + (" skipped" if summary.get("skipped") else "")
+            note = summary["day"] + (f" {summary['reason']}" if summary.get("skipped") else "")
             progress.update(note=note + (" FAILED" if "error" in summary else ""))
 
+        todo: dict[date, DayWork] = {}
         for day in days:
-            if day not in plan:
-                finish(skipped_summary(day))
+            work = plan_work(plans[day], day_manifest(target, day), force=force)
+            if work.summary is not None:
+                finish(work.summary)
+            else:
+                todo[day] = work
         if workers <= 1:
-            for day in todo:
-                finish(_run_inline(archive, day, plan.pop(day), target, fields, settings))
+            for work in todo.values():
+                finish(_run_inline(archive, work, target, fields, settings))
         else:
-            _run_parallel(archive, plan, target, fields, settings, workers, finish)
+            _run_parallel(archive, todo, target, fields, settings, workers, finish)
     return _totals(results, days)
 
 
 def _run_inline(
-    archive: str, day: date, planned: list[Planned], target: Lake, fields: dict[str, str], settings: Settings
+    archive: str, work: DayWork, target: Lake, fields: dict[str, str], settings: Settings
 ) -> dict[str, Any]:
     try:
-        prepared = prepare_day(archive, day, mapping=fields, settings=settings, planned=planned)
-        return land_day(target, prepared)
+        prepared = prepare_day(archive, work.day, mapping=fields, settings=settings, planned=work.to_read)
+        return land_day(target, work.completed(prepared.table, prepared.outcomes))
     except Exception as exc:
-        log.error("backfill %s failed: %s", day, exc)
-        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
+        log.error("backfill %s failed: %s", work.day, exc)
+        return {"day": work.day.isoformat(), "skipped": False, **_error(exc)}
+
+
+def plan_chunks(plan: Mapping[date, list[Planned]], workers: int) -> list[tuple[date, list[Planned]]]:
+    """Each day's inputs in date order, cut into chunks: about CHUNKS_PER_WORKER chunks per worker over
+    the whole run, never more inputs than MAX_CHUNK_INPUTS in one, never two days in one."""
+    total = sum(len(p) for p in plan.values())
+    size = max(1, min(MAX_CHUNK_INPUTS, -(-total // (workers * CHUNKS_PER_WORKER))))
+    chunks: list[tuple[date, list[Planned]]] = []
+    for day in sorted(plan):
+        inputs = plan[day]
+        chunks += [(day, inputs[i : i + size]) for i in range(0, len(inputs), size)] or [(day, [])]
+    return chunks
 
 
 def _run_parallel(
     archive: str,
-    plan: dict[date, list[Planned]],
+    todo: dict[date, DayWork],
     target: Lake,
     fields: dict[str, str],
     settings: Settings,
     workers: int,
     finish: Callable[[dict[str, Any]], None],
 ) -> None:
-    """At most `workers` days in flight; each lands (in the parent) once it and all earlier days are done."""
-    pending = iter(sorted(plan))
-    inflight: list[tuple[date, Future[tuple[bytes, list[dict[str, Any]]] | dict[str, Any]]]] = []
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    """Chunks of days' inputs run in `workers` processes (at most 2 x workers in flight); a day lands in the
+    parent once all its chunks are back and every earlier day has landed."""
+    chunks = plan_chunks({day: work.to_read for day, work in todo.items()}, workers)
+    expected = Counter(day for day, _ in chunks)
+    pending = iter(chunks)
+    inflight: list[tuple[date, Future[_ChunkResult]]] = []
+    done: dict[date, list[_ChunkResult]] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(__name__)) as pool:
         while True:
-            while len(inflight) < workers and (day := next(pending, None)) is not None:
+            while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
+                day, inputs = chunk
                 try:
-                    future = pool.submit(_prepare_in_worker, archive, day, plan.pop(day), fields, settings)
+                    future = pool.submit(_prepare_in_worker, archive, day, inputs, fields, settings)
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
-                    finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
-                    continue
+                    future = Future()
+                    future.set_result(_error(exc))
                 inflight.append((day, future))
             if not inflight:
                 return
             day, future = inflight.pop(0)
             try:
-                result = future.result()
-                if isinstance(result, dict):
-                    log.error("backfill %s failed: %s", day, result.get("message"))
-                    finish({"day": day.isoformat(), "skipped": False, **result})
-                    continue
-                data, outcomes = result
-                finish(land_day(target, PreparedDay(day, archive, read_stories(data), outcomes)))
-            except Exception as exc:  # a dead worker or a landing failure: this day fails, the rest goes on
-                log.error("backfill %s failed: %s", day, exc)
-                finish({"day": day.isoformat(), "skipped": False, **_error(exc)})
+                result: _ChunkResult = future.result()
+            except Exception as exc:  # a dead worker: this chunk's day fails, the rest goes on
+                result = _error(exc)
+            done.setdefault(day, []).append(result)
+            if len(done[day]) == expected[day]:
+                finish(_land_chunks(target, todo.pop(day), done.pop(day)))
+
+
+def _land_chunks(target: Lake, work: DayWork, results: list[_ChunkResult]) -> dict[str, Any]:
+    day = work.day
+    parts = [r for r in results if not isinstance(r, dict)]
+    failed = next((r for r in results if isinstance(r, dict)), None)
+    if failed is not None:
+        log.error("backfill %s failed: %s", day, failed.get("message"))
+        return {"day": day.isoformat(), "skipped": False, **failed}
+    try:
+        tables = [_from_ipc(data) for data, _ in parts]
+        outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
+        parts.clear()
+        results.clear()  # the IPC bytes are decoded: free them before the landing copies anything
+        return land_day(target, work.completed(pa.concat_tables(tables), outcomes))
+    except Exception as exc:  # a landing failure: this day fails, the rest goes on
+        log.error("backfill %s failed: %s", day, exc)
+        return {"day": day.isoformat(), "skipped": False, **_error(exc)}
 
 
 def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
@@ -290,6 +497,7 @@ def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
         "days": len(days),
         "landed": len(landed),
         "skipped": sum(1 for r in ordered if r.get("skipped")),
+        "empty": sum(1 for r in ordered if r.get("reason") == "empty"),
         "failed": [r["day"] for r in ordered if "error" in r],
         "inputs": sum(r["inputs"] for r in landed),
         "failed_inputs": sum(r["failed_inputs"] for r in landed),

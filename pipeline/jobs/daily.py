@@ -1,16 +1,22 @@
 """The daily run: fetch every feed to a staged Parquet batch, then land them all as one interval.
 
 `fetch_feed_to_stage` (one mapped Airflow task per feed) never raises for a feed's own failure: it records it
-in the returned FeedOutcome and in the feed's state. `run_daily` fetches concurrently, lands the good feeds,
-and only then fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_share.
+in the returned FeedOutcome and in the feed's state. It has two halves: `fetch_feed_body` (I/O: state,
+fetch, raw zone; safe in any thread) and `stage_feed` (parse + tag under the parse budget, stage).
+`run_daily` fetches concurrently in threads and parses each fetched body in the main thread of its process
+(the run's own, or a worker's), where the budget's CPU timer works; it lands the good feeds, and only then
+fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_share.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,13 +26,17 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.workers import worker_context
+from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
 from pipeline.lake.parquet import parquet_bytes, to_table
 from pipeline.lake.staging import staging_key
-from pipeline.lake.store import Lake
+from pipeline.lake.store import Lake, open_lake
+from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
+from pipeline.redact import redact_text, redact_url
 from pipeline.sources.feeds import FeedSpec
-from pipeline.sources.fetch import fetch, redact
+from pipeline.sources.fetch import fetch
 from pipeline.sources.raw import load_raw, store_raw
 from pipeline.sources.state import (
     FeedState,
@@ -39,6 +49,9 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
+LANDED_PREFIX = "_state/landed/"
+MAX_PROCESSES = 4  # parse processes of one run (one per core, at most this many)
+MIN_FEEDS_PER_PROCESS = 8  # fewer feeds than this per process: threads in this process only
 FAILING_STATUSES = ("failed", "skipped")
 MAX_PROBLEMS = 20
 
@@ -67,6 +80,17 @@ class _Body:
     not_modified: bool = False
 
 
+@dataclass
+class Fetched:
+    """What the I/O half of one feed's ingestion hands to the parsing half."""
+
+    spec: FeedSpec
+    state: FeedState
+    outcome: FeedOutcome
+    started: datetime
+    body: _Body | None = None  # None: the outcome is final (skipped, failed, already landed, 304 w/o body)
+
+
 def fetch_feed_to_stage(
     feed: FeedSpec | Mapping[str, Any],
     lake: Lake,
@@ -76,11 +100,19 @@ def fetch_feed_to_stage(
     tagger: StoryTagger | None = None,
 ) -> FeedOutcome:
     """Fetch one feed, keep the body in raw, update its state, parse + tag, stage the stories as Parquet.
-    A 304 replays the last raw body, so a rerun of the interval stages the same stories."""
+    A 304 replays the last raw body, so a rerun of the interval stages the same stories. Parses in the
+    calling thread: call it from a main thread (an Airflow task, a worker process) for the CPU budget."""
+    fetched = fetch_feed_body(feed, lake, settings)
+    return stage_feed(fetched, lake, interval, settings, tagger=tagger)
+
+
+def fetch_feed_body(feed: FeedSpec | Mapping[str, Any], lake: Lake, settings: Settings) -> Fetched:
+    """The I/O half: state and backoff, fetch (or read the local file), raw zone. A failure is recorded in
+    the outcome and the state, not raised."""
     spec = feed if isinstance(feed, FeedSpec) else FeedSpec(**feed)
     outcome: FeedOutcome = {
         "feed_id": spec.id,
-        "url": spec.url if spec.local else redact(spec.url),
+        "url": spec.url if spec.local else redact_url(spec.url),
         "status": "failed",
         "reason": None,
         "http_status": None,
@@ -91,8 +123,8 @@ def fetch_feed_to_stage(
         "problems": [],
     }
     state = load_state(lake, spec.id, spec.url)
-    now = datetime.now(UTC)
-    if state.in_backoff(now):
+    fetched = Fetched(spec, state, outcome, datetime.now(UTC))
+    if state.in_backoff(fetched.started):
         outcome["status"] = "skipped"
         outcome["reason"] = (
             f"backoff until {state.next_retry_at} after {state.consecutive_failures} failures"
@@ -100,57 +132,93 @@ def fetch_feed_to_stage(
         )
         save_state(lake, record_skipped(state))
         log.info("feed %s skipped: %s", spec.id, outcome["reason"])
-        return outcome
-    try:
-        _ingest(spec, lake, interval, settings, state, outcome, tagger)
-    except WirefeedError as exc:
-        _fail(spec, lake, state, outcome, exc, now)
-    except Exception as exc:  # a bug on one feed's input must not stop the other feeds
-        log.exception("feed %s: unexpected error", spec.id)
-        _fail(spec, lake, state, outcome, FatalError(f"internal error: {exc!r}"), now)
-    return outcome
+        return fetched
+    with _recorded(fetched, lake):
+        fetched.body = _get_body(spec, lake, settings, state, outcome)
+    return fetched
 
 
-def _ingest(
-    spec: FeedSpec,
+def stage_feed(
+    fetched: Fetched,
     lake: Lake,
     interval: Interval,
     settings: Settings,
-    state: FeedState,
-    outcome: FeedOutcome,
-    tagger: StoryTagger | None,
-) -> None:
+    *,
+    tagger: StoryTagger | None = None,
+) -> FeedOutcome:
+    """The parsing half: parse + tag the fetched body within Settings.parse_budget, stage the stories, record
+    success in the state. A failure (too_slow included) is recorded in the outcome and the state."""
+    if fetched.body is not None:
+        with _recorded(fetched, lake):
+            _stage(fetched, fetched.body, lake, interval, settings, tagger or load_default_tagger())
+    return fetched.outcome
+
+
+@contextlib.contextmanager
+def _recorded(fetched: Fetched, lake: Lake) -> Iterator[None]:
+    """A feed's own failure becomes its outcome (and state), never an exception for the run."""
+    try:
+        yield
+    except WirefeedError as exc:
+        fetched.body = None
+        _fail(fetched.spec, lake, fetched.state, fetched.outcome, exc, fetched.started)
+    except Exception as exc:  # a bug on one feed's input must not stop the other feeds
+        log.exception("feed %s: unexpected error", fetched.spec.id)
+        fetched.body = None
+        error = FatalError(f"internal error: {exc!r}"[:500])
+        _fail(fetched.spec, lake, fetched.state, fetched.outcome, error, fetched.started)
+
+
+def _get_body(
+    spec: FeedSpec, lake: Lake, settings: Settings, state: FeedState, outcome: FeedOutcome
+) -> _Body | None:
+    """The body to parse, or None when there is nothing to parse (the outcome is then final)."""
     got = _read_local(spec, settings) if spec.local else _fetch(spec, state, settings)
     outcome["http_status"] = got.status
-    if got.not_modified:
-        outcome["status"] = "not_modified"
-        if state.raw_key is None or not lake.exists(state.raw_key):
-            record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
-            save_state(lake, state)
-            return
-        data, meta = load_raw(lake, state.raw_key)
-        got = _Body(
-            data,
-            got.status,
-            datetime.fromisoformat(meta["fetched_at"]),
-            meta["final_url"],
-            meta.get("content_type"),
-            got.etag,
-            got.last_modified,
-            not_modified=True,
-        )
-        outcome["raw_key"] = state.raw_key
-    else:
-        outcome["raw_key"] = store_raw(lake, got.data, _raw_meta(spec, got))
-    batch = stories_from_bytes(
-        got.data,
-        got.final_url,
-        fetched_at=got.fetched_at,
-        source=spec.source,
-        feed_url=spec.url if not spec.local else None,
-        content_type=got.content_type,
-        tagger=tagger or load_default_tagger(),
+    if not got.not_modified:
+        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
+        if raw_key == state.raw_key and lake.exists(landed_key(raw_key)):  # unchanged, and it landed
+            outcome["status"] = "ok"
+            _already_landed(spec, lake, state, outcome, got, raw_key)
+            return None
+        return got
+    outcome["status"] = "not_modified"
+    if state.raw_key is not None and lake.exists(landed_key(state.raw_key)):
+        _already_landed(spec, lake, state, outcome, got, state.raw_key)
+        return None
+    if state.raw_key is None or not lake.exists(state.raw_key):
+        record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
+        save_state(lake, state)
+        return None
+    data, meta = load_raw(lake, state.raw_key)
+    outcome["raw_key"] = state.raw_key
+    return _Body(
+        data,
+        got.status,
+        datetime.fromisoformat(meta["fetched_at"]),
+        meta["final_url"],
+        meta.get("content_type"),
+        got.etag,
+        got.last_modified,
+        not_modified=True,
     )
+
+
+def _stage(
+    fetched: Fetched, got: _Body, lake: Lake, interval: Interval, settings: Settings, tagger: StoryTagger
+) -> None:
+    spec, state, outcome = fetched.spec, fetched.state, fetched.outcome
+    origin = got.final_url if spec.local else redact_url(got.final_url)
+    with parse_budget(settings.parse_budget, origin):
+        batch = stories_from_bytes(
+            got.data,
+            origin,
+            fetched_at=got.fetched_at,
+            source=spec.source,
+            feed_url=redact_url(spec.url) if not spec.local else None,
+            content_type=got.content_type,
+            tagger=tagger,
+        )
     for story in batch.stories:
         if story.get("language") is None and spec.language:
             story["language"] = spec.language
@@ -162,6 +230,43 @@ def _ingest(
         outcome["staged_uri"] = lake.uri(key)
     if not got.not_modified:
         outcome["status"] = "ok"
+    _remember(lake, state, outcome, got)
+    log.info(
+        "feed %s %s: %d stories staged, %d rejected",
+        spec.id,
+        outcome["status"],
+        len(batch.stories),
+        batch.rejected_entries,
+    )
+
+
+def landed_key(raw_key: str) -> str:
+    """Marker that the stories of this raw body are in the lake (named by a manifest)."""
+    return f"{LANDED_PREFIX}{raw_key}.json"
+
+
+def mark_landed(lake: Lake, manifest: Manifest) -> None:
+    """After a landing: mark the raw bodies whose stories it landed, so a later run that gets the same
+    body again (a 304, or an unchanged 200) skips parsing it. Written after the manifest: a crash before
+    only costs a re-parse."""
+    keys = {f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")}
+    doc = json.dumps({"manifest": manifest.key}).encode()
+    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys))
+
+
+def _already_landed(
+    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, raw_key: str
+) -> None:
+    """The body's stories are in the lake already: nothing to parse or stage (a rerun of an interval keeps
+    what its earlier attempt landed)."""
+    outcome["raw_key"] = raw_key
+    outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
+    _remember(lake, state, outcome, got)
+    log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
+
+
+def _remember(lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body) -> None:
+    """The feed's state after a good fetch (validators for the next conditional GET, its raw body)."""
     record_success(
         state,
         status=outcome["status"],
@@ -172,13 +277,6 @@ def _ingest(
         raw_key=outcome["raw_key"],
     )
     save_state(lake, state)
-    log.info(
-        "feed %s %s: %d stories staged, %d rejected",
-        spec.id,
-        outcome["status"],
-        len(batch.stories),
-        batch.rejected_entries,
-    )
 
 
 def _fetch(spec: FeedSpec, state: FeedState, settings: Settings) -> _Body:
@@ -212,9 +310,9 @@ def _raw_meta(spec: FeedSpec, got: _Body) -> dict[str, Any]:
         "status": got.status,
         "etag": got.etag,
         "last_modified": got.last_modified,
-        "final_url": got.final_url,
+        "final_url": got.final_url if spec.local else redact_url(got.final_url),
         "feed_id": spec.id,
-        "url": spec.url,
+        "url": spec.url if spec.local else redact_url(spec.url),
         "fetched_at": got.fetched_at.isoformat(),
         "content_type": got.content_type,
     }
@@ -223,7 +321,7 @@ def _raw_meta(spec: FeedSpec, got: _Body) -> dict[str, Any]:
 def _fail(
     spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, exc: WirefeedError, now: datetime
 ) -> None:
-    reason = f"{exc.kind}: {exc.message}"
+    reason = redact_text(f"{exc.kind}: {exc.message}")
     status = exc.fields.get("status")
     outcome.update(status="failed", reason=reason, staged_uri=None)
     if isinstance(status, int):
@@ -251,22 +349,77 @@ def fetch_all(
     tagger: StoryTagger | None = None,
 ) -> list[FeedOutcome]:
     """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
-    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`."""
+    Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`.
+    Parsing holds the GIL, so with the default tagger and enough feeds the feeds are split over one
+    process per core, each with its share of both limits (so a host never sees more than its limit)."""
+    processes = min(os.cpu_count() or 1, MAX_PROCESSES, settings.fetch_concurrency)
+    if tagger is not None or processes < 2 or len(feeds) < MIN_FEEDS_PER_PROCESS * 2:
+        return _fetch_in_threads(feeds, lake, interval, settings, tagger=tagger)
+    share = settings.with_(
+        fetch_concurrency=max(1, settings.fetch_concurrency // processes),
+        per_host_concurrency=max(1, settings.per_host_concurrency // processes),
+    )
+    chunks = [list(feeds[i::processes]) for i in range(processes)]
+    with ProcessPoolExecutor(processes, mp_context=worker_context(__name__)) as pool:
+        parts = list(pool.map(_fetch_chunk, chunks, [lake.uri()] * processes, [interval] * processes,
+                              [share] * processes))  # fmt: skip
+    outcomes: list[FeedOutcome] = [{}] * len(feeds)
+    for i, part in enumerate(parts):
+        outcomes[i::processes] = part
+    return outcomes
+
+
+def _fetch_chunk(
+    feeds: list[FeedSpec], lake_uri: str, interval: Interval, settings: Settings
+) -> list[FeedOutcome]:
+    """Worker process: fetch_feed_to_stage for its share of the feeds (threads, the default tagger)."""
+    settings.arm_redaction()  # received pickled: Settings.load did not run in this process
+    return _fetch_in_threads(feeds, open_lake(lake_uri, settings), interval, settings)
+
+
+def _fetch_in_threads(
+    feeds: Sequence[FeedSpec],
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> list[FeedOutcome]:
+    """Fetch in threads, Settings.fetch_concurrency at a time and at most Settings.per_host_concurrency per
+    host; parse each body in the calling (main) thread as soon as it arrives, so the parse budget's CPU timer
+    works. At most twice fetch_concurrency fetched bodies wait in memory. Outcomes in the order of `feeds`."""
     tagger = tagger or load_default_tagger()
     hosts: dict[str, threading.Semaphore] = {}
     for spec in feeds:
         hosts.setdefault(_host(spec), threading.Semaphore(settings.per_host_concurrency))
 
-    def one(spec: FeedSpec) -> FeedOutcome:
+    def one(spec: FeedSpec) -> Fetched:
         with hosts[_host(spec)]:
-            return fetch_feed_to_stage(spec, lake, interval, settings, tagger=tagger)
+            return fetch_feed_body(spec, lake, settings)
 
+    outcomes: dict[int, FeedOutcome] = {}
+    todo = iter(enumerate(feeds))
+    pending: dict[Future[Fetched], int] = {}
     with ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch") as pool:
-        return list(pool.map(one, feeds))
+        while True:
+            while len(pending) < 2 * settings.fetch_concurrency and (item := next(todo, None)) is not None:
+                pending[pool.submit(one, item[1])] = item[0]
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                outcomes[index] = stage_feed(future.result(), lake, interval, settings, tagger=tagger)
+    return [outcomes[i] for i in range(len(feeds))]
 
 
 def _host(spec: FeedSpec) -> str:
-    return "(local)" if spec.local else (urlsplit(spec.url).hostname or "").lower()
+    if spec.local:
+        return "(local)"
+    try:
+        return (urlsplit(spec.url).hostname or "").lower()
+    except ValueError:  # a malformed URL fails in its fetch, with its reason
+        return ""
 
 
 def run_daily(
@@ -287,7 +440,9 @@ def run_daily(
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
     """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
     staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
-    return land_staged(lake, interval, staged, list(outcomes))
+    manifest = land_staged(lake, interval, staged, list(outcomes))
+    mark_landed(lake, manifest)
+    return manifest
 
 
 def check_failed_share(manifest: Manifest, settings: Settings) -> None:

@@ -31,6 +31,10 @@ class Interval:
     def for_date(cls, day: date | str, job: str = "daily") -> Interval:
         """The one-day interval [day 00:00 UTC, day+1 00:00 UTC)."""
         d = parse_day(day) if isinstance(day, str) else day
+        if d == date.max:  # its interval would end in year 10000, which datetime cannot hold
+            raise ConfigError(
+                f"{d} is out of range: the last day with an interval is 9999-12-30", value=str(d)
+            )
         start = datetime(d.year, d.month, d.day, tzinfo=UTC)
         return cls(start, start + timedelta(days=1), job)
 

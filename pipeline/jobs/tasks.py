@@ -5,10 +5,14 @@ supplies settings, interval and params); they share their building blocks with t
     wire_daily    load_feeds   -> list_feeds          (feeds.load_feeds + lake_for, as `wirefeed run`)
                   fetch_feed   -> fetch_feed          (ingest.fetch_feed_to_stage, as ingest.fetch_all)
                   land         -> land_feeds          (ingest.land_outcomes + check_failed_share: run_daily)
-                  validate     -> validate_interval   (validate.check_interval, as `wirefeed run`)
+                  validate     -> validate_landing    (validate.check_interval, as `wirefeed run`)
     wire_backfill ingest_day   -> ingest_archive_day  (backfill.backfill_day: prepare_day + land_day, as
                                                         `wirefeed backfill` does per day)
-                  validate_day -> validate_interval
+                  validate_day -> validate_landing
+
+validate_landing runs only when its landing task wrote a manifest naming stories; its result then carries
+the `extra` of the stories Asset event (interval, counts, manifest URI). Otherwise (an unchanged or empty
+backfill day, a landing of no story) it returns None: nothing to validate, no Asset event.
 
 Errors are the pipeline's own (RetriableError, FatalError, ConfigError, ...); dags/_common.fail_fast maps
 them onto Airflow.
@@ -67,7 +71,7 @@ def land_feeds(
     # one slice: for Airflow's lazy XCom sequence a single request (iterating it probes one past the end)
     feeds = [dict(o) for o in outcomes[:]]
     manifest = land_outcomes(lake_for(settings), interval, feeds)
-    result = summary(manifest)
+    result = {**summary(manifest), "landed": True, "rows": manifest.rows, "manifest": manifest.key}
     log.info("landed %s: %s", interval.label, result)
     check_failed_share(manifest, settings)
     return result
@@ -86,6 +90,34 @@ def validate_interval(interval: Interval, settings: Settings) -> dict[str, Any]:
             f"lake validation failed for {interval.label}", violations=result["violations"][:MAX_VIOLATIONS]
         )
     return result
+
+
+def validate_landing(
+    landed: Mapping[str, Any], interval: Interval, settings: Settings
+) -> dict[str, Any] | None:
+    """After a landing task (its result `landed`): None when it landed no story; else validate_interval's
+    report plus "asset", the extra of the stories Asset event (job, interval, label, counts, rows, manifest
+    URI)."""
+    rows = int(landed.get("rows") or 0)
+    if not landed.get("landed") or not rows:
+        log.info("nothing landed for %s (%s): no validation, no asset event", interval.label, _why(landed))
+        return None
+    report = validate_interval(interval, settings)
+    counts = landed.get("counts") or landed.get("stories") or {}
+    asset = {
+        "job": interval.job,
+        "interval_start": interval.start.isoformat(),
+        "interval_end": interval.end.isoformat(),
+        "label": interval.label,
+        "counts": {str(k): int(v) for k, v in counts.items()},
+        "rows": rows,
+        "manifest": lake_for(settings).uri(str(landed["manifest"])),
+    }
+    return {**report, "asset": asset}
+
+
+def _why(landed: Mapping[str, Any]) -> str:
+    return str(landed.get("reason") or ("no story" if landed.get("landed") else "not landed"))
 
 
 def archive_uri(archive: str | None = None, env: Mapping[str, str] | None = None) -> str:

@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.parquet import dedupe, parquet_bytes, read_stories, read_table, story_key, to_table
+from pipeline.lake.keyindex import KeyIndex, io_map, open_index, owner_of
+from pipeline.lake.parquet import parquet_bytes, read_table, to_table
 from pipeline.lake.staging import remove_staged
 from pipeline.lake.store import Lake, NotFoundError, ObjectInfo, sha256_hex
-from pipeline.schema import SCHEMA_VERSION, Story
+from pipeline.schema import SCHEMA_VERSION, Story, arrow_schema
 
 log = logging.getLogger(__name__)
 
@@ -124,102 +125,158 @@ def read_manifest(lake: Lake, key: str) -> Manifest:
         raise FatalError(f"manifest {key}: {exc.message}", key=key, **exc.fields) from None
 
 
-def landed_versions(lake: Lake, *, exclude: str | None = None) -> set[tuple[str, str]]:
-    """(story_id, content_hash) of every story named by a manifest other than `exclude` (columns only)."""
-    seen: set[tuple[str, str]] = set()
-    read: set[str] = set()  # an object is read once per call even if two manifests name it
+def read_manifest_if_exists(lake: Lake, key: str) -> Manifest | None:
+    """The manifest at `key`, None when absent or unreadable (logged)."""
+    try:
+        return read_manifest(lake, key)
+    except NotFoundError:
+        return None
+    except FatalError as exc:
+        log.warning("ignoring unreadable manifest %s: %s", key, exc.message)
+        return None
+
+
+def all_manifests(lake: Lake) -> Iterator[Manifest]:
+    """Every readable manifest of the lake (an unreadable one is logged and skipped: validate reports it)."""
     for info in lake.list(MANIFESTS_PREFIX):
-        if info.key == exclude or not info.key.endswith(".json"):
-            continue
-        for obj in read_manifest(lake, info.key).objects:
-            if obj["key"] not in read:
-                read.add(obj["key"])
-                seen.update(_object_versions(lake, obj["key"], obj["sha256"]))
+        if info.key.endswith(".json"):
+            manifest = read_manifest_if_exists(lake, info.key)
+            if manifest is not None:
+                yield manifest
+
+
+def manifest_versions(lake: Lake, manifest: Manifest) -> list[tuple[str, str]]:
+    """(story_id, content_hash) of every story in the manifest's objects (key columns only)."""
+    versions: list[tuple[str, str]] = []
+    for obj in manifest.objects:
+        table = read_table(lake.get(obj["key"]), columns=["story_id", "content_hash"])
+        ids, hashes = table.column("story_id").to_pylist(), table.column("content_hash").to_pylist()
+        versions.extend(zip(map(str, ids), map(str, hashes), strict=True))
+    return versions
+
+
+def landed_versions(lake: Lake, *, exclude: str | None = None) -> set[tuple[str, str]]:
+    """(story_id, content_hash) of every story named by a manifest other than `exclude`, read from the
+    objects themselves (landing asks the key index instead; validate and repairs use this)."""
+    seen: set[tuple[str, str]] = set()
+    for manifest in all_manifests(lake):
+        if manifest.key != exclude:
+            seen.update(manifest_versions(lake, manifest))
     return seen
 
 
-_VERSIONS_CACHE: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
-_VERSIONS_LOCK = threading.Lock()
-_VERSIONS_CACHE_MAX = 4096  # objects; a backfill re-reads every earlier day on each landing otherwise
+def compacted_versions(
+    lake: Lake, key: str, owner_rows: Callable[[str], set[tuple[str, str]]]
+) -> set[tuple[str, str]]:
+    """Versions of the manifest at `key` that a compaction moved out of its objects (pipeline.lake.compact
+    records them under "compacted"): the index rows of its owner that the compacted files hold."""
+    try:
+        doc = json.loads(lake.get(key))
+    except (NotFoundError, ValueError):
+        return set()
+    into = {str(o.get("into")) for o in doc.get("compacted") or [] if isinstance(o, dict) and o.get("into")}
+    if not into:
+        return set()
+    moved: set[tuple[str, str]] = set()
+    for compaction in sorted(into):
+        manifest = read_manifest_if_exists(lake, compaction)
+        if manifest is not None:
+            moved.update(manifest_versions(lake, manifest))
+    return moved & owner_rows(owner_of(str(doc.get("job")), str(doc.get("label"))))
 
 
-def _object_versions(lake: Lake, key: str, sha256: str) -> frozenset[tuple[str, str]]:
-    """Versions in one story object, cached by (URI, sha256 from its manifest): same hash, same content."""
-    cache_key = (lake.uri(key), sha256)
-    with _VERSIONS_LOCK:
-        cached = _VERSIONS_CACHE.get(cache_key)
-    if cached is not None:
-        return cached
-    table = read_table(lake.get(key), columns=["story_id", "content_hash"])
-    ids, hashes = table.column("story_id").to_pylist(), table.column("content_hash").to_pylist()
-    versions = frozenset((str(i), str(h)) for i, h in zip(ids, hashes, strict=True))
-    with _VERSIONS_LOCK:
-        if len(_VERSIONS_CACHE) >= _VERSIONS_CACHE_MAX:
-            _VERSIONS_CACHE.pop(next(iter(_VERSIONS_CACHE)))
-        _VERSIONS_CACHE[cache_key] = versions
-    return versions
+def owner_of_object(key: str) -> str | None:
+    """`<job>/<label>` from a story object key `stories/dt=D/<job>-<label>.parquet` (None for other keys)."""
+    name = key.rsplit("/", 1)[-1]
+    if not key.startswith(STORIES_PREFIX) or not name.endswith(".parquet") or "-" not in name:
+        return None
+    job, _, label = name.removesuffix(".parquet").partition("-")
+    return owner_of(job, label)
 
 
 def land(
     lake: Lake,
     interval: Interval,
-    stories: Iterable[Story],
+    stories: Iterable[Story] | pa.Table,
     *,
     feeds: Sequence[Mapping[str, Any]] | None = None,
     source_info: Mapping[str, Any] | None = None,
     run_id: str | None = None,
 ) -> Manifest:
-    """Land one interval's stories exactly once; return the manifest written (last) for it."""
-    batch = list(stories)
+    """Land one interval's stories (dicts or an Arrow table of the story schema) exactly once; return the
+    manifest written (last) for it."""
+    batch = _as_table(stories, interval)  # a record that does not fit fails before anything is touched
+    owner = owner_of(interval.job, interval.label)
     this_manifest = manifest_key(interval.job, interval.label)
+    run_id = run_id or uuid.uuid4().hex
     feed_list = [dict(f) for f in feeds or []]
     info = dict(source_info) if source_info is not None else None
     try:
         json.dumps([feed_list, info])
     except (TypeError, ValueError) as exc:
         raise FatalError(f"feeds/source_info must be JSON-able: {exc}", label=interval.label) from None
-    unique, batch_duplicates = dedupe(batch)
-    old_keys, earlier = _earlier_attempt(lake, interval)
-    in_batch = {story_key(s) for s in unique}
-    kept, _ = dedupe(s for s in earlier if story_key(s) not in in_batch)
-    existing = landed_versions(lake, exclude=this_manifest)
+    index = open_index(lake)
+    old_keys, earlier = _earlier_attempt(lake, interval, index)
+    combined = pa.concat_tables([batch, earlier]) if earlier.num_rows else batch
+    versions = _versions(combined)
+    carried_from = batch.num_rows
+    found = index.lookup({sid for sid, _ in versions})
+    live = _live_owners(lake, {o for hashes in found.values() for o in hashes.values()} - {owner})
+    existing = {(sid, h) for sid, hashes in found.items() for h, o in hashes.items() if o in live}
+    held = compacted_versions(lake, this_manifest, index.owner_rows) if lake.exists(this_manifest) else set()
+    existing |= held  # this interval's stories that a compaction moved into its file: landed, stay indexed
     existing_ids = {sid for sid, _ in existing}
 
     counts = dict.fromkeys(COUNT_KEYS, 0)
-    counts["input"], counts["batch_duplicate"] = len(batch), batch_duplicates
-    by_day: dict[date, list[Story]] = defaultdict(list)
-    for story, carried in [(s, False) for s in unique] + [(s, True) for s in kept]:
-        version = story_key(story)
+    counts["input"] = batch.num_rows
+    seen: set[tuple[str, str]] = set()
+    landed: list[int] = []
+    for row, version in enumerate(versions):
+        carried = row >= carried_from
+        if version in seen:
+            counts["batch_duplicate"] += 0 if carried else 1
+            continue
+        seen.add(version)
         if version in existing:
             if not carried:  # a kept story that landed elsewhere since is simply not landed twice
                 counts["duplicate"] += 1
             continue
         counts["kept" if carried else "updated" if version[0] in existing_ids else "new"] += 1
         existing_ids.add(version[0])
-        by_day[story_day(story)].append(story)
+        landed.append(row)
 
-    # Encode everything first: a record that does not fit the schema must fail before anything is touched.
-    payloads = [(day, len(rows), _encode(rows, interval)) for day, rows in sorted(by_day.items())]
+    rows = _select(combined, landed)
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for i, day in enumerate(_days(rows)):
+        by_day[day].append(i)
+    # Encode everything first: nothing is touched before every object's bytes exist.
+    payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in sorted(by_day.items())]
+    object_keys = [story_object_key(day, interval) for day, _, _ in payloads]
+    owned = [versions[r] for r in landed] + sorted(held)
+    touched = [sid for sid, _ in owned] + [sid for sid, _ in versions[carried_from:]]  # + the old rows
+    index.begin(owner, run_id, touched, object_keys)
+    index.assign(owner, owned)
     _retract(lake, interval)
     objects = [
-        _write_verified(lake, story_object_key(day, interval), day, n, data) for day, n, data in payloads
+        _write_verified(lake, key, day, n, data)
+        for key, (day, n, data) in zip(object_keys, payloads, strict=True)
     ]
-    landed = [s for rows in by_day.values() for s in rows]
     manifest = Manifest(
         job=interval.job,
         interval_start=interval.start.isoformat(),
         interval_end=interval.end.isoformat(),
         label=interval.label,
-        run_id=run_id or uuid.uuid4().hex,
+        run_id=run_id,
         created_at=datetime.now(UTC).isoformat(),
-        taxonomy_version=",".join(sorted({s["taxonomy_version"] for s in landed if s["taxonomy_version"]})),
+        taxonomy_version=",".join(sorted(v for v in set(rows.column("taxonomy_version").to_pylist()) if v)),
         feeds=feed_list,
         counts=counts,
         objects=objects,
-        topics=dict(sorted(Counter(t for s in landed for t in s["topics"]).items())),
+        topics=_topic_counts(rows),
         source_info=info,
     )
     lake.put(this_manifest, manifest.to_json(), "application/json")
+    index.commit(owner)
     named = {o["key"] for o in objects}
     for key in sorted(old_keys - named):
         log.info("deleting %s left by an earlier attempt of %s/%s", key, interval.job, interval.label)
@@ -251,15 +308,10 @@ def land_staged(
     staged_uri) is skipped, since its stories are in the interval's objects and a rerun keeps those; when
     every batch is such, the manifest is returned as it is. A missing batch that no manifest records fails
     with a FatalError before anything is written: fetch the interval again."""
-    stories: list[Story] = []
-    read, missing = 0, []
-    for uri in staged_uris:
-        key = lake.key_for(uri)
-        try:
-            stories.extend(read_stories(lake.get(key)))
-            read += 1
-        except NotFoundError:
-            missing.append(key)
+    keys = [lake.key_for(uri) for uri in staged_uris]
+    read = io_map(lambda key: _read_staged(lake, key), keys)  # in parallel: one round trip each
+    tables = [table for table in read if table is not None]
+    missing = [key for key, table in zip(keys, read, strict=True) if table is None]
     if missing:
         previous = _landed_manifest(lake, interval)
         recorded = set() if previous is None else _staged_keys(lake, previous)
@@ -272,11 +324,19 @@ def land_staged(
                 missing=lost,
             )
         log.info("staged batches of %s landed already: %s", interval.label, ", ".join(missing))
-        if previous is not None and not read:
+        if previous is not None and not tables:
             return previous
-    manifest = land(lake, interval, stories, feeds=feeds, source_info=source_info)
+    batch = pa.concat_tables(tables) if tables else to_table([])
+    manifest = land(lake, interval, batch, feeds=feeds, source_info=source_info)
     remove_staged(lake, interval)
     return manifest
+
+
+def _read_staged(lake: Lake, key: str) -> pa.Table | None:
+    try:
+        return conform(read_table(lake.get(key)))
+    except NotFoundError:
+        return None
 
 
 def _staged_keys(lake: Lake, manifest: Manifest) -> set[str]:
@@ -288,25 +348,81 @@ def _landed_manifest(lake: Lake, interval: Interval) -> Manifest | None:
     return read_manifest(lake, key) if lake.exists(key) else None
 
 
-def _earlier_attempt(lake: Lake, interval: Interval) -> tuple[set[str], list[Story]]:
-    """Story objects an earlier attempt of this interval left (named by its manifest, or found under stories/
-    by name after a crash) and the stories readable in them, which a rerun keeps."""
+def conform(table: pa.Table) -> pa.Table:
+    """The table with exactly arrow_schema() (metadata included), so tables concatenate."""
+    schema = arrow_schema()
+    return table if table.schema.equals(schema, check_metadata=True) else table.cast(schema)
+
+
+def _as_table(stories: Iterable[Story] | pa.Table, interval: Interval) -> pa.Table:
+    try:
+        return conform(stories) if isinstance(stories, pa.Table) else to_table(list(stories))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as exc:
+        raise FatalError(
+            f"stories of {interval.job}/{interval.label} do not fit the story schema: {exc}",
+            job=interval.job,
+            label=interval.label,
+        ) from exc
+
+
+def _select(table: pa.Table, rows: list[int]) -> pa.Table:
+    """table.take(rows), without the copy when rows is every row in order (a backfill day, usually)."""
+    if len(rows) == table.num_rows and (not rows or rows[-1] == len(rows) - 1):
+        return table  # rows are increasing and distinct, so this is 0..n-1
+    return table.take(pa.array(rows, pa.int64()))
+
+
+def _versions(table: pa.Table) -> list[tuple[str, str]]:
+    ids, hashes = table.column("story_id").to_pylist(), table.column("content_hash").to_pylist()
+    return list(zip(map(str, ids), map(str, hashes), strict=True))
+
+
+def _days(table: pa.Table) -> list[date]:
+    """The partition date of each row: UTC date of published_at, else of fetched_at."""
+    when = pc.coalesce(table.column("published_at"), table.column("fetched_at"))
+    return [d for d in pc.cast(when, pa.date32()).to_pylist() if d is not None]  # fetched_at: not null
+
+
+def _topic_counts(table: pa.Table) -> dict[str, int]:
+    topics = pc.list_flatten(table.column("topics"))
+    if not len(topics):
+        return {}
+    counts = pc.value_counts(topics)
+    values, numbers = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+    return dict(sorted((str(v), int(n or 0)) for v, n in zip(values, numbers, strict=True)))
+
+
+def _live_owners(lake: Lake, owners: set[str]) -> set[str]:
+    """Owners whose manifest exists (an index row of a manifest removed by hand must not hide a story)."""
+    live = set()
+    for owner in owners:
+        job, _, label = owner.partition("/")
+        if lake.exists(manifest_key(job, label)):
+            live.add(owner)
+        else:
+            log.warning(
+                "key index names %s, whose manifest is gone: run `wirefeed validate --repair-index`", owner
+            )
+    return live
+
+
+def _earlier_attempt(lake: Lake, interval: Interval, index: KeyIndex) -> tuple[set[str], pa.Table]:
+    """Story objects an earlier attempt of this interval left (named by its manifest, or recorded by the key
+    index as written by an interrupted attempt) and the stories readable in them, which a rerun keeps."""
     key = manifest_key(interval.job, interval.label)
-    leftovers: set[str] = set()
+    leftovers: set[str] = set(index.leftovers(owner_of(interval.job, interval.label)))
     if lake.exists(key):
         try:
             leftovers.update(o["key"] for o in read_manifest(lake, key).objects)
         except FatalError as exc:
             log.warning("replacing unreadable manifest %s: %s", key, exc.message)
-    name = f"/{interval.job}-{interval.label}.parquet"
-    leftovers.update(o.key for o in lake.list(STORIES_PREFIX) if o.key.endswith(name))
-    stories: list[Story] = []
+    tables = []
     for obj in sorted(leftovers):
         try:
-            stories.extend(read_stories(lake.get(obj)))
+            tables.append(conform(read_table(lake.get(obj))))
         except (FatalError, pa.ArrowException, OSError) as exc:  # absent or not Parquet: nothing to keep
             log.warning("not keeping stories of %s from an earlier attempt: %s", obj, exc)
-    return leftovers, stories
+    return leftovers, pa.concat_tables(tables) if tables else to_table([])
 
 
 def _retract(lake: Lake, interval: Interval) -> None:
@@ -318,9 +434,9 @@ def _retract(lake: Lake, interval: Interval) -> None:
         log.info("retracted manifest %s for a rerun", key)
 
 
-def _encode(rows: list[Story], interval: Interval) -> bytes:
+def _encode(rows: pa.Table, interval: Interval) -> bytes:
     try:
-        return parquet_bytes(to_table(rows))
+        return parquet_bytes(rows)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise FatalError(
             f"stories of {interval.job}/{interval.label} do not fit the story schema: {exc}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable
 from typing import BinaryIO, Final
 
@@ -42,22 +41,33 @@ def to_table(stories: Iterable[Story]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=arrow_schema())
 
 
-def write_parquet(table: pa.Table, sink: str | BinaryIO) -> None:
+def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None:
     if not table.schema.equals(arrow_schema(), check_metadata=False):
         table = table.cast(arrow_schema())
     pq.write_table(table, sink, compression=COMPRESSION, write_statistics=True)
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    write_parquet(table, buf)
-    return buf.getvalue()
+    sink = pa.BufferOutputStream()
+    write_parquet(table, sink)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def arrow_reader(data: bytes) -> pa.BufferReader:
+    """A reader over a copy of `data` in Arrow's own memory. Never hand Arrow Python memory (bytes, BytesIO):
+    Arrow's worker threads may drop the last reference to a reader after the read returned, and releasing
+    Python memory needs the GIL; when that happens while the interpreter shuts down, the thread is ended
+    inside a C++ destructor and the process aborts ("terminate called without an active exception", exit
+    134, after all work is done)."""
+    copy = pa.BufferOutputStream()
+    copy.write(data)
+    return pa.BufferReader(copy.getvalue())
 
 
 def read_table(source: bytes | str | BinaryIO, columns: list[str] | None = None) -> pa.Table:
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    return pq.read_table(source, columns=columns)
+    reader = arrow_reader(source) if isinstance(source, bytes) else source
+    return pq.read_table(reader, columns=columns)
 
 
 def read_stories(source: bytes | str | BinaryIO) -> list[Story]:

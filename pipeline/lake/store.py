@@ -2,20 +2,27 @@
 
 Keys are '/'-separated and relative to the lake root; both backends lay objects out identically.
 Writes are all-or-nothing: a temp file + fsync + rename locally, a SHA-256 checksum the server verifies on S3
-(multipart for large bodies, aborted on failure). The hex SHA-256 is also kept in the object metadata
+(multipart for large bodies, aborted on failure). Local temp files live in `_tmp/` at the lake root, never
+beside the objects (readers of `stories/` must not see them); writers hold a shared lock on `_tmp/.lock`, and
+the first write of a LocalLake removes the temp files a killed writer left when no write is under way.
+A local object whose path leads outside the root (a symlink) is refused when read. The hex SHA-256 is also kept in the object metadata
 (S3: x-amz-meta-sha256) so `stat()` can report it without re-reading the object.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import logging
+import math
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -39,6 +46,8 @@ _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024  # S3 requires >= 5 MiB for every part but the last
 _TEMP_SUFFIX = ".part"
+TEMP_PREFIX = "_tmp/"
+_STALE_SECONDS = 3600  # a temp file this old is left over even while other writes are under way
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class ObjectInfo:
     key: str
     size: int
     sha256: str | None = None  # hex; None when the backend cannot tell without reading (S3 listings)
+    # from list(): what changes when the object is rewritten (S3 ETag, local mtime in ns); not compared
+    version: str | None = field(default=None, compare=False)
 
 
 class NotFoundError(FatalError):
@@ -54,12 +65,23 @@ class NotFoundError(FatalError):
     kind = "not_found"
 
 
+class BadKeyError(FatalError):
+    """A key that cannot name an object here: not a plain relative path (kind bad_key), or a local path that
+    leads outside the root through a symlink (kind outside_root). When the key came from a listing (an
+    archive), that one object is unusable."""
+
+    def __init__(self, kind: str, message: str, **fields: object) -> None:
+        super().__init__(message, **fields)
+        self.kind = kind
+
+
 @runtime_checkable
 class Lake(Protocol):
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> ObjectInfo | None: ...
+    def leftovers(self) -> list[str]: ...
     def list(self, prefix: str = "") -> list[ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
     def uri(self, key: str = "") -> str: ...
@@ -75,7 +97,7 @@ def check_key(key: str) -> str:
     """Reject keys that could escape the lake root or are not plain relative '/'-paths."""
     parts = key.split("/")
     if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
-        raise FatalError(f"invalid lake key {key!r}", key=key)
+        raise BadKeyError("bad_key", f"invalid lake key {key!r}", key=key)
     return key
 
 
@@ -117,6 +139,7 @@ class LocalLake:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalLake({str(self.root)!r})"
@@ -124,30 +147,105 @@ class LocalLake:
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def _inside(self, key: str) -> Path:
+        """The path of `key` for reading; BadKeyError when a symlink leads it outside the root."""
+        path = self._path(key)
+        if not path.resolve().is_relative_to(self.root):
+            raise BadKeyError("outside_root", f"{self.uri(key)} leads outside {self.root} (symlink)", key=key)
+        return path
+
     def ensure_bucket(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"lake directory {self.root} cannot be created: {exc.strerror or exc}", field="lake"
+            ) from None
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+        tmp = self.root / TEMP_PREFIX / f"{uuid.uuid4().hex}{_TEMP_SUFFIX}"
         try:
-            with open(tmp, "wb") as fh:
+            if not self._swept:
+                self._swept = True
+                self.remove_leftovers()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._writing(), open(tmp, "xb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
+                os.replace(tmp, path)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise FatalError(f"cannot write {path}: {exc.strerror or exc}", key=key, path=str(path)) from exc
         _fsync_dir(path.parent)
         return ObjectInfo(key, len(data), sha256_hex(data))
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A shared lock on _tmp/.lock for the life of a temp file."""
+        (self.root / TEMP_PREFIX).mkdir(parents=True, exist_ok=True)
+        with open(self.root / TEMP_PREFIX / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield
+
+    def leftovers(self) -> list[str]:
+        """Temp files of writes that never finished: in _tmp/, and `.*.part` files under stories/ from older
+        versions (which wrote them beside the objects). While another write is under way, only files older
+        than an hour count."""
+        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
+        with self._all_writers_out() as quiet:
+            return sorted(p.relative_to(self.root).as_posix() for p in self._temp_files(quiet, lock_seen))
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temp files of writes that never finished (a killed process); the keys removed."""
+        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
+        with self._all_writers_out() as quiet:
+            removed = []
+            for path in self._temp_files(quiet, lock_seen):
+                path.unlink(missing_ok=True)
+                removed.append(path.relative_to(self.root).as_posix())
+                log.warning("removed %s, left by an unfinished write", path)
+        return sorted(removed)
+
+    def _temp_files(self, quiet: bool, lock_seen: bool) -> list[Path]:
+        found = []
+        if lock_seen:
+            found = [p for p in (self.root / TEMP_PREFIX).glob(f"*{_TEMP_SUFFIX}") if p.is_file()]
+        stories = self.root / "stories"
+        if stories.is_dir():
+            found += [p for p in stories.rglob(f".*{_TEMP_SUFFIX}") if p.is_file()]
+        if not quiet:
+            cutoff = time.time() - _STALE_SECONDS
+            found = [p for p in found if _modified(p) < cutoff]
+        return found
+
+    @contextlib.contextmanager
+    def _all_writers_out(self) -> Iterator[bool]:
+        """Yields True while holding the exclusive lock on _tmp/.lock (no write under way, none can start),
+        False when some write holds it. Without a lock file no write ever used _tmp/ (each takes the lock
+        before its temp file exists): True, and _temp_files() must then skip _tmp/, where a write starting
+        right now could put a file before we look."""
+        lock_path = self.root / TEMP_PREFIX / ".lock"
+        if not lock_path.is_file():
+            yield True
+            return
+        with open(lock_path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError:
+            return self._inside(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
+        except OSError as exc:
+            raise FatalError(f"cannot read {self.uri(key)}: {exc.strerror or exc}", key=key) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -164,19 +262,23 @@ class LocalLake:
         return ObjectInfo(key, path.stat().st_size, digest.hexdigest())
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key (size only; sha256 via stat())."""
+        """Objects whose key starts with `prefix`, sorted by key (size and mtime; sha256 via stat())."""
         if prefix.startswith("/") or ".." in prefix.split("/"):
             raise FatalError(f"invalid lake prefix {prefix!r}", prefix=prefix)
         start = self.root / prefix.rpartition("/")[0]  # walk only below the prefix's directory
         if not start.is_dir():
             return []
         found = []
+        temp_dir = self.root / TEMP_PREFIX.rstrip("/")
         for path in start.rglob("*"):
             if not path.is_file() or (path.name.startswith(".") and path.name.endswith(_TEMP_SUFFIX)):
                 continue
+            if path.parent == temp_dir:
+                continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
-                found.append(ObjectInfo(key, path.stat().st_size))
+                st = path.stat()
+                found.append(ObjectInfo(key, st.st_size, version=str(st.st_mtime_ns)))
         return sorted(found, key=lambda o: o.key)
 
     def delete(self, key: str) -> None:
@@ -192,6 +294,14 @@ class LocalLake:
         if uri_or_key.startswith("file://") and uri_or_key[len("file://") :].startswith(base):
             return check_key(uri_or_key[len("file://") + len(base) :])
         return check_key(uri_or_key)
+
+
+def _modified(path: Path) -> float:
+    """mtime, or +inf when a running write has just renamed the file away (so it never counts as stale)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return math.inf
 
 
 def _fsync_dir(path: Path) -> None:
@@ -436,8 +546,12 @@ class S3Lake:
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 
+    def leftovers(self) -> list[str]:
+        """None on S3: an unfinished upload is never visible as an object (and the store expires it)."""
+        return []
+
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key (paginated; sha256 via stat())."""
+        """Objects whose key starts with `prefix`, sorted by key (paginated, with ETags; sha256 via stat())."""
         root = f"{self.prefix}/" if self.prefix else ""
         found = []
         try:
@@ -447,7 +561,8 @@ class S3Lake:
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    found.append(ObjectInfo(obj["Key"][len(root) :], int(obj["Size"])))
+                    etag = str(obj.get("ETag", "")).strip('"') or None
+                    found.append(ObjectInfo(obj["Key"][len(root) :], int(obj["Size"]), version=etag))
         except (ClientError, BotoCoreError) as exc:
             raise map_s3_error(exc, "list", self.uri(prefix)) from exc
         return sorted(found, key=lambda o: o.key)

@@ -3,25 +3,26 @@ of stories/ would see that is not committed: orphans, unfinished compactions, st
 
 deep=True (the default) downloads every named object, re-hashes it and reads its schema and key columns.
 deep=False only compares existence, size and the sha256 recorded at write time (object metadata), so it
-cannot see schema problems or duplicate rows.
+cannot see schema problems or duplicate rows. Temp files of unfinished local writes are reported
+(`temp_leftover`) until the next landing removes them. `lake_manifests` counts every manifest of the lake, in
+range or not: 0 means an empty (or mistyped) lake, which `wirefeed validate` refuses unless --allow-empty.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import FatalError
+from pipeline.errors import ConfigError, FatalError
 from pipeline.jobs.intervals import Interval, parse_day
-from pipeline.lake.store import Lake, sha256_hex
+from pipeline.lake import keyindex
 from pipeline.lake.files import pending_compaction, replaced_objects
 from pipeline.lake.landing import (
     COUNT_KEYS,
@@ -31,7 +32,9 @@ from pipeline.lake.landing import (
     manifest_key,
     read_manifest,
 )
+from pipeline.lake.parquet import arrow_reader
 from pipeline.lake.staging import staged_batches
+from pipeline.lake.store import Lake, NotFoundError, sha256_hex
 from pipeline.schema import arrow_schema
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ log = logging.getLogger(__name__)
 class Violation:
     kind: str  # manifest_malformed, missing_object, size_mismatch, checksum_mismatch, schema_mismatch,
     # unreadable_parquet, row_count_mismatch, duplicate_story, orphan_object, compaction_pending,
-    # staging_leftover
+    # staging_leftover, index_mismatch, temp_leftover
     keys: tuple[str, ...]
     message: str
 
@@ -55,6 +58,7 @@ class ValidationReport:
     objects: int = 0
     rows: int = 0
     violations: list[Violation] = field(default_factory=list)
+    lake_manifests: int = 0  # in the whole lake, whatever the range
 
     @property
     def ok(self) -> bool:
@@ -69,6 +73,7 @@ class ValidationReport:
             "manifests": self.manifests,
             "objects": self.objects,
             "rows": self.rows,
+            "lake_manifests": self.lake_manifests,
             "violations": [v.to_dict() for v in self.violations],
         }
 
@@ -79,11 +84,16 @@ def validate(
     """Validate manifests whose interval overlaps [date_from, date_to] (UTC days, inclusive; None = open)."""
     date_from = parse_day(date_from) if isinstance(date_from, str) else date_from
     date_to = parse_day(date_to) if isinstance(date_to, str) else date_to
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ConfigError(
+            f"--to {date_to} is before --from {date_from}", date_from=str(date_from), date_to=str(date_to)
+        )
     report = ValidationReport()
     named: set[str] = set()  # story keys named by any well-formed manifest, in range or not
     owners: dict[tuple[str, str], list[str]] = defaultdict(list)  # story version -> object keys holding it
     manifests: dict[str, Manifest] = {}
     for info in lake.list(MANIFESTS_PREFIX):
+        report.lake_manifests += 1
         manifest = _load(lake, info.key, report)
         if manifest is not None:
             manifests[info.key] = manifest
@@ -111,6 +121,10 @@ def validate(
     for key, job, label in staged_batches(lake):
         if manifest_key(job, label) in manifests and _label_in_range(label, date_from, date_to):
             report.add("staging_leftover", [key], f"{job}/{label} has landed; its next landing removes it")
+    for key in lake.leftovers():
+        report.add("temp_leftover", [key], "temp file of an unfinished write; the next landing removes it")
+    if deep and date_from is None and date_to is None and report.ok:
+        _check_index(lake, report, set(owners))
     log.info(
         "validated %d manifests, %d objects: %d violations",
         report.manifests,
@@ -120,6 +134,25 @@ def validate(
     return report
 
 
+def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str]]) -> None:
+    """The key index names exactly the versions the manifests name (judged on an otherwise sound lake,
+    when the index exists and no landing is pending; a missing index is rebuilt by the next landing)."""
+    try:
+        head = json.loads(lake.get(keyindex.HEAD_KEY))
+    except (NotFoundError, ValueError):
+        return
+    if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
+        return
+    indexed = keyindex.index_versions(lake)
+    missing, extra = named - set(indexed), set(indexed) - named
+    if missing or extra:
+        sample = sorted(f"{sid}/{h}" for sid, h in [*missing, *extra])[:5]
+        report.add(
+            "index_mismatch",
+            [keyindex.INDEX_PREFIX],
+            f"{len(missing)} landed versions missing from the key index, {len(extra)} it names that no "
+            f"manifest does (e.g. {', '.join(sample)}); run `wirefeed validate --repair-index`",
+        )
 def _check_compaction(lake: Lake, key: str, manifest: Manifest, report: ValidationReport) -> None:
     """An unfinished compaction: readers of the manifests see the compacted file, but until it is finished
     the files it replaced stay under stories/ too (`wirefeed compact` finishes it first thing)."""
@@ -194,7 +227,7 @@ def _check_object(
     if sha256_hex(data) != obj["sha256"]:
         report.add("checksum_mismatch", [key], "sha256 of the content differs from the manifest")
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(arrow_reader(data))
         schema = parquet.schema_arrow
         table = parquet.read(columns=["story_id", "content_hash"])
     except (pa.ArrowException, OSError, KeyError) as exc:
@@ -227,9 +260,7 @@ def _overlaps(m: Manifest, first: date | None, last: date | None) -> bool:
     end = datetime.fromisoformat(m.interval_end).astimezone(UTC)
     if first is not None and end <= datetime(first.year, first.month, first.day, tzinfo=UTC):
         return False
-    return not (
-        last is not None and start >= datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(1)
-    )
+    return last is None or start.date() <= last  # starts before the end of day `last` (no date arithmetic)
 
 
 def _partition_day(key: str) -> date | None:

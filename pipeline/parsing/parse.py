@@ -9,7 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import feedparser
 
 from pipeline.errors import BadInputError, BadRecordError
+from pipeline.parsing.prescreen import check_entry_count, prescreen_xml
 from pipeline.parsing.text import clean_inline, without_surrogates
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,22 @@ _BOMS: Final = (
 _WIDE_ENCODINGS: Final = ("utf-32-be", "utf-32-le", "utf-16-be", "utf-16-le")
 _SNIFF_BYTES: Final = 4096
 _CONTROL_BYTES: Final = frozenset(range(32)) - {9, 10, 12, 13}
+# Caps on one entry's raw text fields (characters) and name lists; a longer value is cut and the cut
+# recorded among the input's problems.
+FIELD_CAPS: Final = {
+    "title": 1_000,
+    "summary": 100_000,
+    "body": 2_000_000,
+    "guid": 2_048,
+    "link": 4_096,
+    "attribution": 1_000,
+    "source": 500,
+    "language": 64,
+    "published": 200,
+    "updated": 200,
+}
+MAX_NAMES: Final = 100  # authors and categories of one entry
+NAME_CAP: Final = 500
 
 Kind = Literal["xml", "json", "text"]
 
@@ -156,7 +173,9 @@ def parse_bytes(
         raise TypeError(f"parse_bytes needs bytes, got {type(data).__name__}")
     kind = sniff(data)
     if kind == "xml":
+        data, screened = prescreen_xml(data)
         parsed = _parse_feed_xml(data, origin, source=source, feed_url=feed_url, content_type=content_type)
+        parsed.problems[:0] = screened
     elif kind == "json":
         parsed = _parse_json_feed(data, origin, source=source, feed_url=feed_url)
     else:
@@ -231,6 +250,12 @@ def _feed_problem(result: Mapping[str, Any]) -> BadInputError:
 def _parse_feed_xml(
     data: bytes, origin: str, *, source: str | None, feed_url: str | None, content_type: str | None
 ) -> ParsedInput:
+    from pipeline.parsing import fastfeed  # (imports this module)
+
+    if fastfeed.ENABLED:  # RSS 2.0 with lxml; None when only feedparser can say
+        fast = fastfeed.parse_fast(data, origin, source=source, feed_url=feed_url, content_type=content_type)
+        if fast is not None:
+            return fast
     headers = {"content-type": content_type or "application/xml"}
     if feed_url:
         headers["content-location"] = feed_url
@@ -264,6 +289,27 @@ def _parse_feed_xml(
     return _collect(origin, result["entries"], lambda e: _entry_from_feedparser(e, context), problems)
 
 
+def cap_entry(entry: RawEntry) -> tuple[RawEntry, list[str]]:
+    """The entry with every text field within FIELD_CAPS and name lists within MAX_NAMES x NAME_CAP, and
+    what was cut (one line per field)."""
+    changes: dict[str, Any] = {}
+    cuts: list[str] = []
+    for name, cap in FIELD_CAPS.items():
+        value = getattr(entry, name)
+        if isinstance(value, str) and len(value) > cap:
+            changes[name] = value[:cap]
+            cuts.append(f"{name} cut from {len(value)} to {cap} characters")
+    for name in ("authors", "categories"):
+        values: tuple[str, ...] = getattr(entry, name)
+        capped = tuple(v[:NAME_CAP] for v in values[:MAX_NAMES])
+        if capped != values:
+            changes[name] = capped
+            cuts.append(
+                f"{name} cut to {MAX_NAMES} names of at most {NAME_CAP} characters ({len(values)} given)"
+            )
+    return (replace(entry, **changes) if changes else entry), cuts
+
+
 @dataclass(frozen=True)
 class _FeedContext:
     origin: str
@@ -282,7 +328,9 @@ def _collect(
     rejected = 0
     for i, item in enumerate(items):
         try:
-            entries.append(build(item))
+            entry, cuts = cap_entry(build(item))
+            entries.append(entry)
+            problems.extend(f"entry {i}: {cut}" for cut in cuts)
         except (BadRecordError, KeyError, TypeError, ValueError, AttributeError) as exc:
             rejected += 1
             problems.append(f"entry {i}: {type(exc).__name__}: {exc}"[:500])
@@ -350,6 +398,7 @@ def _parse_json_feed(data: bytes, origin: str, *, source: str | None, feed_url: 
         raise BadInputError("malformed", f"invalid JSON: {exc}"[:500]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise BadInputError("malformed", "JSON is not a JSON Feed (no 'items' list)")
+    check_entry_count(len(doc["items"]))
     version = _str(doc.get("version")) or ""
     problems = [] if "jsonfeed.org" in version else [f"unknown JSON Feed version {version!r}"]
     context = _FeedContext(
@@ -396,8 +445,9 @@ def _entry_from_json(item: object, ctx: _FeedContext) -> RawEntry:
 _REF_HEADER_RE: Final = re.compile(r"^\W*reference\s+map\b\W*$", re.IGNORECASE)
 _REF_LINE_RE: Final = re.compile(r"^\W*paragraphs?\s+(\d{1,6})\s*[-–—:]+\s*(.*)$", re.IGNORECASE)
 _SOURCE_NUM_RE: Final = re.compile(r"\[(\d{1,6})\]")
-_SOURCE_LINE_RE: Final = re.compile(r"^\s*source\s*:\s*(.+?)\s*$", re.IGNORECASE)
-_TITLE_LINE_RE: Final = re.compile(r"^\s*(?:title|headline)\s*:\s*(.+?)\s*$", re.IGNORECASE)
+# "Label: value" lines; the value is stripped in Python (a lazy `(.+?)\s*$` is quadratic in a run of spaces)
+_SOURCE_LINE_RE: Final = re.compile(r"\s*source\s*:(.*)", re.IGNORECASE | re.DOTALL)
+_TITLE_LINE_RE: Final = re.compile(r"\s*(?:title|headline)\s*:(.*)", re.IGNORECASE | re.DOTALL)
 _SENTENCE_END_RE: Final = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
 _WORD_RE: Final = re.compile(r"[^\W\d_]{2,}")
 TITLE_MAX: Final = 120
@@ -413,9 +463,9 @@ def parse_wire_text(
     paragraphs = _paragraphs(body_lines)
     if not any(len(_WORD_RE.findall(p)) >= _MIN_WORDS and len(p.split()) >= _MIN_WORDS for p in paragraphs):
         raise BadInputError("malformed", "text is neither a feed nor a wire story (no paragraphs of prose)")
-    title_match = _TITLE_LINE_RE.match(paragraphs[0])
-    if title_match:
-        title, paragraphs = title_match.group(1), paragraphs[1:]
+    title_line = _label_value(_TITLE_LINE_RE, paragraphs[0])
+    if title_line:
+        title, paragraphs = title_line, paragraphs[1:]
     elif len(paragraphs) > 1 and _looks_like_headline(paragraphs[0]):
         title, paragraphs = (
             paragraphs[0].lstrip("#").strip(),
@@ -423,16 +473,18 @@ def parse_wire_text(
         )  # a Markdown heading is fine too
     else:
         title = derive_title(paragraphs[0])
-    entry = RawEntry(
-        origin=origin,
-        source=source or attribution or default_source(origin),
-        feed_url=feed_url,
-        title=title,
-        body="\n\n".join(paragraphs),
-        references=tuple(references),
-        attribution=attribution,
+    entry, cuts = cap_entry(
+        RawEntry(
+            origin=origin,
+            source=source or attribution or default_source(origin),
+            feed_url=feed_url,
+            title=title,
+            body="\n\n".join(paragraphs),
+            references=tuple(references),
+            attribution=attribution,
+        )
     )
-    return ParsedInput(origin, [entry])
+    return ParsedInput(origin, [entry], cuts)
 
 
 def _split_tail(lines: list[str]) -> tuple[list[str], list[Reference], str | None]:
@@ -442,18 +494,24 @@ def _split_tail(lines: list[str]) -> tuple[list[str], list[Reference], str | Non
         end -= 1
     tail_start = next((i for i in range(end) if _REF_HEADER_RE.match(lines[i])), None)
     if tail_start is None:  # no map: only a final "Source:" line is attribution
-        tail_start = end - 1 if end and _SOURCE_LINE_RE.match(lines[end - 1]) else end
+        tail_start = end - 1 if end and _label_value(_SOURCE_LINE_RE, lines[end - 1]) else end
     references: list[Reference] = []
     attribution = None
     for line in lines[tail_start:end]:
         ref = _REF_LINE_RE.match(line)
-        src = _SOURCE_LINE_RE.match(line)
+        src = _label_value(_SOURCE_LINE_RE, line)
         if ref:
             sources = tuple(int(n) for n in _SOURCE_NUM_RE.findall(ref.group(2)))
             references.append(Reference(int(ref.group(1)), sources))
         elif src and attribution is None:
-            attribution = src.group(1)
+            attribution = src
     return lines[:tail_start], references, attribution
+
+
+def _label_value(pattern: re.Pattern[str], line: str) -> str | None:
+    """The stripped value of a 'Label: value' line, or None when the line is not one or has no value."""
+    match = pattern.match(line)
+    return (match.group(1).strip() or None) if match else None
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -480,21 +538,26 @@ _ABBREVIATIONS: Final = frozenset(
 )  # fmt: skip
 
 
+_WORD_WINDOW: Final = 40  # characters looked at before a sentence end to find the word it ends
+
+
 def first_sentence(paragraph: str) -> str:
-    """Text up to the first sentence end that is not an abbreviation (Dr., U.S., J. Smith)."""
+    """Text up to the first sentence end that is not an abbreviation (Dr., U.S., J. Smith). Linear: each
+    candidate end looks only at the few characters before it."""
     for m in _SENTENCE_END_RE.finditer(paragraph):
-        before = paragraph[: m.start()]
-        word = before.rsplit(None, 1)[-1] if before.strip() else ""
+        window = paragraph[max(0, m.start() - _WORD_WINDOW) : m.start()]
+        word = window.rsplit(None, 1)[-1] if window.strip() else ""
         stem = word.rstrip(".!?\"'”’)").lower()
         if word.rstrip("\"'”’)").endswith(".") and (stem in _ABBREVIATIONS or len(stem) <= 1 or "." in stem):
             continue
-        return before
+        return paragraph[: m.start()]
     return paragraph
 
 
 def derive_title(paragraph: str, limit: int = TITLE_MAX) -> str:
-    """First sentence of the paragraph without its full stop, cut at a word boundary within `limit`."""
-    sentence = first_sentence(paragraph.strip()).rstrip()
+    """First sentence of the paragraph without its full stop, cut at a word boundary within `limit`. Only the
+    paragraph's head is searched: a sentence ending past `limit` is cut there anyway."""
+    sentence = first_sentence(paragraph.strip()[: limit + _WORD_WINDOW * 25]).rstrip()
     if sentence.endswith(".") and not sentence.endswith(".."):
         sentence = sentence[:-1]
     if len(sentence) <= limit:

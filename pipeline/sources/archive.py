@@ -8,7 +8,12 @@ Layouts (detected, or forced with `layout=`):
   the field mapped to `published`; records become `RawEntry`s through a field mapping.
 - `wire`: plain-text wire stories (`.txt`, seed format), one per file, dated by path or file name.
 Detection: an archive holding raw-zone metadata is `raw`; otherwise each file's layout follows its extension.
-Nothing is read before it is yielded; a bad input is yielded with `error` set instead of stopping the day.
+Nothing is read before it is yielded; a bad input is yielded with `error` set instead of stopping the day:
+one bad file costs that file, with its reason (too_large from the listed size before any byte is read,
+outside_root for a symlink leading out of a local archive, bad_key for a name such as `back\\slash.txt`,
+malformed for unreadable or too deeply nested JSON). Control characters in a file name (an escape sequence)
+are percent-encoded in the item's `origin`, which ends up in stories, manifests and terminals; `key` stays
+the real name.
 """
 
 from __future__ import annotations
@@ -25,19 +30,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.config import Settings
+from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
-from pipeline.lake.store import Lake, ObjectInfo, open_lake
+from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
 from pipeline.parsing.dates import parse_date
-from pipeline.parsing.parse import RawEntry
+from pipeline.parsing.parse import RawEntry, cap_entry
+from pipeline.redact import redact_url
 from pipeline.sources.feeds import load_feeds
 
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("raw", "snapshots", "jsonl", "wire")
+_MAX_META_BYTES = 1 << 20  # one raw-zone metadata file
 MAX_JSONL_BYTES = 1 << 30  # decompressed cap for one JSON Lines file (feed/wire files use max_body_bytes)
+_GZIP_SLACK = 1.01  # gzip of incompressible bytes is a little larger than they are
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 _RAW_META = re.compile(r"(?:^|/)([0-9a-f]{2})/(\1[0-9a-f]{62})\.json$")
 _PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/")
@@ -108,6 +115,7 @@ class Planned:
     by_record: bool = False  # JSON Lines without a date in its key: records are placed by their own date
     meta: Mapping[str, Any] | None = None  # raw zone: the body's metadata
     error: str | None = None  # raw zone: why the body cannot be used
+    size: int | None = None  # bytes, from the listing: a file over the cap is refused before it is read
 
 
 def iter_archive_day(
@@ -134,11 +142,11 @@ def iter_archive_day(
             sources = _feed_sources(settings) if sources is None else sources
             yield _raw_item(lake, plan, day, settings.max_body_bytes, sources)
         elif plan.layout == "jsonl":
-            item = _jsonl_item(lake, plan.key, day, fields, by_record=plan.by_record)
+            item = _jsonl_item(lake, plan, day, fields)
             if item is not None:
                 yield item
         else:
-            yield _bytes_item(lake, plan.key, plan.layout, day, settings.max_body_bytes)
+            yield _bytes_item(lake, plan, day, settings.max_body_bytes)
 
 
 def plan_archive(
@@ -168,9 +176,9 @@ def select_inputs(
             continue
         dated = key_date(obj.key)
         if kind == "jsonl":
-            yield dated, Planned(obj.key, kind, by_record=dated is None)
+            yield dated, Planned(obj.key, kind, by_record=dated is None, size=obj.size)
         elif dated is not None:
-            yield dated, Planned(obj.key, kind)
+            yield dated, Planned(obj.key, kind, size=obj.size)
 
 
 def check_layout(layout: str | None) -> None:
@@ -210,14 +218,7 @@ def load_mapping(mapping: Mapping[str, str] | str | None) -> dict[str, str]:
     """Archive field -> RawEntry field, from a dict or a YAML file (story spellings such as url work)."""
     if mapping is None:
         return dict(DEFAULT_MAPPING)
-    doc: Any = mapping
-    if isinstance(mapping, str):
-        try:
-            doc = yaml.safe_load(Path(mapping).read_text("utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read mapping {mapping}: {exc.strerror}", path=mapping) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"mapping {mapping} is not valid YAML: {exc}", path=mapping) from None
+    doc: Any = read_yaml_file(Path(mapping), "mapping") if isinstance(mapping, str) else mapping
     if not isinstance(doc, Mapping) or not doc:
         raise ConfigError(
             "mapping must be a non-empty mapping of archive field -> story field", value=str(doc)
@@ -252,9 +253,21 @@ def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _read(lake: Lake, key: str, limit: int) -> bytes:
-    """The object's bytes, gunzipped when named .gz; BadInputError when too large or corrupt."""
-    data = lake.get(key)
+def _origin(lake: Lake, key: str) -> str:
+    """The object's URI for records and messages: control characters (an escape sequence in a file name)
+    percent-encoded, so no terminal or log interprets them."""
+    return _CONTROL_CHARS.sub(lambda m: f"%{ord(m.group(0)):02X}", lake.uri(key))
+
+
+def _read(lake: Lake, key: str, limit: int, size: int | None = None) -> bytes:
+    """The object's bytes, gunzipped when named .gz; BadInputError when too large (judged from the listed
+    size first, before reading), corrupt, or not readable as an archive file (bad name, symlink out)."""
+    if size is not None and size > limit * (_GZIP_SLACK if key.endswith(".gz") else 1) + 1024:
+        raise BadInputError("too_large", f"{key}: {size} bytes, more than {limit}", key=key, limit=limit)
+    try:
+        data = lake.get(key)
+    except BadKeyError as exc:
+        raise BadInputError(exc.kind, exc.message, key=key) from None
     if key.endswith(".gz"):
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -269,13 +282,13 @@ def _read(lake: Lake, key: str, limit: int) -> bytes:
     return data
 
 
-def _bytes_item(lake: Lake, key: str, kind: str, day: date, limit: int) -> ArchiveItem:
-    base = ArchiveItem(lake.uri(key), key, kind, _day_start(day))
+def _bytes_item(lake: Lake, plan: Planned, day: date, limit: int) -> ArchiveItem:
+    base = ArchiveItem(_origin(lake, plan.key), plan.key, plan.layout, _day_start(day))
     try:
-        data = _read(lake, key, limit)
+        data = _read(lake, plan.key, limit, plan.size)
     except BadInputError as exc:
         return _with(base, error=exc)
-    return _with(base, data=data, content_type=_CONTENT_TYPES.get(_suffix(key)))
+    return _with(base, data=data, content_type=_CONTENT_TYPES.get(_suffix(plan.key)))
 
 
 def _with(item: ArchiveItem, **changes: Any) -> ArchiveItem:
@@ -297,20 +310,20 @@ def _feed_sources(settings: Settings) -> dict[str, str]:
 
 
 def _select_raw(lake: Lake, objects: list[ObjectInfo]) -> Iterator[tuple[date | None, Planned]]:
-    keys = {o.key for o in objects}
+    sizes = {o.key: o.size for o in objects}
     for obj in objects:
         if not _RAW_META.search(obj.key):
             continue
         body_key = obj.key[: -len(".json")] + ".gz"
         try:
-            meta = json.loads(lake.get(obj.key))
+            meta = json.loads(_read(lake, obj.key, _MAX_META_BYTES, obj.size))
             fetched = parse_date(meta.get("fetched_at")) if isinstance(meta, dict) else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError, BadInputError):
             meta, fetched = None, None
         if not isinstance(meta, dict) or fetched is None:
             yield None, Planned(body_key, "raw", error=f"{obj.key}: unreadable metadata")
-        elif body_key in keys:
-            yield fetched.date(), Planned(body_key, "raw", meta=meta)
+        elif body_key in sizes:
+            yield fetched.date(), Planned(body_key, "raw", meta=meta, size=sizes[body_key])
         elif meta.get("status") not in (304, "not_modified"):  # nothing is stored for a 304
             yield fetched.date(), Planned(body_key, "raw", meta=meta, error=f"{body_key}: body missing")
 
@@ -318,11 +331,11 @@ def _select_raw(lake: Lake, objects: list[ObjectInfo]) -> Iterator[tuple[date | 
 def _raw_item(lake: Lake, plan: Planned, day: date, limit: int, sources: Mapping[str, str]) -> ArchiveItem:
     meta = plan.meta or {}
     fetched = parse_date(meta.get("fetched_at")) or _day_start(day)
-    base = ArchiveItem(lake.uri(plan.key), plan.key, "raw", fetched)
+    base = ArchiveItem(_origin(lake, plan.key), plan.key, "raw", fetched)
     try:
         if plan.error:
             raise BadInputError("malformed" if plan.meta is None else "missing", plan.error, key=plan.key)
-        data = _read(lake, plan.key, limit)
+        data = _read(lake, plan.key, limit, plan.size)
         if meta.get("sha256") and hashlib.sha256(data).hexdigest() != meta["sha256"]:
             raise BadInputError("corrupt", f"{plan.key}: body does not match its sha256", key=plan.key)
     except BadInputError as exc:
@@ -331,9 +344,15 @@ def _raw_item(lake: Lake, plan: Planned, day: date, limit: int, sources: Mapping
         base,
         data=data,
         source=sources.get(str(meta.get("feed_id"))),
-        feed_url=meta.get("final_url") or meta.get("url"),
+        feed_url=_meta_url(meta),
         content_type=meta.get("content_type"),
     )
+
+
+def _meta_url(meta: Mapping[str, Any]) -> str | None:
+    """The feed URL of raw metadata, redacted (lakes written before redaction existed may hold secrets)."""
+    url = meta.get("final_url") or meta.get("url")
+    return redact_url(url) if isinstance(url, str) else None
 
 
 # --- JSON Lines -----------------------------------------------------------------------------------------
@@ -346,13 +365,12 @@ class _Records:
     rejected: int = 0
 
 
-def _jsonl_item(
-    lake: Lake, key: str, day: date, fields: dict[str, str], *, by_record: bool
-) -> ArchiveItem | None:
-    origin = lake.uri(key)
+def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) -> ArchiveItem | None:
+    key, by_record = plan.key, plan.by_record
+    origin = _origin(lake, key)
     base = ArchiveItem(origin, key, "jsonl", _day_start(day))
     try:
-        data = _read(lake, key, MAX_JSONL_BYTES)
+        data = _read(lake, key, MAX_JSONL_BYTES, plan.size)
     except BadInputError as exc:
         return _with(base, error=exc)
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
@@ -362,15 +380,22 @@ def _jsonl_item(
             continue
         try:
             record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             out.rejected += 1
-            out.problems.append(f"line {lineno}: not valid JSON")
+            why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
+            out.problems.append(f"line {lineno}: {why}")
             continue
         if not isinstance(record, dict):
             out.rejected += 1
             out.problems.append(f"line {lineno}: not a JSON object")
             continue
-        entry = record_entry(record, fields, origin=origin, source=default_source)
+        try:
+            entry, cuts = cap_entry(record_entry(record, fields, origin=origin, source=default_source))
+        except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
+            out.rejected += 1
+            out.problems.append(f"line {lineno}: unusable value ({type(exc).__name__})")
+            continue
+        out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
         if by_record:
             when = parse_date(entry.published) or parse_date(entry.updated)
             if when is None:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.redact import redact_url
 
 FEED_FIELDS = ("id", "url", "source", "language", "enabled", "local")
 _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
@@ -33,7 +34,10 @@ def load_feeds(path: str | Path, *, include_disabled: bool = False) -> list[Feed
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read feeds file {path}: {exc.strerror}", path=str(path)) from None
+        raise ConfigError(f"cannot read feeds file {path}: {exc.strerror or exc}", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise _error(path, line, "feeds", f"not UTF-8 (byte {exc.start}: {exc.reason})") from None
     feeds = parse_feeds(text, path)
     return feeds if include_disabled else [f for f in feeds if f.enabled]
 
@@ -44,6 +48,8 @@ def parse_feeds(text: str, path: Path) -> list[FeedSpec]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}", path=str(path)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nests too deep", path=str(path)) from None
     if root is None:
         raise ConfigError(f"{path}: no feeds", path=str(path))
     items = _feed_list_node(root, path)
@@ -141,9 +147,14 @@ def _scalar(node: yaml.Node, path: Path, field: str) -> Any:
 
 
 def _http_url(url: str, path: Path, line: int) -> str:
-    parts = urlsplit(url)
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port outside 0..65535
+    except ValueError as exc:  # a bad port, a broken IPv6 literal
+        raise _error(path, line, "url", f"{shown!r} is not a valid URL ({exc})") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise _error(path, line, "url", f"{url!r} must be an http(s) URL (or set local: true for a file)")
+        raise _error(path, line, "url", f"{shown!r} must be an http(s) URL (or set local: true for a file)")
     return url
 
 

@@ -8,10 +8,13 @@ shuts the socket, however slowly the server trickles. The body is decompressed h
 once it passes Settings.max_body_bytes, so a gzip bomb stops early. 408/429/5xx and network errors are
 retried with exponential backoff and jitter (429/503 wait for Retry-After instead, when it is within
 Settings.max_retry_after; a longer Retry-After is not waited for but raised, for the feed state to honour).
+User info in a URL (https://user:password@host/...) is sent as HTTP Basic credentials to that host only; every
+URL in a log line or an error is redacted (pipeline.redact), the request itself uses the real one.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import ipaddress
@@ -27,16 +30,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, RetriableError
+from pipeline.redact import redact_url as redact
 
 log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRIABLE_STATUSES = frozenset({408, 429})  # and every 5xx
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+MAX_RETRY_AFTER_SECONDS = 366 * 86400.0  # a longer Retry-After (or a 400-digit one) counts as this long
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
     "application/xml;q=0.9, text/xml;q=0.9, text/plain;q=0.5, */*;q=0.1"
@@ -110,24 +115,18 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def redact(url: str) -> str:
-    """The URL without user info or query (query strings may carry API keys), for logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    try:
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    except (OverflowError, TypeError):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 # --- one attempt: follow redirects, checking every hop ---
@@ -141,7 +140,7 @@ def _fetch_once(url: str, etag: str | None, last_modified: str | None, settings:
         visited.append(current)
         hop = _Hop(current, settings)
         with _Exchange(hop, settings, deadline) as exchange:
-            response = exchange.send(_request_headers(settings, etag, last_modified))
+            response = exchange.send({**_request_headers(settings, etag, last_modified), **hop.auth})
             status = response.status
             headers = {k.lower(): v for k, v in response.getheaders()}
             if status in REDIRECT_STATUSES:
@@ -198,7 +197,12 @@ def _next_hop(current: str, location: str | None, visited: list[str], settings: 
         raise BadInputError(
             "bad_url", f"redirect without Location from {redact(current)}", url=redact(current)
         )
-    target = urljoin(current, location.strip())
+    try:
+        target = urljoin(current, location.strip())
+    except ValueError:  # e.g. a broken IPv6 literal
+        raise BadInputError(
+            "bad_url", f"redirect from {redact(current)} to a malformed URL", url=redact(location)
+        ) from None
     if target in visited:
         raise BadInputError("redirect_loop", f"redirect loop at {redact(target)}", url=redact(target))
     if len(visited) > settings.max_redirects:
@@ -215,18 +219,16 @@ class _Hop:
     """One URL, checked: scheme, host, port, and every address the host resolves to."""
 
     def __init__(self, url: str, settings: Settings) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:  # a port out of 0..65535, a broken IPv6 literal
+            raise BadInputError("bad_url", f"malformed URL: {exc}", url=redact(url)) from None
         self.scheme = parts.scheme.lower()
         if self.scheme not in ("http", "https"):
             raise BadInputError(
                 "bad_url", f"only http(s) URLs are fetched, not {self.scheme!r}", url=redact(url)
             )
-        if parts.username or parts.password:
-            raise BadInputError("bad_url", "credentials in URLs are not supported", url=redact(url))
-        try:
-            port = parts.port
-        except ValueError:
-            raise BadInputError("bad_url", "bad port", url=redact(url)) from None
         if not parts.hostname:
             raise BadInputError("bad_url", "URL has no host", url=redact(url))
         self.url = url
@@ -235,14 +237,24 @@ class _Hop:
         self.target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
         if _CONTROL_RE.search(self.target):  # http.client would refuse it, echoing the query (API keys)
             raise BadInputError("bad_url", "URL contains spaces or control characters", url=redact(url))
+        try:
+            ascii_host = self.host if _is_ip(self.host) else self.host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise BadInputError("bad_url", "host name is not a valid (IDNA) name", url=redact(url)) from None
+        host = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+        self.host_header = (
+            host if self.port == (443 if self.scheme == "https" else 80) else f"{host}:{self.port}"
+        )
+        self.auth = _basic_auth(parts.username, parts.password)
         self.addresses = resolve_checked(self.host, self.port, settings)
 
-    @property
-    def host_header(self) -> str:
-        host = self.host.encode("idna").decode("ascii") if not _is_ip(self.host) else self.host
-        host = f"[{host}]" if ":" in host else host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
+
+def _basic_auth(username: str | None, password: str | None) -> dict[str, str]:
+    """The Authorization header for user info in the URL (percent-decoded), or none."""
+    if username is None and password is None:
+        return {}
+    pair = f"{unquote(username or '')}:{unquote(password or '')}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
 
 
 def resolve_checked(host: str, port: int, settings: Settings) -> list[str]:

@@ -2,7 +2,8 @@
 
 `raw/<sha[:2]>/<sha256>.gz` holds the body (sha256 of the decoded bytes); `raw/<sha[:2]>/<sha256>.json` the
 metadata of the first fetch that produced it (status, etag, last_modified, final_url, feed_id, fetched_at,
-content_type). Storing the same body again writes nothing, so reruns leave the zone unchanged.
+content_type), its URLs redacted. Storing the same body again writes nothing, so reruns leave the zone
+unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pipeline.errors import FatalError
 from pipeline.lake.store import Lake
+from pipeline.redact import redact_url
 
 RAW_PREFIX = "raw/"
 META_FIELDS = ("status", "etag", "last_modified", "final_url", "feed_id", "fetched_at", "content_type")
@@ -38,6 +40,9 @@ def store_raw(lake: Lake, body: bytes, meta: Mapping[str, Any]) -> str:
     if not lake.exists(key):
         # metadata first: a body is only ever visible with its metadata beside it
         doc = {**meta, "sha256": sha, "size": len(body)}
+        for name in ("final_url", "url"):
+            if isinstance(doc.get(name), str):
+                doc[name] = redact_url(doc[name])
         lake.put(
             meta_key(key), (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), "application/json"
         )

@@ -2,7 +2,8 @@
 
 Holds the HTTP validators for conditional GET, the raw key of the last body (a 304 replays it), and failure
 bookkeeping: after each consecutive failure the feed backs off exponentially (or for the server's Retry-After,
-if longer); a feed whose next_retry_at is in the future is skipped.
+if longer); a feed whose next_retry_at is in the future is skipped. The URL and the last error are stored
+redacted (pipeline.redact): a state file never holds a password or an API key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from pipeline.errors import FatalError
 from pipeline.lake.store import Lake
+from pipeline.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +40,18 @@ class FeedState:
     next_retry_at: str | None = None
 
     def in_backoff(self, now: datetime) -> bool:
-        return self.next_retry_at is not None and datetime.fromisoformat(self.next_retry_at) > now
+        if self.next_retry_at is None:
+            return False
+        try:
+            return datetime.fromisoformat(self.next_retry_at) > now
+        except (TypeError, ValueError):  # a hand-edited or damaged file: no backoff rather than a traceback
+            return False
 
     def to_json(self) -> bytes:
-        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+        doc = asdict(self)
+        doc["url"] = redact_url(self.url) if self.url else self.url
+        doc["last_error"] = redact_text(self.last_error) if self.last_error else self.last_error
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 def state_key(feed_id: str) -> str:
@@ -49,7 +59,8 @@ def state_key(feed_id: str) -> str:
 
 
 def load_state(lake: Lake, feed_id: str, url: str | None = None) -> FeedState:
-    """The stored state, or a fresh one. Validators are dropped when the feed's URL changed."""
+    """The stored state, or a fresh one. Validators are dropped when the feed's URL changed (compared
+    redacted, as stored: a rotated API key alone is no new feed)."""
     key = state_key(feed_id)
     if not lake.exists(key):
         return FeedState(feed_id, url)
@@ -57,13 +68,15 @@ def load_state(lake: Lake, feed_id: str, url: str | None = None) -> FeedState:
         doc = json.loads(lake.get(key))
         known = {f.name for f in fields(FeedState)}
         state = FeedState(**{k: v for k, v in doc.items() if k in known})
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         log.warning("ignoring unreadable feed state %s: %s", key, exc)
         return FeedState(feed_id, url)
     if state.feed_id != feed_id:
         raise FatalError(f"state {key} belongs to feed {state.feed_id!r}", key=key)
-    if url is not None and state.url != url:
+    if url is not None and state.url is not None and redact_url(state.url) != redact_url(url):
         state.url, state.etag, state.last_modified, state.raw_key = url, None, None, None
+    elif url is not None:
+        state.url = url
     return state
 
 
@@ -106,9 +119,9 @@ def record_failure(
     state.consecutive_failures += 1
     state.last_status, state.last_http_status, state.last_error = "failed", http_status, reason
     state.last_fetched_at = _iso(fetched_at)
-    delay = base * 2 ** (state.consecutive_failures - 1)
+    delay = base * 2 ** min(state.consecutive_failures - 1, 32)
     if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
+        delay = max(delay, timedelta(seconds=min(retry_after, cap.total_seconds())))
     state.next_retry_at = _iso(fetched_at + min(delay, cap))
     return state
 

@@ -5,6 +5,8 @@
 - `s3_lake_uri`: `s3://<fresh unique bucket>/lake`, emptied and removed afterwards.
 - `private_minio`: a MinIO process of our own (same binary, free loopback port, tmp data dir) that a test may
   kill and restart; the shared MinIO on port 19000 is never touched.
+- `postgres_server`, `redis_server`: PostgreSQL and Redis (Debian's packages, installed by scripts/services.sh
+  when missing) on free loopback ports, state created from scratch for the test session and removed after.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import boto3
+import psycopg2
 import pytest
 
 from pipeline.config import S3Settings, Settings
@@ -69,6 +74,66 @@ def s3_bucket(s3_settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def s3_lake_uri(s3_bucket: str) -> str:
     return f"s3://{s3_bucket}/lake"
+
+
+SERVICES = REPO / "scripts" / "services.sh"
+
+
+def _service(*args: str | Path | int) -> None:
+    out = subprocess.run(
+        [str(SERVICES), *map(str, args)], capture_output=True, text=True, timeout=900, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"scripts/services.sh {' '.join(map(str, args))} failed:\n{out.stderr[-3000:]}")
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A PostgreSQL server on 127.0.0.1:port, superuser postgres (trust auth on loopback)."""
+
+    port: int
+
+    def connect(self, dbname: str = "postgres") -> Any:
+        return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname)
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    port: int
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    data = Path(tempfile.mkdtemp(prefix="wirefeed-pg-"))  # under /tmp: reachable by the postgres user
+    _service("postgres", "start", data, port := free_port())
+    try:
+        yield PostgresServer(port)
+    finally:
+        _service("postgres", "stop", data)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    data = Path(tempfile.mkdtemp(prefix="wirefeed-redis-"))
+    _service("redis", "start", data, port := free_port())
+    try:
+        yield RedisServer(port)
+    finally:
+        _service("redis", "stop", data)
 
 
 def airflow_env(home: Path, s3: Settings, lake: str) -> dict[str, str]:

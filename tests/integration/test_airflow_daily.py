@@ -54,9 +54,12 @@ with create_session() as session:
         ).first()
         xcoms[task_id] = XComModel.deserialize_value(row) if row is not None else None
     events = session.execute(
-        select(AssetModel.name, AssetEvent.source_task_id)
+        select(AssetModel.name, AssetEvent.source_task_id, AssetEvent.extra)
         .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
         .where(AssetEvent.source_run_id == dr.run_id)
+    ).all()
+    fetch_xcom_keys = session.scalars(
+        select(XComModel.key).where(XComModel.run_id == dr.run_id, XComModel.task_id == "fetch_feed")
     ).all()
 print("RESULT " + json.dumps({
     "state": str(dr.state),
@@ -66,7 +69,8 @@ print("RESULT " + json.dumps({
     "run_after": dr.run_after.isoformat(),
     "tis": sorted([ti.task_id, ti.map_index, str(ti.state), ti.pool, ti.try_number] for ti in tis),
     "xcoms": xcoms,
-    "asset_events": sorted([name, task] for name, task in events),
+    "asset_events": sorted([name, task, extra] for name, task, extra in events),
+    "fetch_xcom_keys": sorted(fetch_xcom_keys),
 }, default=str))
 """
 
@@ -96,6 +100,18 @@ def _dag_test(env: dict[str, str], logical: datetime | None) -> dict[str, Any]:
     line = next(ln for ln in stdout.splitlines() if ln.startswith("RESULT "))
     result: dict[str, Any] = json.loads(line[len("RESULT ") :])
     return result
+
+
+def landed_extra(manifest: Any, lake: Any) -> dict[str, Any]:
+    return {
+        "job": "daily",
+        "interval_start": manifest.interval_start,
+        "interval_end": manifest.interval_end,
+        "label": manifest.label,
+        "counts": manifest.counts,
+        "rows": manifest.rows,
+        "manifest": lake.uri(manifest.key),
+    }
 
 
 def test_wire_daily_lands_a_validated_interval(
@@ -160,7 +176,9 @@ def test_wire_daily_lands_a_validated_interval(
     assert len(stories) == 8
     assert {s["published_at"].date() for s in stories if s["published_at"]} == {DAY}
     assert result["xcoms"]["validate"]["ok"] is True
-    assert result["asset_events"] == [["wirefeed_stories", "validate"]]  # published once validated
+    # published once validated, naming what landed
+    assert result["asset_events"] == [["wirefeed_stories", "validate", landed_extra(manifest, lake)]]
+    assert result["fetch_xcom_keys"] == ["return_value"] * 5  # one XCom per fetch, not one per key
     assert validate(lake, DAY, DAY).ok
 
     assert again["state"] == "success", again

@@ -1,0 +1,310 @@
+"""The key index: which story versions the lake's manifests name, without reading the lake's objects.
+
+`_state/index/` holds 256 shards (`shards/<xx>.arrow`, an Arrow IPC stream) of (story_id, content_hash, owner)
+rows, the shard chosen by a hash of story_id, and `HEAD.json`. Shards stay Arrow tables in memory too (looked
+up and rewritten with Arrow compute, no Python object per row), so a large index costs tens of bytes a row. The owner is the manifest's `<job>/<label>`:
+the index stores keys and who named them, never file locations, so rewriting or compacting story files
+does not invalidate it. A landing reads only the shards of its batch's ids, so its cost does not grow with
+the number of days landed (it grows with the shards' size only).
+
+Exactly once, with one writer at a time (as landing requires anyway): a landing records `pending` (owner,
+run id, shards it will touch, objects it will write) in HEAD before it changes any shard, and clears it
+after its manifest is written. The next opening of the index resolves a pending landing: committed when
+the owner's manifest carries that run id, else rolled back (the owner's rows are removed from the touched
+shards and re-added from the owner's manifest if one exists) and its objects remembered as leftovers that
+the owner's rerun keeps. A missing or half-built index is rebuilt from the manifests
+(`wirefeed validate --repair-index` does the same on demand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.errors import FatalError
+from pipeline.lake.parquet import arrow_reader
+from pipeline.lake.store import Lake, NotFoundError
+
+log = logging.getLogger(__name__)
+
+INDEX_PREFIX: Final = "_state/index/"
+HEAD_KEY: Final = f"{INDEX_PREFIX}HEAD.json"
+SHARDS: Final = 256
+IO_THREADS: Final = 8
+T = TypeVar("T")
+R = TypeVar("R")
+FORMAT: Final = 1
+
+Version = tuple[str, str]  # (story_id, content_hash)
+_SCHEMA: Final = pa.schema(
+    [
+        pa.field("story_id", pa.string(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("owner", pa.string(), nullable=False),
+    ]
+)
+
+
+def io_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """fn over items in IO_THREADS threads (object-store round trips overlap), results in order."""
+    work = list(items)
+    if len(work) <= 1:
+        return [fn(item) for item in work]
+    with ThreadPoolExecutor(min(IO_THREADS, len(work)), thread_name_prefix="lake-io") as pool:
+        return list(pool.map(fn, work))
+
+
+def shard_of(story_id: str) -> int:
+    return hashlib.blake2b(story_id.encode("utf-8", "surrogatepass"), digest_size=1).digest()[0]
+
+
+def shard_key(shard: int) -> str:
+    return f"{INDEX_PREFIX}shards/{shard:02x}.arrow"
+
+
+def leftovers_key(owner: str) -> str:
+    return f"{INDEX_PREFIX}leftovers/{owner}.json"
+
+
+def owner_of(job: str, label: str) -> str:
+    return f"{job}/{label}"
+
+
+@dataclass
+class KeyIndex:
+    """An opened index (pending landings resolved). Shards are read on demand and cached."""
+
+    lake: Lake
+    head: dict[str, Any]
+    shards: dict[int, pa.Table] = field(default_factory=dict)
+
+    # --- reading ---
+
+    def shard(self, number: int) -> pa.Table:
+        rows = self.shards.get(number)
+        if rows is None:
+            try:
+                rows = _read_shard(self.lake, number)
+            except ValueError as exc:  # (json errors are ValueErrors too)
+                if self.head.get("pending"):
+                    raise FatalError(f"{exc}; run `wirefeed validate --repair-index`", shard=number) from exc
+                log.warning("%s: rebuilding the key index", exc)
+                rebuilt = rebuild_index(self.lake)
+                self.head, self.shards = rebuilt.head, rebuilt.shards
+                return self.shards[number]
+            self.shards[number] = rows
+        return rows
+
+    def preload(self, numbers: Iterable[int]) -> None:
+        """Read the shards not read yet, in parallel."""
+        missing = sorted(set(numbers) - set(self.shards))
+        if not self.head.get("pending"):
+            try:
+                for number, rows in zip(missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True):
+                    self.shards[number] = rows
+            except ValueError:
+                pass  # shard() rebuilds the index when it meets the unreadable one
+        for number in missing:
+            self.shard(number)
+
+    def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """story_id -> {content_hash: owner} for the ids that any manifest names."""
+        found: dict[str, dict[str, str]] = {}
+        wanted = set(story_ids)
+        by_shard: dict[int, set[str]] = defaultdict(set)
+        for sid in wanted:
+            by_shard[shard_of(sid)].add(sid)
+        self.preload(by_shard)
+        for number, ids in by_shard.items():
+            table = self.shard(number)
+            hits = table.filter(pc.is_in(table.column("story_id"), value_set=pa.array(sorted(ids), pa.string())))
+            for sid, chash, owner in zip(*(hits.column(n).to_pylist() for n in _SCHEMA.names), strict=True):
+                found.setdefault(str(sid), {})[str(chash)] = str(owner)
+        return found
+
+    def owner_rows(self, owner: str) -> set[Version]:
+        """Every row of `owner` (reads all shards: only for reruns of compacted intervals)."""
+        self.preload(range(SHARDS))
+        rows: set[Version] = set()
+        for number in range(SHARDS):
+            table = self.shard(number)
+            mine = table.filter(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
+            ids, hashes = mine.column("story_id").to_pylist(), mine.column("content_hash").to_pylist()
+            rows.update((str(i), str(h)) for i, h in zip(ids, hashes, strict=True))
+        return rows
+
+    def leftovers(self, owner: str) -> list[str]:
+        """Objects an interrupted landing of `owner` wrote without naming them in a manifest."""
+        try:
+            doc = json.loads(self.lake.get(leftovers_key(owner)))
+        except NotFoundError:
+            return []
+        return [str(k) for k in doc.get("objects", [])]
+
+    # --- one landing ---
+
+    def begin(self, owner: str, run_id: str, touched_ids: Iterable[str], objects: Iterable[str]) -> None:
+        """Record the landing about to change the index (before any shard changes)."""
+        shards = sorted({shard_of(sid) for sid in touched_ids})
+        self.head["pending"] = {
+            "owner": owner,
+            "run_id": run_id,
+            "shards": shards,
+            "objects": sorted(objects),
+        }
+        _write_head(self.lake, self.head)
+
+    def assign(self, owner: str, versions: Iterable[Version]) -> None:
+        """Make `versions` exactly the rows of `owner` in the pending landing's shards."""
+        pending = self.head.get("pending") or {}
+        if pending.get("owner") != owner:
+            raise FatalError("key index: assign() without begin() for this owner", owner=owner)
+        new: dict[int, list[Version]] = defaultdict(list)
+        for version in versions:
+            new[shard_of(version[0])].append(version)
+        if set(new) - set(pending["shards"]):
+            raise FatalError("key index: versions outside the shards begin() named", owner=owner)
+        for number in pending["shards"]:
+            table = self.shard(number)
+            kept = table.filter(pc.not_equal(table.column("owner"), pa.scalar(owner, pa.string())))
+            self.shards[number] = pa.concat_tables([kept, _table(dict.fromkeys(new.get(number, []), owner))])
+        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), pending["shards"])
+
+    def commit(self, owner: str) -> None:
+        """The owner's manifest is written: the landing is part of the index; its leftovers are gone."""
+        self.head["pending"] = None
+        _write_head(self.lake, self.head)
+        if self.lake.exists(leftovers_key(owner)):
+            self.lake.delete(leftovers_key(owner))
+
+
+def open_index(lake: Lake) -> KeyIndex:
+    """The lake's index, with an interrupted landing resolved; built from the manifests when missing."""
+    try:
+        head = json.loads(lake.get(HEAD_KEY))
+    except NotFoundError:
+        head = None
+    except ValueError:
+        log.warning("key index HEAD is unreadable: rebuilding the index")
+        head = None
+    if not isinstance(head, dict) or head.get("format") != FORMAT or head.get("rebuilding"):
+        return rebuild_index(lake)
+    index = KeyIndex(lake, head)
+    if head.get("pending"):
+        _resolve(index, head["pending"])
+    return index
+
+
+def _resolve(index: KeyIndex, pending: Mapping[str, Any]) -> None:
+    from pipeline.lake import landing  # (landing uses this module)
+
+    owner, run_id = str(pending["owner"]), str(pending["run_id"])
+    job, _, label = owner.partition("/")
+    manifest = landing.read_manifest_if_exists(index.lake, landing.manifest_key(job, label))
+    if manifest is not None and manifest.run_id == run_id:
+        log.info("key index: landing %s (run %s) had committed", owner, run_id)
+    else:
+        log.warning("key index: rolling back the interrupted landing %s (run %s)", owner, run_id)
+        versions = landing.manifest_versions(index.lake, manifest) if manifest is not None else []
+        if manifest is not None:  # and what a compaction moved out of its objects
+            key = landing.manifest_key(job, label)
+            versions += sorted(landing.compacted_versions(index.lake, key, index.owner_rows))
+        touched = set(pending["shards"]) | {shard_of(sid) for sid, _ in versions}
+        index.head["pending"] = {**pending, "shards": sorted(touched)}
+        index.assign(owner, versions)
+        objects = set(index.leftovers(owner)) | set(pending.get("objects", []))
+        if manifest is not None:
+            objects -= {str(o["key"]) for o in manifest.objects}
+        if objects:
+            doc = {"owner": owner, "objects": sorted(objects)}
+            index.lake.put(leftovers_key(owner), json.dumps(doc).encode(), "application/json")
+    index.head["pending"] = None
+    _write_head(index.lake, index.head)
+
+
+def rebuild_index(lake: Lake) -> KeyIndex:
+    """Build the index anew from every manifest (reading their objects' key columns); objects under
+    stories/ that no manifest names are recorded as leftovers of the interval their name gives."""
+    from pipeline.lake import landing  # (landing uses this module)
+
+    head: dict[str, Any] = {"format": FORMAT, "pending": None, "rebuilding": True}
+    _write_head(lake, head)
+    rows: dict[int, dict[Version, str]] = {n: {} for n in range(SHARDS)}
+    named: set[str] = set()
+    for manifest in landing.all_manifests(lake):
+        owner = owner_of(manifest.job, manifest.label)
+        named.update(str(o["key"]) for o in manifest.objects)
+        for version in landing.manifest_versions(lake, manifest):
+            rows[shard_of(version[0])].setdefault(version, owner)
+    shards = {number: _table(shard_rows) for number, shard_rows in rows.items()}
+    stale = {info.key for info in lake.list(f"{INDEX_PREFIX}shards/")}
+    filled = [number for number, table in shards.items() if table.num_rows]  # absent reads as empty
+    io_map(lambda n: _write_shard(lake, n, shards[n]), filled)
+    stale -= {shard_key(n) for n in filled}
+    for key in sorted(stale):
+        lake.delete(key)
+    leftovers: dict[str, list[str]] = defaultdict(list)
+    for info in lake.list(landing.STORIES_PREFIX):
+        left_by = landing.owner_of_object(info.key)
+        if info.key not in named and left_by is not None:
+            leftovers[left_by].append(info.key)
+    for info in lake.list(f"{INDEX_PREFIX}leftovers/"):
+        lake.delete(info.key)
+    for owner, keys in leftovers.items():
+        lake.put(
+            leftovers_key(owner), json.dumps({"owner": owner, "objects": keys}).encode(), "application/json"
+        )
+    head = {"format": FORMAT, "pending": None}
+    _write_head(lake, head)
+    log.info("key index rebuilt: %d versions", sum(t.num_rows for t in shards.values()))
+    return KeyIndex(lake, head, shards)
+
+
+def index_versions(lake: Lake) -> dict[Version, str]:
+    """Every row of the index (for validate)."""
+    rows: dict[Version, str] = {}
+    for number in range(SHARDS):
+        table = _read_shard(lake, number)
+        ids, hashes, owners = (table.column(n).to_pylist() for n in _SCHEMA.names)
+        rows.update({(str(i), str(h)): str(o) for i, h, o in zip(ids, hashes, owners, strict=True)})
+    return rows
+
+
+def _write_head(lake: Lake, head: Mapping[str, Any]) -> None:
+    lake.put(HEAD_KEY, (json.dumps(head, sort_keys=True) + "\n").encode(), "application/json")
+
+
+def _table(rows: Mapping[Version, str]) -> pa.Table:
+    ordered = sorted(rows.items())
+    columns = ([v[0] for v, _ in ordered], [v[1] for v, _ in ordered], [o for _, o in ordered])
+    return pa.table([pa.array(c, pa.string()) for c in columns], schema=_SCHEMA)
+
+
+def _read_shard(lake: Lake, number: int) -> pa.Table:
+    try:
+        data = lake.get(shard_key(number))
+    except NotFoundError:
+        return _SCHEMA.empty_table()
+    try:
+        table = pa.ipc.open_stream(arrow_reader(data)).read_all()  # never Python memory (parquet.py)
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"key index shard {number:02x} is not an Arrow file: {exc}") from exc
+    if not table.schema.equals(_SCHEMA):
+        raise ValueError(f"key index shard {number:02x} has the schema {table.schema}")
+    return table
+
+
+def _write_shard(lake: Lake, number: int, table: pa.Table) -> None:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, _SCHEMA) as writer:  # uncompressed: a small shard reads in ~20 us
+        writer.write_table(table.combine_chunks())  # one batch: the same rows give the same bytes
+    lake.put(shard_key(number), sink.getvalue().to_pybytes(), "application/vnd.apache.arrow.stream")

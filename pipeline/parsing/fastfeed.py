@@ -1,0 +1,481 @@
+"""A fast path for the common feed shape (RSS 2.0) with lxml; feedparser stays the reference.
+
+`parse_fast` returns a ParsedInput equal, story field by story field, to what feedparser's path gives, or
+None whenever it is not sure: another format (Atom, RDF, CDF, JSON), an encoding other than UTF-8, a DOCTYPE,
+input that is not well-formed, xml:base/xml:lang, an element it does not know (feedparser maps many
+namespaces onto story fields), a repeated single-valued element, markup inside a text element, an author
+with an e-mail address, a relative link. The caller then uses feedparser. It mirrors feedparser's own
+post-processing of each value (strip, relative-URI resolution, the UTF-8-read-as-Latin-1 repair, the
+cp1252 map, the query repair of links) by calling feedparser's helpers where they exist.
+tests/test_fastfeed.py holds the differential tests; `make bench` prints agreement and fallback rates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from collections.abc import Iterator
+from typing import Any, Final
+
+import feedparser
+from feedparser.html import _cp1252
+from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin
+from lxml import etree  # type: ignore[import-untyped]
+
+from pipeline.parsing.dates import parse_date
+from pipeline.parsing.parse import (
+    ParsedInput,
+    _collect,
+    _entry_from_feedparser,
+    _FeedContext,
+    _names,
+    _str,
+    default_source,
+)
+from pipeline.parsing.text import clean_inline
+
+ENABLED = True  # False: every XML feed goes to feedparser (the differential tests compare both paths)
+STREAM_BYTES: Final = 4 * 1024 * 1024  # larger inputs are parsed item by item, each freed once read
+_DC: Final = "{http://purl.org/dc/elements/1.1/}"
+_CONTENT: Final = "{http://purl.org/rss/1.0/modules/content/}"
+_MEDIA: Final = "{http://search.yahoo.com/mrss/}"
+_XML_TYPES: Final = frozenset(
+    {"application/xml", "application/rss+xml", "application/atom+xml", "application/x-rss+xml"}
+)
+_DECL_RE: Final = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_LINK_QUERY_RE: Final = re.compile("&([A-Za-z0-9_]+);")
+# Item children read here, and those that feed no story field (feedparser keeps them in other keys).
+_ITEM_TEXT: Final = frozenset(
+    {"title", "link", "description", "guid", "pubDate", "author", f"{_DC}creator", f"{_DC}date",
+     f"{_CONTENT}encoded"}
+)  # fmt: skip
+_ITEM_MULTI: Final = frozenset({"category", f"{_DC}subject"})
+_ITEM_IGNORED: Final = frozenset(
+    {"comments", "enclosure", "source", f"{_MEDIA}content", f"{_MEDIA}thumbnail",
+     "{http://wellformedweb.org/CommentAPI/}commentRss", "{http://purl.org/rss/1.0/modules/slash/}comments"}
+)  # fmt: skip
+_CHANNEL_TEXT: Final = frozenset({"title", "link", "language", "managingEditor", f"{_DC}creator"})
+_CHANNEL_IGNORED: Final = frozenset(
+    {"description", "generator", "lastBuildDate", "pubDate", "ttl", "docs", "copyright", "category",
+     "image", "cloud", "rating", "skipHours", "skipDays", "webMaster", "textInput",
+     "{http://purl.org/rss/1.0/modules/syndication/}updatePeriod",
+     "{http://purl.org/rss/1.0/modules/syndication/}updateFrequency"}
+)  # fmt: skip
+_ATOM_LINK: Final = "{http://www.w3.org/2005/Atom}link"
+_XML_NS: Final = "{http://www.w3.org/XML/1998/namespace}"
+_XML_LANG: Final = f"{_XML_NS}lang"
+_ATOM: Final = "{http://www.w3.org/2005/Atom}"
+_ATOM_FEED: Final = f"{_ATOM}feed"
+_LINK_ATTRIBUTES: Final = frozenset({"href", "rel", "type", "title", "length", "hreflang"})
+_ENTRY_TEXT: Final = frozenset({"title", "summary", "content", "id", "published", "updated"})
+_ENTRY_IGNORED: Final = frozenset({f"{_ATOM}rights", f"{_ATOM}contributor"})
+_FEED_IGNORED: Final = frozenset(
+    f"{_ATOM}{name}"
+    for name in (
+        "id",
+        "updated",
+        "subtitle",
+        "generator",
+        "icon",
+        "logo",
+        "rights",
+        "category",
+        "contributor",
+    )
+)
+
+
+class Doubt(Exception):
+    """The input is not one the fast path can read exactly as feedparser would."""
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True, huge_tree=False
+    )
+
+
+def parse_fast(
+    data: bytes, origin: str, *, source: str | None, feed_url: str | None, content_type: str | None
+) -> ParsedInput | None:
+    """RSS 2.0 or Atom 1.0 read with lxml, or None when feedparser must read it."""
+    if not _plain_utf8(data, content_type):
+        return None
+    try:
+        kind, root, children = _document(data)
+        if kind == "rss":
+            return _parse_rss(children, origin, source=source, feed_url=feed_url)
+        return _parse_atom(root, children, origin, source=source, feed_url=feed_url)
+    except (Doubt, etree.LxmlError, ValueError, UnicodeError):
+        return None
+
+
+def _plain_utf8(data: bytes, content_type: str | None) -> bool:
+    """UTF-8 (or ASCII) by every rule feedparser applies, no DOCTYPE or entity declarations."""
+    if content_type:
+        mime, _, params = content_type.partition(";")
+        charset = params.lower().replace(" ", "").partition("charset=")[2].strip("\"'")
+        if mime.strip().lower() not in _XML_TYPES or charset not in ("", "utf-8", "utf8"):
+            return False
+    head = data[:1024]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    declared = _DECL_RE.match(head)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _value(text: str | None) -> str:
+    """feedparser's post-processing of every value: strip, the UTF-8-read-as-Latin-1 repair, cp1252 map."""
+    if not text:
+        return ""
+    text = text.strip()
+    if not text.isascii():
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            text = text.encode("iso-8859-1").decode("utf-8")
+        text = text.translate(_cp1252)
+    return text
+
+
+def _text_of(el: Any) -> str:
+    """The element's text; markup inside it (feedparser re-serializes that) or attributes -> doubt."""
+    if len(el) or el.attrib:
+        raise Doubt(f"{el.tag} has children or attributes")
+    return _value(el.text)
+
+
+def _plain_tag(el: Any) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):
+        raise Doubt("entity or other non-element node")
+    if el.attrib and any(k.startswith(_XML_NS) for k in el.attrib):
+        raise Doubt("xml:base or xml:lang")
+    return str(tag)
+
+
+def _parse_rss(
+    children: Iterator[Any], origin: str, *, source: str | None, feed_url: str | None
+) -> ParsedInput | None:
+    base = feed_url or ""
+    feed: dict[str, str] = {}
+    authors: list[dict[str, str]] = []
+    entries: list[dict[str, Any]] = []
+    for el in children:
+        tag = _plain_tag(el)
+        if tag == "item":
+            entries.append(_item_dict(el, base))
+        elif tag in _CHANNEL_TEXT:
+            value = _text_of(el)
+            if tag in ("managingEditor", f"{_DC}creator"):
+                authors.append(_person(value))
+            elif tag in feed:
+                raise Doubt(f"channel {tag} repeated")
+            else:
+                feed[tag] = value
+        elif tag == _ATOM_LINK:
+            if el.get("rel") in (None, "alternate") or len(el):
+                raise Doubt("atom:link alternate in channel")
+        elif tag not in _CHANNEL_IGNORED:
+            raise Doubt(f"channel element {tag}")
+    link = feed.get("link")
+    if link:
+        link = _LINK_QUERY_RE.sub(r"&\g<1>", _urljoin(base, link))
+    title = feed.get("title")
+    feed_source = source or clean_inline(title, _looks_like_html(title))
+    return _entries(origin, entries, feed_source, feed_url, link, feed.get("language"), authors)
+
+
+def _entries(
+    origin: str,
+    entries: list[dict[str, Any]],
+    source: str | None,
+    feed_url: str | None,
+    link: str | None,
+    language: str | None,
+    authors: list[dict[str, str]],
+) -> ParsedInput | None:
+    """RawEntries from the entry dicts, as parse._parse_feed_xml builds them from feedparser's."""
+    if not entries:
+        return None  # feedparser words the error
+    context = _FeedContext(
+        origin=origin,
+        source=source or default_source(origin),
+        feed_url=feed_url,
+        base=feed_url or _str(link),
+        language=_str(language),
+        authors=_names([a for a in authors if a]),
+    )
+    return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
+
+
+def _parse_atom(
+    root: Any, children: Iterator[Any], origin: str, *, source: str | None, feed_url: str | None
+) -> ParsedInput | None:
+    base = feed_url or ""
+    feed: dict[str, Any] = {}
+    authors: list[dict[str, str]] = []
+    entries: list[dict[str, Any]] = []
+    for el in children:
+        tag = _plain_tag(el)
+        if tag == f"{_ATOM}entry":
+            entries.append(_entry_dict(el, base))
+        elif tag == f"{_ATOM}title":
+            if "title" in feed:
+                raise Doubt("feed title repeated")
+            feed["title"], feed["title_html"] = _atom_text(el)
+        elif tag == f"{_ATOM}link":
+            _atom_link(el, base, feed)
+        elif tag == f"{_ATOM}author":
+            authors.append(_atom_person(el))
+        elif tag not in _FEED_IGNORED:
+            raise Doubt(f"feed element {tag}")
+    if len(authors) > 1:
+        raise Doubt("several feed authors")  # feedparser mixes their details
+    language = root.get(_XML_LANG) or None
+    if language is not None and "_" in language:
+        raise Doubt("xml:lang with an underscore")
+    feed_source = source or clean_inline(feed.get("title"), bool(feed.get("title_html")))
+    return _entries(origin, entries, feed_source, feed_url, feed.get("link"), language, authors)
+
+
+def _atom_text(el: Any) -> tuple[str, bool]:
+    """An Atom text construct: (value, is HTML); xhtml and other types -> doubt."""
+    if len(el) or set(el.attrib) - {"type"}:
+        raise Doubt(f"{el.tag} with children or attributes other than type")
+    kind = el.get("type", "text")
+    if kind not in ("text", "html"):
+        raise Doubt(f"{el.tag} of type {kind}")
+    return _value(el.text), kind == "html"
+
+
+def _atom_link(el: Any, base: str, into: dict[str, Any]) -> None:
+    """rel=alternate (the default) with no type or text/html is the link; other rels are ignored."""
+    if (
+        len(el)
+        or el.get("href") is None
+        or set(el.attrib) - {"href", "rel", "type", "title", "length", "hreflang"}
+    ):
+        raise Doubt("link without href, or with children or unknown attributes")
+    if el.get("rel", "alternate") != "alternate":
+        return
+    if el.get("type", "text/html") != "text/html" or "link" in into:
+        raise Doubt("an alternate link of another type, or several")
+    into["link"] = _urljoin(base, _value(el.get("href")))
+    into["links"] = [{"rel": "alternate", "type": "text/html", "href": into["link"]}]
+
+
+def _atom_person(el: Any) -> dict[str, str]:
+    if el.attrib or (el.text or "").strip():
+        raise Doubt("author with attributes or text")
+    person: dict[str, str] = {}
+    for child in el:
+        tag = _plain_tag(child)
+        if tag not in (f"{_ATOM}name", f"{_ATOM}email", f"{_ATOM}uri") or tag[len(_ATOM) :] in person:
+            raise Doubt(f"author element {tag}")
+        person[tag[len(_ATOM) :]] = _text_of(child)
+    return {k: v for k, v in person.items() if k in ("name", "email") and v}
+
+
+def _entry_dict(entry: Any, base: str) -> dict[str, Any]:
+    """The dict feedparser would build for an Atom entry, with the keys _entry_from_feedparser reads."""
+    if entry.attrib:
+        raise Doubt("entry attributes")
+    e: dict[str, Any] = {}
+    tags: list[dict[str, str]] = []
+    authors: list[dict[str, str]] = []
+    for el in entry:
+        tag = _plain_tag(el)
+        name = tag[len(_ATOM) :] if tag.startswith(_ATOM) else tag
+        if name == "link":
+            _atom_link(el, base, e)
+        elif name == "category":
+            if len(el) or set(el.attrib) - {"term", "scheme", "label"} or (el.text or "").strip():
+                raise Doubt("category with children, text or unknown attributes")
+            term, label = _value(el.get("term")), _value(el.get("label"))
+            if term or label:
+                tags.append({"term": term, "label": label})
+        elif name == "author":
+            authors.append(_atom_person(el))
+        elif tag in _ENTRY_IGNORED:
+            continue
+        elif name not in _ENTRY_TEXT or name in e:
+            raise Doubt(f"entry element {tag} unknown or repeated")
+        elif name in ("title", "summary", "content"):
+            value, html = _atom_text(el)
+            detail = {"type": "text/html" if html else "text/plain"}
+            if name == "content":
+                e["content"] = [{**detail, "value": value}]
+            else:
+                e[name], e[f"{name}_detail"] = value, detail
+        elif name == "id":  # feedparser reads an Atom id as a permalink guid: resolved, the link if none
+            value = _text_of(el)
+            e["id"] = e["guid_link"] = _urljoin(base, value) if value else value
+        else:  # published, updated
+            e[name] = _text_of(el)
+    if len(authors) > 1:
+        raise Doubt("several authors")  # feedparser mixes their details
+    return _finish(e, tags, authors)
+
+
+def _finish(e: dict[str, Any], tags: list[dict[str, str]], authors: list[dict[str, str]]) -> dict[str, Any]:
+    """What feedparser does once an entry ends (both formats)."""
+    if "guid_link" in e:  # a permalink guid (any Atom id) is the link unless the entry has its own
+        e.setdefault("link", e.pop("guid_link"))
+    if "content" in e and "summary" not in e:  # feedparser copies content into a missing summary (only)
+        e["summary"] = e["content"][0]["value"]
+    for key in ("published", "updated"):
+        if key in e:
+            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
+    if tags:
+        e["tags"] = tags
+    people = [a for a in authors if a]
+    if people:
+        e["authors"] = people
+    return e
+
+
+def _kind(root: Any) -> str:
+    """'rss' (RSS 2.0) or 'atom' (Atom 1.0); doubt for anything else or xml:base on the root."""
+    if any(k.startswith(_XML_NS) and k != _XML_LANG for k in root.attrib) or "lang" in root.attrib:
+        raise Doubt("xml:base or a lang attribute on the root")
+    if root.tag == "rss" and root.get("version") == "2.0" and _XML_LANG not in root.attrib:
+        return "rss"
+    if root.tag == _ATOM_FEED:
+        return "atom"
+    raise Doubt(f"root element {root.tag}")
+
+
+def _document(data: bytes) -> tuple[str, Any, Iterator[Any]]:
+    """The format, the root element and an iterator over the elements that hold entries (RSS: the
+    channel's children; Atom: the feed's). Large input is parsed as it is read, each child freed after."""
+    if len(data) > STREAM_BYTES:
+        return _stream(data)
+    root = etree.fromstring(data, _parser())
+    kind = _kind(root)
+    if kind == "atom":
+        return kind, root, iter(root)
+    if len(root) != 1 or root[0].tag != "channel" or root[0].attrib:
+        raise Doubt("not one channel")
+    return kind, root, iter(root[0])
+
+
+def _stream(data: bytes) -> tuple[str, Any, Iterator[Any]]:
+    events = etree.iterparse(
+        io.BytesIO(data),
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    _, root = next(events)
+    kind = _kind(root)
+    return kind, root, _stream_children(events, 2 if kind == "rss" else 1)
+
+
+def _stream_children(events: Iterator[tuple[str, Any]], level: int) -> Iterator[Any]:
+    """Elements at `level` (the root is 0) one at a time, each freed once the caller has read it."""
+    depth, channels = 0, 0
+    for event, el in events:
+        if event == "start":
+            depth += 1
+            if level == 2 and depth == 1:
+                channels += 1
+                if el.tag != "channel" or channels > 1 or el.attrib:
+                    raise Doubt("not one channel")
+            continue
+        if depth == level:
+            yield el
+            parent = el.getparent()
+            el.clear()
+            if parent is not None:
+                parent.remove(el)
+        depth -= 1
+
+
+def _person(value: str) -> dict[str, str]:
+    if "@" in value:  # feedparser splits e-mail addresses out of names with its own rules
+        raise Doubt("author with an e-mail address")
+    return {"name": value} if value else {}
+
+
+def _looks_like_html(value: str | None) -> bool:
+    """An RSS title is text/plain unless feedparser's heuristic says it is HTML."""
+    if not value or ("<" not in value and "&" not in value):
+        return False
+    return bool(_FeedParserMixin.looks_like_html(value))
+
+
+def _item_dict(item: Any, base: str) -> dict[str, Any]:
+    """The dict feedparser would build for this item, with the keys _entry_from_feedparser reads."""
+    if item.attrib:
+        raise Doubt("item attributes (rdf:about)")
+    e: dict[str, Any] = {}
+    seen: set[str] = set()
+    tags: list[dict[str, str]] = []
+    authors: list[dict[str, str]] = []
+    guid_is_link = False
+    for el in item:
+        tag = _plain_tag(el)
+        if tag in _ITEM_MULTI:
+            if (el.attrib and set(el.attrib) != {"domain"}) or len(el):
+                raise Doubt("category with children or attributes other than domain")
+            value = _value(el.text)
+            if value:
+                tags.append({"term": value})
+            continue
+        if tag in _ITEM_IGNORED:
+            if tag.startswith(_MEDIA) and len(el):
+                raise Doubt("media element with children")
+            continue
+        if tag not in _ITEM_TEXT:
+            raise Doubt(f"item element {tag}")
+        if tag in seen:
+            raise Doubt(f"item {tag} repeated")
+        seen.add(tag)
+        if tag == "guid":
+            if len(el) or set(el.attrib) - {"isPermaLink"}:
+                raise Doubt("guid attributes")
+            guid_is_link = el.get("isPermaLink", "true") == "true"
+            value = _value(el.text)
+            if guid_is_link and value:
+                value = _urljoin(base, value)
+            e["id"] = value
+            if guid_is_link:
+                e["guid_link"] = value
+            continue
+        value = _text_of(el)
+        if tag == "title":
+            e["title"] = value
+            e["title_detail"] = {"type": "text/html" if _looks_like_html(value) else "text/plain"}
+        elif tag == "link":
+            link = _urljoin(base, value) if value else value
+            e["link"] = _LINK_QUERY_RE.sub(r"&\g<1>", link.replace("&amp;", "&"))
+            if value:
+                e["links"] = [{"rel": "alternate", "type": "text/html", "href": e["link"]}]
+        elif tag == "description":
+            e["summary"] = value
+            e["summary_detail"] = {"type": "text/html"}
+        elif tag == f"{_CONTENT}encoded":
+            e["content"] = [{"type": "text/html", "value": value}]
+        elif tag in ("author", f"{_DC}creator"):
+            authors.append(_person(value))
+        elif tag == "pubDate":
+            e["published"] = value
+        elif tag == f"{_DC}date":
+            e["updated"] = value
+    return _finish(e, tags, authors)
+
+
+def feedparser_date(value: str) -> Any:
+    """feedparser's own date parsing (used only when pipeline.parsing.dates cannot read the value)."""
+    return feedparser.datetimes._parse_date(value)

@@ -1,0 +1,155 @@
+"""The key index under _state/index/: follows every landing, survives interruptions, rebuilds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.errors import RetriableError
+from pipeline.jobs.intervals import Interval
+from pipeline.lake import keyindex
+from pipeline.lake.landing import land, landed_versions
+from pipeline.lake.store import LocalLake, ObjectInfo
+from pipeline.lake.validate import validate
+from tests.test_landing import DAY1, DAY2, RecordingLake, all_rows, story
+
+DAY3 = Interval.for_date("2026-11-26")
+
+
+def indexed(lake: LocalLake) -> set[tuple[str, str]]:
+    return set(keyindex.index_versions(lake))
+
+
+class ReadRecordingLake(LocalLake):
+    """Records every get and list, to see what a landing reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gets: list[str] = []
+        self.lists: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.gets.append(key)
+        return super().get(key)
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        self.lists.append(prefix)
+        return super().list(prefix)
+
+
+def test_index_follows_landings_reruns_and_edits_and_equals_a_rebuild(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1), story(2)])
+    land(lake, DAY2, [story(2), story(3), story(1, version="v2")])
+    land(lake, DAY1, [story(1)])  # a rerun with fewer stories keeps story 2
+    assert (
+        indexed(lake)
+        == landed_versions(lake)
+        == {
+            ("id-001", "v1-001"),
+            ("id-002", "v1-002"),
+            ("id-003", "v1-003"),
+            ("id-001", "v2-001"),
+        }
+    )
+    owners = keyindex.index_versions(lake)
+    assert (
+        owners[("id-002", "v1-002")] == "daily/2026-11-24"
+        and owners[("id-003", "v1-003")] == "daily/2026-11-25"
+    )
+    maintained = keyindex.index_versions(lake)
+    keyindex.rebuild_index(lake)
+    assert keyindex.index_versions(lake) == maintained
+    assert validate(lake).ok
+
+
+def test_an_interrupted_landing_is_rolled_back_by_the_next_one(tmp_path: Path) -> None:
+    land(LocalLake(tmp_path), DAY1, [story(1)])
+    crashing = RecordingLake(tmp_path, fail_story_put=1)
+    with pytest.raises(RetriableError):
+        land(crashing, DAY2, [story(9, day=25)])  # the index already named story 9 when the put failed
+    assert ("id-009", "v1-009") in indexed(crashing)  # pending, not committed
+    m = land(LocalLake(tmp_path), DAY3, [story(9, day=25)])
+    assert m.counts["new"] == 1  # the interrupted landing did not count
+    assert keyindex.index_versions(crashing)[("id-009", "v1-009")] == "daily/2026-11-26"
+    again = land(LocalLake(tmp_path), DAY2, [story(9, day=25)])
+    assert again.counts["duplicate"] == 1 and again.rows == 0
+    assert validate(LocalLake(tmp_path)).ok
+
+
+def test_a_rerun_keeps_what_an_interrupted_attempt_wrote_without_listing_stories(tmp_path: Path) -> None:
+    land(LocalLake(tmp_path), DAY1, [story(1, day=22), story(2, day=23)])
+    crashing = RecordingLake(tmp_path, fail_story_put=2)
+    with pytest.raises(RetriableError):  # the old manifest is retracted, day 22's object rewritten
+        land(crashing, DAY1, [story(1, day=22), story(5, day=22), story(3, day=23)])
+    land(LocalLake(tmp_path), DAY2, [story(7, day=25)])  # resolves (rolls back) the interrupted attempt
+    recording = ReadRecordingLake(tmp_path)
+    m = land(recording, DAY1, [])  # the feed now has nothing: every story any attempt wrote is kept
+    assert not any(p.startswith("stories") for p in recording.lists)
+    # day 22's object, written by the interrupted attempt (story 5 is only there), and day 23's old one
+    assert sorted(s["story_id"] for s in all_rows(recording)) == ["id-001", "id-002", "id-005", "id-007"]
+    assert m.counts["kept"] >= 2
+    assert validate(recording).ok and indexed(recording) == landed_versions(recording)
+
+
+def test_a_missing_index_is_rebuilt_from_the_manifests(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1), story(2)])
+    for info in lake.list(keyindex.INDEX_PREFIX):
+        lake.delete(info.key)
+    m = land(lake, DAY2, [story(1), story(3)])
+    assert (m.counts["duplicate"], m.counts["new"]) == (1, 1)
+    assert indexed(lake) == landed_versions(lake)
+
+
+def test_rows_of_a_manifest_removed_by_hand_do_not_hide_stories(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1)])
+    lake.delete("_manifests/daily/2026-11-24.json")
+    m = land(lake, DAY2, [story(1)])
+    assert m.counts["new"] == 1
+
+
+def test_landing_cost_does_not_grow_with_the_lake(tmp_path: Path) -> None:
+    """A landing reads only its batch's index shards and its own interval's objects: no listing of
+    stories/ or _manifests/, no other interval's story object."""
+    lake = LocalLake(tmp_path)
+    for day in range(1, 21):
+        land(lake, Interval.for_date(f"2026-10-{day:02d}"), [story(day, day=24), story(100 + day, day=24)])
+    recording = ReadRecordingLake(tmp_path)
+    land(recording, Interval.for_date("2026-10-21"), [story(5, day=24), story(200, day=24)])
+    assert recording.lists == []
+    assert [k for k in recording.gets if k.startswith(("stories/", "_manifests/"))] == []
+    assert len([k for k in recording.gets if k.startswith(keyindex.INDEX_PREFIX + "shards/")]) <= 2
+
+
+def test_validate_reports_a_damaged_index_and_repair_index_fixes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(n) for n in range(1, 30)])
+    victim = lake.list(keyindex.INDEX_PREFIX + "shards/")[0].key
+    lake.delete(victim)
+    assert [v.kind for v in validate(lake).violations] == ["index_mismatch"]
+    assert main(["validate", "--lake", str(tmp_path)]) == 1
+    assert main(["validate", "--lake", str(tmp_path), "--repair-index"]) == 0
+    assert "key index rebuilt" in capsys.readouterr().out
+    assert validate(lake).ok and lake.exists(victim)
+
+
+def test_a_rerun_of_an_interval_whose_files_were_compacted_lands_nothing_twice(tmp_path: Path) -> None:
+    from pipeline.lake.compact import compact
+
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    land(lake, DAY2, [story(3, day=24)])
+    compact(lake, "2026-11-24", "2026-11-24")  # dt=24's two files -> one compacted file
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+    rerun = land(lake, DAY1, [story(1, day=23), story(2, day=24)])
+    assert rerun.counts["duplicate"] == 1 and rerun.rows == 1  # story 2 lives in the compacted file
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+    again = land(lake, DAY3, [story(2, day=24)])
+    assert again.counts["duplicate"] == 1 and again.rows == 0
+    assert len(all_rows(lake)) == 3 and validate(lake).ok

@@ -1,0 +1,103 @@
+import json
+import re
+
+import pytest
+
+from pipeline.errors import BadInputError
+from pipeline.parsing.parse import parse_bytes
+from pipeline.parsing.prescreen import AUTHOR_MAX_BYTES, AUTHOR_MAX_RUN, MAX_ENTRIES, prescreen_xml
+
+RUN = re.compile(r"[A-Za-z0-9_.+\-]+")  # what feedparser's e-mail pattern backtracks over
+
+
+def rss(item_xml: str, items: int = 1) -> bytes:
+    body = "".join(
+        f"<item><title>t{i}</title>{item_xml}<description>d</description></item>" for i in range(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{body}</channel></rss>'.encode()
+
+
+def authors_seen_by_feedparser(data: bytes) -> list[str]:
+    import io
+
+    import feedparser
+
+    result = feedparser.parse(io.BytesIO(prescreen_xml(data)[0]), sanitize_html=False)
+    return [e.get("author", "") for e in result.entries]
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        "<author>{}</author>",
+        "<author><![CDATA[{}]]></author>",
+        "<dc:creator xmlns:dc='http://purl.org/dc/elements/1.1/'>{}</dc:creator>",
+        "<managingEditor>x <b>{}</b> y</managingEditor>",
+        "<author>{}",  # never closed: the entry's end closes it
+    ],
+)
+def test_author_fields_reach_feedparser_short_enough_for_its_email_search(element: str) -> None:
+    """The work of feedparser's e-mail search is bounded by text length x longest run: assert both."""
+    hostile = rss(element.format("a" * 200_000))
+    data, problems = prescreen_xml(hostile)
+    assert len(data) < 2_000 and problems == ["1 author field(s) cut to 256 bytes before parsing"]
+    for author in authors_seen_by_feedparser(hostile):
+        assert len(author.encode()) <= AUTHOR_MAX_BYTES
+        assert max((len(r) for r in RUN.findall(author)), default=0) <= AUTHOR_MAX_RUN
+
+
+@pytest.mark.timeout(60)  # a hang guard only: before the cut this input took hours (16 KB: 3.9 s, quadratic)
+def test_a_400_kb_author_without_at_sign_parses_at_once() -> None:
+    parsed = parse_bytes(rss("<author>" + "a" * 400_000 + "</author>"), "feed.xml")
+    assert parsed.entries[0].authors == ("a" * AUTHOR_MAX_RUN,)
+    assert "author field(s) cut" in parsed.problems[0]
+
+
+def test_an_author_never_closed_costs_no_text_of_the_next_entries() -> None:
+    doc = rss("<author>" + "a" * 1_000, items=3)
+    data, _ = prescreen_xml(doc)
+    assert data.count(b"<description>d</description>") == 3 and data.count(b"<title>t") == 3
+
+
+def test_ordinary_authors_and_markup_elsewhere_are_untouched() -> None:
+    long_html = "<author>" + "b" * 5_000  # inside CDATA, a comment or escaped text: not an element
+    doc = rss(
+        "<author>jane.doe@example.com (Jane Doe)</author><author/>"
+        f"<content:encoded xmlns:content='http://purl.org/rss/1.0/modules/content/'>"
+        f"<![CDATA[{long_html}]]></content:encoded><!-- {long_html} -->"
+        f"<category>&lt;author&gt;{'c' * 5_000}</category>"
+    )
+    assert prescreen_xml(doc) == (doc, [])
+
+
+def test_cuts_end_on_a_whole_character_and_a_whole_entity() -> None:
+    for text in ("é" * 300, "&amp;" * 100, "x" * 250 + "&#233;" * 10):
+        data, _ = prescreen_xml(rss(f"<author>{text}</author>"))
+        kept = data.split(b"<author>")[1].split(b"</author>")[0]
+        kept.decode("utf-8")  # no broken sequence
+        assert not re.search(rb"&[^;]*$", kept)  # no broken entity
+        assert len(kept) <= AUTHOR_MAX_BYTES
+
+
+def test_utf16_documents_are_left_to_the_parse_budget() -> None:
+    doc = rss("<author>" + "a" * 1_000 + "</author>").decode().encode("utf-16")
+    assert prescreen_xml(doc) == (doc, [])
+
+
+def test_item_cap_counts_before_parsing() -> None:
+    prescreen_xml(rss("", MAX_ENTRIES))
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(rss("", 200_000), "tiny-items.xml")  # 124 s and 427 MB before the cap
+    assert err.value.kind == "too_many_entries" and err.value.fields["entries"] == 200_000
+    atom = b"<feed xmlns='http://www.w3.org/2005/Atom'>" + b"<entry/>" * (MAX_ENTRIES + 1) + b"</feed>"
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(atom, "a.atom")
+    assert err.value.kind == "too_many_entries"
+
+
+def test_item_cap_for_json_feed() -> None:
+    items = [{"id": str(i), "title": "t", "content_text": "x"} for i in range(MAX_ENTRIES + 1)]
+    doc = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(doc, "feed.json")
+    assert err.value.kind == "too_many_entries"
