@@ -117,8 +117,8 @@ def _parser() -> argparse.ArgumentParser:
         "train-tags",
         "train the sense model of the taxonomy (deterministic)",
         "Train the document-level sense model on labeled JSON lines files and write the artifact the "
-        "taxonomy names (schemas/topics.sense.json), each topic's threshold chosen from a leave-one-writer-out "
-        "cross-validation; with --cross-validate, print the leave-one-writer-out "
+        "taxonomy names (schemas/topics.sense.json), each topic's threshold chosen from a "
+        "leave-one-writer-out cross-validation; with --cross-validate, print the leave-one-writer-out "
         "estimate instead (each FILE held out in turn).",
     )
     s.add_argument(

@@ -12,9 +12,9 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.schema import arrow_schema, schemas_dir
+from pipeline.tagging.crossval import train_with_thresholds
 from pipeline.tagging.logistic import fit, sigmoid
 from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
-from pipeline.tagging.crossval import train_with_thresholds
 from pipeline.tagging.sense import SenseModel
 from pipeline.tagging.train import DEFAULT_EXTRA, DEFAULT_FOLDS, LabeledFile, Options, train
 

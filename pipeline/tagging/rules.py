@@ -463,9 +463,12 @@ class Tagger:
                     raw, s_end - 1, start
                 ):
                     return True
-            elif s_start >= end:  # after it
-                if len(norm[end:s_start].split()) < after and not _SENTENCE_END.search(raw, end - 1, s_start):
-                    return True
+            elif (  # after it
+                s_start >= end
+                and len(norm[end:s_start].split()) < after
+                and not _SENTENCE_END.search(raw, end - 1, s_start)
+            ):
+                return True
         return False
 
     def _kept(

@@ -215,14 +215,16 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
         "length": math.log1p(inp.length),
     }
     classes = inp.classes
-    out.update(zip(map(_name, repeat(class_prefix(inp)), classes), map(math.log1p, classes.values())))
+    out.update(
+        zip(map(_name, repeat(class_prefix(inp)), classes), map(math.log1p, classes.values()), strict=True)
+    )
     if dismissed:
         out["dismissed"] = math.log1p(dismissed)
         if not (terms or candidates):
             out["all_dismissed"] = 1.0
             return out
     out.update(zip(flags, repeat(1.0)))
-    out.update(zip(map(_name, repeat("form:"), forms), map(math.log1p, forms.values())))
+    out.update(zip(map(_name, repeat("form:"), forms), map(math.log1p, forms.values()), strict=True))
     out.update(zip(map(_name, repeat("near:"), inp.near), repeat(1.0)))
     rule_hits = inp.rule_hits
     for name, n in names.items():

@@ -45,11 +45,11 @@ CUE = "\x00"  # cue feature names start with it while training, words do not
 # A sentence ends at . ! or ? (closing quotes and brackets kept with it) before white space, unless the
 # word before the stop is an initial ("U.S.", "J.") or an abbreviation of a title, a firm or a US state
 _SENTENCE_STOP = re.compile(r"(\w*)[.!?][\"'\u201d\u2019)\]]*\s+")
-_ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st mt ft jr sr gen col lt sgt gov sen rep rev inc corp co ltd bros vs approx
-    est dept univ jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn del fla ga
-    ill ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt wash wis wyo""".split()
-)
+_ABBREVIATION_WORDS = """mr mrs ms dr prof st mt ft jr sr gen col lt sgt gov sen rep rev inc corp co ltd
+    bros vs approx est dept univ jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn
+    del fla ga ill ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt wash
+    wis wyo"""
+_ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class LabeledFile:
         return {"file": name, "sha256": digest, "items": len(self.items)}
 
 
-Features = tuple[tuple[str, ...], dict[str, float]]  # (distinct words, cues)
+Features = tuple[frozenset[str], dict[str, float]]  # (distinct words, cues)
 
 
 def examples(
