@@ -122,8 +122,8 @@ def test_eval_tags_scores_only_the_topics_a_set_labels_and_explains_errors(
     items = [
         {
             "id": "fp",
-            "title": "Water tariff rises",
-            "body": "The water tariff for homes rises 6% in April.",
+            "title": "Tariff rises for homes",  # ("water tariff" itself is blocked: no sense verdict)
+            "body": "The utility said the tariff for homes rises 6% in April as water and power bills climb.",
             "topics": ["tariffs"],
         },
         {"id": "fn", "title": "Storm", "body": "Snow closes schools.", "topics": ["tariffs"]},
@@ -139,10 +139,11 @@ def test_eval_tags_scores_only_the_topics_a_set_labels_and_explains_errors(
 def test_train_tags_writes_a_deterministic_model_and_cross_validates(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # a fixed threshold skips the cross-validation (the committed artifact's test covers training with it)
     first, second = tmp_path / "a.json", tmp_path / "b.json"
-    assert main(["train-tags", "--out", str(first)]) == 0
+    assert main(["train-tags", "--threshold", "0.5", "--out", str(first)]) == 0
     assert "sense model" in capsys.readouterr().out
-    assert main(["train-tags", "--out", str(second)]) == 0
+    assert main(["train-tags", "--threshold", "0.5", "--out", str(second)]) == 0
     assert first.read_bytes() == second.read_bytes()
     assert main(["eval-tags", str(TRAIN_A), "--model", str(first)]) == 0
     assert "+sense." in capsys.readouterr().out
@@ -152,7 +153,9 @@ def test_train_tags_writes_a_deterministic_model_and_cross_validates(
     )
     table = capsys.readouterr().out
     assert "leave-one-writer-out" in table and "train_a.jsonl" in table and "pooled" in table
-    assert {line.split()[0] for line in table.splitlines()[3:]} == {"rare_earths", "tariffs", "tiktok"}
+    rows = [line.split()[0] for line in table.splitlines()[3:]]
+    assert set(rows) == {"rare_earths", "tariffs", "tiktok", "leads", "thresholds:"}  # a full and a leads row
+    assert rows.count("leads") == 3 and rows[-1] == "thresholds:"
 
     assert main(["train-tags", str(tmp_path / "missing.jsonl")]) == 2
     assert json.loads(capsys.readouterr().err)["error"] == "unreadable"
