@@ -73,7 +73,12 @@ def _fresh_venv(path: Path, wheel: Path) -> Path:
 def test_the_wheel_runs_from_a_fresh_venv(tmp_path: Path, shared_dir: Path) -> None:
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"pipeline/schemas/story.v1.yaml", "pipeline/schemas/topics.yaml", "pipeline/py.typed"} <= names
+    assert {
+        "pipeline/schemas/story.v1.yaml",
+        "pipeline/schemas/topics.yaml",
+        "pipeline/schemas/topics.sense.json",
+        "pipeline/py.typed",
+    } <= names
     assert not any(n.startswith("schemas/") for n in names)  # shipped inside the package, not beside it
     bin_dir = _fresh_venv(tmp_path / "venv", wheel)
     work = tmp_path / "elsewhere"  # not the repository: nothing may be found relative to it
