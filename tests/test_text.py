@@ -229,3 +229,21 @@ def test_characters_that_compose_with_the_one_before_are_never_inert():
 
 def test_a_control_character_inside_markup_is_dropped():
     assert html_to_text("<p>a\x0bb</p><div>c\x1fd</div>") == "ab\n\ncd"
+
+
+def test_text_judged_already_clean_is_what_the_general_path_gives():
+    """_already_clean lets clean text skip _paragraphs: it must say yes only where the general path changes
+    nothing, and (so the shortcut is taken) yes to every ASCII text that path returns."""
+    rng = random.Random(3)
+    pieces = ["word", "Two", "x.", " ", "  ", "\n", "\n\n", "\n\n\n", " \n\n", "\n\n ", "\t", "\r", "\x0b", "\x1f",
+              "\x7f", "\x00", "\x0c", "<", "&", "é"]  # fmt: skip
+    judged_clean = 0
+    for _ in range(20000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        general = text_module._paragraphs_unicode(value)
+        if text_module._already_clean(value):
+            judged_clean += 1
+            assert general == value, repr(value)
+        if general.isascii():
+            assert text_module._already_clean(general), repr(general)
+    assert judged_clean > 500

@@ -51,6 +51,7 @@ _WHITESPACE_TABLE: Final = bytes.maketrans(b"\t\r", b" \n")
 _BLANK_LINE_BYTES_RE: Final = re.compile(rb"\n[ \n]*\n")
 _SPACE_RUN_RE: Final = re.compile(rb"  +")
 _MARK: Final = b"\x00"  # a paragraph break while spaces are collapsed (NUL is gone with the controls)
+_NOT_PRINTABLE_ASCII: Final = bytes([*range(0x20), 0x7F])
 
 # Elements whose content is never text a reader sees.
 _SKIP: Final = ("script", "style", "template", "noscript", "iframe", "object", "svg", "math", "select",
@@ -217,8 +218,26 @@ def _maybe_script_url(text: str) -> bool:
 
 def _paragraphs(text: str) -> str:
     """Normalize whitespace inside paragraphs (split on blank lines) and join them with one blank line."""
+    if _already_clean(text):
+        return text
     fast = _paragraphs_utf8(text)
     return fast if fast is not None else _paragraphs_unicode(text)
+
+
+def _already_clean(text: str) -> bool:
+    """Whether _paragraphs_unicode leaves `text` as it is, judged for ASCII text (most bodies are): printable
+    characters, single spaces, paragraphs separated by exactly one blank line, no space at the ends of a
+    paragraph or of the text. With each break made a space, that is: printable ASCII without two spaces
+    in a row and none at either end (a stray newline, a longer break or a space beside a break is caught)."""
+    if not text.isascii():
+        return False
+    joined = text.encode("ascii").replace(b"\n\n", b" ")
+    return (
+        len(joined.translate(None, _NOT_PRINTABLE_ASCII)) == len(joined)
+        and b"  " not in joined
+        and not joined.startswith(b" ")
+        and not joined.endswith(b" ")
+    )
 
 
 def _paragraphs_utf8(text: str) -> str | None:
