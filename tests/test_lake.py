@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,27 @@ def test_the_temp_file_of_a_write_under_way_is_never_removed(tmp_path: Path) -> 
         writer.kill()
         writer.wait(30)
     assert LocalLake(root).leftovers() == [f"_tmp/{tmp_file.name}"]
+
+
+def test_a_sweep_on_a_fresh_lake_never_takes_the_temp_file_of_a_write_starting_now(
+    tmp_path: Path,
+) -> None:
+    # Without _tmp/.lock no write ever used _tmp/: a file there belongs to a write that is starting right now
+    # (it made the lock and its temp file between our look at the lock and our glob).
+    root = tmp_path / "lake"
+    (root / "_tmp").mkdir(parents=True)
+    starting = root / "_tmp" / "0123.part"
+    starting.write_bytes(b"being written")
+    assert LocalLake(root).remove_leftovers() == [] and starting.exists()
+
+
+def test_many_first_writes_at_once_on_a_fresh_lake_all_land(tmp_path: Path) -> None:
+    # The daily run writes raw bodies from several threads, each lake instance sweeping on its first write.
+    for attempt in range(20):
+        root = tmp_path / f"lake{attempt}"
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i, r=root: LocalLake(r).put(f"raw/{i}.bin", b"x" * 4096), range(8)))
+        assert sorted(o.key for o in LocalLake(root).list("raw/")) == [f"raw/{i}.bin" for i in range(8)]
 
 
 def test_temp_files_older_versions_left_under_stories_are_reported_and_removed(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import re
 import time
@@ -193,33 +194,39 @@ class LocalLake:
         """Temp files of writes that never finished: in _tmp/, and `.*.part` files under stories/ from older
         versions (which wrote them beside the objects). While another write is under way, only files older
         than an hour count."""
+        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
         with self._all_writers_out() as quiet:
-            return sorted(p.relative_to(self.root).as_posix() for p in self._temp_files(quiet))
+            return sorted(p.relative_to(self.root).as_posix() for p in self._temp_files(quiet, lock_seen))
 
     def remove_leftovers(self) -> list[str]:
         """Remove the temp files of writes that never finished (a killed process); the keys removed."""
+        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
         with self._all_writers_out() as quiet:
             removed = []
-            for path in self._temp_files(quiet):
+            for path in self._temp_files(quiet, lock_seen):
                 path.unlink(missing_ok=True)
                 removed.append(path.relative_to(self.root).as_posix())
                 log.warning("removed %s, left by an unfinished write", path)
         return sorted(removed)
 
-    def _temp_files(self, quiet: bool) -> list[Path]:
-        found = [p for p in (self.root / TEMP_PREFIX).glob(f"*{_TEMP_SUFFIX}") if p.is_file()]
+    def _temp_files(self, quiet: bool, lock_seen: bool) -> list[Path]:
+        found = []
+        if lock_seen:
+            found = [p for p in (self.root / TEMP_PREFIX).glob(f"*{_TEMP_SUFFIX}") if p.is_file()]
         stories = self.root / "stories"
         if stories.is_dir():
             found += [p for p in stories.rglob(f".*{_TEMP_SUFFIX}") if p.is_file()]
         if not quiet:
             cutoff = time.time() - _STALE_SECONDS
-            found = [p for p in found if p.stat().st_mtime < cutoff]
+            found = [p for p in found if _modified(p) < cutoff]
         return found
 
     @contextlib.contextmanager
     def _all_writers_out(self) -> Iterator[bool]:
         """Yields True while holding the exclusive lock on _tmp/.lock (no write under way, none can start),
-        False when some write holds it."""
+        False when some write holds it. Without a lock file no write ever used _tmp/ (each takes the lock
+        before its temp file exists): True, and _temp_files() must then skip _tmp/, where a write starting
+        right now could put a file before we look."""
         lock_path = self.root / TEMP_PREFIX / ".lock"
         if not lock_path.is_file():
             yield True
@@ -287,6 +294,14 @@ class LocalLake:
         if uri_or_key.startswith("file://") and uri_or_key[len("file://") :].startswith(base):
             return check_key(uri_or_key[len("file://") + len(base) :])
         return check_key(uri_or_key)
+
+
+def _modified(path: Path) -> float:
+    """mtime, or +inf when a running write has just renamed the file away (so it never counts as stale)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return math.inf
 
 
 def _fsync_dir(path: Path) -> None:
