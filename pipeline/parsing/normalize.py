@@ -81,6 +81,9 @@ def casefold_utf8(text: str) -> bytes:
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
+    if len(values) <= 1:  # the common case (one author, one category), without the generator and dict
+        only = clean_inline(values[0]) if values else ""
+        return [only] if only else []
     cleaned = (clean_inline(v) for v in values)
     return list(dict.fromkeys(v for v in cleaned if v))
 
