@@ -235,8 +235,8 @@ def test_text_judged_already_clean_is_what_the_general_path_gives():
     """_already_clean lets clean text skip _paragraphs: it must say yes only where the general path changes
     nothing, and (so the shortcut is taken) yes to every ASCII text that path returns."""
     rng = random.Random(3)
-    pieces = ["word", "Two", "x.", " ", "  ", "\n", "\n\n", "\n\n\n", " \n\n", "\n\n ", "\t", "\r", "\x0b", "\x1f",
-              "\x7f", "\x00", "\x0c", "<", "&", "é"]  # fmt: skip
+    pieces = ["word", "Two", "x.", " ", "  ", "\n", "\n\n", "\n\n\n", " \n\n", "\n\n ", "\t", "\r",
+              "\x0b", "\x1f", "\x7f", "\x00", "\x0c", "<", "&", "é"]  # fmt: skip
     judged_clean = 0
     for _ in range(20000):
         value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))

@@ -388,7 +388,9 @@ def s3_client(s3: S3Settings, *, max_attempts: int = 3, connect_timeout: float =
     # 0.25 s of imports in every process; this module calls only the client's own operations)
     session = botocore.session.get_session()
     if s3.access_key_id or s3.secret_access_key or s3.session_token:
-        session.set_credentials(s3.access_key_id, s3.secret_access_key, s3.session_token)
+        # as boto3 passes them, None included (the stubs say str; botocore then reports missing credentials)
+        access_key, secret_key = cast(str, s3.access_key_id), cast(str, s3.secret_access_key)
+        session.set_credentials(access_key, secret_key, s3.session_token)
     if s3.region:
         session.set_config_variable("region", s3.region)
     client = session.create_client("s3", endpoint_url=s3.endpoint_url, config=config)
