@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from pipeline.errors import BadRecordError
-from pipeline.parsing.normalize import content_hash, normalize, story_id
+from pipeline.parsing.normalize import casefold_utf8, content_hash, normalize, story_id
 from pipeline.parsing.parse import RawEntry, Reference, parse_bytes
 from pipeline.schema import check_story, field_names
 
@@ -197,3 +197,13 @@ def test_content_hash_of_cleaned_text_equals_the_general_one():
         is_html = rng.random() < 0.5
         title, body = clean_inline(raw_title, is_html), to_text(raw_body, is_html)
         assert _clean_content_hash(title, body) == content_hash(title, body), (title, body)
+
+
+def test_casefold_utf8_is_casefold_for_every_character():
+    for code in range(0x110000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        c = chr(code)
+        value = f"Ab{c}{c.upper()} x{c}"
+        assert casefold_utf8(value) == value.casefold().encode("utf-8"), hex(code)
+    assert casefold_utf8("Straße ΣΑΣ İx") == "Straße ΣΑΣ İx".casefold().encode("utf-8")

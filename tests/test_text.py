@@ -1,7 +1,12 @@
+import copy
+import random
 import re
+import unicodedata
 
 import pytest
+from lxml import etree
 
+from pipeline.parsing import text as text_module
 from pipeline.parsing.text import (
     TAG_OPEN_RE,
     TAG_RE,
@@ -171,3 +176,74 @@ def test_deep_nesting_then_unclosed_tags_is_linear():
     Here 3 MB, twice the size of the input the bench times at 1.5 MB (it prints the ratio)."""
     text = html_to_text("<b>" * 300 + "<a\n" * 1_000_000)
     assert no_markup(text)
+
+
+# --- the fast paths give what the general ones give ---
+
+_PIECES = [
+    "<p>", "</p>", "<br>", "<b>", "</b>", "<li>", "<ul>", "<div>", "</div>", "<script>x</script>",
+    "<svg><p>s</p>", "</svg>", "<a href='j'>", "</a>", "<!-- c -->", "<?pi x?>", "<title>t</title>", "<o:p>",
+    "<P>", "&amp;", "&nbsp;", "&#8220;", "&lt;b&gt;", " ", "  ", "\t", "\n", "\r\n", "\n \n", "\xa0",
+    "\u2028", "\u3000", "\x85", "\x0b", "\x1c", "\x00", "\u200b", "\ufeff", "e\u0301", "\u0301",
+    "\u1100\u1161", "\uac00\u11a8", "\u212b", "\u0958", "é", "É", "ß", "日本", "\U0001f600", "\u0f73",
+    "\ud800", "word", "Word two", "JavaScript: tips",
+]  # fmt: skip
+
+
+def _fragments(count, seed):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 20))) for _ in range(count)]
+
+
+def test_text_of_a_tree_by_xslt_equals_walking_it():
+    for html in _fragments(3000, 1):
+        parser = text_module._lxml_parser()
+        first = etree.fromstring(html.replace("\x00", "").replace("\ud800", ""), parser)
+        if first is None:
+            continue
+        second = copy.deepcopy(first)
+        try:
+            walked = text_module._extract_tree(second)
+        except ValueError:  # a control character lxml will not store: _extract takes the flat path then
+            continue
+        assert str(text_module._text_transform()(first)) == walked, html
+
+
+def test_paragraphs_on_utf8_bytes_equal_the_unicode_path():
+    for value in [*_fragments(5000, 2), "a\n \nb", " \n\n a \t b\r\r c\n", "\u1161x", "x\u0345"]:
+        fast = text_module._paragraphs_utf8(value)
+        assert fast is None or fast == text_module._paragraphs_unicode(value), repr(value)
+
+
+def test_characters_that_compose_with_the_one_before_are_never_inert():
+    """_nfc_inert's rule against the Unicode database: every character that is the second of a canonical
+    decomposition pair (so NFC may compose it with the character before it) is refused."""
+    seconds = set()
+    for code in range(0x110000):
+        parts = unicodedata.decomposition(chr(code)).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            seconds.add(chr(int(parts[1], 16)))
+    seconds |= {chr(c) for c in range(0x1161, 0x1176)} | {chr(c) for c in range(0x11A8, 0x11C3)}  # jamo
+    assert seconds and not any(text_module._nfc_inert(c) for c in seconds)
+
+
+def test_a_control_character_inside_markup_is_dropped():
+    assert html_to_text("<p>a\x0bb</p><div>c\x1fd</div>") == "ab\n\ncd"
+
+
+def test_text_judged_already_clean_is_what_the_general_path_gives():
+    """_already_clean lets clean text skip _paragraphs: it must say yes only where the general path changes
+    nothing, and (so the shortcut is taken) yes to every ASCII text that path returns."""
+    rng = random.Random(3)
+    pieces = ["word", "Two", "x.", " ", "  ", "\n", "\n\n", "\n\n\n", " \n\n", "\n\n ", "\t", "\r",
+              "\x0b", "\x1f", "\x7f", "\x00", "\x0c", "<", "&", "é"]  # fmt: skip
+    judged_clean = 0
+    for _ in range(20000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        general = text_module._paragraphs_unicode(value)
+        if text_module._already_clean(value):
+            judged_clean += 1
+            assert general == value, repr(value)
+        if general.isascii():
+            assert text_module._already_clean(general), repr(general)
+    assert judged_clean > 500

@@ -18,6 +18,8 @@ from pipeline.schema import SCHEMA_VERSION, Story
 
 ID_CHARS: Final = 32
 _ABSOLUTE_RE: Final = re.compile(r"https?://[^/?#\\\s]", re.IGNORECASE)
+_ASCII_BYTES: Final = bytes(range(128))
+_ASCII_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _SEP: Final = "\x1f"  # unit separator: cannot occur in cleaned text, so field boundaries are unambiguous
 
 
@@ -50,20 +52,38 @@ def content_hash(title: str, body: str) -> str:
     (str.split() splits on exactly the whitespace `\\s` matches; the values are those of every lake
     landed so far, so the hash function stays sha256: it costs ~3 us a story, the old regex ~200.)"""
     normalized = " ".join(f"{title}\n{body}".split())
-    normalized = normalized.lower() if normalized.isascii() else normalized.casefold()  # same on ASCII
-    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:ID_CHARS]
+    return hashlib.sha256(casefold_utf8(normalized)).hexdigest()[:ID_CHARS]
 
 
 def _clean_content_hash(title: str, body: str) -> str:
     """content_hash(title, body) for text this module cleaned: there the only whitespace is single spaces
     and the blank line between paragraphs, so the normalization is one replace instead of a split."""
     text = f"{title} {body}" if title and body else title or body
-    normalized = text.replace("\n\n", " ")
-    normalized = normalized.lower() if normalized.isascii() else normalized.casefold()
-    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:ID_CHARS]
+    return hashlib.sha256(casefold_utf8(text).replace(b"\n\n", b" ")).hexdigest()[:ID_CHARS]
+
+
+def casefold_utf8(text: str) -> bytes:
+    """text.casefold().encode("utf-8"), about ten times faster on non-ASCII text. Case folding maps each
+    character on its own (no context), ASCII letters as lower() does; so the UTF-8 bytes go through a byte
+    table for A-Z and only the distinct non-ASCII characters that fold to something else are replaced
+    (what they fold to folds to itself, so the replacements do not interfere)."""
+    raw = text.encode("utf-8")
+    folded = raw.translate(_ASCII_LOWER)
+    if raw.isascii():
+        return folded
+    changed = [c for c in set(raw.translate(None, _ASCII_BYTES).decode("utf-8")) if c.casefold() != c]
+    if not changed:
+        return folded
+    result = folded.decode("utf-8")
+    for char in changed:
+        result = result.replace(char, char.casefold())
+    return result.encode("utf-8")
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
+    if len(values) <= 1:  # the common case (one author, one category), without the generator and dict
+        only = clean_inline(values[0]) if values else ""
+        return [only] if only else []
     cleaned = (clean_inline(v) for v in values)
     return list(dict.fromkeys(v for v in cleaned if v))
 

@@ -41,6 +41,17 @@ _CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff\ud8
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 _CONTROL_BYTES: Final = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _TAG_START_RE: Final = re.compile(r"<(?=[a-zA-Z/!?])")
+# _paragraphs on UTF-8 bytes: what the general path does to the few non-ASCII characters it changes
+_ASCII_BYTES: Final = bytes(range(128))
+_WIDE_REPLACEMENTS: Final = (("\xa0", b" "), ("\u200b", b""), ("\ufeff", b""))
+_REPLACED: Final = frozenset(c for c, _ in _WIDE_REPLACEMENTS)
+_INERT: Final[set[str]] = set()  # non-ASCII characters _nfc_inert said yes to
+_MAX_INERT: Final = 1 << 16
+_WHITESPACE_TABLE: Final = bytes.maketrans(b"\t\r", b" \n")
+_BLANK_LINE_BYTES_RE: Final = re.compile(rb"\n[ \n]*\n")
+_SPACE_RUN_RE: Final = re.compile(rb"  +")
+_MARK: Final = b"\x00"  # a paragraph break while spaces are collapsed (NUL is gone with the controls)
+_NOT_PRINTABLE_ASCII: Final = bytes([*range(0x20), 0x7F])
 
 # Elements whose content is never text a reader sees.
 _SKIP: Final = ("script", "style", "template", "noscript", "iframe", "object", "svg", "math", "select",
@@ -75,6 +86,23 @@ def _lxml_parser() -> etree.HTMLParser:
     return parser
 
 
+# Text of a parsed fragment in one C call: skipped elements give nothing, a block element gives a paragraph
+# break before and after its content, any other node its text (comments and PIs are parsed away).
+_TEXT_XSLT: Final = f"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+<xsl:output method="text" encoding="UTF-8"/>
+<xsl:template match="{"|".join(_BLOCK)}"><xsl:text>&#10;&#10;</xsl:text><xsl:apply-templates/><xsl:text
+>&#10;&#10;</xsl:text></xsl:template>
+<xsl:template match="{"|".join(_SKIP)}"/>
+</xsl:stylesheet>"""
+
+
+def _text_transform() -> etree.XSLT:
+    transform: etree.XSLT | None = getattr(_local, "transform", None)
+    if transform is None:
+        transform = _local.transform = etree.XSLT(etree.XML(_TEXT_XSLT))
+    return transform
+
+
 def _extract(html: str) -> str:
     """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks."""
     if "\x00" in html or _has_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
@@ -88,6 +116,17 @@ def _extract(html: str) -> str:
         return _extract_flat(html)
     if root is None:
         return ""
+    try:
+        return str(_text_transform()(root))
+    except etree.XSLTError:  # e.g. libxslt's template depth: the same result by walking the tree
+        try:
+            return _extract_tree(root)
+        except ValueError:  # a control character, which lxml refuses to store in a text node
+            return _extract_flat(html)
+
+
+def _extract_tree(root: etree._Element) -> str:
+    """What _TEXT_XSLT computes, by editing the tree and joining its text (about 3x slower)."""
     etree.strip_elements(root, *_SKIP, with_tail=False)
     for element in root.iter(*_BLOCK):
         element.text = _BREAK + element.text if element.text else _BREAK
@@ -179,6 +218,72 @@ def _maybe_script_url(text: str) -> bool:
 
 def _paragraphs(text: str) -> str:
     """Normalize whitespace inside paragraphs (split on blank lines) and join them with one blank line."""
+    if _already_clean(text):
+        return text
+    fast = _paragraphs_utf8(text)
+    return fast if fast is not None else _paragraphs_unicode(text)
+
+
+def _already_clean(text: str) -> bool:
+    """Whether _paragraphs_unicode leaves `text` as it is, judged for ASCII text (most bodies are): printable
+    characters, single spaces, paragraphs separated by exactly one blank line, no space at the ends of a
+    paragraph or of the text. With each break made a space, that is: printable ASCII without two spaces
+    in a row and none at either end (a stray newline, a longer break or a space beside a break is caught)."""
+    if not text.isascii():
+        return False
+    joined = text.encode("ascii").replace(b"\n\n", b" ")
+    return (
+        len(joined.translate(None, _NOT_PRINTABLE_ASCII)) == len(joined)
+        and b"  " not in joined
+        and not joined.startswith(b" ")
+        and not joined.endswith(b" ")
+    )
+
+
+def _paragraphs_utf8(text: str) -> str | None:
+    """_paragraphs_unicode on the UTF-8 bytes, with bytes methods (C loops that make no object per word);
+    None when the text holds a character that needs the general path: non-ASCII whitespace other than the
+    no-break space, or one that Unicode normalization could change (see _nfc_inert). A whitespace run
+    holding two newlines is a paragraph break, any other one a space."""
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return None
+    if not raw.isascii():
+        chars = set(raw.translate(None, _ASCII_BYTES).decode("utf-8"))  # the distinct non-ASCII ones
+        if not chars <= _INERT and not all(_nfc_inert(c) for c in chars):
+            return None
+        for char, replacement in _WIDE_REPLACEMENTS:
+            if char in chars:
+                raw = raw.replace(char.encode("utf-8"), replacement)
+    # controls dropped, tab -> space, CR -> LF: the only whitespace left is space and newline
+    raw = raw.translate(_WHITESPACE_TABLE, _CONTROL_BYTES)
+    raw = _BLANK_LINE_BYTES_RE.sub(_MARK, raw).replace(b"\n", b" ")
+    if b"  " in raw:
+        raw = _SPACE_RUN_RE.sub(b" ", raw)
+    raw = raw.replace(b" " + _MARK, _MARK).replace(_MARK + b" ", _MARK).strip(b" " + _MARK)
+    return raw.replace(_MARK, b"\n\n").decode("utf-8")
+
+
+def _nfc_inert(char: str) -> bool:
+    """Whether `char` leaves NFC normalization of any text around it alone and is no whitespace (but the
+    no-break space, replaced): not a combining mark (which may reorder or compose with the character before
+    it), no Hangul jamo (which compose with a syllable before them), its own NFC form. Every other character
+    that composes with the one before it is a combining mark (tests/test_text.py checks that against the
+    Unicode database). Cached, up to a bound."""
+    inert = char in _REPLACED or (
+        not char.isspace()
+        and not unicodedata.category(char).startswith("M")
+        and not "\u1100" <= char <= "\u11ff"
+        and unicodedata.normalize("NFC", char) == char
+    )
+    if inert and len(_INERT) < _MAX_INERT:
+        _INERT.add(char)
+    return inert
+
+
+def _paragraphs_unicode(text: str) -> str:
+    """The general path of _paragraphs (any text)."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text).replace("\xa0", " ")
     text = _drop_controls(text)

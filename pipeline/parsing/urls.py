@@ -47,10 +47,29 @@ def _clean_query(query: str) -> str:
     return "&".join(pairs)
 
 
+# An absolute http(s) URL already in canonical form but for the host's case and the query: lower-case
+# scheme, host without user info, port or trailing dot, path and query of characters that canonical_url
+# neither escapes nor rewrites (no ':', so no script scheme), no fragment. Most feed links are such.
+_PLAIN_URL_RE: Final = re.compile(
+    r"(https?)://([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[A-Za-z0-9._~!$&'()*+,;=@%/-]*)?"
+    r"(?:\?([A-Za-z0-9._~!$&'()*+,;=@%/?-]*))?",
+    re.ASCII,
+)
+
+
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """http(s) URL -> canonical form, resolving relative links against `base`; anything else -> None."""
     if not url:
         return None
+    plain = _PLAIN_URL_RE.fullmatch(url)
+    if plain is None:
+        return _canonical(url, base)
+    scheme, host, path, query = plain.groups()  # what _canonical gives for it, without urllib's parsing
+    query = _clean_query(query) if query else ""
+    return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"
+
+
+def _canonical(url: str, base: str | None) -> str | None:
     url = _STRIP_RE.sub("", url).strip()
     if base:
         try:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 from pipeline.errors import FatalError
-from pipeline.lake.store import Lake
+from pipeline.lake.store import Lake, NotFoundError
 from pipeline.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,12 @@ def load_state(lake: Lake, feed_id: str, url: str | None = None) -> FeedState:
     """The stored state, or a fresh one. Validators are dropped when the feed's URL changed (compared
     redacted, as stored: a rotated API key alone is no new feed)."""
     key = state_key(feed_id)
-    if not lake.exists(key):
+    try:
+        data = lake.get(key)  # one round trip (no exists() first): every feed reads its state every run
+    except NotFoundError:
         return FeedState(feed_id, url)
     try:
-        doc = json.loads(lake.get(key))
+        doc = json.loads(data)
         known = {f.name for f in fields(FeedState)}
         state = FeedState(**{k: v for k, v in doc.items() if k in known})
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
