@@ -195,8 +195,11 @@ def test_an_empty_or_missing_lake_fails_unless_allowed(
 ) -> None:
     for root in (tmp_path / "no-such-dir", tmp_path):
         assert main(["validate", "--lake", str(root)]) == 1
-        assert "holds no manifest" in capsys.readouterr().err
+        out = capsys.readouterr()
+        assert "holds no manifest" in out.err and "FAILED (no manifest)" in out.err
+        assert "OK" not in out.out + out.err  # never a false OK beside the failing exit
         assert main(["validate", "--lake", str(root), "--allow-empty"]) == 0
+        assert ": OK" in capsys.readouterr().out
     assert validate(LocalLake(tmp_path)).lake_manifests == 0
 
 

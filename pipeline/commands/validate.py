@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr if args.json else sys.stdout)
     report = validate(lake, first, last)
     empty = report.lake_manifests == 0 and not getattr(args, "allow_empty", False)
-    text = render(lake.uri(), report)
+    text = render(lake.uri(), report, empty=empty)
     if empty:
         text += f"\n{lake.uri()} holds no manifest: an empty or mistyped lake (--allow-empty accepts it)"
     if args.json:
@@ -33,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok and not empty else 1
 
 
-def render(where: str, report: ValidationReport) -> str:
-    verdict = "OK" if report.ok else f"FAILED ({len(report.violations)} violations)"
+def render(where: str, report: ValidationReport, *, empty: bool = False) -> str:
+    """The summary line and one line per violation; `empty`: a lake with no manifest, which fails."""
+    if not report.ok:
+        verdict = f"FAILED ({len(report.violations)} violations)"
+    else:
+        verdict = "FAILED (no manifest)" if empty else "OK"
     lines = [
         f"{where}: {report.manifests} manifests, {report.objects} objects, {report.rows} rows: {verdict}"
     ]
