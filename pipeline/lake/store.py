@@ -194,50 +194,40 @@ class LocalLake:
         """Temp files of writes that never finished: in _tmp/, and `.*.part` files under stories/ from older
         versions (which wrote them beside the objects). While another write is under way, only files older
         than an hour count."""
-        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
-        with self._all_writers_out() as quiet:
-            return sorted(p.relative_to(self.root).as_posix() for p in self._temp_files(quiet, lock_seen))
+        with self._leftover_files() as found:
+            return sorted(p.relative_to(self.root).as_posix() for p in found)
 
     def remove_leftovers(self) -> list[str]:
         """Remove the temp files of writes that never finished (a killed process); the keys removed."""
-        lock_seen = (self.root / TEMP_PREFIX / ".lock").is_file()
-        with self._all_writers_out() as quiet:
-            removed = []
-            for path in self._temp_files(quiet, lock_seen):
+        with self._leftover_files() as found:
+            for path in found:
                 path.unlink(missing_ok=True)
-                removed.append(path.relative_to(self.root).as_posix())
                 log.warning("removed %s, left by an unfinished write", path)
-        return sorted(removed)
-
-    def _temp_files(self, quiet: bool, lock_seen: bool) -> list[Path]:
-        found = []
-        if lock_seen:
-            found = [p for p in (self.root / TEMP_PREFIX).glob(f"*{_TEMP_SUFFIX}") if p.is_file()]
-        stories = self.root / "stories"
-        if stories.is_dir():
-            found += [p for p in stories.rglob(f".*{_TEMP_SUFFIX}") if p.is_file()]
-        if not quiet:
-            cutoff = time.time() - _STALE_SECONDS
-            found = [p for p in found if _modified(p) < cutoff]
-        return found
+            return sorted(p.relative_to(self.root).as_posix() for p in found)
 
     @contextlib.contextmanager
-    def _all_writers_out(self) -> Iterator[bool]:
-        """Yields True while holding the exclusive lock on _tmp/.lock (no write under way, none can start),
-        False when some write holds it. Without a lock file no write ever used _tmp/ (each takes the lock
-        before its temp file exists): True, and _temp_files() must then skip _tmp/, where a write starting
-        right now could put a file before we look."""
+    def _leftover_files(self) -> Iterator[list[Path]]:
+        """The temp files of unfinished writes, yielded while holding the exclusive lock on _tmp/.lock when no
+        write is under way (none can start meanwhile); while one is, only files older than an hour. Without
+        a lock file no write ever used _tmp/ (each takes the lock before its temp file exists), so _tmp/ is
+        not looked at: a write starting right now could put its file there before we look."""
+        stories = self.root / "stories"
+        found = [p for p in stories.rglob(f".*{_TEMP_SUFFIX}") if p.is_file()] if stories.is_dir() else []
         lock_path = self.root / TEMP_PREFIX / ".lock"
         if not lock_path.is_file():
-            yield True
+            yield found
             return
         with open(lock_path, "a") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+                quiet = True
+            except BlockingIOError:  # a write is under way: only files too old to be its own count
+                quiet = False
+            found += [p for p in (self.root / TEMP_PREFIX).glob(f"*{_TEMP_SUFFIX}") if p.is_file()]
+            if not quiet:
+                cutoff = time.time() - _STALE_SECONDS
+                found = [p for p in found if _modified(p) < cutoff]
+            yield found
 
     def get(self, key: str) -> bytes:
         try:
