@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.landed import LANDED_PREFIX
 from pipeline.lake.landing import manifest_key
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import LocalLake
@@ -17,6 +18,7 @@ from pipeline.schema import Story
 from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.state import load_state
 from tests.feedserver import FeedServer, Item, Route, rss
+from tests.test_landed import CountingLake
 
 DAY = Interval.for_date("2026-11-25")
 FEED = rss(
@@ -187,6 +189,38 @@ def test_a_304_whose_body_already_landed_is_not_parsed_and_a_rerun_keeps_its_sto
     assert (rerun.counts["kept"], rerun.rows) == (2, 2)  # every story of the interval stays
     next_day = run_daily(feeds, lake, Interval.for_date("2026-11-26"), settings, tagger=MarkTagger())
     assert next_day.rows == 0 and next_day.feeds[0]["status"] == "not_modified"
+
+
+def test_a_304_run_after_a_landing_asks_for_no_marker_and_parses_nothing(
+    server: FeedServer, tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The states name the manifest that landed their bodies: one read of it answers for every feed, even
+    when the landing died before its markers were written (they come after the manifest)."""
+    lake = CountingLake(tmp_path / "lake")
+    feeds = [
+        FeedSpec(
+            f"f{i}",
+            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
+            "S",
+        )
+        for i in range(3)
+    ]
+    first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert first.counts["new"] == 6
+    for info in lake.list(LANDED_PREFIX):  # as if the landing had stopped right after its manifest
+        lake.delete(info.key)
+
+    def no_parsing(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a body that already landed was parsed again")
+
+    monkeypatch.setattr("pipeline.jobs.daily.stories_from_bytes", no_parsing)
+    lake.asked.clear()
+    next_day = run_daily(feeds, lake, Interval.for_date("2026-11-26"), settings, tagger=MarkTagger())
+    assert [f["status"] for f in next_day.feeds] == ["not_modified"] * 3 and next_day.rows == 0
+    assert not [key for key in lake.asked if key.startswith(LANDED_PREFIX)]
+    assert lake.asked.count(manifest_key("daily", DAY.label)) == 1
+    rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())  # the same interval: all kept
+    assert (rerun.counts["kept"], rerun.rows) == (6, 6)
 
 
 def test_a_body_staged_but_never_landed_is_parsed_again(

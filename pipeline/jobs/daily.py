@@ -11,7 +11,6 @@ fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_sha
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -26,9 +25,9 @@ from urllib.parse import urlsplit
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.landed import LandedBodies, mark_landed
 from pipeline.jobs.workers import worker_context
-from pipeline.lake.keyindex import io_map
-from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged
+from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged, manifest_key
 from pipeline.lake.parquet import parquet_bytes, to_table
 from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake, open_lake
@@ -49,7 +48,6 @@ from pipeline.sources.state import (
 
 log = logging.getLogger(__name__)
 
-LANDED_PREFIX = "_state/landed/"
 MAX_PROCESSES = 4  # parse processes of one run (one per core, at most this many)
 MIN_FEEDS_PER_PROCESS = 8  # fewer feeds than this per process: threads in this process only
 FAILING_STATUSES = ("failed", "skipped")
@@ -106,9 +104,12 @@ def fetch_feed_to_stage(
     return stage_feed(fetched, lake, interval, settings, tagger=tagger)
 
 
-def fetch_feed_body(feed: FeedSpec | Mapping[str, Any], lake: Lake, settings: Settings) -> Fetched:
+def fetch_feed_body(
+    feed: FeedSpec | Mapping[str, Any], lake: Lake, settings: Settings, *, landed: LandedBodies | None = None
+) -> Fetched:
     """The I/O half: state and backoff, fetch (or read the local file), raw zone. A failure is recorded in
-    the outcome and the state, not raised."""
+    the outcome and the state, not raised. `landed`: shared by the feeds of one run (reads each manifest
+    that proves bodies landed once)."""
     spec = feed if isinstance(feed, FeedSpec) else FeedSpec(**feed)
     outcome: FeedOutcome = {
         "feed_id": spec.id,
@@ -134,7 +135,7 @@ def fetch_feed_body(feed: FeedSpec | Mapping[str, Any], lake: Lake, settings: Se
         log.info("feed %s skipped: %s", spec.id, outcome["reason"])
         return fetched
     with _recorded(fetched, lake):
-        fetched.body = _get_body(spec, lake, settings, state, outcome)
+        fetched.body = _get_body(spec, lake, settings, state, outcome, landed or LandedBodies(lake))
     return fetched
 
 
@@ -170,20 +171,25 @@ def _recorded(fetched: Fetched, lake: Lake) -> Iterator[None]:
 
 
 def _get_body(
-    spec: FeedSpec, lake: Lake, settings: Settings, state: FeedState, outcome: FeedOutcome
+    spec: FeedSpec,
+    lake: Lake,
+    settings: Settings,
+    state: FeedState,
+    outcome: FeedOutcome,
+    landed: LandedBodies,
 ) -> _Body | None:
     """The body to parse, or None when there is nothing to parse (the outcome is then final)."""
     got = _read_local(spec, settings) if spec.local else _fetch(spec, state, settings)
     outcome["http_status"] = got.status
     if not got.not_modified:
         outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
-        if raw_key == state.raw_key and lake.exists(landed_key(raw_key)):  # unchanged, and it landed
+        if raw_key == state.raw_key and landed.landed(state):  # unchanged, and it landed
             outcome["status"] = "ok"
             _already_landed(spec, lake, state, outcome, got, raw_key)
             return None
         return got
     outcome["status"] = "not_modified"
-    if state.raw_key is not None and lake.exists(landed_key(state.raw_key)):
+    if state.raw_key is not None and landed.landed(state):
         _already_landed(spec, lake, state, outcome, got, state.raw_key)
         return None
     if state.raw_key is None or not lake.exists(state.raw_key):
@@ -224,13 +230,15 @@ def _stage(
             story["language"] = spec.language
     outcome.update(stories=len(batch.stories), rejected=batch.rejected_entries)
     outcome["problems"] = batch.problems[:MAX_PROBLEMS]
+    staged_in = None
     if batch.stories:
         key = staging_key(interval, spec.id)
         lake.put(key, parquet_bytes(to_table(batch.stories)), PARQUET_TYPE)
         outcome["staged_uri"] = lake.uri(key)
+        staged_in = manifest_key(interval.job, interval.label)
     if not got.not_modified:
         outcome["status"] = "ok"
-    _remember(lake, state, outcome, got)
+    _remember(lake, state, outcome, got, staged_in=staged_in)
     log.info(
         "feed %s %s: %d stories staged, %d rejected",
         spec.id,
@@ -240,20 +248,6 @@ def _stage(
     )
 
 
-def landed_key(raw_key: str) -> str:
-    """Marker that the stories of this raw body are in the lake (named by a manifest)."""
-    return f"{LANDED_PREFIX}{raw_key}.json"
-
-
-def mark_landed(lake: Lake, manifest: Manifest) -> None:
-    """After a landing: mark the raw bodies whose stories it landed, so a later run that gets the same
-    body again (a 304, or an unchanged 200) skips parsing it. Written after the manifest: a crash before
-    only costs a re-parse."""
-    keys = {f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")}
-    doc = json.dumps({"manifest": manifest.key}).encode()
-    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), sorted(keys))
-
-
 def _already_landed(
     spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, raw_key: str
 ) -> None:
@@ -261,12 +255,15 @@ def _already_landed(
     what its earlier attempt landed)."""
     outcome["raw_key"] = raw_key
     outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
-    _remember(lake, state, outcome, got)
+    _remember(lake, state, outcome, got, staged_in=state.staged_in)
     log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
 
 
-def _remember(lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body) -> None:
-    """The feed's state after a good fetch (validators for the next conditional GET, its raw body)."""
+def _remember(
+    lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, *, staged_in: str | None
+) -> None:
+    """The feed's state after a good fetch (validators for the next conditional GET, its raw body and the
+    manifest of the interval that staged its stories: see pipeline.jobs.landed)."""
     record_success(
         state,
         status=outcome["status"],
@@ -276,6 +273,7 @@ def _remember(lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body) ->
         last_modified=got.last_modified,
         raw_key=outcome["raw_key"],
     )
+    state.staged_in = staged_in
     save_state(lake, state)
 
 
@@ -392,10 +390,11 @@ def _fetch_in_threads(
     hosts: dict[str, threading.Semaphore] = {}
     for spec in feeds:
         hosts.setdefault(_host(spec), threading.Semaphore(settings.per_host_concurrency))
+    landed = LandedBodies(lake)
 
     def one(spec: FeedSpec) -> Fetched:
         with hosts[_host(spec)]:
-            return fetch_feed_body(spec, lake, settings)
+            return fetch_feed_body(spec, lake, settings, landed=landed)
 
     outcomes: dict[int, FeedOutcome] = {}
     todo = iter(enumerate(feeds))

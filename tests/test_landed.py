@@ -1,0 +1,93 @@
+"""pipeline.jobs.landed: which raw bodies' stories landed, from the manifest a state names or the marker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.jobs.landed import LandedBodies, landed_key, mark_landed, staged_bodies
+from pipeline.lake.landing import Manifest, manifest_key
+from pipeline.lake.store import LocalLake
+from pipeline.sources.state import FeedState
+
+MANIFEST = manifest_key("daily", "2026-11-25")
+
+
+class CountingLake(LocalLake):
+    """A local lake that records the key of every get and exists (what a round trip to S3 would be)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.asked: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.asked.append(key)
+        return super().get(key)
+
+    def exists(self, key: str) -> bool:
+        self.asked.append(key)
+        return super().exists(key)
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> CountingLake:
+    return CountingLake(tmp_path / "lake")
+
+
+def manifest(*feeds: dict[str, object]) -> Manifest:
+    return Manifest(
+        job="daily",
+        interval_start="2026-11-25T00:00:00+00:00",
+        interval_end="2026-11-26T00:00:00+00:00",
+        label="2026-11-25",
+        run_id="r1",
+        created_at="2026-11-26T00:01:00+00:00",
+        feeds=list(feeds),
+    )
+
+
+def feed(feed_id: str, raw_key: str, staged: bool = True) -> dict[str, object]:
+    return {"feed_id": feed_id, "raw_key": raw_key, "staged_uri": f"s/{feed_id}.parquet" if staged else None}
+
+
+def write(lake: LocalLake, m: Manifest) -> None:
+    lake.put(MANIFEST, m.to_json(), "application/json")
+
+
+def test_staged_bodies_are_the_feeds_whose_batch_the_manifest_landed() -> None:
+    m = manifest(feed("a", "raw/a"), feed("b", "raw/b", staged=False), {"feed_id": "c", "raw_key": None})
+    assert staged_bodies(m) == {("a", "raw/a")} and staged_bodies(None) == set()
+
+
+def test_a_manifest_named_by_the_states_is_read_once_for_all_feeds_and_no_marker_is_asked(
+    lake: CountingLake,
+) -> None:
+    write(lake, manifest(*(feed(f"f{i}", f"raw/{i}") for i in range(5))))
+    landed = LandedBodies(lake)
+    lake.asked.clear()
+    states = [FeedState(f"f{i}", raw_key=f"raw/{i}", staged_in=MANIFEST) for i in range(5)]
+    assert all(landed.landed(s) for s in states)
+    assert lake.asked == [MANIFEST]
+
+
+def test_without_the_manifests_word_the_marker_decides(lake: CountingLake) -> None:
+    write(lake, manifest(feed("a", "raw/old"), feed("b", "raw/b", staged=False)))
+    landed = LandedBodies(lake)
+    other_body = FeedState("a", raw_key="raw/new", staged_in=MANIFEST)  # the manifest landed an older one
+    not_staged = FeedState("b", raw_key="raw/b", staged_in=MANIFEST)  # a rerun whose 304 was not parsed
+    no_manifest = FeedState("c", raw_key="raw/c", staged_in=manifest_key("daily", "2026-11-26"))
+    old_state = FeedState("d", raw_key="raw/d")  # written before staged_in existed
+    assert not any(landed.landed(s) for s in (other_body, not_staged, no_manifest, old_state))
+    for key in ("raw/new", "raw/b", "raw/c", "raw/d"):
+        lake.put(landed_key(key), b"{}")
+    assert all(landed.landed(s) for s in (other_body, not_staged, no_manifest, old_state))
+    assert not landed.landed(FeedState("e"))  # no body at all
+
+
+def test_mark_landed_marks_the_staged_bodies_and_names_the_manifest(lake: CountingLake) -> None:
+    m = manifest(feed("a", "raw/a"), feed("b", "raw/b", staged=False))
+    mark_landed(lake, m)
+    assert json.loads(lake.get(landed_key("raw/a"))) == {"manifest": m.key}
+    assert not lake.exists(landed_key("raw/b"))
