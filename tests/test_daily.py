@@ -221,6 +221,12 @@ def test_a_304_run_after_a_landing_asks_for_no_marker_and_parses_nothing(
     assert lake.asked.count(manifest_key("daily", DAY.label)) == 1
     rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())  # the same interval: all kept
     assert (rerun.counts["kept"], rerun.rows) == (6, 6)
+    assert [f["landed_in"] for f in rerun.feeds] == [rerun.key] * 3 and not any(
+        f["staged_uri"] for f in rerun.feeds
+    )
+    lake.asked.clear()  # the rerun's manifest, which names no staged batch, still proves the bodies landed
+    run_daily(feeds, lake, Interval.for_date("2026-11-27"), settings, tagger=MarkTagger())
+    assert not [key for key in lake.asked if key.startswith(LANDED_PREFIX)]
 
 
 def test_a_body_staged_but_never_landed_is_parsed_again(

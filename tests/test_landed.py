@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.jobs.landed import LandedBodies, landed_key, mark_landed, staged_bodies
+from pipeline.jobs.landed import UNNAMED, LandedBodies, landed_bodies, landed_key, mark_landed
 from pipeline.lake.landing import Manifest, manifest_key
 from pipeline.lake.store import LocalLake
 from pipeline.sources.state import FeedState
@@ -56,9 +56,15 @@ def write(lake: LocalLake, m: Manifest) -> None:
     lake.put(MANIFEST, m.to_json(), "application/json")
 
 
-def test_staged_bodies_are_the_feeds_whose_batch_the_manifest_landed() -> None:
-    m = manifest(feed("a", "raw/a"), feed("b", "raw/b", staged=False), {"feed_id": "c", "raw_key": None})
-    assert staged_bodies(m) == {("a", "raw/a")} and staged_bodies(None) == set()
+def test_landed_bodies_are_the_staged_batches_and_the_bodies_an_earlier_attempt_landed() -> None:
+    m = manifest(
+        feed("a", "raw/a"),
+        feed("b", "raw/b", staged=False),
+        {"feed_id": "c", "raw_key": None},
+        {**feed("d", "raw/d", staged=False), "landed_in": MANIFEST},  # a rerun kept them
+        {**feed("e", "raw/e", staged=False), "landed_in": manifest_key("daily", "2026-11-24")},  # elsewhere
+    )
+    assert landed_bodies(m) == {("a", "raw/a"), ("d", "raw/d")} and landed_bodies(None) == set()
 
 
 def test_a_manifest_named_by_the_states_is_read_once_for_all_feeds_and_no_marker_is_asked(
@@ -67,23 +73,26 @@ def test_a_manifest_named_by_the_states_is_read_once_for_all_feeds_and_no_marker
     write(lake, manifest(*(feed(f"f{i}", f"raw/{i}") for i in range(5))))
     landed = LandedBodies(lake)
     lake.asked.clear()
-    states = [FeedState(f"f{i}", raw_key=f"raw/{i}", staged_in=MANIFEST) for i in range(5)]
-    assert all(landed.landed(s) for s in states)
+    states = [FeedState(f"f{i}", raw_key=f"raw/{i}", landed_in=MANIFEST) for i in range(5)]
+    assert [landed.landed_in(s) for s in states] == [MANIFEST] * 5
     assert lake.asked == [MANIFEST]
 
 
-def test_without_the_manifests_word_the_marker_decides(lake: CountingLake) -> None:
+def test_without_the_manifests_word_the_marker_decides_and_names_its_manifest(lake: CountingLake) -> None:
     write(lake, manifest(feed("a", "raw/old"), feed("b", "raw/b", staged=False)))
     landed = LandedBodies(lake)
-    other_body = FeedState("a", raw_key="raw/new", staged_in=MANIFEST)  # the manifest landed an older one
-    not_staged = FeedState("b", raw_key="raw/b", staged_in=MANIFEST)  # a rerun whose 304 was not parsed
-    no_manifest = FeedState("c", raw_key="raw/c", staged_in=manifest_key("daily", "2026-11-26"))
-    old_state = FeedState("d", raw_key="raw/d")  # written before staged_in existed
-    assert not any(landed.landed(s) for s in (other_body, not_staged, no_manifest, old_state))
-    for key in ("raw/new", "raw/b", "raw/c", "raw/d"):
-        lake.put(landed_key(key), b"{}")
-    assert all(landed.landed(s) for s in (other_body, not_staged, no_manifest, old_state))
-    assert not landed.landed(FeedState("e"))  # no body at all
+    other_body = FeedState("a", raw_key="raw/new", landed_in=MANIFEST)  # the manifest landed an older one
+    not_staged = FeedState("b", raw_key="raw/b", landed_in=MANIFEST)
+    no_manifest = FeedState("c", raw_key="raw/c", landed_in=manifest_key("daily", "2026-11-26"))
+    old_state = FeedState("d", raw_key="raw/d")  # written before landed_in existed
+    states = (other_body, not_staged, no_manifest, old_state)
+    assert [landed.landed_in(s) for s in states] == [None] * 4
+    for key in ("raw/new", "raw/b", "raw/c"):
+        lake.put(landed_key(key), json.dumps({"manifest": "_manifests/daily/2026-11-20.json"}).encode())
+    lake.put(landed_key("raw/d"), b"not json")
+    named = "_manifests/daily/2026-11-20.json"
+    assert [landed.landed_in(s) for s in states] == [named, named, named, UNNAMED]
+    assert landed.landed_in(FeedState("e")) is None  # no body at all
 
 
 def test_mark_landed_marks_the_staged_bodies_and_names_the_manifest(lake: CountingLake) -> None:

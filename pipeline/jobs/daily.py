@@ -122,6 +122,7 @@ def fetch_feed_body(
         "stories": 0,
         "rejected": 0,
         "problems": [],
+        "landed_in": None,
     }
     state = load_state(lake, spec.id, spec.url)
     fetched = Fetched(spec, state, outcome, datetime.now(UTC))
@@ -183,14 +184,14 @@ def _get_body(
     outcome["http_status"] = got.status
     if not got.not_modified:
         outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
-        if raw_key == state.raw_key and landed.landed(state):  # unchanged, and it landed
+        if raw_key == state.raw_key and (landed_in := landed.landed_in(state)) is not None:  # it landed
             outcome["status"] = "ok"
-            _already_landed(spec, lake, state, outcome, got, raw_key)
+            _already_landed(spec, lake, state, outcome, got, landed_in)
             return None
         return got
     outcome["status"] = "not_modified"
-    if state.raw_key is not None and landed.landed(state):
-        _already_landed(spec, lake, state, outcome, got, state.raw_key)
+    if (landed_in := landed.landed_in(state)) is not None:
+        _already_landed(spec, lake, state, outcome, got, landed_in)
         return None
     if state.raw_key is None or not lake.exists(state.raw_key):
         record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
@@ -230,15 +231,15 @@ def _stage(
             story["language"] = spec.language
     outcome.update(stories=len(batch.stories), rejected=batch.rejected_entries)
     outcome["problems"] = batch.problems[:MAX_PROBLEMS]
-    staged_in = None
+    landed_in = None
     if batch.stories:
         key = staging_key(interval, spec.id)
         lake.put(key, parquet_bytes(to_table(batch.stories)), PARQUET_TYPE)
         outcome["staged_uri"] = lake.uri(key)
-        staged_in = manifest_key(interval.job, interval.label)
+        landed_in = manifest_key(interval.job, interval.label)  # once this interval's manifest is written
     if not got.not_modified:
         outcome["status"] = "ok"
-    _remember(lake, state, outcome, got, staged_in=staged_in)
+    _remember(lake, state, outcome, got, landed_in=landed_in)
     log.info(
         "feed %s %s: %d stories staged, %d rejected",
         spec.id,
@@ -249,18 +250,20 @@ def _stage(
 
 
 def _already_landed(
-    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, raw_key: str
+    spec: FeedSpec, lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, landed_in: str
 ) -> None:
-    """The body's stories are in the lake already: nothing to parse or stage (a rerun of an interval keeps
-    what its earlier attempt landed)."""
-    outcome["raw_key"] = raw_key
+    """The body's stories are in the lake already (`landed_in`: the manifest that holds them, see
+    pipeline.jobs.landed): nothing to parse or stage (a rerun of an interval keeps what its earlier attempt
+    landed)."""
+    outcome["raw_key"] = state.raw_key
+    outcome["landed_in"] = landed_in or None
     outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
-    _remember(lake, state, outcome, got, staged_in=state.staged_in)
+    _remember(lake, state, outcome, got, landed_in=landed_in or None)
     log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
 
 
 def _remember(
-    lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, *, staged_in: str | None
+    lake: Lake, state: FeedState, outcome: FeedOutcome, got: _Body, *, landed_in: str | None
 ) -> None:
     """The feed's state after a good fetch (validators for the next conditional GET, its raw body and the
     manifest of the interval that staged its stories: see pipeline.jobs.landed)."""
@@ -273,7 +276,7 @@ def _remember(
         last_modified=got.last_modified,
         raw_key=outcome["raw_key"],
     )
-    state.staged_in = staged_in
+    state.landed_in = landed_in
     save_state(lake, state)
 
 
@@ -348,31 +351,57 @@ def fetch_all(
 ) -> list[FeedOutcome]:
     """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
     Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`.
-    Parsing holds the GIL, so with the default tagger and enough feeds the feeds are split over one
-    process per core, each with its share of both limits (so a host never sees more than its limit)."""
+    Fetches run in threads of this process. Parsing holds the GIL, so with the default tagger and enough
+    feeds the bodies to parse go to worker processes (one per core), started by the first such body: a run
+    whose feeds all answer 304 with bodies that landed already starts none."""
     processes = min(os.cpu_count() or 1, MAX_PROCESSES, settings.fetch_concurrency)
     if tagger is not None or processes < 2 or len(feeds) < MIN_FEEDS_PER_PROCESS * 2:
         return _fetch_in_threads(feeds, lake, interval, settings, tagger=tagger)
-    share = settings.with_(
-        fetch_concurrency=max(1, settings.fetch_concurrency // processes),
-        per_host_concurrency=max(1, settings.per_host_concurrency // processes),
-    )
-    chunks = [list(feeds[i::processes]) for i in range(processes)]
-    with ProcessPoolExecutor(processes, mp_context=worker_context(__name__)) as pool:
-        parts = list(pool.map(_fetch_chunk, chunks, [lake.uri()] * processes, [interval] * processes,
-                              [share] * processes))  # fmt: skip
-    outcomes: list[FeedOutcome] = [{}] * len(feeds)
-    for i, part in enumerate(parts):
-        outcomes[i::processes] = part
-    return outcomes
+    with _ParsePool(processes, lake.uri(), interval, settings) as pool:
+        return _fetch_in_threads(feeds, lake, interval, settings, pool=pool)
 
 
-def _fetch_chunk(
-    feeds: list[FeedSpec], lake_uri: str, interval: Interval, settings: Settings
-) -> list[FeedOutcome]:
-    """Worker process: fetch_feed_to_stage for its share of the feeds (threads, the default tagger)."""
+class _ParsePool:
+    """Worker processes for stage_feed, started by the first submit; each opens the lake once."""
+
+    def __init__(self, processes: int, lake_uri: str, interval: Interval, settings: Settings) -> None:
+        self.processes = processes
+        self._args = (lake_uri, interval, settings)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def submit(self, fetched: Fetched) -> Future[FeedOutcome]:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                self.processes,
+                mp_context=worker_context(__name__),
+                initializer=_start_worker,
+                initargs=self._args,
+            )
+        return self._executor.submit(_stage_in_worker, fetched)
+
+    def __enter__(self) -> _ParsePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+
+
+_worker: tuple[Lake, Interval, Settings] | None = None  # a parse worker's lake, interval and settings
+
+
+def _start_worker(lake_uri: str, interval: Interval, settings: Settings) -> None:
+    global _worker
     settings.arm_redaction()  # received pickled: Settings.load did not run in this process
-    return _fetch_in_threads(feeds, open_lake(lake_uri, settings), interval, settings)
+    _worker = (open_lake(lake_uri, settings), interval, settings)
+
+
+def _stage_in_worker(fetched: Fetched) -> FeedOutcome:
+    """Worker process: stage_feed (parse in its main thread, under the budget) with the default tagger."""
+    if _worker is None:
+        raise FatalError("parse worker not started")
+    lake, interval, settings = _worker
+    return stage_feed(fetched, lake, interval, settings)
 
 
 def _fetch_in_threads(
@@ -382,10 +411,12 @@ def _fetch_in_threads(
     settings: Settings,
     *,
     tagger: StoryTagger | None = None,
+    pool: _ParsePool | None = None,
 ) -> list[FeedOutcome]:
     """Fetch in threads, Settings.fetch_concurrency at a time and at most Settings.per_host_concurrency per
-    host; parse each body in the calling (main) thread as soon as it arrives, so the parse budget's CPU timer
-    works. At most twice fetch_concurrency fetched bodies wait in memory. Outcomes in the order of `feeds`.
+    host; parse each body as soon as it arrives: in the `pool`'s processes, else in the calling (main) thread,
+    so the parse budget's CPU timer works. At most twice fetch_concurrency fetched bodies wait in memory
+    (those being fetched and those waiting for, or in, a parse worker). Outcomes in the order of `feeds`.
     The default tagger is loaded by the first body that needs parsing (a run of 304s loads none)."""
     hosts: dict[str, threading.Semaphore] = {}
     for spec in feeds:
@@ -398,17 +429,29 @@ def _fetch_in_threads(
 
     outcomes: dict[int, FeedOutcome] = {}
     todo = iter(enumerate(feeds))
-    pending: dict[Future[Fetched], int] = {}
-    with ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch") as pool:
+    fetching: dict[Future[Fetched], int] = {}
+    parsing: dict[Future[FeedOutcome], int] = {}
+    with ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch") as threads:
         while True:
-            while len(pending) < 2 * settings.fetch_concurrency and (item := next(todo, None)) is not None:
-                pending[pool.submit(one, item[1])] = item[0]
-            if not pending:
+            while (
+                len(fetching) + len(parsing) < 2 * settings.fetch_concurrency
+                and (item := next(todo, None)) is not None
+            ):
+                fetching[threads.submit(one, item[1])] = item[0]
+            if not fetching and not parsing:
                 break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            waiting: list[Future[Any]] = [*fetching, *parsing]
+            done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             for future in done:
-                index = pending.pop(future)
-                outcomes[index] = stage_feed(future.result(), lake, interval, settings, tagger=tagger)
+                if future in parsing:
+                    outcomes[parsing.pop(future)] = future.result()
+                    continue
+                index = fetching.pop(future)
+                fetched: Fetched = future.result()
+                if pool is not None and fetched.body is not None:
+                    parsing[pool.submit(fetched)] = index
+                else:
+                    outcomes[index] = stage_feed(fetched, lake, interval, settings, tagger=tagger)
     return [outcomes[i] for i in range(len(feeds))]
 
 

@@ -2,13 +2,15 @@
 an unchanged 200) is not parsed twice.
 
 Two proofs, both written only after a landing's manifest (so a crash before it only costs a re-parse):
-- the interval's manifest itself: it lists every feed whose staged batch it landed, with the batch's raw
-  key. A feed's state records the manifest key of the interval that staged its raw body (`staged_in`), so
-  a run reads each such manifest once (for all its feeds) instead of asking about every body;
-- the body's marker `_state/landed/<raw key>.json` (`mark_landed`), written after the manifest. It stays
-  true when a later attempt of the interval rewrites the manifest without that feed's batch (a rerun whose
-  304s were not parsed again keeps the earlier stories), and it serves states written before `staged_in`.
-A body neither proves landed is parsed and staged again.
+- a manifest: it lists every feed whose staged batch it landed (`staged_uri`, with the body's `raw_key`),
+  and every feed whose body an earlier attempt of the same interval landed (`landed_in` = its own key: a
+  rerun keeps those stories). A feed's state names the manifest that holds its body's stories
+  (`FeedState.landed_in`), so a run reads each such manifest once for all its feeds;
+- the body's marker `_state/landed/<raw key>.json` (`mark_landed`), written after the manifest and naming
+  it. It answers when the state names no manifest or one that does not list the body (states written
+  before `landed_in` existed; a landing that the marker's manifest was replaced by), and its manifest is
+  remembered for the next run.
+A body that neither proves landed is parsed and staged again.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import threading
 
 from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import Manifest, read_manifest_if_exists
-from pipeline.lake.store import Lake
+from pipeline.lake.store import Lake, NotFoundError
 from pipeline.sources.state import FeedState
 
 LANDED_PREFIX = "_state/landed/"
+UNNAMED = ""  # landed_in() for a body whose marker exists but names no manifest (a damaged marker)
 
 
 def landed_key(raw_key: str) -> str:
@@ -30,36 +33,52 @@ def landed_key(raw_key: str) -> str:
 
 
 def mark_landed(lake: Lake, manifest: Manifest) -> None:
-    """After a landing: mark the raw bodies whose stories it landed. Written after the manifest."""
+    """After a landing: mark the raw bodies whose staged batches it landed. Written after the manifest."""
     doc = json.dumps({"manifest": manifest.key}).encode()
-    keys = sorted({raw_key for _, raw_key in staged_bodies(manifest)})
+    keys = sorted({f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")})
     io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), keys)
 
 
-def staged_bodies(manifest: Manifest | None) -> set[tuple[str, str]]:
-    """(feed_id, raw_key) of every feed whose staged batch this manifest landed."""
-    feeds = manifest.feeds if manifest is not None else []
-    return {(f["feed_id"], f["raw_key"]) for f in feeds if f.get("raw_key") and f.get("staged_uri")}
+def landed_bodies(manifest: Manifest | None) -> set[tuple[str, str]]:
+    """(feed_id, raw_key) of every body whose stories the manifest's objects hold: the staged batches it
+    landed and the bodies an earlier attempt of its interval landed."""
+    if manifest is None:
+        return set()
+    return {
+        (f["feed_id"], f["raw_key"])
+        for f in manifest.feeds
+        if f.get("raw_key") and (f.get("staged_uri") or f.get("landed_in") == manifest.key)
+    }
 
 
 class LandedBodies:
-    """Answers "did the stories of this feed's last raw body land?" for one run's feeds (any thread): from
-    the manifest the state names (read once per run and manifest), else from the body's marker."""
+    """Answers "where did the stories of this feed's last raw body land?" for one run's feeds (any thread):
+    the manifest the state names (each read once per run), else the body's marker."""
 
     def __init__(self, lake: Lake) -> None:
         self._lake = lake
         self._lock = threading.Lock()
-        self._staged: dict[str, set[tuple[str, str]]] = {}  # manifest key -> staged_bodies(manifest)
+        self._bodies: dict[str, set[tuple[str, str]]] = {}  # manifest key -> landed_bodies(manifest)
 
-    def landed(self, state: FeedState) -> bool:
+    def landed_in(self, state: FeedState) -> str | None:
+        """The key of the manifest whose objects hold the stories of state.raw_key (UNNAMED when only a
+        marker naming none says they landed), None when they did not land."""
         if state.raw_key is None:
-            return False
-        if state.staged_in and (state.feed_id, state.raw_key) in self._landed_by(state.staged_in):
-            return True
-        return self._lake.exists(landed_key(state.raw_key))
+            return None
+        if state.landed_in and (state.feed_id, state.raw_key) in self._landed_by(state.landed_in):
+            return state.landed_in
+        try:
+            marker = self._lake.get(landed_key(state.raw_key))
+        except NotFoundError:
+            return None
+        try:
+            named = json.loads(marker).get("manifest")
+        except (ValueError, AttributeError):
+            named = None
+        return named if isinstance(named, str) and named else UNNAMED
 
     def _landed_by(self, manifest_key: str) -> set[tuple[str, str]]:
         with self._lock:  # the first feed to ask reads it; the others wait for that one read
-            if manifest_key not in self._staged:
-                self._staged[manifest_key] = staged_bodies(read_manifest_if_exists(self._lake, manifest_key))
-            return self._staged[manifest_key]
+            if manifest_key not in self._bodies:
+                self._bodies[manifest_key] = landed_bodies(read_manifest_if_exists(self._lake, manifest_key))
+            return self._bodies[manifest_key]

@@ -31,7 +31,7 @@ class FeedState:
     etag: str | None = None
     last_modified: str | None = None
     raw_key: str | None = None  # raw body of the last 200
-    staged_in: str | None = None  # manifest key of the interval that staged raw_key's stories, if any
+    landed_in: str | None = None  # manifest key whose interval holds raw_key's stories (once it is written)
     last_status: str | None = None  # a FeedOutcome status: ok / not_modified / failed / skipped
     last_http_status: int | None = None
     last_error: str | None = None
@@ -78,7 +78,7 @@ def load_state(lake: Lake, feed_id: str, url: str | None = None) -> FeedState:
         raise FatalError(f"state {key} belongs to feed {state.feed_id!r}", key=key)
     if url is not None and state.url is not None and redact_url(state.url) != redact_url(url):
         state.url, state.etag, state.last_modified = url, None, None
-        state.raw_key = state.staged_in = None
+        state.raw_key = state.landed_in = None
     elif url is not None:
         state.url = url
     return state
