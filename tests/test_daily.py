@@ -183,7 +183,7 @@ def test_a_304_whose_body_already_landed_is_not_parsed_and_a_rerun_keeps_its_sto
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a body that already landed was parsed again")
 
-    monkeypatch.setattr("pipeline.jobs.daily.stories_from_bytes", no_parsing)
+    monkeypatch.setattr("pipeline.parsing.stories.stories_from_bytes", no_parsing)
     rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())  # 304: the same interval again
     assert rerun.feeds[0]["status"] == "not_modified" and rerun.feeds[0]["stories"] == 0
     assert (rerun.counts["kept"], rerun.rows) == (2, 2)  # every story of the interval stays
@@ -213,7 +213,7 @@ def test_a_304_run_after_a_landing_asks_for_no_marker_and_parses_nothing(
     def no_parsing(*args: object, **kwargs: object) -> None:
         raise AssertionError("a body that already landed was parsed again")
 
-    monkeypatch.setattr("pipeline.jobs.daily.stories_from_bytes", no_parsing)
+    monkeypatch.setattr("pipeline.parsing.stories.stories_from_bytes", no_parsing)
     lake.asked.clear()
     next_day = run_daily(feeds, lake, Interval.for_date("2026-11-26"), settings, tagger=MarkTagger())
     assert [f["status"] for f in next_day.feeds] == ["not_modified"] * 3 and next_day.rows == 0

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, Thr
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pipeline.config import Settings
@@ -32,7 +32,6 @@ from pipeline.lake.parquet import parquet_bytes, to_table
 from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.budget import parse_budget
-from pipeline.parsing.stories import StoryTagger, load_default_tagger, stories_from_bytes
 from pipeline.redact import redact_text, redact_url
 from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.fetch import fetch
@@ -45,6 +44,9 @@ from pipeline.sources.state import (
     record_success,
     save_state,
 )
+
+if TYPE_CHECKING:
+    from pipeline.parsing.stories import StoryTagger
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,10 @@ def stage_feed(
     """The parsing half: parse + tag the fetched body within Settings.parse_budget, stage the stories, record
     success in the state. A failure (too_slow included) is recorded in the outcome and the state."""
     if fetched.body is not None:
+        from pipeline.parsing.stories import (
+            load_default_tagger,
+        )  # here: a run that parses nothing imports no parser
+
         with _recorded(fetched, lake):
             _stage(fetched, fetched.body, lake, interval, settings, tagger or load_default_tagger())
     return fetched.outcome
@@ -214,6 +220,8 @@ def _get_body(
 def _stage(
     fetched: Fetched, got: _Body, lake: Lake, interval: Interval, settings: Settings, tagger: StoryTagger
 ) -> None:
+    from pipeline.parsing.stories import stories_from_bytes
+
     spec, state, outcome = fetched.spec, fetched.state, fetched.outcome
     origin = got.final_url if spec.local else redact_url(got.final_url)
     with parse_budget(settings.parse_budget, origin):
@@ -373,7 +381,7 @@ class _ParsePool:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 self.processes,
-                mp_context=worker_context(__name__),
+                mp_context=worker_context(__name__, "pipeline.parsing.stories"),
                 initializer=_start_worker,
                 initargs=self._args,
             )
