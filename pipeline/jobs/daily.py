@@ -153,9 +153,8 @@ def stage_feed(
     """The parsing half: parse + tag the fetched body within Settings.parse_budget, stage the stories, record
     success in the state. A failure (too_slow included) is recorded in the outcome and the state."""
     if fetched.body is not None:
-        from pipeline.parsing.stories import (
-            load_default_tagger,
-        )  # here: a run that parses nothing imports no parser
+        # imported here: a run that parses nothing imports no parser
+        from pipeline.parsing.stories import load_default_tagger
 
         with _recorded(fetched, lake):
             _stage(fetched, fetched.body, lake, interval, settings, tagger or load_default_tagger())
