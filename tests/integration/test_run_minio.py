@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from pipeline.cli import main
 from pipeline.config import Settings
 from pipeline.jobs.daily import run_daily
 from pipeline.jobs.intervals import Interval
+from pipeline.jobs.landed import LANDED_PREFIX
 from pipeline.lake.landing import Manifest, read_manifest
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import Lake, open_lake
@@ -132,8 +133,22 @@ def all_landed(lake: Lake) -> list[Story]:
     return rows
 
 
+def record_reads(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of every get and exists on `lake` from now on."""
+    asked: list[str] = []
+    for name in ("get", "exists"):
+        method = getattr(lake, name)
+
+        def recorded(key: str, method: Callable[[str], object] = method) -> object:
+            asked.append(key)
+            return method(key)
+
+        monkeypatch.setattr(lake, name, recorded)
+    return asked
+
+
 def test_daily_runs_land_once_survive_hostile_feeds_and_go_conditional(
-    server: FeedServer, settings: Settings, lake: Lake
+    server: FeedServer, settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     feeds = serve_feeds(server, [SHARED, RATES])
 
@@ -167,6 +182,7 @@ def test_daily_runs_land_once_survive_hostile_feeds_and_go_conditional(
     assert validate(lake).ok
 
     # --- the same day again: conditional requests, 304s, the same objects, no duplicates
+    asked = record_reads(lake, monkeypatch)
     again = run_daily(feeds, lake, D1, settings)
     desk_requests = server.requests_for("/feeds/desk.xml")
     assert len(desk_requests) == 2 and desk_requests[1].headers["if-none-match"] == '"2"'
@@ -180,12 +196,17 @@ def test_daily_runs_land_once_survive_hostile_feeds_and_go_conditional(
     assert again.counts["kept"] == 4 and sorted(s["story_id"] for s in landed(lake, again)) == sorted(
         s["story_id"] for s in stories
     )
+    # proven by day 1's manifest, which each feed's state names: no marker asked for
+    assert {f["landed_in"] for f in again.feeds if f["status"] == "not_modified"} == {first.key}
+    assert first.key in asked and not [k for k in asked if k.startswith(LANDED_PREFIX)]
     assert validate(lake).ok
 
     # --- day 2: desk has one new story and one edited one; wire is unchanged (304)
     server.route("/feeds/desk.xml", Route(body=rss("Desk", [SHARED, RATES_EDITED, NEW]), etag='"3"'))
     second = run_daily(feeds, lake, D2, settings)
     assert (second.counts["new"], second.counts["updated"]) == (1, 1)
+    wire = next(f for f in second.feeds if f["feed_id"] == "wire")  # day 1's rerun manifest kept its stories
+    assert (wire["status"], wire["stories"], wire["landed_in"]) == ("not_modified", 0, first.key)
     assert sorted(s["title"] for s in landed(lake, second)) == ["Central bank holds rates", NEW.title]
     versions = [(s["story_id"], s["content_hash"]) for s in all_landed(lake)]
     assert len(versions) == len(set(versions)) == 6  # 4 on day 1 + the new story + the edited version
