@@ -24,7 +24,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, Literal
 
-import ahocorasick
+import ahocorasick_rs
 
 from pipeline.errors import ConfigError
 from pipeline.schema import Story
@@ -81,6 +81,7 @@ class Explanation:
 @dataclass(slots=True)
 class _Scan:
     raw: bytes
+    low: bytes  # norm's bytes
     norm: str
     sep: int
     matches: list[tuple[int, _Value]]
@@ -162,14 +163,15 @@ class Tagger:
 
         # a dismissal word near a mention, in its sentence, dismisses it. Dismissal words are common ("not",
         # "no"), so they have an automaton of their own, run only around the mentions of a candidate story
-        self._dismissal: Any = None
+        self._dismissal: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._dismissal_lengths: tuple[int, ...] = ()  # characters of each dismissal phrase
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         self._reach = 0  # characters around a mention where one may be
         if settings and settings.dismissal:
-            self._dismissal = ahocorasick.Automaton()
-            for phrase in settings.dismissal:
-                self._dismissal.add_word(f" {phrase} ", len(phrase))
-            self._dismissal.make_automaton()
+            self._dismissal = ahocorasick_rs.BytesAhoCorasick(
+                [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
+            )
+            self._dismissal_lengths = tuple(map(len, settings.dismissal))
             self._window = settings.window
             self._reach = max(settings.window) * WORDS_CHARS + max(map(len, settings.dismissal)) + 2
         for tid, ((topic_id, _), term) in enumerate(ordered):
@@ -205,7 +207,9 @@ class Tagger:
                     mention = (rank[topic.id], candidate.name, candidate.exact_forms, gate)
                     mentions.setdefault(word(key, suffix=candidate.suffix), []).append(mention)
         self._longest = max(lengths.values())
-        self._automaton = ahocorasick.Automaton()
+        # The automaton searches each key without its leading space (a DFA runs fastest on keys that start
+        # with a letter); a match of a whole-word key counts only after a space.
+        values: list[_Value] = []
         for w, n in lengths.items():
             work = (
                 tuple(plain.get(w, ())),
@@ -213,10 +217,14 @@ class Tagger:
                 tuple(blockers.get(w, ())),
                 tuple(mentions.get(w, ())),
             )
-            value: _Value = (n, tuple(contexts.get(w, ())), work if any(work) else ())
-            self._automaton.add_word(w, value)
-        self._automaton.make_automaton()
-        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(self._automaton))
+            values.append((n, tuple(contexts.get(w, ())), work if any(work) else ()))
+        self._values: tuple[_Value, ...] = tuple(values)
+        self._whole_word = tuple(w.startswith(" ") for w in lengths)
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            [w.lstrip(" ").encode("latin-1") for w in lengths],
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
+        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
         """Return (sorted topic ids, hits); each hit is {"topic", "term", "count", "in_title"}.
@@ -269,14 +277,25 @@ class Tagger:
         return story
 
     def _scan(self, title: str, body: str) -> _Scan | None:
-        raw, norm, sep = prepare(title, body)
-        matches: list[tuple[int, _Value]] = list(self._automaton.iter(norm))
+        raw, low, sep = prepare(title, body)
+        matches = self._matches(low)
         if not matches:
             return None
+        norm = low.decode("latin-1")
         # blocking phrases are rare: hits wait for them only when one matched
         found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
         assert found is not None  # with patience 0, _kept never gives up
-        return _Scan(raw, norm, sep, matches, *found)
+        return _Scan(raw, low, norm, sep, matches, *found)
+
+    def _matches(self, text: bytes) -> list[tuple[int, _Value]]:
+        """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
+        last character (its closing space), value), ordered by that offset, the longest key first."""
+        values, whole_word = self._values, self._whole_word
+        return [
+            (end - 1, values[i])
+            for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)
+            if text[start - 1] == 32 or not whole_word[i]
+        ]
 
     def _result(self, scan: _Scan, verdicts: dict[int, Verdict]) -> tuple[list[str], list[dict[str, Any]]]:
         kept, decided = scan.kept, self._decided
@@ -374,7 +393,7 @@ class Tagger:
                 spans.setdefault(rank, []).append((start, -end, name))
         if not spans:
             return {}
-        spots = self._dismissal_spots(norm, spans)
+        spots = self._dismissal_spots(scan.low, spans)
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
         for tid in scan.kept:
             by_term = rule_hits.get(self._ranks[tid])
@@ -422,23 +441,28 @@ class Tagger:
         return out
 
     def _dismissal_spots(
-        self, norm: str, spans: dict[int, list[tuple[int, int, str]]]
+        self, text: bytes, spans: dict[int, list[tuple[int, int, str]]]
     ) -> list[tuple[int, int]]:
         """(start, end) of the dismissal phrases within reach of a mention, by start: the dismissal
         automaton runs on the stretches of text around the mentions only."""
         if self._dismissal is None:
             return []
+        dismissal, lengths = self._dismissal, self._dismissal_lengths
         reach = self._reach
         around = sorted(
-            (max(0, start - reach), min(len(norm), -neg_end + reach))
+            (max(0, start - reach), min(len(text), -neg_end + reach))
             for found in spans.values()
             for start, neg_end, _ in found
         )
         spots: list[tuple[int, int]] = []
         low, high = around[0]
-        for a, b in [*around[1:], (len(norm) + 1, 0)]:
+        for a, b in [*around[1:], (len(text) + 1, 0)]:
             if a > high:  # a stretch ends: scan it
-                spots.extend((end - n, end) for end, n in self._dismissal.iter(norm, low, high))
+                # a phrase's match " phrase " starts at its leading space and ends after its closing one
+                spots.extend(
+                    (low + start + 1, low + start + 1 + lengths[i])
+                    for i, start, _ in dismissal.find_matches_as_indexes(text[low:high], overlapping=True)
+                )
                 low, high = a, b
             elif b > high:
                 high = b
