@@ -218,6 +218,7 @@ class Tagger:
                 tuple(mentions.get(w, ())),
             )
             values.append((n, tuple(contexts.get(w, ())), work if any(work) else ()))
+        self._keys = tuple(lengths)  # " form ", or "form " for a suffix form
         self._values: tuple[_Value, ...] = tuple(values)
         self._whole_word = tuple(w.startswith(" ") for w in lengths)
         self._automaton = ahocorasick_rs.BytesAhoCorasick(
