@@ -379,3 +379,21 @@ def test_automaton_finds_every_whole_word_key(title: str, body: str) -> None:
     tagger = default_tagger()
     _, low, _ = prepare(title, body)
     assert tagger._matches(low) == _matches_by_search(tagger, low)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii words",
+        "d\u00e0 caf\u00e9 \u00e0la na\u00efve \u2026 x",
+        "\u0100\u0105 \u4e2d\u6587 \u00a0nbsp \u2028ls",
+        "",
+    ],
+)
+def test_words_of_splits_like_str_split(text: str) -> None:
+    """The sense model's words are found in bytes: they must be the words str.split() finds in the latin-1
+    text, which also splits at bytes 0x85 and 0xA0 (inside UTF-8 characters such as "\u00e0" and "\u2026")."""
+    from pipeline.tagging.rules import _words_of
+
+    low = text.encode("utf-8")
+    assert _words_of(low) == [w.encode("latin-1") for w in low.decode("latin-1").split()]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -47,6 +46,7 @@ NEAR_WORDS = 24  # at most about this many (the first mentions')
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
 _NO_CONTEXT = -1
 _SECOND = itemgetter(1)
+_LATIN1_SPACES = bytes.maketrans(b"\x85\xa0", b"  ")  # whitespace to str.split() in latin-1 text
 
 # A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
 _Rule = tuple[tuple[tuple[int, bool], ...], int, int]
@@ -123,10 +123,11 @@ class Tagger:
         for name, members in self._classes:
             for member in members:
                 self._class_of[member] = (*self._class_of.get(member, ()), name)
-        self._vocabulary: frozenset[str] | None = None
+        self._vocabulary: dict[bytes, str] | None = None  # the words the model or a class knows, by bytes
         if model is not None:
             known = {w for m in model.topics.values() for w in m.words}
-            self._vocabulary = frozenset(known.union(*(members for _, members in self._classes)))
+            known.update(*(members for _, members in self._classes))
+            self._vocabulary = {w.encode("latin-1"): w for w in sorted(known)}
         topic_ids = sorted(t.id for t in taxonomy.topics)
         rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
         self._topic_ids = tuple(topic_ids)
@@ -403,9 +404,15 @@ class Tagger:
                 n, in_title = by_term.get(term, (0, False))
                 by_term[term] = (n + 1, in_title or tid in scan.titled)
         # the story's distinct words the model or a class knows (every word without a model: the trainer's)
-        tokens = norm.split()
-        words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
-        in_classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, words & self._class_union)))
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            words = frozenset(norm.split())
+        else:  # the words of norm.split(), found as bytes (cheaper to split and hash), then named
+            words = frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(scan.low)))
+        in_classes: dict[str, int] = {}
+        for word in words & self._class_union:
+            for name in self._class_of[word]:
+                in_classes[name] = in_classes.get(name, 0) + 1
         classes = {name: in_classes[name] for name in self._class_names if name in in_classes}
         candidates, length = self._candidate_names, len(norm)
         out: dict[int, SenseInput] = {}
@@ -429,14 +436,14 @@ class Tagger:
                 )
             # the words of its mentions are cues of their own (affirmed or dismissed), not also word
             # features: "made no reference to tariffs" must not count the word "tariffs"
-            own = words.intersection(chain.from_iterable(m.form.split() for m in mentions))
+            own = words.intersection(chain.from_iterable(map(str.split, {m.form for m in mentions})))
             out[rank] = SenseInput(
                 self._topic_ids[rank],
                 tuple(mentions),
                 rule_hits[rank],
                 words - own if own else words,
                 classes,
-                tuple(w for w in dict.fromkeys(near) if w != SEPARATOR),
+                _near_words(near),
                 length,
             )
         return out
@@ -547,6 +554,21 @@ class Tagger:
 def default_tagger() -> Tagger:
     """The tagger for schemas/topics.yaml and its sense model, built once per process."""
     return Tagger(Taxonomy.load())
+
+
+def _words_of(low: bytes) -> list[bytes]:
+    """The words of normalized bytes as str.split() finds them in its latin-1 text, which also splits at
+    bytes 0x85 and 0xA0 (parts of UTF-8 characters; every other separator already is a space)."""
+    if b"\x85" in low or b"\xa0" in low:
+        low = low.translate(_LATIN1_SPACES)
+    return low.split()
+
+
+def _near_words(near: list[str]) -> tuple[str, ...]:
+    """The distinct words next to the mentions, in order, without the title/body separator."""
+    distinct = dict.fromkeys(near)
+    distinct.pop(SEPARATOR, None)
+    return tuple(distinct)
 
 
 def _inside_sentence(raw: bytes, start: int) -> bool:
