@@ -340,3 +340,60 @@ def test_unusual_text_is_tagged_without_errors() -> None:
     assert default_tagger().tag("US tariffs \ud800 on Chinese steel", "broken \udfff surrogate")[0] == [
         "tariffs"
     ]
+
+
+def _matches_by_search(tagger: Tagger, text: bytes) -> list[tuple[int, Any]]:
+    """The reference for the automaton: every occurrence of every key (" form ", or "form " for a suffix
+    form) found by bytes.find, as (offset of its closing space, value), by that offset, longest key first."""
+    found = []
+    for i, key in enumerate(tagger._keys):
+        needle = key.encode("latin-1")
+        at = text.find(needle)
+        while at >= 0:
+            end = at + len(needle) - 1
+            found.append((end, -len(needle), i))
+            at = text.find(needle, at + 1)
+    return [(end, tagger._values[i]) for end, _, i in sorted(found)]
+
+
+@pytest.mark.parametrize(
+    "title, body",
+    [
+        (
+            "Tariffs on steel",
+            "The U.S. tariff-rate quota; rare earth magnets, rare-earth oxides. TikTok's BookTok.",
+        ),
+        ("", "curates separate corporate rates: a rate, the rates and duties, counter-tariffs"),
+        ("Rare earths", "rare earth earth rare earths earthquake rare  earth dysprosium-terbium NdFeB"),
+        (
+            "caf\u00e9 d\u00e0 tariff\u00a0rates",
+            "Tik Tok tiktok TIKTOK foodtok tok tokens \u201ctariffs\u201d",
+        ),
+    ],
+)
+def test_automaton_finds_every_whole_word_key(title: str, body: str) -> None:
+    """The DFA searches keys without their leading space and checks the word boundary per match: that
+    gives exactly the matches of a plain search for every key, in the same order."""
+    from pipeline.tagging.text import prepare
+
+    tagger = default_tagger()
+    _, low, _ = prepare(title, body)
+    assert tagger._matches(low) == _matches_by_search(tagger, low)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain ascii words",
+        "d\u00e0 caf\u00e9 \u00e0la na\u00efve \u2026 x",
+        "\u0100\u0105 \u4e2d\u6587 \u00a0nbsp \u2028ls",
+        "",
+    ],
+)
+def test_words_of_splits_like_str_split(text: str) -> None:
+    """The sense model's words are found in bytes: they must be the words str.split() finds in the latin-1
+    text, which also splits at bytes 0x85 and 0xA0 (inside UTF-8 characters such as "\u00e0" and "\u2026")."""
+    from pipeline.tagging.rules import _words_of
+
+    low = text.encode("utf-8")
+    assert _words_of(low) == [w.encode("latin-1") for w in low.decode("latin-1").split()]

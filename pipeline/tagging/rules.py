@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Literal
 
-import ahocorasick
+import ahocorasick_rs
 
 from pipeline.errors import ConfigError
 from pipeline.schema import Story
@@ -47,6 +46,7 @@ NEAR_WORDS = 24  # at most about this many (the first mentions')
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
 _NO_CONTEXT = -1
 _SECOND = itemgetter(1)
+_LATIN1_SPACES = bytes.maketrans(b"\x85\xa0", b"  ")  # whitespace to str.split() in latin-1 text
 
 # A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
 _Rule = tuple[tuple[tuple[int, bool], ...], int, int]
@@ -81,6 +81,7 @@ class Explanation:
 @dataclass(slots=True)
 class _Scan:
     raw: bytes
+    low: bytes  # norm's bytes
     norm: str
     sep: int
     matches: list[tuple[int, _Value]]
@@ -122,10 +123,11 @@ class Tagger:
         for name, members in self._classes:
             for member in members:
                 self._class_of[member] = (*self._class_of.get(member, ()), name)
-        self._vocabulary: frozenset[str] | None = None
+        self._vocabulary: dict[bytes, str] | None = None  # the words the model or a class knows, by bytes
         if model is not None:
             known = {w for m in model.topics.values() for w in m.words}
-            self._vocabulary = frozenset(known.union(*(members for _, members in self._classes)))
+            known.update(*(members for _, members in self._classes))
+            self._vocabulary = {w.encode("latin-1"): w for w in sorted(known)}
         topic_ids = sorted(t.id for t in taxonomy.topics)
         rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
         self._topic_ids = tuple(topic_ids)
@@ -162,14 +164,15 @@ class Tagger:
 
         # a dismissal word near a mention, in its sentence, dismisses it. Dismissal words are common ("not",
         # "no"), so they have an automaton of their own, run only around the mentions of a candidate story
-        self._dismissal: Any = None
+        self._dismissal: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._dismissal_lengths: tuple[int, ...] = ()  # characters of each dismissal phrase
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         self._reach = 0  # characters around a mention where one may be
         if settings and settings.dismissal:
-            self._dismissal = ahocorasick.Automaton()
-            for phrase in settings.dismissal:
-                self._dismissal.add_word(f" {phrase} ", len(phrase))
-            self._dismissal.make_automaton()
+            self._dismissal = ahocorasick_rs.BytesAhoCorasick(
+                [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
+            )
+            self._dismissal_lengths = tuple(map(len, settings.dismissal))
             self._window = settings.window
             self._reach = max(settings.window) * WORDS_CHARS + max(map(len, settings.dismissal)) + 2
         for tid, ((topic_id, _), term) in enumerate(ordered):
@@ -205,7 +208,9 @@ class Tagger:
                     mention = (rank[topic.id], candidate.name, candidate.exact_forms, gate)
                     mentions.setdefault(word(key, suffix=candidate.suffix), []).append(mention)
         self._longest = max(lengths.values())
-        self._automaton = ahocorasick.Automaton()
+        # The automaton searches each key without its leading space (a DFA runs fastest on keys that start
+        # with a letter); a match of a whole-word key counts only after a space.
+        values: list[_Value] = []
         for w, n in lengths.items():
             work = (
                 tuple(plain.get(w, ())),
@@ -213,10 +218,15 @@ class Tagger:
                 tuple(blockers.get(w, ())),
                 tuple(mentions.get(w, ())),
             )
-            value: _Value = (n, tuple(contexts.get(w, ())), work if any(work) else ())
-            self._automaton.add_word(w, value)
-        self._automaton.make_automaton()
-        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(self._automaton))
+            values.append((n, tuple(contexts.get(w, ())), work if any(work) else ()))
+        self._keys = tuple(lengths)  # " form ", or "form " for a suffix form
+        self._values: tuple[_Value, ...] = tuple(values)
+        self._whole_word = tuple(w.startswith(" ") for w in lengths)
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(
+            [w.lstrip(" ").encode("latin-1") for w in lengths],
+            implementation=ahocorasick_rs.Implementation.DFA,
+        )
+        log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
         """Return (sorted topic ids, hits); each hit is {"topic", "term", "count", "in_title"}.
@@ -269,14 +279,25 @@ class Tagger:
         return story
 
     def _scan(self, title: str, body: str) -> _Scan | None:
-        raw, norm, sep = prepare(title, body)
-        matches: list[tuple[int, _Value]] = list(self._automaton.iter(norm))
+        raw, low, sep = prepare(title, body)
+        matches = self._matches(low)
         if not matches:
             return None
+        norm = low.decode("latin-1")
         # blocking phrases are rare: hits wait for them only when one matched
         found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
         assert found is not None  # with patience 0, _kept never gives up
-        return _Scan(raw, norm, sep, matches, *found)
+        return _Scan(raw, low, norm, sep, matches, *found)
+
+    def _matches(self, text: bytes) -> list[tuple[int, _Value]]:
+        """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
+        last character (its closing space), value), ordered by that offset, the longest key first."""
+        values, whole_word = self._values, self._whole_word
+        return [
+            (end - 1, values[i])
+            for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)
+            if text[start - 1] == 32 or not whole_word[i]
+        ]
 
     def _result(self, scan: _Scan, verdicts: dict[int, Verdict]) -> tuple[list[str], list[dict[str, Any]]]:
         kept, decided = scan.kept, self._decided
@@ -374,7 +395,7 @@ class Tagger:
                 spans.setdefault(rank, []).append((start, -end, name))
         if not spans:
             return {}
-        spots = self._dismissal_spots(norm, spans)
+        spots = self._dismissal_spots(scan.low, spans)
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
         for tid in scan.kept:
             by_term = rule_hits.get(self._ranks[tid])
@@ -383,9 +404,15 @@ class Tagger:
                 n, in_title = by_term.get(term, (0, False))
                 by_term[term] = (n + 1, in_title or tid in scan.titled)
         # the story's distinct words the model or a class knows (every word without a model: the trainer's)
-        tokens = norm.split()
-        words = frozenset(tokens) if self._vocabulary is None else self._vocabulary.intersection(tokens)
-        in_classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, words & self._class_union)))
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            words = frozenset(norm.split())
+        else:  # the words of norm.split(), found as bytes (cheaper to split and hash), then named
+            words = frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(scan.low)))
+        in_classes: dict[str, int] = {}
+        for word in words & self._class_union:
+            for name in self._class_of[word]:
+                in_classes[name] = in_classes.get(name, 0) + 1
         classes = {name: in_classes[name] for name in self._class_names if name in in_classes}
         candidates, length = self._candidate_names, len(norm)
         out: dict[int, SenseInput] = {}
@@ -409,36 +436,41 @@ class Tagger:
                 )
             # the words of its mentions are cues of their own (affirmed or dismissed), not also word
             # features: "made no reference to tariffs" must not count the word "tariffs"
-            own = words.intersection(chain.from_iterable(m.form.split() for m in mentions))
+            own = words.intersection(chain.from_iterable(map(str.split, {m.form for m in mentions})))
             out[rank] = SenseInput(
                 self._topic_ids[rank],
                 tuple(mentions),
                 rule_hits[rank],
                 words - own if own else words,
                 classes,
-                tuple(w for w in dict.fromkeys(near) if w != SEPARATOR),
+                _near_words(near),
                 length,
             )
         return out
 
     def _dismissal_spots(
-        self, norm: str, spans: dict[int, list[tuple[int, int, str]]]
+        self, text: bytes, spans: dict[int, list[tuple[int, int, str]]]
     ) -> list[tuple[int, int]]:
         """(start, end) of the dismissal phrases within reach of a mention, by start: the dismissal
         automaton runs on the stretches of text around the mentions only."""
         if self._dismissal is None:
             return []
+        dismissal, lengths = self._dismissal, self._dismissal_lengths
         reach = self._reach
         around = sorted(
-            (max(0, start - reach), min(len(norm), -neg_end + reach))
+            (max(0, start - reach), min(len(text), -neg_end + reach))
             for found in spans.values()
             for start, neg_end, _ in found
         )
         spots: list[tuple[int, int]] = []
         low, high = around[0]
-        for a, b in [*around[1:], (len(norm) + 1, 0)]:
+        for a, b in [*around[1:], (len(text) + 1, 0)]:
             if a > high:  # a stretch ends: scan it
-                spots.extend((end - n, end) for end, n in self._dismissal.iter(norm, low, high))
+                # a phrase's match " phrase " starts at its leading space and ends after its closing one
+                spots.extend(
+                    (low + start + 1, low + start + 1 + lengths[i])
+                    for i, start, _ in dismissal.find_matches_as_indexes(text[low:high], overlapping=True)
+                )
                 low, high = a, b
             elif b > high:
                 high = b
@@ -522,6 +554,21 @@ class Tagger:
 def default_tagger() -> Tagger:
     """The tagger for schemas/topics.yaml and its sense model, built once per process."""
     return Tagger(Taxonomy.load())
+
+
+def _words_of(low: bytes) -> list[bytes]:
+    """The words of normalized bytes as str.split() finds them in its latin-1 text, which also splits at
+    bytes 0x85 and 0xA0 (parts of UTF-8 characters; every other separator already is a space)."""
+    if b"\x85" in low or b"\xa0" in low:
+        low = low.translate(_LATIN1_SPACES)
+    return low.split()
+
+
+def _near_words(near: list[str]) -> tuple[str, ...]:
+    """The distinct words next to the mentions, in order, without the title/body separator."""
+    distinct = dict.fromkeys(near)
+    distinct.pop(SEPARATOR, None)
+    return tuple(distinct)
 
 
 def _inside_sentence(raw: bytes, start: int) -> bool:

@@ -27,13 +27,14 @@ def separators_to_spaces(raw: bytes) -> bytes:
     return raw if raw.isascii() else _UNICODE_SEPARATORS.sub(b" ", raw)
 
 
-def prepare(title: str, body: str) -> tuple[bytes, str, int]:
-    """(raw, norm, sep) for a story: raw = b" title \\xff body " with separators as spaces, norm its
-    normalized text (same offsets), sep the offset of the separator (offsets before it are the title)."""
+def prepare(title: str, body: str) -> tuple[bytes, bytes, int]:
+    """(raw, low, sep) for a story: raw = b" title \\xff body " with separators as spaces, low its
+    normalized bytes (same offsets; `low.decode("latin-1")` is the normalized text), sep the offset of the
+    separator (offsets before it are the title)."""
     head = separators_to_spaces(title.encode("utf-8", "surrogatepass"))
     tail = separators_to_spaces(body.encode("utf-8", "surrogatepass"))
     raw = b"".join((b" ", head, b" \xff ", tail, b" "))
-    return raw, raw.translate(ASCII_LOWER_TO_SPACE).decode("latin-1"), len(head) + 2
+    return raw, raw.translate(ASCII_LOWER_TO_SPACE), len(head) + 2
 
 
 def normalize_phrase(phrase: str, *, lower: bool = True) -> str:
