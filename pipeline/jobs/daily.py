@@ -263,9 +263,9 @@ def _already_landed(
     pipeline.jobs.landed): nothing to parse or stage (a rerun of an interval keeps what its earlier attempt
     landed)."""
     outcome["raw_key"] = state.raw_key
-    outcome["landed_in"] = landed_in or None
+    outcome["landed_in"] = named = landed_in or None  # None for UNNAMED: a marker that names no manifest
     outcome["problems"] = ["body unchanged since its stories landed: not parsed again"]
-    _remember(lake, state, outcome, got, landed_in=landed_in or None)
+    _remember(lake, state, outcome, got, landed_in=named)
     log.info("feed %s %s: body already landed, not parsed", spec.id, outcome["status"])
 
 
