@@ -485,7 +485,8 @@ class Tagger:
         before, after = self._window
         in_title = start < sep
         first = bisect_left(spots, (start - WORDS_CHARS * before - self._longest,))
-        for s_start, s_end in spots[first:]:
+        for k in range(first, len(spots)):  # by index: a slice would copy the rest of spots per mention
+            s_start, s_end = spots[k]
             if s_start > end + WORDS_CHARS * after:
                 break
             if (s_start < sep) is not in_title:
