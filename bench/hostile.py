@@ -29,6 +29,9 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "wire Source: line with a run of spaces": lambda n: f"{PROSE}\nSource: a{' ' * n}b\n".encode(),
     "wire paragraph of 'Dr. A '": lambda n: ("Dr. A " * (n // 6) + "\n\n" + PROSE).encode(),
     "wire paragraph of 'A. '": lambda n: ("A. " * (n // 3) + "\n\n" + PROSE).encode(),
+    "wire paragraph of dismissed topic mentions": lambda n: (
+        "Tariffs on rare earth magnets, not TikTok. " * (n // 44) + "\n\n" + PROSE
+    ).encode(),
     "RSS title of n characters": lambda n: _rss_item("").replace(
         b"<title>t</title>", b"<title>" + b"w " * (n // 2) + b"</title>"
     ),
