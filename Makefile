@@ -11,7 +11,9 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 setup: $(STAMP)
 
-$(STAMP): requirements/lock.txt pyproject.toml
+# The editable install also compiles the tagger's optional C accelerator in place (pipeline/tagging/_accel.c;
+# without a C compiler it is skipped with a warning and the tagger runs the same loops in Python).
+$(STAMP): requirements/lock.txt pyproject.toml pipeline/tagging/_accel.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

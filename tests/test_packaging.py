@@ -5,6 +5,8 @@ run` on the bundled samples)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -97,6 +99,10 @@ def test_the_wheel_runs_from_a_fresh_venv(tmp_path: Path, shared_dir: Path) -> N
         cwd=work,
     ).stdout
     assert str(tmp_path / "venv") in where and str(REPO) not in where
+    accel = [str(bin_dir / "python"), "-c", "from pipeline.tagging import _accel; print(_accel.__file__)"]
+    if shutil.which("cc") or shutil.which("gcc") or os.environ.get("CI"):  # built into the wheel
+        built = subprocess.run(accel, capture_output=True, text=True, check=False, cwd=work)
+        assert built.returncode == 0 and str(tmp_path / "venv") in built.stdout, built.stderr[-2000:]
 
     version = wirefeed("--version")
     assert version.returncode == 0 and version.stdout.strip() == "wirefeed 0.1.0"

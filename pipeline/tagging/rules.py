@@ -15,6 +15,7 @@ The YAML rule language is documented at the top of schemas/topics.yaml.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ from pipeline.tagging.sense import (
 )
 from pipeline.tagging.taxonomy import Taxonomy
 from pipeline.tagging.text import ASCII_TO_SPACE, SEPARATOR, prepare
+
+try:  # the C accelerator of two loops below (pipeline/tagging/_accel.c), when it was built: same output
+    from pipeline.tagging import _accel
+except ImportError:  # installed without a C compiler: the pure-Python loops
+    _accel = None  # type: ignore[assignment]
 
 __all__ = ["Explanation", "Tagger", "Taxonomy", "default_tagger"]
 
@@ -65,6 +71,7 @@ _Value = tuple[int, tuple[int, ...], _Work | tuple[()]]
 _Found = list[tuple[int, tuple[_Mention, ...]]]
 # A sentence ends at . ? ! ; followed by a space (not after a capital: "U.S. rate"), or at a line break
 _SENTENCE_END = re.compile(rb"(?:[^A-Z][.?!;]|[\r\n])\s")
+ACCEL_ENV = "WIREFEED_TAGGING_ACCEL"  # "0": the pure-Python loops even where the C accelerator was built
 
 
 @dataclass(frozen=True)
@@ -96,10 +103,19 @@ class Tagger:
 
     `model`: "auto" loads the sense model the taxonomy names (`sense.model`), None decides every topic by
     its rules alone (candidates are then only collected, for training), or a SenseModel.
+    `accelerate`: False (or WIREFEED_TAGGING_ACCEL=0) runs the pure-Python loops even where the C
+    accelerator was built; the output is the same.
     """
 
-    def __init__(self, taxonomy: Taxonomy, model: SenseModel | Literal["auto"] | None = "auto") -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        model: SenseModel | Literal["auto"] | None = "auto",
+        *,
+        accelerate: bool = True,
+    ) -> None:
         self.taxonomy = taxonomy
+        self.accelerated = _accel is not None and accelerate and os.environ.get(ACCEL_ENV, "1") != "0"
         if model == "auto":
             model = SenseModel.load(taxonomy.sense.model) if taxonomy.sense else None
         self.model = model
@@ -128,6 +144,9 @@ class Tagger:
             known = {w for m in model.topics.values() for w in m.words}
             known.update(*(members for _, members in self._classes))
             self._vocabulary = {w.encode("latin-1"): w for w in sorted(known)}
+        self._known: _accel.Vocabulary | None = None  # the same lookup in C
+        if self.accelerated and self._vocabulary:
+            self._known = _accel.Vocabulary(list(self._vocabulary), list(self._vocabulary.values()))
         topic_ids = sorted(t.id for t in taxonomy.topics)
         rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
         self._topic_ids = tuple(topic_ids)
@@ -293,11 +312,10 @@ class Tagger:
         """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
         last character (its closing space), value), ordered by that offset, the longest key first."""
         values, whole_word = self._values, self._whole_word
-        return [
-            (end - 1, values[i])
-            for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)
-            if text[start - 1] == 32 or not whole_word[i]
-        ]
+        found = self._automaton.find_matches_as_indexes(text, overlapping=True)
+        if self.accelerated:  # the same in C
+            return _accel.whole_word_matches(found, text, values, whole_word)
+        return [(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]
 
     def _result(self, scan: _Scan, verdicts: dict[int, Verdict]) -> tuple[list[str], list[dict[str, Any]]]:
         kept, decided = scan.kept, self._decided
@@ -407,6 +425,8 @@ class Tagger:
         vocabulary = self._vocabulary
         if vocabulary is None:
             words = frozenset(norm.split())
+        elif self._known is not None:  # the same in C
+            words = self._known.known(scan.low)
         else:  # the words of norm.split(), found as bytes (cheaper to split and hash), then named
             words = frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(scan.low)))
         in_classes: dict[str, int] = {}

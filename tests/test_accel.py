@@ -1,0 +1,378 @@
+"""pipeline.tagging._accel, the optional C accelerator of the tagger: the same results as the pure-Python
+loops of pipeline.tagging.rules on random, adversarial and real inputs, and errors instead of crashes on bad
+input. Built wherever a C compiler is (CI included), so a broken build cannot pass unnoticed."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import shutil
+import subprocess
+import sys
+import zipfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.tagging.rules import ACCEL_ENV, Tagger, Taxonomy, _words_of
+from pipeline.tagging.text import prepare
+
+try:
+    from pipeline.tagging import _accel
+except ImportError:
+    _accel = None  # type: ignore[assignment]
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+needs_accel = pytest.mark.skipif(_accel is None, reason="pipeline.tagging._accel was not built")
+
+
+def test_the_extension_is_built_where_a_compiler_is() -> None:
+    """CI (CI set) and any machine with a C compiler build it: an import failure there is a broken build."""
+    if not os.environ.get("CI") and not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler and not CI: the pure-Python loops are expected")
+    from pipeline.tagging import _accel as built  # raises ImportError when the build failed
+
+    assert Tagger(Taxonomy.load(), model=None).accelerated
+    assert built.Vocabulary([b"a"], ["a"]).known(b" a ") == frozenset({"a"})
+
+
+@cache
+def taggers() -> tuple[Tagger, Tagger]:
+    """(accelerated, pure Python) default taggers."""
+    fast, slow = Tagger(Taxonomy.load()), Tagger(Taxonomy.load(), accelerate=False)
+    assert fast.accelerated and not slow.accelerated
+    return fast, slow
+
+
+# --- Vocabulary.known: the names of the distinct words of _words_of(low) in the vocabulary
+
+
+def reference_known(vocabulary: dict[bytes, str], low: bytes) -> frozenset[str]:
+    """rules.Tagger._inputs' pure-Python lookup."""
+    return frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(low)))
+
+
+def c_vocabulary(vocabulary: dict[bytes, str]) -> Any:
+    return _accel.Vocabulary(list(vocabulary), list(vocabulary.values()))
+
+
+@needs_accel
+@pytest.mark.parametrize("byte", range(256))
+def test_every_byte_value_separates_words_exactly_as_words_of(byte: int) -> None:
+    """Separators are bytes.split()'s (\\t \\n \\v \\f \\r space, not 0x1c-0x1f) plus 0x85 and 0xA0."""
+    b = bytes([byte])
+    vocabulary = {w: w.decode("latin-1") for w in (b"x", b"y", b"x" + b + b"y", b, b + b"y", b"x" + b)}
+    known = c_vocabulary(vocabulary)
+    for low in (b"x" + b + b"y", b + b"x" + b, b * 3, b"x" + b * 2 + b"y" + b):
+        assert known.known(low) == reference_known(vocabulary, low), low
+
+
+def random_text(rng: random.Random, n: int) -> bytes:
+    """Bytes that repeat words: a small alphabet with every separator, 0x1c-0x1f and high bytes, plus any
+    byte value now and then."""
+    alphabet = b"ab\xe0\xff\x00 \t\n\x0b\x0c\r\x85\xa0\x1c\x1d\x1e\x1f"
+    return bytes(rng.choice(alphabet) if rng.random() < 0.9 else rng.randrange(256) for _ in range(n))
+
+
+@needs_accel
+@pytest.mark.parametrize("seed", range(40))
+def test_known_equals_the_python_lookup_on_random_bytes(seed: int) -> None:
+    rng = random.Random(seed)
+    texts = [random_text(rng, rng.randrange(0, 400)) for _ in range(30)]
+    words = {w for t in texts for w in t.split()} | {bytes([c]) for c in range(256)}
+    chosen = rng.sample(sorted(words), k=len(words) // 2)
+    vocabulary = {w: f"name-{w.hex()}" for w in chosen}
+    known = c_vocabulary(vocabulary)
+    assert len(known) == len(vocabulary)
+    for low in texts:
+        assert known.known(low) == reference_known(vocabulary, low)
+
+
+@needs_accel
+def test_known_on_adversarial_inputs() -> None:
+    rng = random.Random(7)
+    long_word = bytes(rng.randrange(0x80, 0x100) for _ in range(100_000)).replace(b"\x85", b"x")
+    long_word = long_word.replace(b"\xa0", b"y")
+    vocabulary = {w: w.decode("latin-1") for w in (b"a", b"caf\xc3\xa9", long_word, b"d\xc3", b"\xff")}
+    known = c_vocabulary(vocabulary)
+    megabyte = b" ".join(
+        rng.choice([b"a", b"b", b"caf\xc3\xa9", b"\xe2\x80\xa6", b"d\xc3\xa0"]) for _ in range(300_000)
+    )
+    cases = [
+        b"",
+        b" ",
+        b" \t\n\x0b\x0c\r\x85\xa0" * 1000,
+        b"a",
+        b"d\xc3\xa0 caf\xc3\xa9 \xe2\x80\xa6 \xff a",  # UTF-8 parts: d\xc3\xa0 ("d\u00e0") is the word d\xc3
+        long_word,
+        long_word + b"a",
+        b" " + long_word + b" a ",
+        long_word[:-1],
+        megabyte,
+        megabyte + b" " + long_word,
+    ]
+    for low in cases:
+        assert known.known(low) == reference_known(vocabulary, low)
+    assert known.known(megabyte) == {"a", "caf\xc3\xa9", "d\xc3"}
+    empty = c_vocabulary({})
+    assert len(empty) == 0 and empty.known(megabyte) == frozenset()
+
+
+@needs_accel
+def test_vocabulary_checks_its_arguments_and_is_immutable() -> None:
+    with pytest.raises(ValueError, match="2 words but 1 names"):
+        _accel.Vocabulary([b"a", b"b"], ["a"])
+    with pytest.raises(TypeError, match="not bytes"):
+        _accel.Vocabulary(["a"], ["a"])
+    with pytest.raises(TypeError, match="not str"):
+        _accel.Vocabulary([b"a"], [b"a"])
+    with pytest.raises(TypeError):
+        _accel.Vocabulary(None, None)
+    known = _accel.Vocabulary([b"a", b"b", b"a"], ["x", "y", "z"])  # a repeated word: its last name
+    assert len(known) == 2 and known.known(b"a b") == {"z", "y"}
+    with pytest.raises(TypeError):
+        known.known("a b")
+    with pytest.raises(AttributeError):
+        known.extra = 1  # type: ignore[attr-defined]
+    assert pickle.loads(pickle.dumps(known)).known(b"a b c") == {"z", "y"}
+
+
+# --- whole_word_matches: [(end - 1, values[i]) for i, start, end in found if ...]
+
+
+def reference_matches(found: Any, text: bytes, values: Any, whole_word: Any) -> list[tuple[int, Any]]:
+    """rules.Tagger._matches' pure-Python filter."""
+    return [(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]
+
+
+def both(found: Any, text: bytes, values: Any, whole_word: Any) -> Any:
+    """The C result, checked equal to the Python one (or the same exception type)."""
+    try:
+        expected: Any = reference_matches(found, text, values, whole_word)
+    except Exception as exc:
+        expected = type(exc)
+    try:
+        got: Any = _accel.whole_word_matches(found, text, values, whole_word)
+    except Exception as exc:
+        got = type(exc)
+    assert got == expected
+    return got
+
+
+@needs_accel
+@pytest.mark.parametrize("seed", range(30))
+def test_whole_word_matches_equals_the_python_filter_on_random_matches(seed: int) -> None:
+    rng = random.Random(seed)
+    text = random_text(rng, rng.randrange(1, 300))
+    values = tuple(object() for _ in range(rng.randrange(1, 20)))
+    whole_word = tuple(rng.random() < 0.6 for _ in values)
+    found = []
+    for _ in range(rng.randrange(0, 200)):
+        start = rng.randrange(0, len(text))
+        found.append((rng.randrange(-len(values), len(values)), start, rng.randrange(start, len(text) + 1)))
+    got = both(found, text, values, whole_word)
+    assert isinstance(got, list) and got == reference_matches(found, text, values, whole_word)
+    assert both(tuple(found), text, values, whole_word) == got
+
+
+@needs_accel
+def test_whole_word_matches_keeps_python_semantics_and_errors() -> None:
+    text, values, whole_word = b"a b", ("v0", "v1"), (True, False)
+    assert both([(0, 0, 1)], b"b ", values, whole_word) == [(0, "v0")]  # text[-1] is b" "
+    assert both([(0, 0, 1)], text, values, whole_word) == []  # text[-1] is b"b", v0 whole-word
+    assert both([(1, 0, 1), (-1, 2, 3), (-2, 2, 3)], text, values, whole_word) == [
+        (0, "v1"),
+        (2, "v1"),
+        (2, "v0"),
+    ]
+    assert both([(0, 1, 1)], text, values, (0, 1)) == [(0, "v0")]  # truthiness, not only bools
+    assert both([], b"", (), ()) == []
+    assert both([(0, 4, 5)], text, values, whole_word) is IndexError  # text[3]
+    assert both([(0, 0, 1)], b"", values, whole_word) is IndexError  # text[-1] of nothing
+    assert both([(2, 0, 1)], text, values, whole_word) is IndexError
+    assert both([(-3, 2, 3)], text, values, whole_word) is IndexError
+    assert both([(5, 2, 3)], text, values, whole_word) is IndexError  # text[1] is a space: values[5]
+    assert both([(0, "1", 2)], text, values, whole_word) is TypeError
+    for bad in ([(0, 1)], [[0, 1, 2]], [None], 5):
+        with pytest.raises(TypeError):
+            _accel.whole_word_matches(bad, text, values, whole_word)
+    with pytest.raises(TypeError):
+        _accel.whole_word_matches([(0, 1, 2)], "a b", values, whole_word)
+    with pytest.raises(TypeError):
+        _accel.whole_word_matches([(0, 1, 2)], text, list(values), whole_word)
+    with pytest.raises(TypeError):
+        _accel.whole_word_matches([(0, 1, 2)], text, values)  # type: ignore[call-arg]
+    with pytest.raises(OverflowError):
+        _accel.whole_word_matches([(0, 2**70, 2)], text, values, whole_word)
+
+
+@needs_accel
+def test_whole_word_matches_survives_a_bool_that_changes_the_list() -> None:
+    """A whole_word item's __bool__ may empty `found` while it is read: no read past the list."""
+
+    class Clears:
+        def __init__(self, found: list[Any]) -> None:
+            self.found = found
+
+        def __bool__(self) -> bool:
+            self.found.clear()
+            return False
+
+    for make in (reference_matches, _accel.whole_word_matches):
+        found: list[Any] = [(0, 1, 2)] * 5
+        assert make(found, b"ab", ("v",), (Clears(found),)) == [(1, "v")]
+
+    class Raises:
+        def __bool__(self) -> bool:
+            raise RuntimeError("bool")
+
+    assert both([(0, 1, 2)], b"ab", ("v",), (Raises(),)) is RuntimeError
+
+
+@needs_accel
+@pytest.mark.parametrize("seed", range(10))
+def test_whole_word_matches_on_the_taggers_automaton(seed: int) -> None:
+    """Real matches of the default automaton on text dense with its keys, cut anywhere."""
+    fast, _ = taggers()
+    rng = random.Random(seed)
+    keys = [k.encode("latin-1") for k in fast._keys]
+    text = b"".join(
+        rng.choice(keys)[rng.randrange(0, 2) :] + rng.choice([b"", b" ", b"x"]) for _ in range(500)
+    )
+    found = fast._automaton.find_matches_as_indexes(text, overlapping=True)
+    assert any(text[s - 1] != 32 for _, s, _ in found)  # matches the filter drops
+    assert both(found, text, fast._values, fast._whole_word) == fast._matches(text)
+
+
+# --- the tagger: the same output with and without the accelerator
+
+
+def labeled_items() -> list[tuple[str, str]]:
+    items = []
+    for path in sorted(DATA.rglob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                items.append((item.get("title") or "", item.get("body") or item.get("summary") or ""))
+    return items
+
+
+def outputs(tagger: Tagger, title: str, body: str) -> tuple[Any, ...]:
+    explanation = tagger.explain(title, body)
+    return tagger.tag(title, body), explanation, tagger.sense_inputs(title, body)
+
+
+@needs_accel
+def test_the_tagger_is_the_same_with_and_without_the_accelerator_on_every_labeled_item() -> None:
+    fast, slow = taggers()
+    items = labeled_items()
+    assert len(items) > 1000
+    if SEEDS.is_dir():
+        items += [("", p.read_text("utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
+    differ = [title for title, body in items if outputs(fast, title, body) != outputs(slow, title, body)]
+    assert not differ
+    assert sum(1 for title, body in items if fast.sense_inputs(title, body)) > 100  # candidates were read
+
+
+@needs_accel
+def test_the_tagger_is_the_same_on_unusual_text() -> None:
+    fast, slow = taggers()
+    rng = random.Random(3)
+    texts = [
+        ("", ""),
+        (" ", "\t\n\x85\xa0\x1c\u2028"),
+        ("Tariffs", "tariffs " * 50_000),
+        ("caf\u00e9 d\u00e0 tariff\u00a0rates", "Tik Tok \u201ctariffs\u201d \u00e0 rare\u00a0earths \ud800"),
+        ("x" * 5000, "rare earth " + "y" * 100_000 + " duties on steel"),
+        *[
+            (random_text(rng, 50).decode("latin-1"), random_text(rng, 2000).decode("latin-1"))
+            for _ in range(20)
+        ],
+    ]
+    for title, body in texts:
+        assert outputs(fast, title, body) == outputs(slow, title, body)
+        _, low, _ = prepare(title, body)
+        assert fast._matches(low) == slow._matches(low)
+
+
+def test_the_environment_forces_the_pure_python_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ACCEL_ENV, "0")
+    assert not Tagger(Taxonomy.load(), model=None).accelerated
+    monkeypatch.setenv(ACCEL_ENV, "1")
+    assert Tagger(Taxonomy.load(), model=None).accelerated is (_accel is not None)
+    assert not Tagger(Taxonomy.load(), model=None, accelerate=False).accelerated
+
+
+@needs_accel
+def test_reference_counts_are_balanced() -> None:
+    """After many calls (results dropped, errors raised), every object the calls touched holds the same
+    number of references as before: nothing leaked, nothing freed too early."""
+    import sys
+
+    names = ["alpha-name", "beta-name"]
+    known = _accel.Vocabulary([b"alpha", b"beta"], names)
+    values, whole_word, text = (object(), object()), (True, False), b" alpha beta "
+    found = [(0, 1, 6), (1, 7, 11), (1, 8, 11), (0, 8, 11)]
+    watched = [*names, *values, text, found, *found, known]
+    before = [sys.getrefcount(o) for o in watched]
+    for _ in range(1000):
+        assert known.known(text) == set(names)
+        assert len(_accel.whole_word_matches(found, text, values, whole_word)) == 3
+        with pytest.raises(IndexError):
+            _accel.whole_word_matches([*found, (5, 8, 11)], text, values, whole_word)
+        with pytest.raises(TypeError):
+            known.known(None)
+    assert [sys.getrefcount(o) for o in watched] == before
+
+
+def test_without_the_extension_the_tagger_runs_the_python_loops() -> None:
+    """Where _accel cannot be imported (not built), rules.py falls back by itself, with the same tags."""
+    story = (
+        "US tariffs on rare earth magnets",
+        "TikTok's sale and the duties on steel imports were not discussed.",
+    )
+    code = (
+        "import sys, json; sys.modules['pipeline.tagging._accel'] = None\n"
+        "from pipeline.tagging import rules\n"
+        "tagger = rules.Tagger(rules.Taxonomy.load())\n"
+        f"print(json.dumps([rules._accel is None, tagger.accelerated, tagger.tag(*{story!r})]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert json.loads(out.stdout) == [True, False, json.loads(json.dumps(taggers()[0].tag(*story)))]
+
+
+@pytest.mark.slow
+def test_the_package_builds_without_a_c_compiler(tmp_path: Path) -> None:
+    """The extension is optional: with a compiler that fails, the wheel still builds, without it."""
+    source = tmp_path / "src"  # a copy: no in-place build or build/ directory of the repository slips in
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "pipeline", "schemas"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        else:
+            shutil.copy(REPO / name, source / name)
+    env = {**os.environ, "CC": "false"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-v",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(tmp_path),
+    ]
+    result = subprocess.run([*cmd, str(source)], capture_output=True, text=True, check=False, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'building extension "pipeline.tagging._accel" failed' in result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("wirefeed-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "pipeline/tagging/rules.py" in names
+    assert not [n for n in names if "_accel" in n and not n.endswith(".pyi")]
