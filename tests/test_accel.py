@@ -208,8 +208,17 @@ def test_whole_word_matches_keeps_python_semantics_and_errors() -> None:
         _accel.whole_word_matches([(0, 1, 2)], text, list(values), whole_word)
     with pytest.raises(TypeError):
         _accel.whole_word_matches([(0, 1, 2)], text, values)  # type: ignore[call-arg]
-    with pytest.raises(OverflowError):
-        _accel.whole_word_matches([(0, 2**70, 2)], text, values, whole_word)
+    # what only the Python expression defines: big ints, floats, bools as indexes, evaluation order
+    assert both([(0, 2**70, 2)], text, values, whole_word) is IndexError
+    assert both([(2**70, 2, 3)], text, values, whole_word) is IndexError
+    assert both([(1, 1, 2**70), (1, 1, -(2**70)), (True, 2, 2.5)], text, values, whole_word) == [
+        (2**70 - 1, "v1"),
+        (-(2**70) - 1, "v1"),
+        (1.5, "v1"),
+    ]
+    assert both([(1, 1, "2")], text, values, whole_word) is TypeError  # "2" - 1
+    assert both([("x", 9, 2)], text, values, whole_word) is IndexError  # text[8] before values["x"]
+    assert both([(9, 2, None)], text, values, whole_word) is TypeError  # None - 1 before values[9]
 
 
 @needs_accel

@@ -262,6 +262,82 @@ tuple_item(PyObject *tuple, Py_ssize_t index, const char *what)
     return PyTuple_GET_ITEM(tuple, index);
 }
 
+/* One match (i, start, end) of whole_word_matches, in the order Python evaluates the expression: text[start - 1],
+ * then whole_word[i] unless that byte is a space, then (end - 1, values[i]). Appends the pair to out when the
+ * match is kept; -1 with an exception set on an error. */
+static int
+filter_match(PyObject *match, const unsigned char *bytes, Py_ssize_t length, PyObject *values,
+             PyObject *whole_word, PyObject *out)
+{
+    PyObject *i_obj = PyTuple_GET_ITEM(match, 0), *start_obj = PyTuple_GET_ITEM(match, 1);
+    PyObject *end_obj = PyTuple_GET_ITEM(match, 2);
+    Py_ssize_t start = PyNumber_AsSsize_t(start_obj, PyExc_IndexError);
+    if (start == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    Py_ssize_t before = start - 1;
+    if (start == PY_SSIZE_T_MIN || (before < 0 && (before += length) < 0) || before >= length) {
+        PyErr_SetString(PyExc_IndexError, "index out of range");
+        return -1;
+    }
+    Py_ssize_t i = 0;
+    int have_i = 0;
+    if (bytes[before] != 32) {
+        i = PyNumber_AsSsize_t(i_obj, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        have_i = 1;
+        PyObject *flag = tuple_item(whole_word, i, "whole_word");
+        if (flag == NULL) {
+            return -1;
+        }
+        int whole = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
+        if (whole != 0) {
+            return whole;  /* 1: dropped; -1: __bool__ raised */
+        }
+    }
+    PyObject *offset = NULL;
+    if (PyLong_CheckExact(end_obj)) {
+        Py_ssize_t end = PyLong_AsSsize_t(end_obj);
+        if (end == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return -1;
+            }
+            PyErr_Clear();  /* a big int: Python's arithmetic below */
+        }
+        else if (end != PY_SSIZE_T_MIN) {
+            offset = PyLong_FromSsize_t(end - 1);
+            if (offset == NULL) {
+                return -1;
+            }
+        }
+    }
+    if (offset == NULL) {
+        PyObject *one = PyLong_FromLong(1);
+        if (one == NULL) {
+            return -1;
+        }
+        offset = PyNumber_Subtract(end_obj, one);
+        Py_DECREF(one);
+        if (offset == NULL) {
+            return -1;
+        }
+    }
+    if (!have_i) {
+        i = PyNumber_AsSsize_t(i_obj, PyExc_IndexError);
+    }
+    PyObject *value = i == -1 && PyErr_Occurred() ? NULL : tuple_item(values, i, "values");
+    PyObject *pair = value == NULL ? NULL : PyTuple_Pack(2, offset, value);
+    Py_DECREF(offset);
+    if (pair == NULL) {
+        return -1;
+    }
+    int appended = PyList_Append(out, pair);
+    Py_DECREF(pair);
+    return appended;
+}
+
 static PyObject *
 whole_word_matches(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -286,72 +362,27 @@ whole_word_matches(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
     if (out == NULL) {
         return NULL;
     }
-    /* found may be a list that a whole_word item's __bool__ changes: its size and items are read afresh
-     * each time round, and the item held while it is used. text, values and whole_word are immutable. */
+    /* Python code may run inside the loop (an index's __index__, a whole_word item's __bool__) and change
+     * `found` when it is a list: its size and items are read afresh each time round, and the match held while
+     * it is used. text, values and whole_word are immutable (the caller holds them). */
     const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(text);
     Py_ssize_t length = PyBytes_GET_SIZE(text);
     for (Py_ssize_t k = 0; k < Py_SIZE(found); k++) {
         PyObject *match = PyList_Check(found) ? PyList_GET_ITEM(found, k) : PyTuple_GET_ITEM(found, k);
         if (!PyTuple_Check(match) || PyTuple_GET_SIZE(match) != 3) {
             PyErr_Format(PyExc_TypeError, "found[%zd] is not a tuple (index, start, end)", k);
-            goto fail;
+            Py_DECREF(out);
+            return NULL;
         }
         Py_INCREF(match);
-        Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 0));
-        Py_ssize_t start = i == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 1));
-        Py_ssize_t end = PyErr_Occurred() ? -1 : PyLong_AsSsize_t(PyTuple_GET_ITEM(match, 2));
+        int status = filter_match(match, bytes, length, values, whole_word, out);
         Py_DECREF(match);
-        if (PyErr_Occurred()) {
-            goto fail;
-        }
-        if (start == PY_SSIZE_T_MIN || end == PY_SSIZE_T_MIN) {
-            PyErr_SetString(PyExc_IndexError, "index out of range");
-            goto fail;
-        }
-        Py_ssize_t before = start - 1;
-        if (before < 0) {
-            before += length;
-        }
-        if (before < 0 || before >= length) {
-            PyErr_SetString(PyExc_IndexError, "index out of range");
-            goto fail;
-        }
-        if (bytes[before] != 32) {
-            PyObject *flag = tuple_item(whole_word, i, "whole_word");
-            if (flag == NULL) {
-                goto fail;
-            }
-            int whole = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
-            if (whole < 0) {
-                goto fail;
-            }
-            if (whole) {
-                continue;
-            }
-        }
-        PyObject *value = tuple_item(values, i, "values");
-        if (value == NULL) {
-            goto fail;
-        }
-        PyObject *offset = PyLong_FromSsize_t(end - 1);
-        if (offset == NULL) {
-            goto fail;
-        }
-        PyObject *pair = PyTuple_Pack(2, offset, value);
-        Py_DECREF(offset);
-        if (pair == NULL) {
-            goto fail;
-        }
-        int appended = PyList_Append(out, pair);
-        Py_DECREF(pair);
-        if (appended < 0) {
-            goto fail;
+        if (status < 0) {
+            Py_DECREF(out);
+            return NULL;
         }
     }
     return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
 }
 
 static PyMethodDef module_methods[] = {
