@@ -20,8 +20,7 @@ static const unsigned char IS_SEPARATOR[256] = {
     [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x20] = 1, [0x85] = 1, [0xa0] = 1,
 };
 
-#define FNV_OFFSET UINT64_C(14695981039346656037)
-#define FNV_PRIME UINT64_C(1099511628211)
+#define MIX UINT64_C(0x9E3779B97F4A7C15)
 
 typedef struct {
     uint64_t hash;
@@ -43,14 +42,24 @@ typedef struct {
     uint64_t stamp;
 } Vocabulary;
 
+/* A word's hash: a rotate-xor of its bytes as they are scanned (short dependency chain), mixed once. */
+#define ROLL(h, c) ((((h) << 7) | ((h) >> 57)) ^ (c))
+
+static uint64_t
+finish_hash(uint64_t h)
+{
+    h *= MIX;
+    return h ^ (h >> 31);
+}
+
 static uint64_t
 hash_bytes(const unsigned char *p, Py_ssize_t n)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = 0;
     for (Py_ssize_t k = 0; k < n; k++) {
-        h = (h ^ p[k]) * FNV_PRIME;
+        h = ROLL(h, p[k]);
     }
-    return h;
+    return finish_hash(h);
 }
 
 /* The slot holding the word, or the empty slot where it would go. */
@@ -189,15 +198,15 @@ Vocabulary_known(Vocabulary *self, PyObject *low)
             break;
         }
         Py_ssize_t start = i;
-        uint64_t h = FNV_OFFSET;
+        uint64_t h = 0;
         while (i < n && !IS_SEPARATOR[p[i]]) {
-            h = (h ^ p[i]) * FNV_PRIME;
+            h = ROLL(h, p[i]);
             i++;
         }
         if (i - start > self->longest) {
             continue;
         }
-        Slot *slot = find_slot(self, p + start, i - start, h);
+        Slot *slot = find_slot(self, p + start, i - start, finish_hash(h));
         if (slot->name < 0 || slot->stamp == stamp) {
             continue;
         }
@@ -262,6 +271,20 @@ tuple_item(PyObject *tuple, Py_ssize_t index, const char *what)
     return PyTuple_GET_ITEM(tuple, index);
 }
 
+/* Python's index of an object (an int, or anything with __index__), IndexError when it does not fit. */
+static Py_ssize_t
+as_index(PyObject *obj)
+{
+    if (PyLong_CheckExact(obj)) {
+        Py_ssize_t value = PyLong_AsSsize_t(obj);
+        if (value != -1 || !PyErr_Occurred()) {
+            return value;
+        }
+        PyErr_Clear();  /* too big: the general path raises IndexError as Python does */
+    }
+    return PyNumber_AsSsize_t(obj, PyExc_IndexError);
+}
+
 /* One match (i, start, end) of whole_word_matches, in the order Python evaluates the expression: text[start - 1],
  * then whole_word[i] unless that byte is a space, then (end - 1, values[i]). Appends the pair to out when the
  * match is kept; -1 with an exception set on an error. */
@@ -271,7 +294,7 @@ filter_match(PyObject *match, const unsigned char *bytes, Py_ssize_t length, PyO
 {
     PyObject *i_obj = PyTuple_GET_ITEM(match, 0), *start_obj = PyTuple_GET_ITEM(match, 1);
     PyObject *end_obj = PyTuple_GET_ITEM(match, 2);
-    Py_ssize_t start = PyNumber_AsSsize_t(start_obj, PyExc_IndexError);
+    Py_ssize_t start = as_index(start_obj);
     if (start == -1 && PyErr_Occurred()) {
         return -1;
     }
@@ -283,7 +306,7 @@ filter_match(PyObject *match, const unsigned char *bytes, Py_ssize_t length, PyO
     Py_ssize_t i = 0;
     int have_i = 0;
     if (bytes[before] != 32) {
-        i = PyNumber_AsSsize_t(i_obj, PyExc_IndexError);
+        i = as_index(i_obj);
         if (i == -1 && PyErr_Occurred()) {
             return -1;
         }
@@ -325,14 +348,17 @@ filter_match(PyObject *match, const unsigned char *bytes, Py_ssize_t length, PyO
         }
     }
     if (!have_i) {
-        i = PyNumber_AsSsize_t(i_obj, PyExc_IndexError);
+        i = as_index(i_obj);
     }
     PyObject *value = i == -1 && PyErr_Occurred() ? NULL : tuple_item(values, i, "values");
-    PyObject *pair = value == NULL ? NULL : PyTuple_Pack(2, offset, value);
-    Py_DECREF(offset);
+    PyObject *pair = value == NULL ? NULL : PyTuple_New(2);
     if (pair == NULL) {
+        Py_DECREF(offset);
         return -1;
     }
+    Py_INCREF(value);
+    PyTuple_SET_ITEM(pair, 0, offset);  /* steals offset */
+    PyTuple_SET_ITEM(pair, 1, value);
     int appended = PyList_Append(out, pair);
     Py_DECREF(pair);
     return appended;
