@@ -35,7 +35,7 @@ from pipeline.tagging.sense import (
     Verdict,
 )
 from pipeline.tagging.taxonomy import Taxonomy
-from pipeline.tagging.text import ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE, SEPARATOR, prepare, prepare_raw
+from pipeline.tagging.text import ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE, SEPARATOR, prepare_raw
 
 # The scans compiled (pipeline/tagging/_automaton.c); ahocorasick_rs is the fallback, with equal results.
 try:
@@ -307,22 +307,42 @@ class Tagger:
         return story
 
     def _scan(self, title: str, body: str) -> _Scan | None:
+        raw, sep = prepare_raw(title, body)
+        low: bytes | None = None
         if self._scanner is not None:
-            raw, sep = prepare_raw(title, body)
             matches: list[tuple[int, _Value]] = self._scanner.scan(raw)
-            if not matches:
-                return None
-            low = raw.translate(ASCII_LOWER_TO_SPACE)
         else:
-            raw, low, sep = prepare(title, body)
+            low = raw.translate(ASCII_LOWER_TO_SPACE)
             matches = self._matches(low)
-            if not matches:
-                return None
+        if self._idle(matches):
+            return None
+        if low is None:
+            low = raw.translate(ASCII_LOWER_TO_SPACE)
         norm = low.decode("latin-1")
         # blocking phrases are rare: hits wait for them only when one matched
         found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
         assert found is not None  # with patience 0, _kept never gives up
         return _Scan(raw, low, norm, sep, matches, *found)
+
+    @staticmethod
+    def _idle(matches: list[tuple[int, _Value]]) -> bool:
+        """Whether these matches can tag or explain nothing: context phrases, blocking phrases and mentions
+        of sensed topics whose story gate (a context phrase set) matched nowhere ("rates" in a story with no
+        trade word), and no term form. Most stories end here, before normalizing their text."""
+        gates: set[int] | None = None
+        for _, (_, _, work) in matches:
+            if not work:
+                continue
+            if work[0] or work[1]:
+                return False
+            for *_, gate in work[3]:
+                if gate == _NO_CONTEXT:
+                    return False
+                if gates is None:
+                    gates = set(chain.from_iterable(map(_SECOND, map(_SECOND, matches))))
+                if gate in gates:
+                    return False
+        return True
 
     def _matches(self, text: bytes) -> list[tuple[int, _Value]]:
         """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
