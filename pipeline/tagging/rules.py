@@ -254,6 +254,7 @@ class Tagger:
         self._scanner: Automaton | None = None
         if compiled and COMPILED is not None:
             self._scanner = COMPILED([w.encode("latin-1") for w in lengths], values, ASCII_LOWER_TO_SPACE)
+        self.compiled = self._scanner is not None  # whether the compiled scans run
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
