@@ -13,16 +13,6 @@ ENV WIREFEED_HOME=/opt/wirefeed \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /opt/wirefeed
 
-# A C compiler for the tagger's C accelerator (pipeline/tagging/_accel.c), compiled when the package installs;
-# apt as root, then back to the image's user, as the Airflow image expects.
-USER root
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && apt-get autoremove -yqq --purge \
-    && apt-get clean \
-    && rm -rf /var/lib/apt/lists/*
-USER airflow
-
 COPY --chown=airflow:0 requirements/lock.txt requirements/lock.txt
 RUN pip install -c requirements/lock.txt ${WIREFEED_REQUIREMENTS}
 
@@ -31,11 +21,19 @@ COPY --chown=airflow:0 pipeline/ pipeline/
 COPY --chown=airflow:0 schemas/ schemas/
 COPY --chown=airflow:0 config/ config/
 COPY --chown=airflow:0 samples/ samples/
+# A C compiler for the tagger's compiled scan (pipeline/tagging/_automaton.c) and its accelerator
+# (pipeline/tagging/_accel.c): optional for pip, but the image must have them (the pure-Python fallbacks tag
+# the same, slower), so the build fails without them.
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
 # Editable, so pipeline.schema finds /opt/wirefeed/schemas next to the package; build deps pinned by the lock.
-# The accelerator is optional to pip; here its import fails the build if it did not compile.
 RUN PIP_CONSTRAINT=requirements/lock.txt pip install --no-deps -e . \
     && python -c "import pipeline.schema as s; s.arrow_schema()" \
-    && python -c "from pipeline.tagging import _accel" \
+    && python -c "import pipeline.tagging._automaton" \
+    && python -c "import pipeline.tagging._accel" \
     && wirefeed --help >/dev/null
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/

@@ -11,9 +11,9 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 setup: $(STAMP)
 
-# The editable install also compiles the tagger's optional C accelerator in place (pipeline/tagging/_accel.c;
-# without a C compiler it is skipped with a warning and the tagger runs the same loops in Python).
-$(STAMP): requirements/lock.txt pyproject.toml pipeline/tagging/_accel.c
+# The editable install compiles the tagger's optional C extensions in place (pipeline/tagging/*.c; without a C
+# compiler they are skipped with a warning and the tagger runs the same code in Python).
+$(STAMP): requirements/lock.txt pyproject.toml $(wildcard pipeline/*/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

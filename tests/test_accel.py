@@ -43,11 +43,14 @@ def test_the_extension_is_built_where_a_compiler_is() -> None:
 
 
 @cache
-def taggers() -> tuple[Tagger, Tagger]:
-    """(accelerated, pure Python) default taggers."""
-    fast, slow = Tagger(Taxonomy.load()), Tagger(Taxonomy.load(), accelerate=False)
-    assert fast.accelerated and not slow.accelerated
-    return fast, slow
+def taggers() -> tuple[Tagger, Tagger, Tagger]:
+    """Default taggers: accelerated (with the compiled scan), accelerated with the ahocorasick_rs scan (whose
+    whole-word filter is then in C) and pure Python (ahocorasick_rs, the Python loops)."""
+    fast = Tagger(Taxonomy.load())
+    fallback_scan = Tagger(Taxonomy.load(), compiled=False)
+    slow = Tagger(Taxonomy.load(), compiled=False, accelerate=False)
+    assert fast.accelerated and fallback_scan.accelerated and not slow.accelerated
+    return fast, fallback_scan, slow
 
 
 # --- Vocabulary.known: the names of the distinct words of _words_of(low) in the vocabulary
@@ -248,7 +251,7 @@ def test_whole_word_matches_survives_a_bool_that_changes_the_list() -> None:
 @pytest.mark.parametrize("seed", range(10))
 def test_whole_word_matches_on_the_taggers_automaton(seed: int) -> None:
     """Real matches of the default automaton on text dense with its keys, cut anywhere."""
-    fast, _ = taggers()
+    fast, _, _ = taggers()
     rng = random.Random(seed)
     keys = [k.encode("latin-1") for k in fast._keys]
     text = b"".join(
@@ -279,19 +282,20 @@ def outputs(tagger: Tagger, title: str, body: str) -> tuple[Any, ...]:
 
 @needs_accel
 def test_the_tagger_is_the_same_with_and_without_the_accelerator_on_every_labeled_item() -> None:
-    fast, slow = taggers()
+    fast, fallback_scan, slow = taggers()
     items = labeled_items()
     assert len(items) > 1000
     if SEEDS.is_dir():
         items += [("", p.read_text("utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
-    differ = [title for title, body in items if outputs(fast, title, body) != outputs(slow, title, body)]
-    assert not differ
+    for accelerated in (fast, fallback_scan):
+        differ = [t for t, b in items if outputs(accelerated, t, b) != outputs(slow, t, b)]
+        assert not differ
     assert sum(1 for title, body in items if fast.sense_inputs(title, body)) > 100  # candidates were read
 
 
 @needs_accel
 def test_the_tagger_is_the_same_on_unusual_text() -> None:
-    fast, slow = taggers()
+    fast, fallback_scan, slow = taggers()
     rng = random.Random(3)
     texts = [
         ("", ""),
@@ -306,6 +310,7 @@ def test_the_tagger_is_the_same_on_unusual_text() -> None:
     ]
     for title, body in texts:
         assert outputs(fast, title, body) == outputs(slow, title, body)
+        assert outputs(fallback_scan, title, body) == outputs(slow, title, body)
         _, low, _ = prepare(title, body)
         assert fast._matches(low) == slow._matches(low)
 
