@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.tagging.rules import ACCEL_ENV, Tagger, Taxonomy, _words_of
-from pipeline.tagging.text import prepare
+from pipeline.tagging.rules import Tagger, Taxonomy, _words_of
 
 try:
     from pipeline.tagging import _accel
@@ -38,19 +37,18 @@ def test_the_extension_is_built_where_a_compiler_is() -> None:
         pytest.skip("no C compiler and not CI: the pure-Python loops are expected")
     from pipeline.tagging import _accel as built  # raises ImportError when the build failed
 
-    assert Tagger(Taxonomy.load(), model=None).accelerated
+    assert Tagger(Taxonomy.load())._known is not None
     assert built.Vocabulary([b"a"], ["a"]).known(b" a ") == frozenset({"a"})
 
 
 @cache
-def taggers() -> tuple[Tagger, Tagger, Tagger]:
-    """Default taggers: accelerated (with the compiled scan), accelerated with the ahocorasick_rs scan (whose
-    whole-word filter is then in C) and pure Python (ahocorasick_rs, the Python loops)."""
+def taggers() -> tuple[Tagger, Tagger]:
+    """Default taggers: compiled (the scan and the word lookup in C) and pure Python (ahocorasick_rs, the
+    Python loop)."""
     fast = Tagger(Taxonomy.load())
-    fallback_scan = Tagger(Taxonomy.load(), compiled=False)
-    slow = Tagger(Taxonomy.load(), compiled=False, accelerate=False)
-    assert fast.accelerated and fallback_scan.accelerated and not slow.accelerated
-    return fast, fallback_scan, slow
+    slow = Tagger(Taxonomy.load(), compiled=False)
+    assert fast._known is not None and slow._known is None and slow._scanner is None
+    return fast, slow
 
 
 # --- Vocabulary.known: the names of the distinct words of _words_of(low) in the vocabulary
@@ -146,122 +144,6 @@ def test_vocabulary_checks_its_arguments_and_is_immutable() -> None:
     assert pickle.loads(pickle.dumps(known)).known(b"a b c") == {"z", "y"}
 
 
-# --- whole_word_matches: [(end - 1, values[i]) for i, start, end in found if ...]
-
-
-def reference_matches(found: Any, text: bytes, values: Any, whole_word: Any) -> list[tuple[int, Any]]:
-    """rules.Tagger._matches' pure-Python filter."""
-    return [(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]
-
-
-def both(found: Any, text: bytes, values: Any, whole_word: Any) -> Any:
-    """The C result, checked equal to the Python one (or the same exception type)."""
-    try:
-        expected: Any = reference_matches(found, text, values, whole_word)
-    except Exception as exc:
-        expected = type(exc)
-    try:
-        got: Any = _accel.whole_word_matches(found, text, values, whole_word)
-    except Exception as exc:
-        got = type(exc)
-    assert got == expected
-    return got
-
-
-@needs_accel
-@pytest.mark.parametrize("seed", range(30))
-def test_whole_word_matches_equals_the_python_filter_on_random_matches(seed: int) -> None:
-    rng = random.Random(seed)
-    text = random_text(rng, rng.randrange(1, 300))
-    values = tuple(object() for _ in range(rng.randrange(1, 20)))
-    whole_word = tuple(rng.random() < 0.6 for _ in values)
-    found = []
-    for _ in range(rng.randrange(0, 200)):
-        start = rng.randrange(0, len(text))
-        found.append((rng.randrange(-len(values), len(values)), start, rng.randrange(start, len(text) + 1)))
-    got = both(found, text, values, whole_word)
-    assert isinstance(got, list) and got == reference_matches(found, text, values, whole_word)
-    assert both(tuple(found), text, values, whole_word) == got
-
-
-@needs_accel
-def test_whole_word_matches_keeps_python_semantics_and_errors() -> None:
-    text, values, whole_word = b"a b", ("v0", "v1"), (True, False)
-    assert both([(0, 0, 1)], b"b ", values, whole_word) == [(0, "v0")]  # text[-1] is b" "
-    assert both([(0, 0, 1)], text, values, whole_word) == []  # text[-1] is b"b", v0 whole-word
-    assert both([(1, 0, 1), (-1, 2, 3), (-2, 2, 3)], text, values, whole_word) == [
-        (0, "v1"),
-        (2, "v1"),
-        (2, "v0"),
-    ]
-    assert both([(0, 1, 1)], text, values, (0, 1)) == [(0, "v0")]  # truthiness, not only bools
-    assert both([], b"", (), ()) == []
-    assert both([(0, 4, 5)], text, values, whole_word) is IndexError  # text[3]
-    assert both([(0, 0, 1)], b"", values, whole_word) is IndexError  # text[-1] of nothing
-    assert both([(2, 0, 1)], text, values, whole_word) is IndexError
-    assert both([(-3, 2, 3)], text, values, whole_word) is IndexError
-    assert both([(5, 2, 3)], text, values, whole_word) is IndexError  # text[1] is a space: values[5]
-    assert both([(0, "1", 2)], text, values, whole_word) is TypeError
-    for bad in ([(0, 1)], [[0, 1, 2]], [None], 5):
-        with pytest.raises(TypeError):
-            _accel.whole_word_matches(bad, text, values, whole_word)
-    with pytest.raises(TypeError):
-        _accel.whole_word_matches([(0, 1, 2)], "a b", values, whole_word)
-    with pytest.raises(TypeError):
-        _accel.whole_word_matches([(0, 1, 2)], text, list(values), whole_word)
-    with pytest.raises(TypeError):
-        _accel.whole_word_matches([(0, 1, 2)], text, values)  # type: ignore[call-arg]
-    # what only the Python expression defines: big ints, floats, bools as indexes, evaluation order
-    assert both([(0, 2**70, 2)], text, values, whole_word) is IndexError
-    assert both([(2**70, 2, 3)], text, values, whole_word) is IndexError
-    assert both([(1, 1, 2**70), (1, 1, -(2**70)), (True, 2, 2.5)], text, values, whole_word) == [
-        (2**70 - 1, "v1"),
-        (-(2**70) - 1, "v1"),
-        (1.5, "v1"),
-    ]
-    assert both([(1, 1, "2")], text, values, whole_word) is TypeError  # "2" - 1
-    assert both([("x", 9, 2)], text, values, whole_word) is IndexError  # text[8] before values["x"]
-    assert both([(9, 2, None)], text, values, whole_word) is TypeError  # None - 1 before values[9]
-
-
-@needs_accel
-def test_whole_word_matches_survives_a_bool_that_changes_the_list() -> None:
-    """A whole_word item's __bool__ may empty `found` while it is read: no read past the list."""
-
-    class Clears:
-        def __init__(self, found: list[Any]) -> None:
-            self.found = found
-
-        def __bool__(self) -> bool:
-            self.found.clear()
-            return False
-
-    for make in (reference_matches, _accel.whole_word_matches):
-        found: list[Any] = [(0, 1, 2)] * 5
-        assert make(found, b"ab", ("v",), (Clears(found),)) == [(1, "v")]
-
-    class Raises:
-        def __bool__(self) -> bool:
-            raise RuntimeError("bool")
-
-    assert both([(0, 1, 2)], b"ab", ("v",), (Raises(),)) is RuntimeError
-
-
-@needs_accel
-@pytest.mark.parametrize("seed", range(10))
-def test_whole_word_matches_on_the_taggers_automaton(seed: int) -> None:
-    """Real matches of the default automaton on text dense with its keys, cut anywhere."""
-    fast, _, _ = taggers()
-    rng = random.Random(seed)
-    keys = [k.encode("latin-1") for k in fast._keys]
-    text = b"".join(
-        rng.choice(keys)[rng.randrange(0, 2) :] + rng.choice([b"", b" ", b"x"]) for _ in range(500)
-    )
-    found = fast._automaton.find_matches_as_indexes(text, overlapping=True)
-    assert any(text[s - 1] != 32 for _, s, _ in found)  # matches the filter drops
-    assert both(found, text, fast._values, fast._whole_word) == fast._matches(text)
-
-
 # --- the tagger: the same output with and without the accelerator
 
 
@@ -282,20 +164,19 @@ def outputs(tagger: Tagger, title: str, body: str) -> tuple[Any, ...]:
 
 @needs_accel
 def test_the_tagger_is_the_same_with_and_without_the_accelerator_on_every_labeled_item() -> None:
-    fast, fallback_scan, slow = taggers()
+    fast, slow = taggers()
     items = labeled_items()
     assert len(items) > 1000
     if SEEDS.is_dir():
         items += [("", p.read_text("utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
-    for accelerated in (fast, fallback_scan):
-        differ = [t for t, b in items if outputs(accelerated, t, b) != outputs(slow, t, b)]
-        assert not differ
+    differ = [t for t, b in items if outputs(fast, t, b) != outputs(slow, t, b)]
+    assert not differ
     assert sum(1 for title, body in items if fast.sense_inputs(title, body)) > 100  # candidates were read
 
 
 @needs_accel
 def test_the_tagger_is_the_same_on_unusual_text() -> None:
-    fast, fallback_scan, slow = taggers()
+    fast, slow = taggers()
     rng = random.Random(3)
     texts = [
         ("", ""),
@@ -310,17 +191,6 @@ def test_the_tagger_is_the_same_on_unusual_text() -> None:
     ]
     for title, body in texts:
         assert outputs(fast, title, body) == outputs(slow, title, body)
-        assert outputs(fallback_scan, title, body) == outputs(slow, title, body)
-        _, low, _ = prepare(title, body)
-        assert fast._matches(low) == slow._matches(low)
-
-
-def test_the_environment_forces_the_pure_python_loops(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ACCEL_ENV, "0")
-    assert not Tagger(Taxonomy.load(), model=None).accelerated
-    monkeypatch.setenv(ACCEL_ENV, "1")
-    assert Tagger(Taxonomy.load(), model=None).accelerated is (_accel is not None)
-    assert not Tagger(Taxonomy.load(), model=None, accelerate=False).accelerated
 
 
 @needs_accel
@@ -331,15 +201,11 @@ def test_reference_counts_are_balanced() -> None:
 
     names = ["alpha-name", "beta-name"]
     known = _accel.Vocabulary([b"alpha", b"beta"], names)
-    values, whole_word, text = (object(), object()), (True, False), b" alpha beta "
-    found = [(0, 1, 6), (1, 7, 11), (1, 8, 11), (0, 8, 11)]
-    watched = [*names, *values, text, found, *found, known]
+    text = b" alpha beta "
+    watched = [*names, text, known]
     before = [sys.getrefcount(o) for o in watched]
     for _ in range(1000):
         assert known.known(text) == set(names)
-        assert len(_accel.whole_word_matches(found, text, values, whole_word)) == 3
-        with pytest.raises(IndexError):
-            _accel.whole_word_matches([*found, (5, 8, 11)], text, values, whole_word)
         with pytest.raises(TypeError):
             known.known(None)
     assert [sys.getrefcount(o) for o in watched] == before
@@ -355,7 +221,7 @@ def test_without_the_extension_the_tagger_runs_the_python_loops() -> None:
         "import sys, json; sys.modules['pipeline.tagging._accel'] = None\n"
         "from pipeline.tagging import rules\n"
         "tagger = rules.Tagger(rules.Taxonomy.load())\n"
-        f"print(json.dumps([rules._accel is None, tagger.accelerated, tagger.tag(*{story!r})]))"
+        f"print(json.dumps([rules._accel is None, tagger._known is not None, tagger.tag(*{story!r})]))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert json.loads(out.stdout) == [True, False, json.loads(json.dumps(taggers()[0].tag(*story)))]

@@ -1,13 +1,10 @@
-/* pipeline.tagging._accel: the tagger's two innermost loops in C (optional; pipeline/tagging/rules.py runs
- * the same loops in Python when this module is not built, with the same results).
+/* pipeline.tagging._accel: the sense model's word lookup in C (optional; pipeline/tagging/rules.py runs the
+ * same loop in Python when this module is not built, with the same results).
  *
  * Vocabulary(words, names).known(low): the names of the distinct words of `low` that are in the vocabulary,
  *   words being what rules._words_of(low) yields (bytes.split() after mapping 0x85 and 0xA0 to a space). The
  *   words are hashed and looked up in the object's own open-addressing table as they are scanned: no bytes
  *   object per word.
- * whole_word_matches(found, text, values, whole_word): exactly
- *   [(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]
- *   with Python's indexing (text[-1] for start == 0, negative indexes counted from the end) and its errors.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -256,174 +253,11 @@ static PyTypeObject VocabularyType = {
     .tp_as_sequence = &Vocabulary_as_sequence,
 };
 
-/* Python's seq[index] for a tuple: negative indexes count from the end; IndexError out of range. */
-static PyObject *
-tuple_item(PyObject *tuple, Py_ssize_t index, const char *what)
-{
-    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
-    if (index < 0) {
-        index += n;
-    }
-    if (index < 0 || index >= n) {
-        PyErr_Format(PyExc_IndexError, "%s index out of range", what);
-        return NULL;
-    }
-    return PyTuple_GET_ITEM(tuple, index);
-}
-
-/* Python's index of an object (an int, or anything with __index__), IndexError when it does not fit. */
-static Py_ssize_t
-as_index(PyObject *obj)
-{
-    if (PyLong_CheckExact(obj)) {
-        Py_ssize_t value = PyLong_AsSsize_t(obj);
-        if (value != -1 || !PyErr_Occurred()) {
-            return value;
-        }
-        PyErr_Clear();  /* too big: the general path raises IndexError as Python does */
-    }
-    return PyNumber_AsSsize_t(obj, PyExc_IndexError);
-}
-
-/* One match (i, start, end) of whole_word_matches, in the order Python evaluates the expression: text[start - 1],
- * then whole_word[i] unless that byte is a space, then (end - 1, values[i]). Appends the pair to out when the
- * match is kept; -1 with an exception set on an error. */
-static int
-filter_match(PyObject *match, const unsigned char *bytes, Py_ssize_t length, PyObject *values,
-             PyObject *whole_word, PyObject *out)
-{
-    PyObject *i_obj = PyTuple_GET_ITEM(match, 0), *start_obj = PyTuple_GET_ITEM(match, 1);
-    PyObject *end_obj = PyTuple_GET_ITEM(match, 2);
-    Py_ssize_t start = as_index(start_obj);
-    if (start == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    Py_ssize_t before = start - 1;
-    if (start == PY_SSIZE_T_MIN || (before < 0 && (before += length) < 0) || before >= length) {
-        PyErr_SetString(PyExc_IndexError, "index out of range");
-        return -1;
-    }
-    Py_ssize_t i = 0;
-    int have_i = 0;
-    if (bytes[before] != 32) {
-        i = as_index(i_obj);
-        if (i == -1 && PyErr_Occurred()) {
-            return -1;
-        }
-        have_i = 1;
-        PyObject *flag = tuple_item(whole_word, i, "whole_word");
-        if (flag == NULL) {
-            return -1;
-        }
-        int whole = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
-        if (whole != 0) {
-            return whole;  /* 1: dropped; -1: __bool__ raised */
-        }
-    }
-    PyObject *offset = NULL;
-    if (PyLong_CheckExact(end_obj)) {
-        Py_ssize_t end = PyLong_AsSsize_t(end_obj);
-        if (end == -1 && PyErr_Occurred()) {
-            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
-                return -1;
-            }
-            PyErr_Clear();  /* a big int: Python's arithmetic below */
-        }
-        else if (end != PY_SSIZE_T_MIN) {
-            offset = PyLong_FromSsize_t(end - 1);
-            if (offset == NULL) {
-                return -1;
-            }
-        }
-    }
-    if (offset == NULL) {
-        PyObject *one = PyLong_FromLong(1);
-        if (one == NULL) {
-            return -1;
-        }
-        offset = PyNumber_Subtract(end_obj, one);
-        Py_DECREF(one);
-        if (offset == NULL) {
-            return -1;
-        }
-    }
-    if (!have_i) {
-        i = as_index(i_obj);
-    }
-    PyObject *value = i == -1 && PyErr_Occurred() ? NULL : tuple_item(values, i, "values");
-    PyObject *pair = value == NULL ? NULL : PyTuple_New(2);
-    if (pair == NULL) {
-        Py_DECREF(offset);
-        return -1;
-    }
-    Py_INCREF(value);
-    PyTuple_SET_ITEM(pair, 0, offset);  /* steals offset */
-    PyTuple_SET_ITEM(pair, 1, value);
-    int appended = PyList_Append(out, pair);
-    Py_DECREF(pair);
-    return appended;
-}
-
-static PyObject *
-whole_word_matches(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "whole_word_matches() takes 4 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    PyObject *found = args[0], *text = args[1], *values = args[2], *whole_word = args[3];
-    if (!PyList_Check(found) && !PyTuple_Check(found)) {
-        PyErr_Format(PyExc_TypeError, "found must be a list or tuple, not %.100s", Py_TYPE(found)->tp_name);
-        return NULL;
-    }
-    if (!PyBytes_Check(text)) {
-        PyErr_Format(PyExc_TypeError, "text must be bytes, not %.100s", Py_TYPE(text)->tp_name);
-        return NULL;
-    }
-    if (!PyTuple_Check(values) || !PyTuple_Check(whole_word)) {
-        PyErr_SetString(PyExc_TypeError, "values and whole_word must be tuples");
-        return NULL;
-    }
-    PyObject *out = PyList_New(0);
-    if (out == NULL) {
-        return NULL;
-    }
-    /* Python code may run inside the loop (an index's __index__, a whole_word item's __bool__) and change
-     * `found` when it is a list: its size and items are read afresh each time round, and the match held while
-     * it is used. text, values and whole_word are immutable (the caller holds them). */
-    const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(text);
-    Py_ssize_t length = PyBytes_GET_SIZE(text);
-    for (Py_ssize_t k = 0; k < Py_SIZE(found); k++) {
-        PyObject *match = PyList_Check(found) ? PyList_GET_ITEM(found, k) : PyTuple_GET_ITEM(found, k);
-        if (!PyTuple_Check(match) || PyTuple_GET_SIZE(match) != 3) {
-            PyErr_Format(PyExc_TypeError, "found[%zd] is not a tuple (index, start, end)", k);
-            Py_DECREF(out);
-            return NULL;
-        }
-        Py_INCREF(match);
-        int status = filter_match(match, bytes, length, values, whole_word, out);
-        Py_DECREF(match);
-        if (status < 0) {
-            Py_DECREF(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-static PyMethodDef module_methods[] = {
-    {"whole_word_matches", (PyCFunction)(void (*)(void))whole_word_matches, METH_FASTCALL,
-     "whole_word_matches(found, text, values, whole_word) -> list[tuple[int, object]]:\n"
-     "[(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]"},
-    {NULL, NULL, 0, NULL},
-};
-
 static struct PyModuleDef accel_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pipeline.tagging._accel",
-    .m_doc = "The tagger's two innermost loops in C (optional: rules.py has them in Python, same output).",
+    .m_doc = "The sense model's word lookup in C (optional: rules.py has it in Python, same output).",
     .m_size = -1,
-    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

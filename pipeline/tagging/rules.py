@@ -15,7 +15,6 @@ The YAML rule language is documented at the top of schemas/topics.yaml.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - installed without a C compiler
     COMPILED = None
 
-try:  # the C accelerator of two loops below (pipeline/tagging/_accel.c), when it was built: same output
+try:  # the sense model's word lookup in C (pipeline/tagging/_accel.c), when it was built: same output
     from pipeline.tagging import _accel
 except ImportError:  # installed without a C compiler: the pure-Python loops
     _accel = None  # type: ignore[assignment]
@@ -79,7 +78,6 @@ _Value = tuple[int, tuple[int, ...], _Work | tuple[()]]
 _Found = list[tuple[int, tuple[_Mention, ...]]]
 # A sentence ends at . ? ! ; followed by a space (not after a capital: "U.S. rate"), or at a line break
 _SENTENCE_END = re.compile(rb"(?:[^A-Z][.?!;]|[\r\n])\s")
-ACCEL_ENV = "WIREFEED_TAGGING_ACCEL"  # "0": the pure-Python loops even where the C accelerator was built
 
 
 @dataclass(frozen=True)
@@ -111,9 +109,9 @@ class Tagger:
 
     `model`: "auto" loads the sense model the taxonomy names (`sense.model`), None decides every topic by
     its rules alone (candidates are then only collected, for training), or a SenseModel.
-    `compiled`: scan with the compiled automaton when it is built (False: the ahocorasick_rs fallback).
-    `accelerate`: False (or WIREFEED_TAGGING_ACCEL=0) runs the pure-Python loops even where the C
-    accelerator was built; the output is the same.
+    `compiled`: run the compiled parts where they were built, the scan (pipeline/tagging/_automaton.c) and
+    the sense model's word lookup (pipeline/tagging/_accel.c); False: ahocorasick_rs and the Python loop.
+    The output is the same.
     """
 
     def __init__(
@@ -122,10 +120,8 @@ class Tagger:
         model: SenseModel | Literal["auto"] | None = "auto",
         *,
         compiled: bool = True,
-        accelerate: bool = True,
     ) -> None:
         self.taxonomy = taxonomy
-        self.accelerated = _accel is not None and accelerate and os.environ.get(ACCEL_ENV, "1") != "0"
         if model == "auto":
             model = SenseModel.load(taxonomy.sense.model) if taxonomy.sense else None
         self.model = model
@@ -155,7 +151,7 @@ class Tagger:
             known.update(*(members for _, members in self._classes))
             self._vocabulary = {w.encode("latin-1"): w for w in sorted(known)}
         self._known: _accel.Vocabulary | None = None  # the same lookup in C
-        if self.accelerated and self._vocabulary:
+        if compiled and _accel is not None and self._vocabulary:
             self._known = _accel.Vocabulary(list(self._vocabulary), list(self._vocabulary.values()))
         topic_ids = sorted(t.id for t in taxonomy.topics)
         rank = {topic_id: i for i, topic_id in enumerate(topic_ids)}
@@ -268,7 +264,7 @@ class Tagger:
         self._scanner: Automaton | None = None
         if compiled and COMPILED is not None:
             self._scanner = COMPILED([w.encode("latin-1") for w in lengths], values, ASCII_LOWER_TO_SPACE)
-        self.compiled = self._scanner is not None  # whether the compiled scans run
+        self.compiled = self._scanner is not None  # whether the compiled parts run
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -363,10 +359,11 @@ class Tagger:
         """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
         last character (its closing space), value), ordered by that offset, the longest key first."""
         values, whole_word = self._values, self._whole_word
-        found = self._automaton.find_matches_as_indexes(text, overlapping=True)
-        if self.accelerated:  # the same in C
-            return _accel.whole_word_matches(found, text, values, whole_word)
-        return [(end - 1, values[i]) for i, start, end in found if text[start - 1] == 32 or not whole_word[i]]
+        return [
+            (end - 1, values[i])
+            for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)
+            if text[start - 1] == 32 or not whole_word[i]
+        ]
 
     def _result(self, scan: _Scan, verdicts: dict[int, Verdict]) -> tuple[list[str], list[dict[str, Any]]]:
         kept, decided = scan.kept, self._decided
