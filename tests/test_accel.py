@@ -144,7 +144,7 @@ def test_vocabulary_checks_its_arguments_and_is_immutable() -> None:
     assert pickle.loads(pickle.dumps(known)).known(b"a b c") == {"z", "y"}
 
 
-# --- the tagger: the same output with and without the accelerator
+# --- the tagger: the same output with and without its compiled parts
 
 
 def labeled_items() -> list[tuple[str, str]]:
@@ -163,10 +163,13 @@ def outputs(tagger: Tagger, title: str, body: str) -> tuple[Any, ...]:
 
 
 @needs_accel
-def test_the_tagger_is_the_same_with_and_without_the_accelerator_on_every_labeled_item() -> None:
+def test_the_tagger_is_the_same_compiled_or_not_on_every_labeled_item_and_generated_stories() -> None:
     fast, slow = taggers()
+    from bench.tagging import make_stories  # generated wire stories: many candidates and near misses
+
     items = labeled_items()
     assert len(items) > 1000
+    items += make_stories(Taxonomy.load(), 600)
     if SEEDS.is_dir():
         items += [("", p.read_text("utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
     differ = [t for t, b in items if outputs(fast, t, b) != outputs(slow, t, b)]

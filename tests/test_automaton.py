@@ -1,9 +1,8 @@
-"""The compiled scan (pipeline/tagging/_automaton.c) against a plain search, and the tagger with it against
-the tagger with its ahocorasick_rs fallback."""
+"""The compiled scan (pipeline/tagging/_automaton.c) against a plain search (the tagger's output compiled or
+not: tests/test_accel.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 
 from pipeline.tagging.rules import COMPILED as Automaton
-from pipeline.tagging.rules import Tagger, Taxonomy
 from pipeline.tagging.text import ASCII_LOWER_TO_SPACE
 
 DATA = Path(__file__).parent / "data"
@@ -92,32 +90,3 @@ def test_bad_arguments_raise(keys: list[Any], values: list[Any], fold: bytes, er
     assert Automaton is not None
     with pytest.raises(error):
         Automaton(keys, values, fold)
-
-
-def _texts() -> list[tuple[str, str]]:
-    """Every labeled item of tests/data, the seed-like unicode cases, and generated bench stories."""
-    from bench.tagging import make_stories
-
-    texts = []
-    for path in sorted(DATA.glob("**/*.jsonl")):
-        for line in path.read_text("utf-8").splitlines():
-            if line.strip():
-                item = json.loads(line)
-                texts.append((item.get("title", ""), item.get("body") or item.get("text", "")))
-    texts += [
-        ("Zölle — «TikTok»", "\u00a0Les droits de douane\u2026 NEODYMIUM! not tariffs, no TikTok"),
-        ("US tariffs \ud800 on Chinese steel", "broken \udfff surrogate"),
-        ("", ""),
-    ]
-    return texts + make_stories(Taxonomy.load(), 600)
-
-
-@needs_automaton
-def test_tagger_output_is_the_same_with_and_without_the_compiled_scan() -> None:
-    compiled, fallback = Tagger(Taxonomy.load()), Tagger(Taxonomy.load(), compiled=False)
-    assert compiled._scanner is not None and fallback._scanner is None
-    texts = _texts()
-    assert len(texts) > 1500
-    for title, body in texts:
-        assert compiled.tag(title, body) == fallback.tag(title, body), (title, body[:80])
-        assert compiled.explain(title, body) == fallback.explain(title, body), (title, body[:80])
