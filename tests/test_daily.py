@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
 from pipeline.jobs.intervals import Interval
-from pipeline.jobs.landed import LANDED_PREFIX
+from pipeline.jobs.landed import LANDED_PREFIX, landed_key
 from pipeline.lake.landing import manifest_key
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import LocalLake
@@ -19,6 +20,7 @@ from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.state import load_state
 from tests.feedserver import FeedServer, Item, Route, rss
 from tests.test_landed import CountingLake
+from tests.test_landing import RecordingLake
 
 DAY = Interval.for_date("2026-11-25")
 FEED = rss(
@@ -133,7 +135,7 @@ def test_per_host_limit_holds(server: FeedServer, lake: LocalLake, settings: Set
         FeedSpec(f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED, stall_before_body=0.2)), "S")
         for i in range(4)
     ]
-    outcomes = fetch_all(feeds, lake, DAY, settings, tagger=MarkTagger())
+    outcomes = fetch_all(feeds, lake, DAY, settings, tagger=MarkTagger()).outcomes
     assert [o["feed_id"] for o in outcomes] == ["f0", "f1", "f2", "f3"]
     assert all(o["status"] == "ok" for o in outcomes)
     assert server.max_in_flight == 1
@@ -149,6 +151,29 @@ def test_run_daily_lands_good_feeds_and_records_bad_ones(
     manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert [f["status"] for f in manifest.feeds] == ["ok", "failed"]
     assert manifest.counts["new"] == 2 and lake.exists(manifest_key("daily", DAY.label))
+
+
+def test_run_daily_lands_what_it_parsed_without_staging_it(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The run's own process lands the parsed tables: no batch is written to _staging/ and read back; the
+    manifest names itself as where each body landed, and each body's marker names the manifest."""
+    lake = RecordingLake(tmp_path / "lake")
+    feeds = [
+        FeedSpec(
+            f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()))), "S"
+        )
+        for i in range(3)
+    ]
+    manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert manifest.counts["new"] == 6 and manifest.rows == 6
+    assert not [key for _, key in lake.ops if key.startswith("_staging/")]
+    assert [(f["staged_uri"], f["landed_in"], f["stories"]) for f in manifest.feeds] == [
+        (None, manifest.key, 2)
+    ] * 3
+    for f in manifest.feeds:
+        assert json.loads(lake.get(landed_key(f["raw_key"]))) == {"manifest": manifest.key}
+        assert load_state(lake, f["feed_id"]).landed_in == manifest.key
 
 
 def test_run_fails_over_the_failed_share_after_landing(

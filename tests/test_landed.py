@@ -100,3 +100,17 @@ def test_mark_landed_marks_the_staged_bodies_and_names_the_manifest(lake: Counti
     mark_landed(lake, m)
     assert json.loads(lake.get(landed_key("raw/a"))) == {"manifest": m.key}
     assert not lake.exists(landed_key("raw/b"))
+
+
+def test_mark_landed_marks_the_bodies_a_run_parsed_and_landed_but_not_the_kept_ones(
+    lake: CountingLake,
+) -> None:
+    m = manifest(
+        {**feed("a", "raw/a", staged=False), "landed_in": MANIFEST, "stories": 3},  # parsed, landed here
+        {**feed("b", "raw/b", staged=False), "landed_in": MANIFEST, "stories": 0},  # kept from an attempt
+        {**feed("c", "raw/c", staged=False), "landed_in": manifest_key("daily", "2026-11-24"), "stories": 0},
+    )
+    mark_landed(lake, m)
+    assert json.loads(lake.get(landed_key("raw/a"))) == {"manifest": m.key}
+    assert not lake.exists(landed_key("raw/b")) and not lake.exists(landed_key("raw/c"))
+    assert landed_bodies(m) == {("a", "raw/a"), ("b", "raw/b")}

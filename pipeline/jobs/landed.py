@@ -2,21 +2,24 @@
 an unchanged 200) is not parsed twice.
 
 Two proofs, both written only after a landing's manifest (so a crash before it only costs a re-parse):
-- a manifest: it lists every feed whose staged batch it landed (`staged_uri`, with the body's `raw_key`),
-  and every feed whose body an earlier attempt of the same interval landed (`landed_in` = its own key: a
-  rerun keeps those stories). A feed's state names the manifest that holds its body's stories
-  (`FeedState.landed_in`), so a run reads each such manifest once for all its feeds;
+- a manifest: it lists every feed whose batch it landed (`staged_uri` for a batch staged by an Airflow task;
+  `landed_in` = its own key for one `wirefeed run` parsed and landed in one process), with the body's
+  `raw_key`, and every feed whose body an earlier attempt of the same interval landed (`landed_in` = its own
+  key too, with no stories: a rerun keeps those stories). A feed's state names the manifest that holds its
+  body's stories (`FeedState.landed_in`), so a run reads each such manifest once for all its feeds;
 - the body's marker `_state/landed/<raw key>.json` (`mark_landed`), written after the manifest and naming
   it. It answers when the state names no manifest or one that does not list the body (states written
   before `landed_in` existed; a landing that the marker's manifest was replaced by), and its manifest is
   remembered for the next run.
-A body that neither proves landed is parsed and staged again.
+A body that neither proves landed is parsed (and landed) again.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from pipeline.lake.keyindex import io_map
 from pipeline.lake.landing import Manifest, read_manifest_if_exists
@@ -33,10 +36,16 @@ def landed_key(raw_key: str) -> str:
 
 
 def mark_landed(lake: Lake, manifest: Manifest) -> None:
-    """After a landing: mark the raw bodies whose staged batches it landed. Written after the manifest."""
+    """After a landing: mark the raw bodies whose batches it landed (staged, or parsed by the run that
+    landed them: `landed_in` = the manifest, with stories). Written after the manifest."""
     doc = json.dumps({"manifest": manifest.key}).encode()
-    keys = sorted({f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")})
+    keys = sorted({f["raw_key"] for f in manifest.feeds if f.get("raw_key") and _landed_here(manifest, f)})
     io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), keys)
+
+
+def _landed_here(manifest: Manifest, feed: Mapping[str, Any]) -> bool:
+    """The manifest landed this feed's batch (not: kept the stories an earlier attempt of it landed)."""
+    return bool(feed.get("staged_uri") or (feed.get("stories") and feed.get("landed_in") == manifest.key))
 
 
 def landed_bodies(manifest: Manifest | None) -> set[tuple[str, str]]:
