@@ -221,7 +221,7 @@ def _get_body(
     got = _read_local(spec, settings) if spec.local else _fetch(spec, state, settings)
     outcome["http_status"] = got.status
     if not got.not_modified:
-        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
+        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got), last_key=state.raw_key)
         if raw_key == state.raw_key and (landed_in := landed.landed_in(state)) is not None:  # it landed
             outcome["status"] = "ok"
             _already_landed(spec, lake, state, outcome, got, landed_in)
