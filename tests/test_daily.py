@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
 from pipeline.jobs.intervals import Interval
-from pipeline.jobs.landed import LANDED_PREFIX, landed_key
+from pipeline.jobs.landed import LANDED_PREFIX, LandedBodies, landed_key
 from pipeline.lake.landing import manifest_key
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import LocalLake
@@ -157,7 +156,7 @@ def test_run_daily_lands_what_it_parsed_without_staging_it(
     server: FeedServer, tmp_path: Path, settings: Settings
 ) -> None:
     """The run's own process lands the parsed tables: no batch is written to _staging/ and read back; the
-    manifest names itself as where each body landed, and each body's marker names the manifest."""
+    manifest names itself as where each body landed, which with the states proves them: no marker."""
     lake = RecordingLake(tmp_path / "lake")
     feeds = [
         FeedSpec(
@@ -167,13 +166,33 @@ def test_run_daily_lands_what_it_parsed_without_staging_it(
     ]
     manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert manifest.counts["new"] == 6 and manifest.rows == 6
-    assert not [key for _, key in lake.ops if key.startswith("_staging/")]
+    assert not [key for _, key in lake.ops if key.startswith(("_staging/", LANDED_PREFIX))]
     assert [(f["staged_uri"], f["landed_in"], f["stories"]) for f in manifest.feeds] == [
         (None, manifest.key, 2)
     ] * 3
+    landed = LandedBodies(lake)
     for f in manifest.feeds:
-        assert json.loads(lake.get(landed_key(f["raw_key"]))) == {"manifest": manifest.key}
-        assert load_state(lake, f["feed_id"]).landed_in == manifest.key
+        assert landed.landed_in(load_state(lake, f["feed_id"])) == manifest.key
+
+
+def test_a_rerun_in_which_a_feed_fails_marks_its_landed_body(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The rerun's manifest no longer lists the failed feed's body, though its objects keep the stories: the
+    body's marker (naming the rerun's manifest) keeps it from being parsed again."""
+    lake = CountingLake(tmp_path / "lake")
+    desk = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    wire = server.route("/wire.xml", Route(body=FEED.replace(b"news.", b"wire."), etag='"w1"'))
+    feeds = [FeedSpec("desk", desk, "Desk"), FeedSpec("wire", wire, "Wire")]
+    first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert first.counts["new"] == 4 and not lake.list(LANDED_PREFIX)
+    server.route("/desk.xml", Route(status=404))
+    rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [f["status"] for f in rerun.feeds] == ["failed", "not_modified"] and rerun.rows == 4
+    desk_body = first.feeds[0]["raw_key"]
+    assert [o.key for o in lake.list(LANDED_PREFIX)] == [landed_key(desk_body)]
+    state = load_state(lake, "desk")
+    assert (state.raw_key, LandedBodies(lake).landed_in(state)) == (desk_body, rerun.key)
 
 
 def test_run_fails_over_the_failed_share_after_landing(

@@ -31,7 +31,14 @@ from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedE
 from pipeline.jobs.intervals import Interval
 from pipeline.jobs.landed import LandedBodies, mark_landed
 from pipeline.jobs.workers import worker_context
-from pipeline.lake.landing import PARQUET_TYPE, Manifest, land, land_staged, manifest_key
+from pipeline.lake.landing import (
+    PARQUET_TYPE,
+    Manifest,
+    land,
+    land_staged,
+    manifest_key,
+    read_manifest_if_exists,
+)
 from pipeline.lake.parquet import parquet_bytes, to_table
 from pipeline.lake.staging import remove_staged, staging_key
 from pipeline.lake.store import Lake, open_lake
@@ -548,11 +555,13 @@ def run_daily(
 
 
 def land_parsed(lake: Lake, interval: Interval, parsed: Parsed) -> Manifest:
-    """Land the parsed batches as one interval (every outcome recorded in the manifest), then mark their
-    bodies landed and remove batches an Airflow attempt of the interval may have staged."""
+    """Land the parsed batches as one interval (every outcome recorded in the manifest), then remove batches
+    an Airflow attempt of the interval may have staged and mark the bodies the replaced manifest (if any)
+    proved landed and this one no longer does (pipeline.jobs.landed)."""
+    replaced = read_manifest_if_exists(lake, manifest_key(interval.job, interval.label))
     manifest = land(lake, interval, _concat(parsed.tables), feeds=parsed.outcomes)
     remove_staged(lake, interval)
-    mark_landed(lake, manifest)
+    mark_landed(lake, manifest, replaced)
     return manifest
 
 
@@ -561,10 +570,12 @@ def _concat(tables: Sequence[pa.Table]) -> pa.Table:
 
 
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
-    """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
+    """Land the batches the outcomes staged as one interval (every outcome is recorded in the manifest), then
+    mark the bodies as land_parsed does."""
     staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
+    replaced = read_manifest_if_exists(lake, manifest_key(interval.job, interval.label))
     manifest = land_staged(lake, interval, staged, list(outcomes))
-    mark_landed(lake, manifest)
+    mark_landed(lake, manifest, replaced)
     return manifest
 
 
