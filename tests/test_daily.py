@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -346,6 +348,23 @@ def test_malformed_feed_urls_and_redirects_fail_that_feed_only(
     desk, bad = manifest.feeds
     assert desk["status"] == "ok" and manifest.counts["new"] == 2
     assert bad["status"] == "failed" and bad["reason"].startswith("bad_url:")
+
+
+def test_parse_workers_start_with_the_default_tagger_built_by_their_forkserver(tmp_path: Path) -> None:
+    """The daily run's parse pool preloads the tagger in its forkserver (one per process, the first pool's
+    preload wins: checked in a fresh interpreter) so no worker builds its own."""
+    code = (
+        "from pipeline.config import Settings\n"
+        "from pipeline.jobs.daily import _parse_executor\n"
+        "from pipeline.jobs.intervals import Interval\n"
+        "if __name__ == '__main__':\n"
+        "    with _parse_executor(1, LAKE, Interval.for_date('2026-11-25'), Settings()) as pool:\n"
+        "        print(pool.submit(eval, BUILT).result())\n"
+    )
+    built = "__import__('sys').modules['pipeline.tagging.rules'].default_tagger.cache_info().currsize"
+    code = code.replace("BUILT", repr(built)).replace("LAKE", repr(str(tmp_path / "lake")))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr[-2000:]
 
 
 def test_the_budget_holds_in_the_worker_processes_of_a_big_run(

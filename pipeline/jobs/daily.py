@@ -443,12 +443,7 @@ class _ParsePool:
 
     def submit(self, fetched: Fetched) -> Future[_ParseResult]:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.processes,
-                mp_context=worker_context(__name__, "pipeline.parsing.stories"),
-                initializer=_start_worker,
-                initargs=self._args,
-            )
+            self._executor = _parse_executor(self.processes, *self._args)
         return self._executor.submit(_parse_in_worker, fetched)
 
     def __enter__(self) -> _ParsePool:
@@ -457,6 +452,19 @@ class _ParsePool:
     def __exit__(self, *exc: object) -> None:
         if self._executor is not None:
             self._executor.shutdown(cancel_futures=True)
+
+
+def _parse_executor(
+    processes: int, lake_uri: str, interval: Interval, settings: Settings
+) -> ProcessPoolExecutor:
+    """Parse workers forked from a server process that imported this module and built the default tagger
+    (pipeline.jobs.tagger_preload), so no worker builds its own before its first body."""
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload"),
+        initializer=_start_worker,
+        initargs=(lake_uri, interval, settings),
+    )
 
 
 _worker: tuple[Lake, Interval, Settings] | None = None  # a parse worker's lake, interval and settings
