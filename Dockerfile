@@ -21,9 +21,17 @@ COPY --chown=airflow:0 pipeline/ pipeline/
 COPY --chown=airflow:0 schemas/ schemas/
 COPY --chown=airflow:0 config/ config/
 COPY --chown=airflow:0 samples/ samples/
+# A C compiler for the tagger's compiled scan (pipeline/tagging/_automaton.c): optional for pip, but the image
+# must have it (the pure-Python fallback tags the same, slower), so the build fails without it.
+USER root
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+USER airflow
 # Editable, so pipeline.schema finds /opt/wirefeed/schemas next to the package; build deps pinned by the lock.
 RUN PIP_CONSTRAINT=requirements/lock.txt pip install --no-deps -e . \
     && python -c "import pipeline.schema as s; s.arrow_schema()" \
+    && python -c "import pipeline.tagging._automaton" \
     && wirefeed --help >/dev/null
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/

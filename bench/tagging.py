@@ -223,7 +223,9 @@ def bench_tagging(count: int, repeats: int) -> None:
     candidates = [s for s in stories if tagger.sense_inputs(*s)]
     others = [s for s in stories if not tagger.sense_inputs(*s)]
     print(
-        f"tagging: taxonomy {tagger.version}, {len(tagger.taxonomy.topics)} topics, {count} generated "
+        f"tagging: taxonomy {tagger.version}, {len(tagger.taxonomy.topics)} topics, scan "
+        f"{'compiled (pipeline/tagging/_automaton.c)' if tagger.compiled else 'ahocorasick_rs (fallback)'}, "
+        f"{count} generated "
         f"stories of {mean_chars:.0f} chars on average ({tagged} with topics; {len(candidates)} candidate "
         f"stories = {len(candidates) / count:.1%}, read by the sense model)"
     )

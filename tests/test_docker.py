@@ -123,6 +123,16 @@ def test_the_package_builds_a_wheel(tmp_path: Path) -> None:
         "pipeline/commands/backfill.py",
     } <= set(names)
     assert any(n.endswith("entry_points.txt") for n in names)
+    # the compiled scan is built where a compiler is (here, and in the image: see the next test)
+    assert any(n.startswith("pipeline/tagging/_automaton.") and n.endswith(".so") for n in names), names
+
+
+def test_the_image_compiles_the_tagger_scan_and_fails_without_it() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    compiler = text.index("apt-get install -y --no-install-recommends gcc libc6-dev")
+    install = text.index("pip install --no-deps -e .")
+    assert compiler < install < text.index('python -c "import pipeline.tagging._automaton"')
+    assert text.rindex("USER airflow") > compiler  # back to the image's user after apt-get
 
 
 ENV_EXAMPLE = REPO / ".env.example"

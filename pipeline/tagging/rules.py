@@ -35,7 +35,15 @@ from pipeline.tagging.sense import (
     Verdict,
 )
 from pipeline.tagging.taxonomy import Taxonomy
-from pipeline.tagging.text import ASCII_TO_SPACE, SEPARATOR, prepare
+from pipeline.tagging.text import ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE, SEPARATOR, prepare_raw
+
+# The scans compiled (pipeline/tagging/_automaton.c); ahocorasick_rs is the fallback, with equal results.
+try:
+    from pipeline.tagging._automaton import Automaton
+
+    COMPILED: type[Automaton] | None = Automaton
+except ImportError:  # pragma: no cover - installed without a C compiler
+    COMPILED = None
 
 __all__ = ["Explanation", "Tagger", "Taxonomy", "default_tagger"]
 
@@ -96,9 +104,16 @@ class Tagger:
 
     `model`: "auto" loads the sense model the taxonomy names (`sense.model`), None decides every topic by
     its rules alone (candidates are then only collected, for training), or a SenseModel.
+    `compiled`: scan with the compiled automaton when it is built (False: the ahocorasick_rs fallback).
     """
 
-    def __init__(self, taxonomy: Taxonomy, model: SenseModel | Literal["auto"] | None = "auto") -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        model: SenseModel | Literal["auto"] | None = "auto",
+        *,
+        compiled: bool = True,
+    ) -> None:
         self.taxonomy = taxonomy
         if model == "auto":
             model = SenseModel.load(taxonomy.sense.model) if taxonomy.sense else None
@@ -165,6 +180,7 @@ class Tagger:
         # a dismissal word near a mention, in its sentence, dismisses it. Dismissal words are common ("not",
         # "no"), so they have an automaton of their own, run only around the mentions of a candidate story
         self._dismissal: ahocorasick_rs.BytesAhoCorasick | None = None
+        self._dismissal_scanner: Automaton | None = None  # the same, compiled: values are phrase lengths
         self._dismissal_lengths: tuple[int, ...] = ()  # characters of each dismissal phrase
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         self._reach = 0  # characters around a mention where one may be
@@ -173,6 +189,13 @@ class Tagger:
                 [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
             )
             self._dismissal_lengths = tuple(map(len, settings.dismissal))
+            if compiled and COMPILED is not None:
+                phrases = dict.fromkeys(settings.dismissal)  # a repeated phrase finds the same spots
+                self._dismissal_scanner = COMPILED(
+                    [f" {phrase} ".encode("latin-1") for phrase in phrases],
+                    [len(phrase) for phrase in phrases],
+                    ASCII_LOWER_TO_SPACE,
+                )
             self._window = settings.window
             self._reach = max(settings.window) * WORDS_CHARS + max(map(len, settings.dismissal)) + 2
         for tid, ((topic_id, _), term) in enumerate(ordered):
@@ -226,6 +249,12 @@ class Tagger:
             [w.lstrip(" ").encode("latin-1") for w in lengths],
             implementation=ahocorasick_rs.Implementation.DFA,
         )
+        # The compiled scan reads the case-kept story (folding each byte as prepare() does) and needs no
+        # whole-word check: its keys keep their leading space.
+        self._scanner: Automaton | None = None
+        if compiled and COMPILED is not None:
+            self._scanner = COMPILED([w.encode("latin-1") for w in lengths], values, ASCII_LOWER_TO_SPACE)
+        self.compiled = self._scanner is not None  # whether the compiled scans run
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -279,15 +308,42 @@ class Tagger:
         return story
 
     def _scan(self, title: str, body: str) -> _Scan | None:
-        raw, low, sep = prepare(title, body)
-        matches = self._matches(low)
-        if not matches:
+        raw, sep = prepare_raw(title, body)
+        low: bytes | None = None
+        if self._scanner is not None:
+            matches: list[tuple[int, _Value]] = self._scanner.scan(raw)
+        else:
+            low = raw.translate(ASCII_LOWER_TO_SPACE)
+            matches = self._matches(low)
+        if self._idle(matches):
             return None
+        if low is None:
+            low = raw.translate(ASCII_LOWER_TO_SPACE)
         norm = low.decode("latin-1")
         # blocking phrases are rare: hits wait for them only when one matched
         found = self._kept(matches, raw, norm, sep, 1) or self._kept(matches, raw, norm, sep, 0)
         assert found is not None  # with patience 0, _kept never gives up
         return _Scan(raw, low, norm, sep, matches, *found)
+
+    @staticmethod
+    def _idle(matches: list[tuple[int, _Value]]) -> bool:
+        """Whether these matches can tag or explain nothing: context phrases, blocking phrases and mentions
+        of sensed topics whose story gate (a context phrase set) matched nowhere ("rates" in a story with no
+        trade word), and no term form. Most stories end here, before normalizing their text."""
+        gates: set[int] | None = None
+        for _, (_, _, work) in matches:
+            if not work:
+                continue
+            if work[0] or work[1]:
+                return False
+            for *_, gate in work[3]:
+                if gate == _NO_CONTEXT:
+                    return False
+                if gates is None:
+                    gates = set(chain.from_iterable(map(_SECOND, map(_SECOND, matches))))
+                if gate in gates:
+                    return False
+        return True
 
     def _matches(self, text: bytes) -> list[tuple[int, _Value]]:
         """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
@@ -455,7 +511,7 @@ class Tagger:
         automaton runs on the stretches of text around the mentions only."""
         if self._dismissal is None:
             return []
-        dismissal, lengths = self._dismissal, self._dismissal_lengths
+        dismissal, lengths, scanner = self._dismissal, self._dismissal_lengths, self._dismissal_scanner
         reach = self._reach
         around = sorted(
             (max(0, start - reach), min(len(text), -neg_end + reach))
@@ -466,11 +522,13 @@ class Tagger:
         low, high = around[0]
         for a, b in [*around[1:], (len(text) + 1, 0)]:
             if a > high:  # a stretch ends: scan it
-                # a phrase's match " phrase " starts at its leading space and ends after its closing one
-                spots.extend(
-                    (low + start + 1, low + start + 1 + lengths[i])
-                    for i, start, _ in dismissal.find_matches_as_indexes(text[low:high], overlapping=True)
-                )
+                if scanner is not None:  # (offset of the closing space, phrase length)
+                    spots.extend((at - n, at) for at, n in scanner.scan(text, low, high))
+                else:  # a match of " phrase " starts at its leading space and ends after its closing one
+                    spots.extend(
+                        (low + start + 1, low + start + 1 + lengths[i])
+                        for i, start, _ in dismissal.find_matches_as_indexes(text[low:high], overlapping=True)
+                    )
                 low, high = a, b
             elif b > high:
                 high = b

@@ -195,20 +195,20 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
     names: dict[str, int] = {}  # mentions of each term (whose context rules may fail)
     forms: dict[str, int] = {}
     flags: list[str] = []
-    for m in inp.mentions:
-        if m.dismissed:
+    for name, _, _, in_title, gone, candidate, form, proper in inp.mentions:
+        if gone:
             dismissed += 1
-        elif m.candidate:
+        elif candidate:
             candidates += 1
         else:
             terms += 1
-        if not m.candidate:
-            names[m.name] = names.get(m.name, 0) + 1
-        forms[m.form] = forms.get(m.form, 0) + 1
-        if m.in_title:
-            flags.append(_name("title:", m.name))
-        if m.proper:
-            flags.append(_name("proper:", m.name))
+        if not candidate:
+            names[name] = names.get(name, 0) + 1
+        forms[form] = forms.get(form, 0) + 1
+        if in_title:
+            flags.append(_name("title:", name))
+        if proper:
+            flags.append(_name("proper:", name))
     out: dict[str, float] = {
         "terms": math.log1p(terms),
         "candidates": math.log1p(candidates),

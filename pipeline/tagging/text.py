@@ -27,14 +27,19 @@ def separators_to_spaces(raw: bytes) -> bytes:
     return raw if raw.isascii() else _UNICODE_SEPARATORS.sub(b" ", raw)
 
 
-def prepare(title: str, body: str) -> tuple[bytes, bytes, int]:
-    """(raw, low, sep) for a story: raw = b" title \\xff body " with separators as spaces, low its
-    normalized bytes (same offsets; `low.decode("latin-1")` is the normalized text), sep the offset of the
+def prepare_raw(title: str, body: str) -> tuple[bytes, int]:
+    """(raw, sep) for a story: raw = b" title \\xff body " with separators as spaces, sep the offset of the
     separator (offsets before it are the title)."""
     head = separators_to_spaces(title.encode("utf-8", "surrogatepass"))
     tail = separators_to_spaces(body.encode("utf-8", "surrogatepass"))
-    raw = b"".join((b" ", head, b" \xff ", tail, b" "))
-    return raw, raw.translate(ASCII_LOWER_TO_SPACE), len(head) + 2
+    return b"".join((b" ", head, b" \xff ", tail, b" ")), len(head) + 2
+
+
+def prepare(title: str, body: str) -> tuple[bytes, bytes, int]:
+    """(raw, low, sep): prepare_raw's, with low the normalized bytes of raw (same offsets;
+    `low.decode("latin-1")` is the normalized text)."""
+    raw, sep = prepare_raw(title, body)
+    return raw, raw.translate(ASCII_LOWER_TO_SPACE), sep
 
 
 def normalize_phrase(phrase: str, *, lower: bool = True) -> str:
