@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import Settings
+from pipeline.errors import RetriableError
 from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
 from pipeline.jobs.intervals import Interval
 from pipeline.jobs.landed import LANDED_PREFIX, LandedBodies, landed_key
@@ -175,6 +176,32 @@ def test_run_daily_lands_what_it_parsed_without_staging_it(
     landed = LandedBodies(lake)
     for f in manifest.feeds:
         assert landed.landed_in(load_state(lake, f["feed_id"])) == manifest.key
+
+
+def test_bodies_parsed_by_a_run_whose_landing_failed_are_parsed_and_landed_by_the_next(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The states name the interval's manifest before it exists: until it does, nothing proves the bodies
+    landed, so the next run (all 304) parses them again and lands every story once."""
+    feeds = [
+        FeedSpec(
+            f"f{i}",
+            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
+            "S",
+        )
+        for i in range(2)
+    ]
+    with pytest.raises(RetriableError):
+        run_daily(
+            feeds, RecordingLake(tmp_path / "lake", fail_story_put=1), DAY, settings, tagger=MarkTagger()
+        )
+    lake = RecordingLake(tmp_path / "lake")
+    assert not lake.list("_manifests/") and load_state(lake, "f0").landed_in == manifest_key(
+        "daily", DAY.label
+    )
+    again = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [f["status"] for f in again.feeds] == ["not_modified"] * 2
+    assert (again.counts["new"], again.rows, [f["stories"] for f in again.feeds]) == (4, 4, [2, 2])
 
 
 def test_a_rerun_in_which_a_feed_fails_marks_its_landed_body(
