@@ -59,6 +59,18 @@ def lake(tmp_path: Path) -> LocalLake:
     return LocalLake(tmp_path / "lake")
 
 
+def distinct_feeds(server: FeedServer, n: int) -> list[FeedSpec]:
+    """`n` feeds f0, f1, ... serving FEED with their own story URLs (distinct stories) and ETags."""
+    return [
+        FeedSpec(
+            f"f{i}",
+            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
+            "S",
+        )
+        for i in range(n)
+    ]
+
+
 def stage(feed: FeedSpec, lake: LocalLake, settings: Settings) -> dict[str, object]:
     return fetch_feed_to_stage(feed, lake, DAY, settings, tagger=MarkTagger())
 
@@ -161,12 +173,7 @@ def test_run_daily_lands_what_it_parsed_without_staging_it(
     """The run's own process lands the parsed tables: no batch is written to _staging/ and read back; the
     manifest names itself as where each body landed, which with the states proves them: no marker."""
     lake = RecordingLake(tmp_path / "lake")
-    feeds = [
-        FeedSpec(
-            f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()))), "S"
-        )
-        for i in range(3)
-    ]
+    feeds = distinct_feeds(server, 3)
     manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert manifest.counts["new"] == 6 and manifest.rows == 6
     assert not [key for _, key in lake.ops if key.startswith(("_staging/", LANDED_PREFIX))]
@@ -183,14 +190,7 @@ def test_bodies_parsed_by_a_run_whose_landing_failed_are_parsed_and_landed_by_th
 ) -> None:
     """The states name the interval's manifest before it exists: until it does, nothing proves the bodies
     landed, so the next run (all 304) parses them again and lands every story once."""
-    feeds = [
-        FeedSpec(
-            f"f{i}",
-            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
-            "S",
-        )
-        for i in range(2)
-    ]
+    feeds = distinct_feeds(server, 2)
     with pytest.raises(RetriableError):
         run_daily(
             feeds, RecordingLake(tmp_path / "lake", fail_story_put=1), DAY, settings, tagger=MarkTagger()
@@ -270,14 +270,7 @@ def test_a_304_run_after_a_landing_asks_for_no_marker_and_parses_nothing(
     """The states name the manifest that landed their bodies: one read of it answers for every feed, even
     when the landing died before its markers were written (they come after the manifest)."""
     lake = CountingLake(tmp_path / "lake")
-    feeds = [
-        FeedSpec(
-            f"f{i}",
-            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
-            "S",
-        )
-        for i in range(3)
-    ]
+    feeds = distinct_feeds(server, 3)
     first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert first.counts["new"] == 6
     for info in lake.list(LANDED_PREFIX):  # as if the landing had stopped right after its manifest
