@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import Settings
+from pipeline.errors import RetriableError
 from pipeline.jobs.daily import RunFailed, fetch_all, fetch_feed_to_stage, run_daily, staging_key
 from pipeline.jobs.intervals import Interval
-from pipeline.jobs.landed import LANDED_PREFIX
+from pipeline.jobs.landed import LANDED_PREFIX, LandedBodies, landed_key
 from pipeline.lake.landing import manifest_key
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import LocalLake
@@ -19,6 +22,7 @@ from pipeline.sources.feeds import FeedSpec
 from pipeline.sources.state import load_state
 from tests.feedserver import FeedServer, Item, Route, rss
 from tests.test_landed import CountingLake
+from tests.test_landing import RecordingLake
 
 DAY = Interval.for_date("2026-11-25")
 FEED = rss(
@@ -53,6 +57,18 @@ def settings() -> Settings:
 @pytest.fixture
 def lake(tmp_path: Path) -> LocalLake:
     return LocalLake(tmp_path / "lake")
+
+
+def distinct_feeds(server: FeedServer, n: int) -> list[FeedSpec]:
+    """`n` feeds f0, f1, ... serving FEED with their own story URLs (distinct stories) and ETags."""
+    return [
+        FeedSpec(
+            f"f{i}",
+            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
+            "S",
+        )
+        for i in range(n)
+    ]
 
 
 def stage(feed: FeedSpec, lake: LocalLake, settings: Settings) -> dict[str, object]:
@@ -133,7 +149,7 @@ def test_per_host_limit_holds(server: FeedServer, lake: LocalLake, settings: Set
         FeedSpec(f"f{i}", server.route(f"/f{i}.xml", Route(body=FEED, stall_before_body=0.2)), "S")
         for i in range(4)
     ]
-    outcomes = fetch_all(feeds, lake, DAY, settings, tagger=MarkTagger())
+    outcomes = fetch_all(feeds, lake, DAY, settings, tagger=MarkTagger()).outcomes
     assert [o["feed_id"] for o in outcomes] == ["f0", "f1", "f2", "f3"]
     assert all(o["status"] == "ok" for o in outcomes)
     assert server.max_in_flight == 1
@@ -149,6 +165,63 @@ def test_run_daily_lands_good_feeds_and_records_bad_ones(
     manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert [f["status"] for f in manifest.feeds] == ["ok", "failed"]
     assert manifest.counts["new"] == 2 and lake.exists(manifest_key("daily", DAY.label))
+
+
+def test_run_daily_lands_what_it_parsed_without_staging_it(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The run's own process lands the parsed tables: no batch is written to _staging/ and read back; the
+    manifest names itself as where each body landed, which with the states proves them: no marker."""
+    lake = RecordingLake(tmp_path / "lake")
+    feeds = distinct_feeds(server, 3)
+    manifest = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert manifest.counts["new"] == 6 and manifest.rows == 6
+    assert not [key for _, key in lake.ops if key.startswith(("_staging/", LANDED_PREFIX))]
+    assert [(f["staged_uri"], f["landed_in"], f["stories"]) for f in manifest.feeds] == [
+        (None, manifest.key, 2)
+    ] * 3
+    landed = LandedBodies(lake)
+    for f in manifest.feeds:
+        assert landed.landed_in(load_state(lake, f["feed_id"])) == manifest.key
+
+
+def test_bodies_parsed_by_a_run_whose_landing_failed_are_parsed_and_landed_by_the_next(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The states name the interval's manifest before it exists: until it does, nothing proves the bodies
+    landed, so the next run (all 304) parses them again and lands every story once."""
+    feeds = distinct_feeds(server, 2)
+    with pytest.raises(RetriableError):
+        run_daily(
+            feeds, RecordingLake(tmp_path / "lake", fail_story_put=1), DAY, settings, tagger=MarkTagger()
+        )
+    lake = RecordingLake(tmp_path / "lake")
+    assert not lake.list("_manifests/") and load_state(lake, "f0").landed_in == manifest_key(
+        "daily", DAY.label
+    )
+    again = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [f["status"] for f in again.feeds] == ["not_modified"] * 2
+    assert (again.counts["new"], again.rows, [f["stories"] for f in again.feeds]) == (4, 4, [2, 2])
+
+
+def test_a_rerun_in_which_a_feed_fails_marks_its_landed_body(
+    server: FeedServer, tmp_path: Path, settings: Settings
+) -> None:
+    """The rerun's manifest no longer lists the failed feed's body, though its objects keep the stories: the
+    body's marker (naming the rerun's manifest) keeps it from being parsed again."""
+    lake = CountingLake(tmp_path / "lake")
+    desk = server.route("/desk.xml", Route(body=FEED, etag='"v1"'))
+    wire = server.route("/wire.xml", Route(body=FEED.replace(b"news.", b"wire."), etag='"w1"'))
+    feeds = [FeedSpec("desk", desk, "Desk"), FeedSpec("wire", wire, "Wire")]
+    first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert first.counts["new"] == 4 and not lake.list(LANDED_PREFIX)
+    server.route("/desk.xml", Route(status=404))
+    rerun = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
+    assert [f["status"] for f in rerun.feeds] == ["failed", "not_modified"] and rerun.rows == 4
+    desk_body = first.feeds[0]["raw_key"]
+    assert [o.key for o in lake.list(LANDED_PREFIX)] == [landed_key(desk_body)]
+    state = load_state(lake, "desk")
+    assert (state.raw_key, LandedBodies(lake).landed_in(state)) == (desk_body, rerun.key)
 
 
 def test_run_fails_over_the_failed_share_after_landing(
@@ -197,14 +270,7 @@ def test_a_304_run_after_a_landing_asks_for_no_marker_and_parses_nothing(
     """The states name the manifest that landed their bodies: one read of it answers for every feed, even
     when the landing died before its markers were written (they come after the manifest)."""
     lake = CountingLake(tmp_path / "lake")
-    feeds = [
-        FeedSpec(
-            f"f{i}",
-            server.route(f"/f{i}.xml", Route(body=FEED.replace(b"news.", f"n{i}.".encode()), etag=f'"v{i}"')),
-            "S",
-        )
-        for i in range(3)
-    ]
+    feeds = distinct_feeds(server, 3)
     first = run_daily(feeds, lake, DAY, settings, tagger=MarkTagger())
     assert first.counts["new"] == 6
     for info in lake.list(LANDED_PREFIX):  # as if the landing had stopped right after its manifest
@@ -302,6 +368,23 @@ def test_malformed_feed_urls_and_redirects_fail_that_feed_only(
     desk, bad = manifest.feeds
     assert desk["status"] == "ok" and manifest.counts["new"] == 2
     assert bad["status"] == "failed" and bad["reason"].startswith("bad_url:")
+
+
+def test_parse_workers_start_with_the_default_tagger_built_by_their_forkserver(tmp_path: Path) -> None:
+    """The daily run's parse pool preloads the tagger in its forkserver (one per process, the first pool's
+    preload wins: checked in a fresh interpreter) so no worker builds its own."""
+    code = (
+        "from pipeline.config import Settings\n"
+        "from pipeline.jobs.daily import _parse_executor\n"
+        "from pipeline.jobs.intervals import Interval\n"
+        "if __name__ == '__main__':\n"
+        "    with _parse_executor(1, LAKE, Interval.for_date('2026-11-25'), Settings()) as pool:\n"
+        "        print(pool.submit(eval, BUILT).result())\n"
+    )
+    built = "__import__('sys').modules['pipeline.tagging.rules'].default_tagger.cache_info().currsize"
+    code = code.replace("BUILT", repr(built)).replace("LAKE", repr(str(tmp_path / "lake")))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr[-2000:]
 
 
 def test_the_budget_holds_in_the_worker_processes_of_a_big_run(

@@ -65,6 +65,27 @@ def test_index_follows_landings_reruns_and_edits_and_equals_a_rebuild(tmp_path: 
     assert validate(lake).ok
 
 
+def shard_puts(lake: RecordingLake) -> list[str]:
+    return [key for op, key in lake.ops if op == "put" and key.startswith(f"{keyindex.INDEX_PREFIX}shards/")]
+
+
+def test_a_landing_rewrites_only_the_shards_where_its_rows_change(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path)
+    land(lake, DAY1, [story(i) for i in range(1, 40)])
+    land(lake, DAY2, [story(50)])
+    assert len(shard_puts(lake)) == len({keyindex.shard_of(f"id-{i:03d}") for i in [*range(1, 40), 50]})
+    lake.ops.clear()
+    land(lake, DAY1, [story(i) for i in range(1, 40)])  # a rerun of the same stories: no row changes
+    land(lake, DAY1, [story(1)])  # a rerun that lacks 2-39 keeps them: no row changes either
+    assert not shard_puts(lake)
+    land(lake, DAY1, [story(1, version="v2")])  # an edit: only its shard changes
+    assert shard_puts(lake) == [keyindex.shard_key(keyindex.shard_of("id-001"))]
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+    maintained = keyindex.index_versions(lake)
+    keyindex.rebuild_index(lake)
+    assert keyindex.index_versions(lake) == maintained
+
+
 def test_an_interrupted_landing_is_rolled_back_by_the_next_one(tmp_path: Path) -> None:
     land(LocalLake(tmp_path), DAY1, [story(1)])
     crashing = RecordingLake(tmp_path, fail_story_put=1)

@@ -51,6 +51,14 @@ def test_local_put_get_stat_list_delete(tmp_path: Path) -> None:
         lake.get("_manifests/daily/x.json")
 
 
+def test_local_put_new_writes_only_a_missing_key(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    assert lake.put_new("raw/aa/x.json", b"first", "application/json")
+    assert not lake.put_new("raw/aa/x.json", b"second", "application/json")
+    assert lake.get("raw/aa/x.json") == b"first" and lake.leftovers() == []
+    assert [o.key for o in lake.list("")] == ["raw/aa/x.json"]
+
+
 def test_local_uri_and_key_for_roundtrip(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     uri = lake.uri("_staging/daily/x.parquet")

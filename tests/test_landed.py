@@ -95,8 +95,21 @@ def test_without_the_manifests_word_the_marker_decides_and_names_its_manifest(la
     assert landed.landed_in(FeedState("e")) is None  # no body at all
 
 
-def test_mark_landed_marks_the_staged_bodies_and_names_the_manifest(lake: CountingLake) -> None:
-    m = manifest(feed("a", "raw/a"), feed("b", "raw/b", staged=False))
-    mark_landed(lake, m)
-    assert json.loads(lake.get(landed_key("raw/a"))) == {"manifest": m.key}
-    assert not lake.exists(landed_key("raw/b"))
+def test_mark_landed_marks_only_the_bodies_a_rerun_no_longer_proves(lake: CountingLake) -> None:
+    earlier = manifest(
+        feed("a", "raw/a"),  # staged, then failed in the rerun
+        {**feed("b", "raw/b", staged=False), "landed_in": MANIFEST, "stories": 3},  # parsed by `wirefeed run`
+        feed("c", "raw/c"),  # lands again in the rerun
+        feed("d", "raw/d"),  # a new body in the rerun
+    )
+    rerun = manifest(
+        {"feed_id": "a", "raw_key": None, "status": "failed"},
+        {"feed_id": "b", "raw_key": None, "status": "skipped"},
+        {**feed("c", "raw/c", staged=False), "landed_in": MANIFEST, "stories": 0},  # kept
+        feed("d", "raw/d2"),
+    )
+    mark_landed(lake, earlier, None)  # a first landing: the states and the manifest prove every body
+    assert lake.list("") == []
+    mark_landed(lake, rerun, earlier)
+    assert sorted(o.key for o in lake.list("")) == [landed_key(k) for k in ("raw/a", "raw/b", "raw/d")]
+    assert json.loads(lake.get(landed_key("raw/a"))) == {"manifest": rerun.key}

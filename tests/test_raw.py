@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.errors import FatalError
 from pipeline.lake.store import LocalLake
-from pipeline.sources.raw import load_raw, store_raw
+from pipeline.sources.raw import load_raw, meta_key, store_raw
+from tests.test_landed import CountingLake
 
 META = {
     "status": 200,
@@ -52,3 +53,17 @@ def test_missing_metadata_and_tampering_are_refused(tmp_path: Path) -> None:
     lake.put(key, gzip.compress(b"tampered"))
     with pytest.raises(FatalError):
         load_raw(lake, key)
+
+
+def test_a_new_body_is_written_without_asking_and_the_last_one_is_not_uploaded_again(tmp_path: Path) -> None:
+    lake = CountingLake(tmp_path)
+    key = store_raw(lake, b"new body", META, last_key="raw/00/older.gz")
+    assert lake.asked == [] and gzip.decompress(lake.get(key)) == b"new body"  # no exists() round trip
+    lake.asked.clear()
+    written: list[str] = []
+    lake.put_new = lambda k, *a, **kw: written.append(k) or False  # type: ignore[method-assign]
+    assert store_raw(lake, b"new body", {**META, "feed_id": "b"}, last_key=key) == key
+    assert lake.asked == [key] and written == []  # the feed's last body: asked once, nothing sent
+    assert store_raw(lake, b"new body", {**META, "feed_id": "b"}) == key
+    assert written == [meta_key(key), key]  # another feed's copy: create-only writes, refused by the lake
+    assert json.loads(lake.get(meta_key(key)))["feed_id"] == "a"

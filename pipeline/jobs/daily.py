@@ -1,11 +1,13 @@
-"""The daily run: fetch every feed to a staged Parquet batch, then land them all as one interval.
+"""The daily run: fetch and parse every feed, then land them all as one interval.
 
 `fetch_feed_to_stage` (one mapped Airflow task per feed) never raises for a feed's own failure: it records it
 in the returned FeedOutcome and in the feed's state. It has two halves: `fetch_feed_body` (I/O: state,
-fetch, raw zone; safe in any thread) and `stage_feed` (parse + tag under the parse budget, stage).
-`run_daily` fetches concurrently in threads and parses each fetched body in the main thread of its process
-(the run's own, or a worker's), where the budget's CPU timer works; it lands the good feeds, and only then
-fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_share.
+fetch, raw zone; safe in any thread) and `stage_feed` (parse + tag under the parse budget, stage the batch in
+the lake for the landing task). `run_daily` (`wirefeed run`) fetches concurrently in threads and parses each
+fetched body in the main thread of its process (the run's own, or a worker's), where the budget's CPU timer
+works (`parse_feed`: the same as stage_feed, but the batch comes back as an Arrow table instead of a staged
+object: one process lands them all, so nothing is written to `_staging/` and read back); it lands the good
+feeds, and only then fails (RunFailed) when the share of failed feeds exceeds Settings.max_failed_share.
 """
 
 from __future__ import annotations
@@ -22,14 +24,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa
+
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, FatalError, RetriableError, WirefeedError
 from pipeline.jobs.intervals import Interval
 from pipeline.jobs.landed import LandedBodies, mark_landed
 from pipeline.jobs.workers import worker_context
-from pipeline.lake.landing import PARQUET_TYPE, Manifest, land_staged, manifest_key
+from pipeline.lake.landing import (
+    PARQUET_TYPE,
+    Manifest,
+    land,
+    land_staged,
+    manifest_key,
+    read_manifest_if_exists,
+)
 from pipeline.lake.parquet import parquet_bytes, to_table
-from pipeline.lake.staging import staging_key
+from pipeline.lake.staging import remove_staged, staging_key
 from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.redact import redact_text, redact_url
@@ -152,13 +163,42 @@ def stage_feed(
 ) -> FeedOutcome:
     """The parsing half: parse + tag the fetched body within Settings.parse_budget, stage the stories, record
     success in the state. A failure (too_slow included) is recorded in the outcome and the state."""
+    _parse_body(fetched, lake, interval, settings, tagger, stage=True)
+    return fetched.outcome
+
+
+def parse_feed(
+    fetched: Fetched,
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    *,
+    tagger: StoryTagger | None = None,
+) -> tuple[FeedOutcome, pa.Table | None]:
+    """stage_feed for a caller that lands the batch itself (run_daily): the outcome and the stories as an
+    Arrow table (None when there are none or the feed failed), nothing staged. The outcome's `landed_in`
+    names the interval's manifest, which will list the body as landed (pipeline.jobs.landed)."""
+    return fetched.outcome, _parse_body(fetched, lake, interval, settings, tagger, stage=False)
+
+
+def _parse_body(
+    fetched: Fetched,
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    tagger: StoryTagger | None,
+    *,
+    stage: bool,
+) -> pa.Table | None:
+    table = None
     if fetched.body is not None:
         # imported here: a run that parses nothing imports no parser
         from pipeline.parsing.stories import load_default_tagger
 
+        tagger = tagger or load_default_tagger()
         with _recorded(fetched, lake):
-            _stage(fetched, fetched.body, lake, interval, settings, tagger or load_default_tagger())
-    return fetched.outcome
+            table = _stage(fetched, fetched.body, lake, interval, settings, tagger, stage=stage)
+    return table
 
 
 @contextlib.contextmanager
@@ -188,7 +228,7 @@ def _get_body(
     got = _read_local(spec, settings) if spec.local else _fetch(spec, state, settings)
     outcome["http_status"] = got.status
     if not got.not_modified:
-        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got))
+        outcome["raw_key"] = raw_key = store_raw(lake, got.data, _raw_meta(spec, got), last_key=state.raw_key)
         if raw_key == state.raw_key and (landed_in := landed.landed_in(state)) is not None:  # it landed
             outcome["status"] = "ok"
             _already_landed(spec, lake, state, outcome, got, landed_in)
@@ -217,8 +257,15 @@ def _get_body(
 
 
 def _stage(
-    fetched: Fetched, got: _Body, lake: Lake, interval: Interval, settings: Settings, tagger: StoryTagger
-) -> None:
+    fetched: Fetched,
+    got: _Body,
+    lake: Lake,
+    interval: Interval,
+    settings: Settings,
+    tagger: StoryTagger,
+    *,
+    stage: bool,
+) -> pa.Table | None:
     from pipeline.parsing.stories import stories_from_bytes
 
     spec, state, outcome = fetched.spec, fetched.state, fetched.outcome
@@ -238,22 +285,28 @@ def _stage(
             story["language"] = spec.language
     outcome.update(stories=len(batch.stories), rejected=batch.rejected_entries)
     outcome["problems"] = batch.problems[:MAX_PROBLEMS]
-    landed_in = None
+    landed_in = table = None
     if batch.stories:
-        key = staging_key(interval, spec.id)
-        lake.put(key, parquet_bytes(to_table(batch.stories)), PARQUET_TYPE)
-        outcome["staged_uri"] = lake.uri(key)
+        table = to_table(batch.stories)
         landed_in = manifest_key(interval.job, interval.label)  # once this interval's manifest is written
+        if stage:
+            key = staging_key(interval, spec.id)
+            lake.put(key, parquet_bytes(table), PARQUET_TYPE)
+            outcome["staged_uri"] = lake.uri(key)
+        else:  # the caller lands the table with this interval's other batches
+            outcome["landed_in"] = landed_in
     if not got.not_modified:
         outcome["status"] = "ok"
     _remember(lake, state, outcome, got, landed_in=landed_in)
     log.info(
-        "feed %s %s: %d stories staged, %d rejected",
+        "feed %s %s: %d stories %s, %d rejected",
         spec.id,
         outcome["status"],
         len(batch.stories),
+        "staged" if stage else "parsed",
         batch.rejected_entries,
     )
+    return table
 
 
 def _already_landed(
@@ -331,7 +384,7 @@ def _fail(
 ) -> None:
     reason = redact_text(f"{exc.kind}: {exc.message}")
     status = exc.fields.get("status")
-    outcome.update(status="failed", reason=reason, staged_uri=None)
+    outcome.update(status="failed", reason=reason, staged_uri=None, landed_in=None)
     if isinstance(status, int):
         outcome["http_status"] = status
     retry_after = exc.retry_after if isinstance(exc, RetriableError) else None
@@ -348,6 +401,15 @@ def _fail(
 # --- the whole run ---
 
 
+@dataclass
+class Parsed:
+    """What fetch_all hands to the landing: every feed's outcome (in the order of the feeds) and the batches
+    of stories parsed (Arrow tables of the story schema)."""
+
+    outcomes: list[FeedOutcome]
+    tables: list[pa.Table]
+
+
 def fetch_all(
     feeds: Sequence[FeedSpec],
     lake: Lake,
@@ -355,8 +417,8 @@ def fetch_all(
     settings: Settings,
     *,
     tagger: StoryTagger | None = None,
-) -> list[FeedOutcome]:
-    """fetch_feed_to_stage for every feed, Settings.fetch_concurrency at a time and at most
+) -> Parsed:
+    """fetch_feed_body + parse_feed for every feed, Settings.fetch_concurrency at a time and at most
     Settings.per_host_concurrency per host. Outcomes come back in the order of `feeds`.
     Fetches run in threads of this process. Parsing holds the GIL, so with the default tagger and enough
     feeds the bodies to parse go to worker processes (one per core), started by the first such body: a run
@@ -368,23 +430,21 @@ def fetch_all(
         return _fetch_in_threads(feeds, lake, interval, settings, pool=pool)
 
 
+_ParseResult = tuple[FeedOutcome, pa.Table | None]
+
+
 class _ParsePool:
-    """Worker processes for stage_feed, started by the first submit; each opens the lake once."""
+    """Worker processes for parse_feed, started by the first submit; each opens the lake once."""
 
     def __init__(self, processes: int, lake_uri: str, interval: Interval, settings: Settings) -> None:
         self.processes = processes
         self._args = (lake_uri, interval, settings)
         self._executor: ProcessPoolExecutor | None = None
 
-    def submit(self, fetched: Fetched) -> Future[FeedOutcome]:
+    def submit(self, fetched: Fetched) -> Future[_ParseResult]:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                self.processes,
-                mp_context=worker_context(__name__, "pipeline.parsing.stories"),
-                initializer=_start_worker,
-                initargs=self._args,
-            )
-        return self._executor.submit(_stage_in_worker, fetched)
+            self._executor = _parse_executor(self.processes, *self._args)
+        return self._executor.submit(_parse_in_worker, fetched)
 
     def __enter__(self) -> _ParsePool:
         return self
@@ -392,6 +452,19 @@ class _ParsePool:
     def __exit__(self, *exc: object) -> None:
         if self._executor is not None:
             self._executor.shutdown(cancel_futures=True)
+
+
+def _parse_executor(
+    processes: int, lake_uri: str, interval: Interval, settings: Settings
+) -> ProcessPoolExecutor:
+    """Parse workers forked from a server process that imported this module and built the default tagger
+    (pipeline.jobs.tagger_preload), so no worker builds its own before its first body."""
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload"),
+        initializer=_start_worker,
+        initargs=(lake_uri, interval, settings),
+    )
 
 
 _worker: tuple[Lake, Interval, Settings] | None = None  # a parse worker's lake, interval and settings
@@ -403,12 +476,13 @@ def _start_worker(lake_uri: str, interval: Interval, settings: Settings) -> None
     _worker = (open_lake(lake_uri, settings), interval, settings)
 
 
-def _stage_in_worker(fetched: Fetched) -> FeedOutcome:
-    """Worker process: stage_feed (parse in its main thread, under the budget) with the default tagger."""
+def _parse_in_worker(fetched: Fetched) -> _ParseResult:
+    """Worker process: parse_feed (parse in its main thread, under the budget) with the default tagger; the
+    table goes back to the run's process (Arrow IPC through the pipe)."""
     if _worker is None:
         raise FatalError("parse worker not started")
     lake, interval, settings = _worker
-    return stage_feed(fetched, lake, interval, settings)
+    return parse_feed(fetched, lake, interval, settings)
 
 
 def _fetch_in_threads(
@@ -419,7 +493,7 @@ def _fetch_in_threads(
     *,
     tagger: StoryTagger | None = None,
     pool: _ParsePool | None = None,
-) -> list[FeedOutcome]:
+) -> Parsed:
     """Fetch in threads, Settings.fetch_concurrency at a time and at most Settings.per_host_concurrency per
     host; parse each body as soon as it arrives: in the `pool`'s processes, else in the calling (main) thread,
     so the parse budget's CPU timer works. At most twice fetch_concurrency fetched bodies wait in memory
@@ -434,10 +508,10 @@ def _fetch_in_threads(
         with hosts[_host(spec)]:
             return fetch_feed_body(spec, lake, settings, landed=landed)
 
-    outcomes: dict[int, FeedOutcome] = {}
+    results: dict[int, _ParseResult] = {}
     todo = iter(enumerate(feeds))
     fetching: dict[Future[Fetched], int] = {}
-    parsing: dict[Future[FeedOutcome], int] = {}
+    parsing: dict[Future[_ParseResult], int] = {}
     with ThreadPoolExecutor(settings.fetch_concurrency, thread_name_prefix="fetch") as threads:
         while True:
             while (
@@ -451,15 +525,16 @@ def _fetch_in_threads(
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in parsing:
-                    outcomes[parsing.pop(future)] = future.result()
+                    results[parsing.pop(future)] = future.result()
                     continue
                 index = fetching.pop(future)
                 fetched: Fetched = future.result()
                 if pool is not None and fetched.body is not None:
                     parsing[pool.submit(fetched)] = index
                 else:
-                    outcomes[index] = stage_feed(fetched, lake, interval, settings, tagger=tagger)
-    return [outcomes[i] for i in range(len(feeds))]
+                    results[index] = parse_feed(fetched, lake, interval, settings, tagger=tagger)
+    ordered = [results[i] for i in range(len(feeds))]
+    return Parsed([outcome for outcome, _ in ordered], [table for _, table in ordered if table is not None])
 
 
 def _host(spec: FeedSpec) -> str:
@@ -479,18 +554,36 @@ def run_daily(
     *,
     tagger: StoryTagger | None = None,
 ) -> Manifest:
-    """Fetch all feeds, land the staged stories as one interval, then raise RunFailed if too many failed."""
-    outcomes = fetch_all(feeds, lake, interval, settings, tagger=tagger)
-    manifest = land_outcomes(lake, interval, outcomes)
+    """Fetch and parse all feeds, land their stories as one interval, then raise RunFailed if too many
+    failed."""
+    parsed = fetch_all(feeds, lake, interval, settings, tagger=tagger)
+    manifest = land_parsed(lake, interval, parsed)
     check_failed_share(manifest, settings)
     return manifest
 
 
+def land_parsed(lake: Lake, interval: Interval, parsed: Parsed) -> Manifest:
+    """Land the parsed batches as one interval (every outcome recorded in the manifest), then remove batches
+    an Airflow attempt of the interval may have staged and mark the bodies the replaced manifest (if any)
+    proved landed and this one no longer does (pipeline.jobs.landed)."""
+    replaced = read_manifest_if_exists(lake, manifest_key(interval.job, interval.label))
+    manifest = land(lake, interval, _concat(parsed.tables), feeds=parsed.outcomes)
+    remove_staged(lake, interval)
+    mark_landed(lake, manifest, replaced)
+    return manifest
+
+
+def _concat(tables: Sequence[pa.Table]) -> pa.Table:
+    return pa.concat_tables(tables) if tables else to_table([])
+
+
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:
-    """Land the batches the outcomes staged as one interval; every outcome is recorded in the manifest."""
+    """Land the batches the outcomes staged as one interval (every outcome is recorded in the manifest), then
+    mark the bodies as land_parsed does."""
     staged = [o["staged_uri"] for o in outcomes if o.get("staged_uri")]
+    replaced = read_manifest_if_exists(lake, manifest_key(interval.job, interval.label))
     manifest = land_staged(lake, interval, staged, list(outcomes))
-    mark_landed(lake, manifest)
+    mark_landed(lake, manifest, replaced)
     return manifest
 
 

@@ -2,15 +2,18 @@
 an unchanged 200) is not parsed twice.
 
 Two proofs, both written only after a landing's manifest (so a crash before it only costs a re-parse):
-- a manifest: it lists every feed whose staged batch it landed (`staged_uri`, with the body's `raw_key`),
-  and every feed whose body an earlier attempt of the same interval landed (`landed_in` = its own key: a
-  rerun keeps those stories). A feed's state names the manifest that holds its body's stories
-  (`FeedState.landed_in`), so a run reads each such manifest once for all its feeds;
+- a manifest: it lists every feed whose batch it landed (`staged_uri` for a batch staged by an Airflow task;
+  `landed_in` = its own key for one `wirefeed run` parsed and landed in one process), with the body's
+  `raw_key`, and every feed whose body an earlier attempt of the same interval landed (`landed_in` = its own
+  key too, with no stories: a rerun keeps those stories). A feed's state names the manifest that holds its
+  body's stories (`FeedState.landed_in`), so a run reads each such manifest once for all its feeds;
 - the body's marker `_state/landed/<raw key>.json` (`mark_landed`), written after the manifest and naming
-  it. It answers when the state names no manifest or one that does not list the body (states written
-  before `landed_in` existed; a landing that the marker's manifest was replaced by), and its manifest is
-  remembered for the next run.
-A body that neither proves landed is parsed and staged again.
+  it. It answers when the state names no manifest or one that does not list the body, and its manifest is
+  remembered for the next run. A state names the manifest of the interval that parsed its body; that stops
+  listing the body only when a rerun of the interval replaces it without it (the feed failed or was skipped
+  in the rerun, whose objects still keep the body's stories), so the rerun writes markers for exactly those
+  bodies; a first landing writes none. (Markers of earlier versions, one per landed body, still answer.)
+A body that neither proves landed is parsed (and landed) again.
 """
 
 from __future__ import annotations
@@ -32,10 +35,14 @@ def landed_key(raw_key: str) -> str:
     return f"{LANDED_PREFIX}{raw_key}.json"
 
 
-def mark_landed(lake: Lake, manifest: Manifest) -> None:
-    """After a landing: mark the raw bodies whose staged batches it landed. Written after the manifest."""
+def mark_landed(lake: Lake, manifest: Manifest, replaced: Manifest | None) -> None:
+    """After a landing (written after its manifest): mark the bodies that `replaced` (the manifest of an
+    earlier attempt of the same interval, read before the landing) proved landed and `manifest` does not,
+    naming `manifest`, whose objects keep their stories (a rerun never drops a story)."""
+    if replaced is None:
+        return
     doc = json.dumps({"manifest": manifest.key}).encode()
-    keys = sorted({f["raw_key"] for f in manifest.feeds if f.get("raw_key") and f.get("staged_uri")})
+    keys = sorted({raw for _, raw in landed_bodies(replaced) - landed_bodies(manifest)})
     io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), keys)
 
 

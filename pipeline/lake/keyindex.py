@@ -2,10 +2,11 @@
 
 `_state/index/` holds 256 shards (`shards/<xx>.arrow`, an Arrow IPC stream) of (story_id, content_hash, owner)
 rows, the shard chosen by a hash of story_id, and `HEAD.json`. Shards stay Arrow tables in memory too (looked
-up and rewritten with Arrow compute, no Python object per row), so a large index costs tens of bytes a row. The owner is the manifest's `<job>/<label>`:
-the index stores keys and who named them, never file locations, so rewriting or compacting story files
-does not invalidate it. A landing reads only the shards of its batch's ids, so its cost does not grow with
-the number of days landed (it grows with the shards' size only).
+up and rewritten with Arrow compute, no Python object per row), so a large index costs tens of bytes a row.
+The owner is the manifest's `<job>/<label>`: the index stores keys and who named them, never file locations,
+so rewriting or compacting story files does not invalidate it. A landing reads only the shards of its
+batch's ids, so its cost does not grow with the number of days landed (it grows with the shards' size only),
+and rewrites only those where its owner's rows change (a rerun that lands the same stories writes none).
 
 Exactly once, with one writer at a time (as landing requires anyway): a landing records `pending` (owner,
 run id, shards it will touch, objects it will write) in HEAD before it changes any shard, and clears it
@@ -109,7 +110,9 @@ class KeyIndex:
         missing = sorted(set(numbers) - set(self.shards))
         if not self.head.get("pending"):
             try:
-                for number, rows in zip(missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True):
+                for number, rows in zip(
+                    missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True
+                ):
                     self.shards[number] = rows
             except ValueError:
                 pass  # shard() rebuilds the index when it meets the unreadable one
@@ -126,7 +129,9 @@ class KeyIndex:
         self.preload(by_shard)
         for number, ids in by_shard.items():
             table = self.shard(number)
-            hits = table.filter(pc.is_in(table.column("story_id"), value_set=pa.array(sorted(ids), pa.string())))
+            hits = table.filter(
+                pc.is_in(table.column("story_id"), value_set=pa.array(sorted(ids), pa.string()))
+            )
             for sid, chash, owner in zip(*(hits.column(n).to_pylist() for n in _SCHEMA.names), strict=True):
                 found.setdefault(str(sid), {})[str(chash)] = str(owner)
         return found
@@ -137,9 +142,7 @@ class KeyIndex:
         rows: set[Version] = set()
         for number in range(SHARDS):
             table = self.shard(number)
-            mine = table.filter(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
-            ids, hashes = mine.column("story_id").to_pylist(), mine.column("content_hash").to_pylist()
-            rows.update((str(i), str(h)) for i, h in zip(ids, hashes, strict=True))
+            rows |= _versions_of(table.filter(pc.equal(table.column("owner"), pa.scalar(owner, pa.string()))))
         return rows
 
     def leftovers(self, owner: str) -> list[str]:
@@ -173,11 +176,17 @@ class KeyIndex:
             new[shard_of(version[0])].append(version)
         if set(new) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
+        self.preload(pending["shards"])
+        changed = []
         for number in pending["shards"]:
             table = self.shard(number)
-            kept = table.filter(pc.not_equal(table.column("owner"), pa.scalar(owner, pa.string())))
-            self.shards[number] = pa.concat_tables([kept, _table(dict.fromkeys(new.get(number, []), owner))])
-        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), pending["shards"])
+            mine = pc.equal(table.column("owner"), pa.scalar(owner, pa.string()))
+            rows = dict.fromkeys(new.get(number, []), owner)
+            if _versions_of(table.filter(mine)) == set(rows):
+                continue  # the owner's rows there are these already (a rerun that lands the same stories)
+            self.shards[number] = pa.concat_tables([table.filter(pc.invert(mine)), _table(rows)])
+            changed.append(number)
+        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
 
     def commit(self, owner: str) -> None:
         """The owner's manifest is written: the landing is part of the index; its leftovers are gone."""
@@ -287,6 +296,11 @@ def _table(rows: Mapping[Version, str]) -> pa.Table:
     ordered = sorted(rows.items())
     columns = ([v[0] for v, _ in ordered], [v[1] for v, _ in ordered], [o for _, o in ordered])
     return pa.table([pa.array(c, pa.string()) for c in columns], schema=_SCHEMA)
+
+
+def _versions_of(rows: pa.Table) -> set[Version]:
+    ids, hashes = rows.column("story_id").to_pylist(), rows.column("content_hash").to_pylist()
+    return {(str(i), str(h)) for i, h in zip(ids, hashes, strict=True)}
 
 
 def _read_shard(lake: Lake, number: int) -> pa.Table:

@@ -5,8 +5,10 @@ Writes are all-or-nothing: a temp file + fsync + rename locally, a SHA-256 check
 (multipart for large bodies, aborted on failure). Local temp files live in `_tmp/` at the lake root, never
 beside the objects (readers of `stories/` must not see them); writers hold a shared lock on `_tmp/.lock`, and
 the first write of a LocalLake removes the temp files a killed writer left when no write is under way.
-A local object whose path leads outside the root (a symlink) is refused when read. The hex SHA-256 is also kept in the object metadata
-(S3: x-amz-meta-sha256) so `stat()` can report it without re-reading the object.
+A local object whose path leads outside the root (a symlink) is refused when read. The hex SHA-256 is also
+kept in the object metadata (S3: x-amz-meta-sha256) so `stat()` can report it without re-reading the object.
+`put_new` writes only when no object exists at the key, in one step (a hard link locally, a conditional
+write, If-None-Match: *, on S3): no exists() round trip first, and an object already there is never touched.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class BadKeyError(FatalError):
 @runtime_checkable
 class Lake(Protocol):
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo: ...
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> bool: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> ObjectInfo | None: ...
@@ -163,8 +166,17 @@ class LocalLake:
             ) from None
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        self._write(key, data, replace=True)
+        return ObjectInfo(key, len(data), sha256_hex(data))
+
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Write `key` unless it exists (True when written)."""
+        return self._write(key, data, replace=False)
+
+    def _write(self, key: str, data: bytes, *, replace: bool) -> bool:
         path = self._path(key)
         tmp = self.root / TEMP_PREFIX / f"{uuid.uuid4().hex}{_TEMP_SUFFIX}"
+        written = True
         try:
             if not self._swept:
                 self._swept = True
@@ -174,13 +186,21 @@ class LocalLake:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-                os.replace(tmp, path)
+                if replace:
+                    os.replace(tmp, path)
+                else:
+                    try:
+                        os.link(tmp, path)  # fails when the key exists: an object there is never replaced
+                    except FileExistsError:
+                        written = False
+                    tmp.unlink()
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise FatalError(f"cannot write {path}: {exc.strerror or exc}", key=key, path=str(path)) from exc
-        _fsync_dir(path.parent)
-        return ObjectInfo(key, len(data), sha256_hex(data))
+        if written:
+            _fsync_dir(path.parent)
+        return written
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -462,14 +482,23 @@ class S3Lake:
             raise map_s3_error(exc, "create_bucket", self.uri()) from exc
 
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+        return ObjectInfo(key, len(data), self._put(key, data, content_type, only_new=False))
+
+    def put_new(self, key: str, data: bytes, content_type: str | None = None) -> bool:
+        """Write `key` unless it exists (True when written): a conditional write, If-None-Match: *."""
+        return self._put(key, data, content_type, only_new=True) is not None
+
+    def _put(self, key: str, data: bytes, content_type: str | None, *, only_new: bool) -> str | None:
+        """The hex SHA-256 of what was written; None when `only_new` and the key exists."""
         full = self._full(key)
         digest = hashlib.sha256(data)
         extra: dict[str, Any] = {"Metadata": {"sha256": digest.hexdigest()}}
         if content_type:
             extra["ContentType"] = content_type
+        condition: dict[str, Any] = {"IfNoneMatch": "*"} if only_new else {}
         try:
             if len(data) > self.multipart_threshold:
-                self._put_multipart(full, data, extra)
+                self._put_multipart(full, data, extra, condition)
             else:
                 self.client.put_object(
                     Bucket=self.bucket,
@@ -477,13 +506,21 @@ class S3Lake:
                     Body=data,
                     ChecksumSHA256=base64.b64encode(digest.digest()).decode(),
                     **extra,
+                    **condition,
                 )
-        except (ClientError, BotoCoreError) as exc:
+        except ClientError as exc:
+            if only_new and exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                log.debug("put_new %s: exists already", self.uri(key))
+                return None
+            raise map_s3_error(exc, "put", self.uri(key)) from exc
+        except BotoCoreError as exc:
             raise map_s3_error(exc, "put", self.uri(key)) from exc
         log.debug("put %s (%d bytes)", self.uri(key), len(data))
-        return ObjectInfo(key, len(data), digest.hexdigest())
+        return digest.hexdigest()
 
-    def _put_multipart(self, full: str, data: bytes, extra: dict[str, Any]) -> None:
+    def _put_multipart(
+        self, full: str, data: bytes, extra: dict[str, Any], condition: dict[str, Any]
+    ) -> None:
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=full, ChecksumAlgorithm="SHA256", **extra
         )
@@ -503,7 +540,11 @@ class S3Lake:
                 )
                 parts.append({"PartNumber": number, "ETag": resp["ETag"], "ChecksumSHA256": checksum})
             self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **condition,
             )
         except BaseException:
             self._abort(full, upload_id)
@@ -544,7 +585,7 @@ class S3Lake:
         return []
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Objects whose key starts with `prefix`, sorted by key (paginated, with ETags; sha256 via stat())."""
+        """Objects whose key starts with `prefix`, sorted by key (paginated, with ETags; sha256: stat())."""
         root = f"{self.prefix}/" if self.prefix else ""
         found = []
         try:

@@ -44,6 +44,20 @@ def test_multipart_roundtrip(s3_lake_uri: str, s3_settings: Settings) -> None:
     assert lake.get("big.bin") == body
 
 
+def test_put_new_writes_only_a_missing_key(s3_lake_uri: str, s3_settings: Settings) -> None:
+    bucket = s3_lake_uri.split("/")[2]
+    lake = S3Lake(bucket, "lake", s3_settings.s3, multipart_threshold=6 * MiB, part_size=5 * MiB)
+    assert lake.put_new("raw/aa/x.json", b"first", "application/json")
+    assert not lake.put_new("raw/aa/x.json", b"second", "application/json")
+    assert lake.get("raw/aa/x.json") == b"first"
+    stored = lake.stat("raw/aa/x.json")
+    assert stored is not None and stored.sha256 == hashlib.sha256(b"first").hexdigest()
+    big = os.urandom(7 * MiB)
+    assert lake.put_new("big.bin", big) and not lake.put_new("big.bin", os.urandom(7 * MiB))
+    assert lake.get("big.bin") == big
+    assert not lake.client.list_multipart_uploads(Bucket=bucket).get("Uploads")  # the refused one aborted
+
+
 def test_body_corrupted_in_transit_is_rejected(s3_lake_uri: str, s3_settings: Settings) -> None:
     lake = open_lake(s3_lake_uri, s3_settings)
     assert isinstance(lake, S3Lake)
