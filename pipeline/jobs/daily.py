@@ -34,13 +34,13 @@ from pipeline.jobs.workers import worker_context
 from pipeline.lake.landing import (
     PARQUET_TYPE,
     Manifest,
-    land,
     land_staged,
+    land_tables,
     manifest_key,
     read_manifest_if_exists,
 )
 from pipeline.lake.parquet import parquet_bytes, to_table
-from pipeline.lake.staging import remove_staged, staging_key
+from pipeline.lake.staging import staging_key
 from pipeline.lake.store import Lake, open_lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.redact import redact_text, redact_url
@@ -567,14 +567,9 @@ def land_parsed(lake: Lake, interval: Interval, parsed: Parsed) -> Manifest:
     an Airflow attempt of the interval may have staged and mark the bodies the replaced manifest (if any)
     proved landed and this one no longer does (pipeline.jobs.landed)."""
     replaced = read_manifest_if_exists(lake, manifest_key(interval.job, interval.label))
-    manifest = land(lake, interval, _concat(parsed.tables), feeds=parsed.outcomes)
-    remove_staged(lake, interval)
+    manifest = land_tables(lake, interval, parsed.tables, parsed.outcomes)
     mark_landed(lake, manifest, replaced)
     return manifest
-
-
-def _concat(tables: Sequence[pa.Table]) -> pa.Table:
-    return pa.concat_tables(tables) if tables else to_table([])
 
 
 def land_outcomes(lake: Lake, interval: Interval, outcomes: Sequence[FeedOutcome]) -> Manifest:

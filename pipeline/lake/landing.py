@@ -326,6 +326,19 @@ def land_staged(
         log.info("staged batches of %s landed already: %s", interval.label, ", ".join(missing))
         if previous is not None and not tables:
             return previous
+    return land_tables(lake, interval, tables, feeds=feeds, source_info=source_info)
+
+
+def land_tables(
+    lake: Lake,
+    interval: Interval,
+    tables: Sequence[pa.Table],
+    feeds: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    source_info: Mapping[str, Any] | None = None,
+) -> Manifest:
+    """Land batches of stories (Arrow tables of the story schema) together as one interval, then remove the
+    interval's staged batches (those read, or those an earlier attempt staged)."""
     batch = pa.concat_tables(tables) if tables else to_table([])
     manifest = land(lake, interval, batch, feeds=feeds, source_info=source_info)
     remove_staged(lake, interval)
