@@ -189,15 +189,13 @@ class Tagger:
 
         # a dismissal word near a mention, in its sentence, dismisses it. Dismissal words are common ("not",
         # "no"), so they have an automaton of their own, run only around the mentions of a candidate story
+        # (compiled, its values the phrase lengths, or else the ahocorasick_rs fallback: one of them is built)
+        self._dismissal_scanner: Automaton | None = None
         self._dismissal: ahocorasick_rs.BytesAhoCorasick | None = None
-        self._dismissal_scanner: Automaton | None = None  # the same, compiled: values are phrase lengths
         self._dismissal_lengths: tuple[int, ...] = ()  # characters of each dismissal phrase
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         self._reach = 0  # characters around a mention where one may be
         if settings and settings.dismissal:
-            self._dismissal = ahocorasick_rs.BytesAhoCorasick(
-                [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
-            )
             self._dismissal_lengths = tuple(map(len, settings.dismissal))
             if compiled and COMPILED is not None:
                 phrases = dict.fromkeys(settings.dismissal)  # a repeated phrase finds the same spots
@@ -205,6 +203,10 @@ class Tagger:
                     [f" {phrase} ".encode("latin-1") for phrase in phrases],
                     [len(phrase) for phrase in phrases],
                     ASCII_LOWER_TO_SPACE,
+                )
+            else:
+                self._dismissal = ahocorasick_rs.BytesAhoCorasick(
+                    [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
                 )
             self._window = settings.window
             self._reach = max(settings.window) * WORDS_CHARS + max(map(len, settings.dismissal)) + 2
@@ -241,8 +243,6 @@ class Tagger:
                     mention = (rank[topic.id], candidate.name, candidate.exact_forms, gate)
                     mentions.setdefault(word(key, suffix=candidate.suffix), []).append(mention)
         self._longest = max(lengths.values())
-        # The automaton searches each key without its leading space (a DFA runs fastest on keys that start
-        # with a letter); a match of a whole-word key counts only after a space.
         values: list[_Value] = []
         for w, n in lengths.items():
             work = (
@@ -255,15 +255,19 @@ class Tagger:
         self._keys = tuple(lengths)  # " form ", or "form " for a suffix form
         self._values: tuple[_Value, ...] = tuple(values)
         self._whole_word = tuple(w.startswith(" ") for w in lengths)
-        self._automaton = ahocorasick_rs.BytesAhoCorasick(
-            [w.lstrip(" ").encode("latin-1") for w in lengths],
-            implementation=ahocorasick_rs.Implementation.DFA,
-        )
         # The compiled scan reads the case-kept story (folding each byte as prepare() does) and needs no
-        # whole-word check: its keys keep their leading space.
+        # whole-word check: its keys keep their leading space. The fallback, built only without it, searches
+        # each key without its leading space (a DFA runs fastest on keys that start with a letter); a match
+        # of a whole-word key counts only after a space.
         self._scanner: Automaton | None = None
+        self._automaton: ahocorasick_rs.BytesAhoCorasick | None = None
         if compiled and COMPILED is not None:
             self._scanner = COMPILED([w.encode("latin-1") for w in lengths], values, ASCII_LOWER_TO_SPACE)
+        else:
+            self._automaton = ahocorasick_rs.BytesAhoCorasick(
+                [w.lstrip(" ").encode("latin-1") for w in lengths],
+                implementation=ahocorasick_rs.Implementation.DFA,
+            )
         self.compiled = self._scanner is not None  # whether the compiled parts run
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
@@ -358,10 +362,11 @@ class Tagger:
     def _matches(self, text: bytes) -> list[tuple[int, _Value]]:
         """Every key's matches in the normalized `text`, overlapping ones included, as (offset of the key's
         last character (its closing space), value), ordered by that offset, the longest key first."""
-        values, whole_word = self._values, self._whole_word
+        values, whole_word, automaton = self._values, self._whole_word, self._automaton
+        assert automaton is not None  # the fallback's scan: built whenever the compiled one is not
         return [
             (end - 1, values[i])
-            for i, start, end in self._automaton.find_matches_as_indexes(text, overlapping=True)
+            for i, start, end in automaton.find_matches_as_indexes(text, overlapping=True)
             if text[start - 1] == 32 or not whole_word[i]
         ]
 
@@ -521,7 +526,7 @@ class Tagger:
     ) -> list[tuple[int, int]]:
         """(start, end) of the dismissal phrases within reach of a mention, by start: the dismissal
         automaton runs on the stretches of text around the mentions only."""
-        if self._dismissal is None:
+        if not self._dismissal_lengths:
             return []
         dismissal, lengths, scanner = self._dismissal, self._dismissal_lengths, self._dismissal_scanner
         reach = self._reach
@@ -537,6 +542,7 @@ class Tagger:
                 if scanner is not None:  # (offset of the closing space, phrase length)
                     spots.extend((at - n, at) for at, n in scanner.scan(text, low, high))
                 else:  # a match of " phrase " starts at its leading space and ends after its closing one
+                    assert dismissal is not None  # built whenever the compiled scan is not
                     spots.extend(
                         (low + start + 1, low + start + 1 + lengths[i])
                         for i, start, _ in dismissal.find_matches_as_indexes(text[low:high], overlapping=True)
