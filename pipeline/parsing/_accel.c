@@ -604,15 +604,19 @@ paragraphs(PyObject *module, PyObject *text)
         const T *u = (const T *)data;                                                     \
         Py_ssize_t i = 0;                                                                 \
         while (i < n) {                                                                   \
-            Py_UCS4 c;                                                                    \
-            while (i < n && (c = u[i]) < 0x80 && c != '\n') {                             \
-                dst[len++] = ASCII_LOWER[c];                                              \
-                i++;                                                                      \
+            Py_ssize_t end = i; /* a run of ASCII but newlines, then its lower case (vectorized) */ \
+            while (end < n && u[end] < 0x80 && u[end] != '\n') {                           \
+                end++;                                                                    \
             }                                                                             \
-            if (i >= n) {                                                                 \
+            for (Py_ssize_t k = i; k < end; k++) {                                        \
+                dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((T)(u[k] - 'A') < 26 ? 32 : 0)); \
+            }                                                                             \
+            len += (size_t)(end - i);                                                     \
+            if (end >= n) {                                                               \
                 break;                                                                    \
             }                                                                             \
-            i++;                                                                          \
+            Py_UCS4 c = u[end];                                                           \
+            i = end + 1;                                                                  \
             if (c < 0x80) {                                                               \
                 if (c == '\n' && i < n && u[i] == '\n') {                                 \
                     c = ' ';                                                              \
