@@ -393,13 +393,16 @@ class Tagger:
         tagged = sorted((r, v) for r, v in verdicts.items() if v.tagged)
         for rank, _ in tagged:
             rows.append((rank, 0, -1))  # the sensed topic's place among the rule topics
+        title_words: frozenset[str] = frozenset()
         if tagged:
             rows.sort()
+            # the title's words between two spaces (its first piece is "", its last the separator)
+            title_words = frozenset(scan.norm[: scan.sep + 1].split(" "))
         for rank, neg, tid in rows:
             if tid < 0:
                 topic = topic_ids[rank]
                 topics.append(topic)
-                hits.extend(self._sense_hits(topic, verdicts[rank], scan.norm, scan.sep))
+                hits.extend(self._sense_hits(topic, verdicts[rank], scan.norm, title_words))
                 continue
             topic, name = terms[tid]
             if not topics or topics[-1] != topic:
@@ -407,7 +410,9 @@ class Tagger:
             hits.append({"topic": topic, "term": name, "count": -neg, "in_title": tid in titled})
         return topics, hits
 
-    def _sense_hits(self, topic: str, verdict: Verdict, norm: str, sep: int) -> list[dict[str, Any]]:
+    def _sense_hits(
+        self, topic: str, verdict: Verdict, norm: str, title_words: frozenset[str]
+    ) -> list[dict[str, Any]]:
         """Evidence of a sensed tag: its mentions by name (most first), then its strongest positive
         features other than the mentions: words ("sense:imports", how often it occurs) and word classes
         ("sense:class:trade", how many of its words occur)."""
@@ -420,16 +425,14 @@ class Tagger:
             {"topic": topic, "term": name, "count": n, "in_title": bool(t)}
             for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
-        title = norm[: sep + 1]
         for feature, _ in verdict.evidence:
             kind, _, name = feature.partition(":")
             if kind in ("class", "cclass"):
                 members = self._class_words[name].intersection(verdict.inp.words)
-                count, in_title = len(members), any(f" {w} " in title for w in members)
+                count, in_title = len(members), not title_words.isdisjoint(members)
                 feature = f"class:{name}"
             else:
-                needle = f" {feature} "
-                count, in_title = norm.count(needle), needle in title
+                count, in_title = norm.count(f" {feature} "), feature in title_words
             hits.append(
                 {"topic": topic, "term": SENSE_PREFIX + feature, "count": max(1, count), "in_title": in_title}
             )
@@ -530,11 +533,13 @@ class Tagger:
             return []
         dismissal, lengths, scanner = self._dismissal, self._dismissal_lengths, self._dismissal_scanner
         reach = self._reach
-        around = sorted(
-            (max(0, start - reach), min(len(text), -neg_end + reach))
+        size = len(text)
+        around = [
+            (start - reach if start > reach else 0, min(size, reach - neg_end))
             for found in spans.values()
             for start, neg_end, _ in found
-        )
+        ]
+        around.sort()
         spots: list[tuple[int, int]] = []
         low, high = around[0]
         for a, b in [*around[1:], (len(text) + 1, 0)]:
