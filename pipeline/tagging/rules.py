@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -471,12 +472,13 @@ class Tagger:
             return {}
         spots = self._dismissal_spots(scan.low, spans)
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
+        ranks, terms, titled = self._ranks, self._terms, scan.titled
         for tid in scan.kept:
-            by_term = rule_hits.get(self._ranks[tid])
+            by_term = rule_hits.get(ranks[tid])
             if by_term is not None:
-                term = self._terms[tid][1]
+                term = terms[tid][1]
                 n, in_title = by_term.get(term, (0, False))
-                by_term[term] = (n + 1, in_title or tid in scan.titled)
+                by_term[term] = (n + 1, in_title or tid in titled)
         # the story's distinct words the model or a class knows (every word without a model: the trainer's)
         vocabulary = self._vocabulary
         if vocabulary is None:
@@ -485,10 +487,7 @@ class Tagger:
             words = self._known.known(scan.low)
         else:  # the words of norm.split(), found as bytes (cheaper to split and hash), then named
             words = frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(scan.low)))
-        in_classes: dict[str, int] = {}
-        for word in words & self._class_union:
-            for name in self._class_of[word]:
-                in_classes[name] = in_classes.get(name, 0) + 1
+        in_classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, words & self._class_union)))
         classes = {name: in_classes[name] for name in self._class_names if name in in_classes}
         candidates, length = self._candidate_names, len(norm)
         out: dict[int, SenseInput] = {}
