@@ -210,8 +210,8 @@ def _is_html(detail: object) -> bool:
 
 
 def _str(value: object) -> str | None:
-    if isinstance(value, str):  # (an ASCII string has no surrogates to replace)
-        return (value if value.isascii() else without_surrogates(value)).strip() or None
+    if isinstance(value, str):
+        return without_surrogates(value).strip() or None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None
