@@ -9,7 +9,7 @@ build their tables a few thousand stories at a time, write each chunk's table as
 run's spool directory (a private temporary directory, removed when the run ends) and hand back its path: the
 parent maps the file and unlinks it at once, so no story is pickled, copied or decompressed on the way and
 nothing is left behind even when the parent dies. Workers fork from a server process that imported the
-pipeline once.
+pipeline and built the default tagger once (pipeline.jobs.tagger_preload).
 `backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
 (max_active_runs=1 or a one-slot pool).
 
@@ -473,7 +473,9 @@ def _run_parallel(
     done: dict[date, list[_ChunkResult]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="wirefeed-backfill-") as spool,
-        ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(__name__)) as pool,
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload")
+        ) as pool,
     ):
         while True:
             while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
