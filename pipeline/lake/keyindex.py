@@ -83,18 +83,20 @@ def owner_of(job: str, label: str) -> str:
 @dataclass
 class KeyIndex:
     """An opened index (pending landings resolved). Shards are read on demand and cached, and so is the shard
-    of each story id seen (a landing asks for its ids' shards three times: lookup, begin, assign)."""
+    number of each story id seen (a landing asks for its ids' shards three times: lookup, begin, assign)."""
 
     lake: Lake
     head: dict[str, Any]
     shards: dict[int, pa.Table] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
 
-    def shard_of(self, story_id: str) -> int:
-        number = self.numbers.get(story_id)
-        if number is None:
-            number = self.numbers[story_id] = shard_of(story_id)
-        return number
+    def shards_of(self, story_ids: Iterable[str]) -> list[int]:
+        """shard_of() of each id, in order (each id hashed once per opened index)."""
+        ids = list(story_ids)
+        known = self.numbers
+        new = [sid for sid in ids if sid not in known]
+        known.update(zip(new, map(shard_of, new), strict=True))
+        return [known[sid] for sid in ids]
 
     # --- reading ---
 
@@ -131,7 +133,7 @@ class KeyIndex:
         """story_id -> {content_hash: owner} for the ids that any manifest names."""
         found: dict[str, dict[str, str]] = {}
         wanted = sorted(set(story_ids))
-        numbers = sorted({self.shard_of(sid) for sid in wanted})
+        numbers = sorted(set(self.shards_of(wanted)))
         self.preload(numbers)
         tables = [table for table in map(self.shard, numbers) if table.num_rows]
         if not tables:
@@ -163,7 +165,7 @@ class KeyIndex:
 
     def begin(self, owner: str, run_id: str, touched_ids: Iterable[str], objects: Iterable[str]) -> None:
         """Record the landing about to change the index (before any shard changes)."""
-        shards = sorted({self.shard_of(sid) for sid in touched_ids})
+        shards = sorted(set(self.shards_of(touched_ids)))
         self.head["pending"] = {
             "owner": owner,
             "run_id": run_id,
@@ -177,9 +179,10 @@ class KeyIndex:
         pending = self.head.get("pending") or {}
         if pending.get("owner") != owner:
             raise FatalError("key index: assign() without begin() for this owner", owner=owner)
+        given = list(versions)
         new: dict[int, list[Version]] = defaultdict(list)
-        for version in versions:
-            new[self.shard_of(version[0])].append(version)
+        for version, number in zip(given, self.shards_of(sid for sid, _ in given), strict=True):
+            new[number].append(version)
         if set(new) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])
