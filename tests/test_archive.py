@@ -310,3 +310,26 @@ def test_json_values_are_json_loads_own(line: bytes) -> None:
             return ("error", type(exc).__name__)
 
     assert outcome(archive.json_value) == outcome(json.loads)
+
+
+def test_record_entry_maps_names_text_and_html_flags() -> None:
+    fields = load_mapping(
+        {"hl": "title", "txt": "body", "by": "authors", "tags": "categories", "when": "published"}
+    )
+    record = {
+        "hl": "Rates <b>up</b>",
+        "txt": ["First.", None, "Second."],
+        "by": [{"name": "Ann"}, "Bob", "", None, 7],
+        "tags": ["econ", "", "rates"],
+        "when": "",  # empty: not mapped
+    }
+    entry = archive.record_entry(record, fields, origin="o", source="wire")
+    assert (entry.title, entry.title_is_html, entry.body, entry.body_is_html) == (
+        "Rates <b>up</b>",
+        True,
+        "First.\n\nSecond.",
+        False,
+    )
+    assert entry.authors == ("Ann", "Bob", "7") and entry.categories == ("econ", "rates")
+    assert entry.published is None and entry.source == "wire"
+    assert archive.record_entry({"by": "Solo"}, fields, origin="o", source="s").authors == ("Solo",)

@@ -478,5 +478,7 @@ def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (list, tuple)):
+        if all(v.__class__ is str for v in value):  # the usual list of names, as they are
+            return tuple(filter(None, value))
         return tuple(str(v.get("name", "")) if isinstance(v, dict) else str(v) for v in value if v)
     return (str(value),)
