@@ -155,6 +155,18 @@ def test_workers_hand_tables_back_through_spool_files_that_never_outlive_the_run
     assert list(tmp.glob("wirefeed-backfill-*")) == []  # (pymp-*: multiprocessing's own, removed at exit)
 
 
+def test_a_chunk_whose_spool_file_cannot_be_written_is_an_error_not_a_loss(tmp_path: Path) -> None:
+    """A full or missing spool disk fails the chunk (so its day) with the OS's reason; a rerun retries."""
+    arch = tmp_path / "archive"
+    make_archive(arch)
+    plan = backfill.plan_days(str(arch), [D1], None, settings=SETTINGS)[D1]
+    missing = tmp_path / "gone"
+    fields = backfill.load_mapping(None)
+    result = backfill._prepare_in_worker(str(arch), D1, plan.planned, fields, SETTINGS, str(missing))
+    assert isinstance(result, dict) and result["error"] == "FileNotFoundError"
+    assert not missing.exists()
+
+
 def test_a_day_that_cannot_be_read_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
     make_archive(arch)
