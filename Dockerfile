@@ -22,8 +22,9 @@ COPY --chown=airflow:0 schemas/ schemas/
 COPY --chown=airflow:0 config/ config/
 COPY --chown=airflow:0 samples/ samples/
 # A C compiler for the tagger's compiled scan (pipeline/tagging/_automaton.c) and its accelerator
-# (pipeline/tagging/_accel.c): optional for pip, but the image must have them (the pure-Python fallbacks tag
-# the same, slower), so the build fails without them.
+# (pipeline/tagging/_accel.c), and the parsing stage's text passes (pipeline/parsing/_accel.c): optional for
+# pip, but the image must have them (the pure-Python fallbacks give the same, slower), so the build fails
+# without them.
 USER root
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
@@ -34,6 +35,7 @@ RUN PIP_CONSTRAINT=requirements/lock.txt pip install --no-deps -e . \
     && python -c "import pipeline.schema as s; s.arrow_schema()" \
     && python -c "import pipeline.tagging._automaton" \
     && python -c "import pipeline.tagging._accel" \
+    && python -c "import pipeline.parsing._accel" \
     && wirefeed --help >/dev/null
 
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/

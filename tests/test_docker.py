@@ -123,9 +123,10 @@ def test_the_package_builds_a_wheel(tmp_path: Path) -> None:
         "pipeline/commands/backfill.py",
     } <= set(names)
     assert any(n.endswith("entry_points.txt") for n in names)
-    # the compiled scan and the accelerator are built where a compiler is (here; the image: the next test)
-    for module in ("_automaton", "_accel"):
-        assert any(n.startswith(f"pipeline/tagging/{module}.") and n.endswith(".so") for n in names), names
+    # the compiled scan, the accelerator and the text passes are built where a compiler is (here; the image:
+    # the next test)
+    for module in ("tagging/_automaton", "tagging/_accel", "parsing/_accel"):
+        assert any(n.startswith(f"pipeline/{module}.") and n.endswith(".so") for n in names), names
 
 
 def test_the_image_compiles_the_tagger_scan_and_fails_without_it() -> None:
@@ -134,6 +135,7 @@ def test_the_image_compiles_the_tagger_scan_and_fails_without_it() -> None:
     install = text.index("pip install --no-deps -e .")
     assert compiler < install < text.index('python -c "import pipeline.tagging._automaton"')
     assert install < text.index('python -c "import pipeline.tagging._accel"')
+    assert install < text.index('python -c "import pipeline.parsing._accel"')
     assert text.rindex("USER airflow") > compiler  # back to the image's user after apt-get
     assert "**/*.so" in (REPO / ".dockerignore").read_text().split()  # a host build never enters the image
 

@@ -207,3 +207,20 @@ def test_casefold_utf8_is_casefold_for_every_character():
         value = f"Ab{c}{c.upper()} x{c}"
         assert casefold_utf8(value) == value.casefold().encode("utf-8"), hex(code)
     assert casefold_utf8("Straße ΣΑΣ İx") == "Straße ΣΑΣ İx".casefold().encode("utf-8")
+
+
+def test_hash_form_is_casefold_utf8_without_blank_lines_for_every_character():
+    """The compiled one-pass hash form (with its check of the characters it reports) against its definition,
+    for every character in each string kind (latin-1, BMP, astral) and beside line breaks."""
+    from pipeline.parsing.normalize import _hash_form
+
+    for code in range(0x110000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        c = chr(code)
+        for value in (f"Ab{c}{c.upper()}\n\nX{c}\n", f"{c}\n\n\nZ"):
+            assert _hash_form(value) == casefold_utf8(value).replace(b"\n\n", b" "), hex(code)
+    many_astral = "".join(map(chr, range(0x1F300, 0x1F400))) + "ABC"
+    assert _hash_form(many_astral) == casefold_utf8(many_astral)
+    with pytest.raises(UnicodeEncodeError):  # as casefold_utf8 does
+        _hash_form("a\ud800")

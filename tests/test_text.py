@@ -1,6 +1,8 @@
 import copy
+import os
 import random
 import re
+import shutil
 import unicodedata
 
 import pytest
@@ -247,3 +249,117 @@ def test_text_judged_already_clean_is_what_the_general_path_gives():
         if general.isascii():
             assert text_module._already_clean(general), repr(general)
     assert judged_clean > 500
+
+
+# --- the compiled passes (pipeline/parsing/_accel.c) give what the Python steps give ---
+
+needs_compiled = pytest.mark.skipif(not text_module.COMPILED, reason="pipeline.parsing._accel was not built")
+
+_TAG_NAMES = """p P b div DIV li ul br span a script Script style svg math table td tr h1 pre textarea select
+    option template title plaintext o:p x-y html body head iframe noscript xmp figure img""".split()  # noqa: SIM905
+_MARKUP = [*_PIECES, "<!DOCTYPE html>", "</html>", "<html>", "<body>", "</body>", "<![CDATA[x]]>", "<!-->",
+           "&lt;p&gt;", "&amp;lt;b&amp;gt;", "&#0;", "&#x110000;", "&#55296;", "&mdash;", "&unknown;", "&",
+           "<", ">", "javascript:x", "JAVASCRIPT:y", "t:", "T: ", "java\x01script:z", "\u017fcript:",
+           "<a href=x", "='", '"', "\u00a0\u00a0", "\n\n\n", "\r\r", "\u0345", "\U0001d400", "a"]  # fmt: skip
+
+
+def _markup(rng):
+    out = []
+    for _ in range(rng.randint(0, 30)):
+        roll = rng.random()
+        if roll < 0.25:
+            name = rng.choice(_TAG_NAMES)
+            attrs = rng.choice(["", " class=x", " id='a b'", ' href="javascript:x"', " x=<y>", "/"])
+            out.append(f"<{'/' if rng.random() < 0.4 else ''}{name}{attrs}>")
+        else:
+            out.append(rng.choice(_MARKUP))
+    return "".join(out)
+
+
+def _markup_values():
+    rng = random.Random(7)
+    values = [_markup(rng) for _ in range(4000)] + _fragments(2000, 8)
+    return [*values, "<b>" * 2100 + "deep", "<div>" * 1500 + "x" + "</div>" * 1500, "<p>" + "x " * 50000]
+
+
+def _cleaned(values):
+    text_module._clean_inline_cached.cache_clear()
+    try:
+        return [(html_to_text(v), plain_to_text(v), clean_inline(v), clean_inline(v, False)) for v in values]
+    finally:
+        text_module._clean_inline_cached.cache_clear()
+
+
+@needs_compiled
+def test_compiled_walk_gives_the_xslt_text():
+    for html in _markup_values():
+        html = html.replace("\x00", "").replace("\ud800", "")
+        try:
+            root = etree.fromstring(html, text_module._lxml_parser())
+        except (etree.LxmlError, ValueError):
+            continue
+        if root is not None:
+            assert text_module._WALKER.text(root) == bytes(text_module._text_transform()(root)), repr(html)
+
+
+@needs_compiled
+def test_compiled_text_passes_equal_the_python_steps(monkeypatch):
+    """html_to_text, plain_to_text and clean_inline with the compiled walk, paragraph pass and screens, and
+    with XSLT, bytes methods and the Python screens (what runs where the module was not built)."""
+    values = _markup_values()
+    compiled = _cleaned(values)
+    with monkeypatch.context() as python_only:
+        python_only.setattr(text_module, "COMPILED", False)
+        python_only.setattr(text_module, "_WALKER", None)
+        python = _cleaned(values)
+    for value, got, want in zip(values, compiled, python, strict=True):
+        assert got == want, repr(value)
+
+
+@needs_compiled
+def test_compiled_paragraphs_equal_the_bytes_and_unicode_paths():
+    rng = random.Random(9)
+    values = [*_fragments(5000, 10), *("".join(rng.choice(_MARKUP) for _ in range(12)) for _ in range(5000))]
+    for value in [
+        *values,
+        "",
+        " ",
+        "\n\n",
+        "a\x00",
+        "\U0001f600" * 70 + "".join(map(chr, range(0x1F300, 0x1F380))),
+    ]:
+        done = text_module._accel.paragraphs(value)
+        utf8 = text_module._paragraphs_utf8(value)
+        if done is None:
+            assert utf8 is None or any(ord(c) > 0xFFFF for c in value), repr(value)
+            continue
+        clean, chars = done
+        assert set(chars) == {c for c in value if ord(c) > 0x7F}, repr(value)
+        assert text_module._accel.paragraphs(value.encode("utf-8")) == done
+        if all(text_module._nfc_inert(c) for c in chars):
+            assert clean == utf8 == text_module._paragraphs_unicode(value), repr(value)
+        assert text_module._paragraphs(value) == text_module._paragraphs_unicode(value), repr(value)
+    same = "already clean"
+    assert text_module._accel.paragraphs(same)[0] is same
+
+
+@needs_compiled
+def test_compiled_screens_equal_their_definitions():
+    rng = random.Random(11)
+    for value in [
+        *_fragments(3000, 12),
+        *("".join(rng.choice(_MARKUP) for _ in range(6)) for _ in range(3000)),
+    ]:
+        has = "\x00" in value or any("\ud800" <= c <= "\udfff" for c in value)
+        assert text_module._accel.has_nul_or_surrogate(value) == has, repr(value)
+        raw = value.encode("utf-8", "surrogatepass")
+        assert text_module._accel.maybe_unsafe(raw) == (b"<" in raw or b"t:" in raw or b"T:" in raw)
+
+
+def test_the_compiled_module_is_built_where_a_compiler_is():
+    """CI (CI set) and any machine with a C compiler build it: an import failure there is a broken build."""
+    if not os.environ.get("CI") and not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler and not CI: the Python steps are expected")
+    from pipeline.parsing import _accel  # raises ImportError when the build failed
+
+    assert text_module.COMPILED and text_module._WALKER is not None and _accel.Walker

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from datetime import UTC, datetime
 from typing import Final
 
 from pipeline.errors import BadRecordError
 from pipeline.parsing.dates import parse_date
 from pipeline.parsing.parse import RawEntry, default_source
-from pipeline.parsing.text import clean_inline, strip_unsafe, to_text, without_surrogates
+from pipeline.parsing.text import COMPILED, clean_inline, strip_unsafe, to_text, without_surrogates
 from pipeline.parsing.urls import canonical_url
 from pipeline.redact import redact_url
 from pipeline.schema import SCHEMA_VERSION, Story
 
+if COMPILED:
+    from pipeline.parsing._accel import hash_form as _compiled_hash_form
+
 ID_CHARS: Final = 32
-_ABSOLUTE_RE: Final = re.compile(r"https?://[^/?#\\\s]", re.IGNORECASE)
 _ASCII_BYTES: Final = bytes(range(128))
 _ASCII_LOWER: Final = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 _SEP: Final = "\x1f"  # unit separator: cannot occur in cleaned text, so field boundaries are unambiguous
@@ -52,14 +53,36 @@ def content_hash(title: str, body: str) -> str:
     (str.split() splits on exactly the whitespace `\\s` matches; the values are those of every lake
     landed so far, so the hash function stays sha256: it costs ~3 us a story, the old regex ~200.)"""
     normalized = " ".join(f"{title}\n{body}".split())
-    return hashlib.sha256(casefold_utf8(normalized)).hexdigest()[:ID_CHARS]
+    return hashlib.sha256(_hash_form(normalized)).hexdigest()[:ID_CHARS]
 
 
 def _clean_content_hash(title: str, body: str) -> str:
     """content_hash(title, body) for text this module cleaned: there the only whitespace is single spaces
     and the blank line between paragraphs, so the normalization is one replace instead of a split."""
-    text = f"{title} {body}" if title and body else title or body
-    return hashlib.sha256(casefold_utf8(text).replace(b"\n\n", b" ")).hexdigest()[:ID_CHARS]
+    return hashlib.sha256(_hash_form(f"{title} {body}" if title and body else title or body)).hexdigest()[
+        :ID_CHARS
+    ]
+
+
+def _hash_form(text: str) -> bytes:
+    """casefold_utf8(text).replace(b"\n\n", b" "), in one compiled pass where its non-ASCII characters fold
+    to themselves (most do; those the pass reports are checked, and remembered)."""
+    if COMPILED and (done := _compiled_hash_form(text)) is not None:
+        folded, chars = done
+        if not chars or _FOLDS_TO_ITSELF.issuperset(chars) or all(_folds_to_itself(c) for c in chars):
+            return folded
+    return casefold_utf8(text).replace(b"\n\n", b" ")
+
+
+_FOLDS_TO_ITSELF: Final[set[str]] = set()
+_MAX_REMEMBERED: Final = 1 << 16
+
+
+def _folds_to_itself(char: str) -> bool:
+    same = char.casefold() == char
+    if same and len(_FOLDS_TO_ITSELF) < _MAX_REMEMBERED:
+        _FOLDS_TO_ITSELF.add(char)
+    return same
 
 
 def casefold_utf8(text: str) -> bytes:
@@ -97,11 +120,10 @@ def _feed_url(feed_url: str | None) -> str | None:
 
 
 def _story_url(link: str | None, base: str | None) -> str | None:
-    """Canonical link; an absolute http(s) link with a host needs no base (urljoin would return it)."""
+    """Canonical link (an absolute http(s) link with a host needs no base)."""
     if not link:
         return None
-    link = without_surrogates(link)
-    return canonical_url(link, None if _ABSOLUTE_RE.match(link) else base)
+    return canonical_url(without_surrogates(link), base)
 
 
 def _as_utc(fetched_at: datetime) -> datetime:

@@ -16,6 +16,13 @@ from typing import Final
 
 from lxml import etree  # type: ignore[import-untyped]
 
+try:  # the tree walk and text passes compiled (pipeline/parsing/_accel.c), when they were built: same output
+    from pipeline.parsing import _accel
+
+    COMPILED = True
+except ImportError:  # no C compiler where the package was installed: the same steps in Python
+    COMPILED = False
+
 # Every element name of HTML (current and obsolete), for spotting a tag that was never closed.
 HTML_ELEMENTS: Final = frozenset(
     """a abbr acronym address applet area article aside audio b base basefont bdi bdo bgsound big blink
@@ -103,9 +110,20 @@ def _text_transform() -> etree.XSLT:
     return transform
 
 
+# The XSLT's work by a walk over libxml2's nodes (the compiled module's; tests/test_text.py compares them).
+_WALKER: Final = _accel.Walker(block=_BLOCK, skip=_SKIP) if COMPILED else None
+
+
 def _extract(html: str) -> str:
     """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks."""
-    if "\x00" in html or _has_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
+    text = _extract_utf8(html)
+    return text if isinstance(text, str) else text.decode("utf-8")
+
+
+def _extract_utf8(html: str) -> str | bytes:
+    """_extract, as the UTF-8 bytes the compiled walker gives when it ran (no decoding for the caller to
+    undo), else as str."""
+    if _has_nul_or_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
         html = _CONTROL_RE.sub("", html)
     parser = _lxml_parser()
     try:
@@ -116,6 +134,8 @@ def _extract(html: str) -> str:
         return _extract_flat(html)
     if root is None:
         return ""
+    if _WALKER is not None and (raw := _WALKER.text(root)) is not None:
+        return raw
     try:
         return str(_text_transform()(root))
     except etree.XSLTError:  # e.g. libxslt's template depth: the same result by walking the tree
@@ -159,6 +179,12 @@ def _remove_tags(text: str) -> str:
     return TAG_RE.sub(" ", text[:end]) + text[end:] if end else text
 
 
+def _has_nul_or_surrogate(text: str) -> bool:
+    if COMPILED:
+        return _accel.has_nul_or_surrogate(text)
+    return "\x00" in text or _has_surrogate(text)
+
+
 def _has_surrogate(text: str) -> bool:
     if text.isascii():
         return False
@@ -184,7 +210,7 @@ def _drop_controls(text: str) -> str:
 
 def without_surrogates(text: str) -> str:
     """Lone surrogates (JSON escapes, surrogateescape'd file names) -> U+FFFD, so UTF-8 can encode it."""
-    return _SURROGATE_RE.sub("\ufffd", text)
+    return text if text.isascii() else _SURROGATE_RE.sub("\ufffd", text)
 
 
 def has_tag(text: str) -> bool:
@@ -218,10 +244,23 @@ def _maybe_script_url(text: str) -> bool:
 
 def _paragraphs(text: str) -> str:
     """Normalize whitespace inside paragraphs (split on blank lines) and join them with one blank line."""
+    if COMPILED:
+        return _paragraphs_compiled(text)
     if _already_clean(text):
         return text
     fast = _paragraphs_utf8(text)
     return fast if fast is not None else _paragraphs_unicode(text)
+
+
+def _paragraphs_compiled(text: str | bytes) -> str:
+    """_paragraphs by the compiled pass (of text or of its UTF-8), which does what _paragraphs_utf8 does;
+    the general path where that one would give up (a character that is not _nfc_inert, lone surrogates)."""
+    done = _accel.paragraphs(text)
+    if done is not None:
+        clean, chars = done
+        if not chars or _INERT.issuperset(chars) or all(_nfc_inert(c) for c in chars):
+            return clean
+    return _paragraphs_unicode(text if isinstance(text, str) else text.decode("utf-8"))
 
 
 def _already_clean(text: str) -> bool:
@@ -301,7 +340,12 @@ def html_to_text(html: str) -> str:
     for _ in range(_MAX_PASSES):
         if "<" not in text and "&" not in text:
             break
-        text = _extract(text)
+        extracted = _extract_utf8(text)
+        if isinstance(extracted, bytes):  # the compiled walker's: usually its paragraphs are all that is left
+            if not _accel.maybe_unsafe(extracted):  # no '<' (so no markup: the loop ends), no "t:" (so no
+                return _paragraphs_compiled(extracted)  # script URL): strip_unsafe would return it as it is
+            extracted = extracted.decode("utf-8")
+        text = extracted
         if not has_markup(text):
             break
     return _paragraphs(strip_unsafe(text))

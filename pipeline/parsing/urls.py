@@ -57,13 +57,17 @@ _PLAIN_URL_RE: Final = re.compile(
 )
 
 
+# An absolute http(s) URL with a host: `base` plays no part (urljoin would return the URL, re-spelled).
+_ABSOLUTE_RE: Final = re.compile(r"https?://[^/?#\\\s]", re.IGNORECASE)
+
+
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """http(s) URL -> canonical form, resolving relative links against `base`; anything else -> None."""
     if not url:
         return None
     plain = _PLAIN_URL_RE.fullmatch(url)
     if plain is None:
-        return _canonical(url, base)
+        return _canonical(url, None if base is None or _ABSOLUTE_RE.match(url) else base)
     scheme, host, path, query = plain.groups()  # what _canonical gives for it, without urllib's parsing
     query = _clean_query(query) if query else ""
     return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -393,13 +394,16 @@ class Tagger:
         tagged = sorted((r, v) for r, v in verdicts.items() if v.tagged)
         for rank, _ in tagged:
             rows.append((rank, 0, -1))  # the sensed topic's place among the rule topics
+        title_words: frozenset[str] = frozenset()
         if tagged:
             rows.sort()
+            # the title's words between two spaces (its first piece is "", its last the separator)
+            title_words = frozenset(scan.norm[: scan.sep + 1].split(" "))
         for rank, neg, tid in rows:
             if tid < 0:
                 topic = topic_ids[rank]
                 topics.append(topic)
-                hits.extend(self._sense_hits(topic, verdicts[rank], scan.norm, scan.sep))
+                hits.extend(self._sense_hits(topic, verdicts[rank], scan.norm, title_words))
                 continue
             topic, name = terms[tid]
             if not topics or topics[-1] != topic:
@@ -407,7 +411,9 @@ class Tagger:
             hits.append({"topic": topic, "term": name, "count": -neg, "in_title": tid in titled})
         return topics, hits
 
-    def _sense_hits(self, topic: str, verdict: Verdict, norm: str, sep: int) -> list[dict[str, Any]]:
+    def _sense_hits(
+        self, topic: str, verdict: Verdict, norm: str, title_words: frozenset[str]
+    ) -> list[dict[str, Any]]:
         """Evidence of a sensed tag: its mentions by name (most first), then its strongest positive
         features other than the mentions: words ("sense:imports", how often it occurs) and word classes
         ("sense:class:trade", how many of its words occur)."""
@@ -420,16 +426,14 @@ class Tagger:
             {"topic": topic, "term": name, "count": n, "in_title": bool(t)}
             for name, (n, t) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ]
-        title = norm[: sep + 1]
         for feature, _ in verdict.evidence:
             kind, _, name = feature.partition(":")
             if kind in ("class", "cclass"):
                 members = self._class_words[name].intersection(verdict.inp.words)
-                count, in_title = len(members), any(f" {w} " in title for w in members)
+                count, in_title = len(members), not title_words.isdisjoint(members)
                 feature = f"class:{name}"
             else:
-                needle = f" {feature} "
-                count, in_title = norm.count(needle), needle in title
+                count, in_title = norm.count(f" {feature} "), feature in title_words
             hits.append(
                 {"topic": topic, "term": SENSE_PREFIX + feature, "count": max(1, count), "in_title": in_title}
             )
@@ -468,12 +472,13 @@ class Tagger:
             return {}
         spots = self._dismissal_spots(scan.low, spans)
         rule_hits: dict[int, dict[str, tuple[int, bool]]] = {rank: {} for rank in spans}
+        ranks, terms, titled = self._ranks, self._terms, scan.titled
         for tid in scan.kept:
-            by_term = rule_hits.get(self._ranks[tid])
+            by_term = rule_hits.get(ranks[tid])
             if by_term is not None:
-                term = self._terms[tid][1]
+                term = terms[tid][1]
                 n, in_title = by_term.get(term, (0, False))
-                by_term[term] = (n + 1, in_title or tid in scan.titled)
+                by_term[term] = (n + 1, in_title or tid in titled)
         # the story's distinct words the model or a class knows (every word without a model: the trainer's)
         vocabulary = self._vocabulary
         if vocabulary is None:
@@ -482,10 +487,7 @@ class Tagger:
             words = self._known.known(scan.low)
         else:  # the words of norm.split(), found as bytes (cheaper to split and hash), then named
             words = frozenset(map(vocabulary.__getitem__, vocabulary.keys() & _words_of(scan.low)))
-        in_classes: dict[str, int] = {}
-        for word in words & self._class_union:
-            for name in self._class_of[word]:
-                in_classes[name] = in_classes.get(name, 0) + 1
+        in_classes = Counter(chain.from_iterable(map(self._class_of.__getitem__, words & self._class_union)))
         classes = {name: in_classes[name] for name in self._class_names if name in in_classes}
         candidates, length = self._candidate_names, len(norm)
         out: dict[int, SenseInput] = {}
@@ -530,11 +532,13 @@ class Tagger:
             return []
         dismissal, lengths, scanner = self._dismissal, self._dismissal_lengths, self._dismissal_scanner
         reach = self._reach
-        around = sorted(
-            (max(0, start - reach), min(len(text), -neg_end + reach))
+        size = len(text)
+        around = [
+            (start - reach if start > reach else 0, min(size, reach - neg_end))
             for found in spans.values()
             for start, neg_end, _ in found
-        )
+        ]
+        around.sort()
         spots: list[tuple[int, int]] = []
         low, high = around[0]
         for a, b in [*around[1:], (len(text) + 1, 0)]:

@@ -1,0 +1,808 @@
+/* pipeline.parsing._accel: the whole-text passes of the parsing stage in C (optional; pipeline/parsing/text.py
+ * and normalize.py run the same steps in Python, XSLT and bytes methods when this module is not built, with the
+ * same results: tests/test_text.py and tests/test_normalize.py compare them).
+ *
+ * Walker(block, skip).text(root): the text of an lxml tree as text._TEXT_XSLT computes it, as UTF-8 bytes: the
+ *   text nodes in document order, nothing from a `skip` element, "\n\n" before and after the content of a
+ *   `block` element (names compared exactly, as XSLT matches them). It reads libxml2's nodes directly, where
+ *   the XSLT run costs a transform context, a result tree and its serialization per call. None when the tree
+ *   is deeper than MAX_DEPTH (text.py then takes the XSLT route).
+ * paragraphs(text): text._paragraphs_utf8 in one pass over the UTF-8 of a str or bytes: controls, zero-width
+ *   space and BOM dropped, a whitespace run (space, tab, CR, LF, no-break space) holding two line breaks
+ *   becomes a paragraph break "\n\n", any other run a space, none at either end. Returns (text, the distinct
+ *   non-ASCII characters of the input), the input str itself when nothing changed; the caller checks those
+ *   characters (text._nfc_inert) before it trusts the result.
+ * hash_form(text): text.casefold().encode("utf-8").replace(b"\n\n", b" ") where text's non-ASCII characters
+ *   fold to themselves: (bytes, the distinct non-ASCII characters) for the caller to check.
+ * maybe_unsafe(raw), has_nul_or_surrogate(text): screens (memchr, one loop) for text.py's rare paths.
+ * paragraphs and hash_form return None for input they do not take (lone surrogates, invalid UTF-8, more than
+ * MAX_ASTRAL distinct characters beyond the BMP); the caller takes the general path then.
+ *
+ * lxml's public C API (struct LxmlElement in lxml/etree.h) and libxml2's public xmlNode (libxml/tree.h) are
+ * stable ABI; their leading fields are declared here, so the build needs no headers but Python's. The module
+ * refuses to load when lxml's _Element does not have the declared size.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* libxml2's xmlNode, up to the field read here (libxml/tree.h) */
+typedef struct XNode {
+    void *private_;
+    int type; /* xmlElementType */
+    const unsigned char *name;
+    struct XNode *children;
+    struct XNode *last;
+    struct XNode *parent;
+    struct XNode *next;
+    struct XNode *prev;
+    void *doc;
+    void *ns;
+    unsigned char *content;
+} XNode;
+
+enum { ELEMENT_NODE = 1, TEXT_NODE = 3, CDATA_SECTION_NODE = 4 };
+
+/* lxml.etree._Element (struct LxmlElement in lxml/etree.h) */
+typedef struct {
+    PyObject_HEAD
+    void *doc;
+    XNode *c_node;
+    PyObject *tag;
+} LxmlElement;
+
+static PyTypeObject *element_type; /* lxml.etree._Element */
+
+#define MAX_DEPTH 4096
+#define MAX_ASTRAL 64
+
+/* ---- a growable byte buffer ---- */
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} Buffer;
+
+static int
+reserve(Buffer *buf, size_t extra)
+{
+    if (buf->len + extra <= buf->cap) {
+        return 0;
+    }
+    size_t cap = buf->cap ? buf->cap : 4096;
+    while (cap < buf->len + extra) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *data = PyMem_Realloc(buf->data, cap);
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    buf->data = data;
+    buf->cap = cap;
+    return 0;
+}
+
+static int
+append(Buffer *buf, const char *bytes, size_t n)
+{
+    if (reserve(buf, n) < 0) {
+        return -1;
+    }
+    memcpy(buf->data + buf->len, bytes, n);
+    buf->len += n;
+    return 0;
+}
+
+/* ---- Walker ---- */
+
+enum { KIND_OTHER = 0, KIND_BLOCK = 1, KIND_SKIP = 2 };
+
+typedef struct {
+    char *name; /* NUL-terminated, owned */
+    int kind;
+} Name;
+
+typedef struct {
+    PyObject_HEAD
+    Name *names;       /* grouped by first byte: first[c] .. first[c + 1] */
+    Py_ssize_t count;
+    Py_ssize_t first[257];
+    Buffer out;
+} Walker;
+
+static int
+kind_of(const Walker *self, const unsigned char *name)
+{
+    if (name == NULL) {
+        return KIND_OTHER;
+    }
+    for (Py_ssize_t k = self->first[name[0]]; k < self->first[name[0] + 1]; k++) {
+        if (strcmp(self->names[k].name, (const char *)name) == 0) {
+            return self->names[k].kind;
+        }
+    }
+    return KIND_OTHER;
+}
+
+static void
+Walker_dealloc(Walker *self)
+{
+    for (Py_ssize_t k = 0; k < self->count; k++) {
+        PyMem_Free(self->names[k].name);
+    }
+    PyMem_Free(self->names);
+    PyMem_Free(self->out.data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+add_names(Walker *self, PyObject *iterable, int kind, Py_ssize_t *at, Py_ssize_t capacity)
+{
+    PyObject *seq = PySequence_Fast(iterable, "names must be a sequence of str");
+    if (seq == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(seq); k++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, k);
+        Py_ssize_t size;
+        const char *utf8 = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &size) : NULL;
+        if (utf8 == NULL || size == 0 || (Py_ssize_t)strlen(utf8) != size || *at >= capacity) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "names must be non-empty str without NUL");
+            }
+            Py_DECREF(seq);
+            return -1;
+        }
+        char *copy = PyMem_Malloc((size_t)size + 1);
+        if (copy == NULL) {
+            Py_DECREF(seq);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(copy, utf8, (size_t)size + 1);
+        self->names[*at].name = copy;
+        self->names[*at].kind = kind;
+        (*at)++;
+        self->count = *at;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static PyObject *
+Walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"block", "skip", NULL};
+    PyObject *block, *skip;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:Walker", keywords, &block, &skip)) {
+        return NULL;
+    }
+    Py_ssize_t capacity = PyObject_Length(block);
+    Py_ssize_t skips = PyObject_Length(skip);
+    if (capacity < 0 || skips < 0) {
+        return NULL;
+    }
+    capacity += skips;
+    Walker *self = (Walker *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->names = PyMem_Calloc((size_t)capacity + 1, sizeof(Name));
+    if (self->names == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t at = 0;
+    /* skip first: a name in both lists is skipped, as the XSLT's later template wins */
+    if (add_names(self, skip, KIND_SKIP, &at, capacity) < 0 ||
+        add_names(self, block, KIND_BLOCK, &at, capacity) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    /* grouped by first byte, keeping the order within a group */
+    Name *sorted = PyMem_Calloc((size_t)at + 1, sizeof(Name));
+    if (sorted == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t n = 0;
+    for (int c = 0; c < 256; c++) {
+        self->first[c] = n;
+        for (Py_ssize_t k = 0; k < at; k++) {
+            if ((unsigned char)self->names[k].name[0] == c) {
+                sorted[n++] = self->names[k];
+            }
+        }
+    }
+    self->first[256] = n;
+    PyMem_Free(self->names);
+    self->names = sorted;
+    return (PyObject *)self;
+}
+
+/* Appends the text of `root` and of its siblings (the XSLT runs over root's whole document, whose other
+ * children can only be a DTD, comments or PIs, which give no text). -1: error set; 1: too deep. */
+static int
+walk(Walker *self, XNode *top)
+{
+    Buffer *out = &self->out;
+    while (top->prev != NULL) {
+        top = top->prev;
+    }
+    for (; top != NULL; top = top->next) {
+        XNode *cur = top;
+        int depth = 0;
+        for (;;) {
+            int descend = 0;
+            if (cur->type == ELEMENT_NODE) {
+                int kind = kind_of(self, cur->name);
+                if (kind != KIND_SKIP) {
+                    if (kind == KIND_BLOCK && append(out, "\n\n", 2) < 0) {
+                        return -1;
+                    }
+                    if (cur->children != NULL) {
+                        descend = 1;
+                    }
+                    else if (kind == KIND_BLOCK && append(out, "\n\n", 2) < 0) {
+                        return -1;
+                    }
+                }
+            }
+            else if ((cur->type == TEXT_NODE || cur->type == CDATA_SECTION_NODE) && cur->content != NULL) {
+                if (append(out, (const char *)cur->content, strlen((const char *)cur->content)) < 0) {
+                    return -1;
+                }
+            }
+            if (descend) {
+                if (++depth > MAX_DEPTH) {
+                    return 1;
+                }
+                cur = cur->children;
+                continue;
+            }
+            while (cur != top && cur->next == NULL) {
+                cur = cur->parent;
+                depth--;
+                if (kind_of(self, cur->name) == KIND_BLOCK && append(out, "\n\n", 2) < 0) {
+                    return -1;
+                }
+            }
+            if (cur == top) {
+                break;
+            }
+            cur = cur->next;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+Walker_text(Walker *self, PyObject *root)
+{
+    if (!PyObject_TypeCheck(root, element_type)) {
+        PyErr_SetString(PyExc_TypeError, "text() needs an lxml element");
+        return NULL;
+    }
+    XNode *node = ((LxmlElement *)root)->c_node;
+    if (node == NULL) {
+        PyErr_SetString(PyExc_ValueError, "element without a node");
+        return NULL;
+    }
+    self->out.len = 0;
+    int status = walk(self, node);
+    PyObject *result = NULL;
+    if (status == 0) {
+        result = PyBytes_FromStringAndSize(self->out.data ? self->out.data : "", (Py_ssize_t)self->out.len);
+    }
+    else if (status == 1) {
+        result = Py_NewRef(Py_None);
+    }
+    if (self->out.cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
+        PyMem_Free(self->out.data);
+        self->out.data = NULL;
+        self->out.cap = 0;
+    }
+    self->out.len = 0;
+    return result;
+}
+
+static PyMethodDef Walker_methods[] = {
+    {"text", (PyCFunction)Walker_text, METH_O, "The tree's text as text._TEXT_XSLT gives it (UTF-8); None: too deep."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WalkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pipeline.parsing._accel.Walker",
+    .tp_basicsize = sizeof(Walker),
+    .tp_dealloc = (destructor)Walker_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Walker(block, skip): text(root) of an lxml tree, block elements as paragraph breaks.",
+    .tp_methods = Walker_methods,
+    .tp_new = Walker_new,
+};
+
+/* ---- distinct non-ASCII characters (paragraphs and hash_form report them for the caller to check) ---- */
+
+static uint8_t seen_bmp[0x10000 / 8];
+static uint32_t distinct[0x10000 + MAX_ASTRAL];
+static Py_ssize_t n_distinct, n_astral;
+
+/* Records cp; 0, or 1 when there are too many distinct characters beyond the BMP. */
+static inline int
+note_char(uint32_t cp)
+{
+    if (cp < 0x10000) {
+        if (!(seen_bmp[cp >> 3] & (1u << (cp & 7)))) {
+            seen_bmp[cp >> 3] |= (uint8_t)(1u << (cp & 7));
+            distinct[n_distinct++] = cp;
+        }
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < n_distinct; k++) {
+        if (distinct[k] == cp) {
+            return 0;
+        }
+    }
+    if (++n_astral > MAX_ASTRAL) {
+        return 1;
+    }
+    distinct[n_distinct++] = cp;
+    return 0;
+}
+
+/* The recorded characters as a str (NULL: error set); the record is cleared for the next call. */
+static PyObject *
+take_chars(int build)
+{
+    PyObject *chars = build ? PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, distinct, n_distinct) : NULL;
+    for (Py_ssize_t k = 0; k < n_distinct; k++) {
+        if (distinct[k] < 0x10000) {
+            seen_bmp[distinct[k] >> 3] = 0;
+        }
+    }
+    n_distinct = n_astral = 0;
+    return chars;
+}
+
+static Buffer text_out;
+
+static void
+shrink(Buffer *buf)
+{
+    if (buf->cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
+        PyMem_Free(buf->data);
+        buf->data = NULL;
+        buf->cap = 0;
+    }
+    buf->len = 0;
+}
+
+/* ---- paragraphs ---- */
+
+enum { C_TEXT = 0, C_SPACE = 1, C_NEWLINE = 2, C_DROP = 3 };
+
+/* text._WHITESPACE_TABLE and text._CONTROL_BYTES: tab a space, CR a newline, the other controls dropped;
+ * PLAIN: printable ASCII other than space (copied as it is). */
+static unsigned char ASCII_CLASS[128];
+static unsigned char PLAIN[256];
+static unsigned char ASCII_LOWER[128]; /* for hash_form */
+
+static void
+init_classes(void)
+{
+    for (int c = 0; c < 0x20; c++) {
+        ASCII_CLASS[c] = C_DROP;
+    }
+    ASCII_CLASS[0x7f] = C_DROP;
+    ASCII_CLASS[' '] = ASCII_CLASS['\t'] = C_SPACE;
+    ASCII_CLASS['\n'] = ASCII_CLASS['\r'] = C_NEWLINE;
+    for (int c = 0x21; c < 0x7f; c++) {
+        PLAIN[c] = 1;
+    }
+    for (int c = 0; c < 0x80; c++) {
+        ASCII_LOWER[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+}
+
+/* Length of the UTF-8 sequence at p (at most `left` bytes) and its code point; 0 when invalid. */
+static int
+decode_utf8(const unsigned char *p, Py_ssize_t left, uint32_t *cp)
+{
+    unsigned char c = p[0];
+    if (c >= 0xc2 && c <= 0xdf && left >= 2 && (p[1] & 0xc0) == 0x80) {
+        *cp = ((uint32_t)(c & 0x1f) << 6) | (p[1] & 0x3f);
+        return 2;
+    }
+    if (c >= 0xe0 && c <= 0xef && left >= 3 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80) {
+        *cp = ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(p[1] & 0x3f) << 6) | (p[2] & 0x3f);
+        return (*cp >= 0x800 && (*cp < 0xd800 || *cp > 0xdfff)) ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4 && left >= 4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+        (p[3] & 0xc0) == 0x80) {
+        *cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(p[1] & 0x3f) << 12) | ((uint32_t)(p[2] & 0x3f) << 6) |
+              (p[3] & 0x3f);
+        return (*cp >= 0x10000 && *cp <= 0x10ffff) ? 4 : 0;
+    }
+    return 0;
+}
+
+/* A pending whitespace run: a paragraph break if it held two line breaks, else a space; none at the start. */
+#define FLUSH_RUN()                                  \
+    do {                                             \
+        if (pending) {                               \
+            if (len) {                               \
+                if (newlines >= 2) {                 \
+                    dst[len++] = '\n';               \
+                    dst[len++] = '\n';               \
+                }                                    \
+                else {                               \
+                    dst[len++] = ' ';                \
+                }                                    \
+            }                                        \
+            pending = newlines = 0;                  \
+        }                                            \
+    } while (0)
+
+/* Normalizes the n bytes at src (src[n] == 0) into text_out, noting the non-ASCII characters. 0, -1 (error
+ * set) or 1 (not taken: invalid UTF-8, too many astral characters). */
+static int
+normalize_paragraphs(const unsigned char *src, Py_ssize_t n)
+{
+    if (reserve(&text_out, (size_t)n + 1) < 0) { /* the output is never longer than the input */
+        return -1;
+    }
+    char *dst = text_out.data;
+    size_t len = 0;
+    int pending = 0;  /* a whitespace run waits */
+    int newlines = 0; /* in it, up to 2 */
+    Py_ssize_t i = 0;
+    for (;;) {
+        unsigned char c = src[i];
+        if (PLAIN[c]) { /* a word, and the words after it with one space between (the common case) */
+            FLUSH_RUN();
+            do {
+                dst[len++] = (char)c;
+                c = src[++i];
+            } while (PLAIN[c]);
+            while (c == ' ' && PLAIN[src[i + 1]]) { /* src[n] is 0: no read past the end */
+                dst[len++] = ' ';
+                c = src[++i];
+                do {
+                    dst[len++] = (char)c;
+                    c = src[++i];
+                } while (PLAIN[c]);
+            }
+        }
+        if (i >= n) {
+            break;
+        }
+        if (c < 0x80) {
+            switch (ASCII_CLASS[c]) {
+            case C_NEWLINE:
+                newlines += newlines < 2;
+                pending = 1;
+                break;
+            case C_SPACE:
+                pending = 1;
+                break;
+            case C_DROP:
+                break;
+            default: /* not reached: PLAIN took it */
+                FLUSH_RUN();
+                dst[len++] = (char)c;
+            }
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        int size = decode_utf8(src + i, n - i, &cp);
+        if (size == 0 || note_char(cp)) {
+            return 1;
+        }
+        if (cp == 0xa0) { /* no-break space: a space */
+            pending = 1;
+        }
+        else if (cp != 0x200b && cp != 0xfeff) { /* zero-width space and BOM are dropped */
+            FLUSH_RUN();
+            memcpy(dst + len, src + i, (size_t)size);
+            len += (size_t)size;
+        }
+        i += size;
+    }
+    text_out.len = len;
+    return 0;
+}
+
+/* The UTF-8 of str or bytes, NUL-terminated; *owner: a new reference to release (or NULL). NULL with no
+ * error set: lone surrogates. */
+static const unsigned char *
+utf8_of(PyObject *text, Py_ssize_t *n, PyObject **owner)
+{
+    *owner = NULL;
+    if (PyUnicode_Check(text)) {
+        if (PyUnicode_IS_ASCII(text)) {
+            *n = PyUnicode_GET_LENGTH(text);
+            return PyUnicode_1BYTE_DATA(text);
+        }
+        PyObject *encoded = PyUnicode_AsUTF8String(text);
+        if (encoded == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                PyErr_Clear();
+            }
+            return NULL;
+        }
+        *owner = encoded;
+        *n = PyBytes_GET_SIZE(encoded);
+        return (const unsigned char *)PyBytes_AS_STRING(encoded);
+    }
+    if (PyBytes_Check(text)) {
+        *n = PyBytes_GET_SIZE(text);
+        return (const unsigned char *)PyBytes_AS_STRING(text);
+    }
+    PyErr_SetString(PyExc_TypeError, "expected str or bytes");
+    return NULL;
+}
+
+static PyObject *
+paragraphs(PyObject *module, PyObject *text)
+{
+    (void)module;
+    PyObject *owner;
+    Py_ssize_t n;
+    const unsigned char *src = utf8_of(text, &n, &owner);
+    if (src == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    int status = src[n] == 0 ? normalize_paragraphs(src, n) : 1;
+    PyObject *result = NULL;
+    if (status == 0) {
+        const char *data = text_out.data;
+        Py_ssize_t len = (Py_ssize_t)text_out.len;
+        PyObject *clean;
+        if (PyUnicode_Check(text) && len == n && (n == 0 || memcmp(data, src, (size_t)n) == 0)) {
+            clean = Py_NewRef(text);
+        }
+        else {
+            clean = PyUnicode_DecodeUTF8(data ? data : "", len, "strict");
+        }
+        PyObject *chars = take_chars(clean != NULL);
+        if (chars != NULL) {
+            result = PyTuple_Pack(2, clean, chars);
+            Py_DECREF(chars);
+        }
+        Py_XDECREF(clean);
+    }
+    else {
+        take_chars(0);
+        if (status == 1) {
+            result = Py_NewRef(Py_None);
+        }
+    }
+    Py_XDECREF(owner);
+    shrink(&text_out);
+    return result;
+}
+
+/* ---- hash_form ---- */
+
+/* One pass over a str's code units of type T: ASCII letters lowered, "\n\n" -> " " (as bytes.replace does it:
+ * left to right, not overlapping), other characters noted and encoded as UTF-8; status 1 at a lone
+ * surrogate or too many astral characters. */
+#define FOLD_LOOP(T)                                                                      \
+    do {                                                                                  \
+        const T *u = (const T *)data;                                                     \
+        Py_ssize_t i = 0;                                                                 \
+        while (i < n) {                                                                   \
+            Py_ssize_t end = i; /* a run of ASCII but newlines, then its lower case (vectorized) */ \
+            while (end < n && u[end] < 0x80 && u[end] != '\n') {                           \
+                end++;                                                                    \
+            }                                                                             \
+            for (Py_ssize_t k = i; k < end; k++) {                                        \
+                dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((T)(u[k] - 'A') < 26 ? 32 : 0)); \
+            }                                                                             \
+            len += (size_t)(end - i);                                                     \
+            if (end >= n) {                                                               \
+                break;                                                                    \
+            }                                                                             \
+            Py_UCS4 c = u[end];                                                           \
+            i = end + 1;                                                                  \
+            if (c < 0x80) {                                                               \
+                if (c == '\n' && i < n && u[i] == '\n') {                                 \
+                    c = ' ';                                                              \
+                    i++;                                                                  \
+                }                                                                         \
+                dst[len++] = ASCII_LOWER[c];                                              \
+                continue;                                                                 \
+            }                                                                             \
+            if ((c >= 0xd800 && c <= 0xdfff) || note_char(c)) {                           \
+                status = 1;                                                               \
+                break;                                                                    \
+            }                                                                             \
+            if (c < 0x800) {                                                              \
+                dst[len++] = (unsigned char)(0xc0 | (c >> 6));                            \
+                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
+            }                                                                             \
+            else if (c < 0x10000) {                                                       \
+                dst[len++] = (unsigned char)(0xe0 | (c >> 12));                           \
+                dst[len++] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));                   \
+                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
+            }                                                                             \
+            else {                                                                        \
+                dst[len++] = (unsigned char)(0xf0 | (c >> 18));                           \
+                dst[len++] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));                  \
+                dst[len++] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));                   \
+                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
+            }                                                                             \
+        }                                                                                 \
+    } while (0)
+
+static PyObject *
+hash_form(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "hash_form() needs a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (n > PY_SSIZE_T_MAX / 4 || reserve(&text_out, (size_t)n * (kind == PyUnicode_1BYTE_KIND ? 2 : 4)) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        return NULL;
+    }
+    unsigned char *dst = (unsigned char *)text_out.data;
+    size_t len = 0;
+    int status = 0;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND:
+        FOLD_LOOP(Py_UCS1);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        FOLD_LOOP(Py_UCS2);
+        break;
+    default:
+        FOLD_LOOP(Py_UCS4);
+    }
+    PyObject *result = NULL;
+    if (status == 0) {
+        PyObject *folded = PyBytes_FromStringAndSize((const char *)dst, (Py_ssize_t)len);
+        PyObject *chars = take_chars(folded != NULL);
+        if (chars != NULL) {
+            result = PyTuple_Pack(2, folded, chars);
+            Py_DECREF(chars);
+        }
+        Py_XDECREF(folded);
+    }
+    else {
+        take_chars(0);
+        result = Py_NewRef(Py_None);
+    }
+    shrink(&text_out);
+    return result;
+}
+
+/* ---- maybe_unsafe ---- */
+
+static PyObject *
+maybe_unsafe(PyObject *module, PyObject *raw)
+{
+    (void)module;
+    if (!PyBytes_Check(raw)) {
+        PyErr_SetString(PyExc_TypeError, "maybe_unsafe() needs bytes");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(raw);
+    size_t n = (size_t)PyBytes_GET_SIZE(raw);
+    if (memchr(p, '<', n) != NULL) {
+        Py_RETURN_TRUE;
+    }
+    for (const char *colon = p; (colon = memchr(colon, ':', n - (size_t)(colon - p))) != NULL; colon++) {
+        if (colon > p && (colon[-1] == 't' || colon[-1] == 'T')) {
+            Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
+/* ---- has_nul_or_surrogate ---- */
+
+static PyObject *
+has_nul_or_surrogate(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "has_nul_or_surrogate() needs a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        return PyBool_FromLong(memchr(PyUnicode_1BYTE_DATA(text), 0, (size_t)n) != NULL);
+    }
+    int found = 0;
+    if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *u = PyUnicode_2BYTE_DATA(text);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            found |= u[i] == 0 || (u[i] & 0xf800) == 0xd800;
+        }
+    }
+    else {
+        const Py_UCS4 *u = PyUnicode_4BYTE_DATA(text);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            found |= u[i] == 0 || (u[i] & 0xfffff800) == 0xd800;
+        }
+    }
+    return PyBool_FromLong(found);
+}
+
+static PyMethodDef module_methods[] = {
+    {"paragraphs", (PyCFunction)paragraphs, METH_O,
+     "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
+    {"hash_form", (PyCFunction)hash_form, METH_O,
+     "text.casefold().encode('utf-8').replace(b'\\n\\n', b' ') for text whose non-ASCII characters fold to "
+     "themselves: (bytes, distinct non-ASCII characters), or None (lone surrogates)."},
+    {"maybe_unsafe", (PyCFunction)maybe_unsafe, METH_O,
+     "Whether UTF-8 text holds '<' or 't:'/'T:' (what text.strip_unsafe may act on)."},
+    {"has_nul_or_surrogate", (PyCFunction)has_nul_or_surrogate, METH_O,
+     "Whether a str holds NUL or a lone surrogate."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef accel_module = {
+    PyModuleDef_HEAD_INIT,
+    "pipeline.parsing._accel",
+    "The parsing stage's whole-text passes in C (see pipeline/parsing/text.py and normalize.py).",
+    -1,
+    module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__accel(void)
+{
+    init_classes();
+    PyObject *etree = PyImport_ImportModule("lxml.etree");
+    if (etree == NULL) {
+        return NULL;
+    }
+    PyObject *type = PyObject_GetAttrString(etree, "_Element");
+    Py_DECREF(etree);
+    if (type == NULL) {
+        return NULL;
+    }
+    if (!PyType_Check(type) || ((PyTypeObject *)type)->tp_basicsize != (Py_ssize_t)sizeof(LxmlElement)) {
+        Py_DECREF(type);
+        PyErr_SetString(PyExc_ImportError, "lxml.etree._Element has not the layout this module reads");
+        return NULL;
+    }
+    element_type = (PyTypeObject *)type; /* kept for the module's lifetime */
+    if (PyType_Ready(&WalkerType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&accel_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
