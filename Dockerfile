@@ -6,7 +6,7 @@ FROM apache/airflow:3.3.2-python3.11
 # image's version so pip cannot move it.
 # The Celery provider, Celery with its Redis client and the PostgreSQL drivers are the deployment's
 # (docker-compose.yml): pinned here to the versions the integration tests run.
-ARG WIREFEED_REQUIREMENTS="apache-airflow==3.3.2 apache-airflow-providers-amazon apache-airflow-providers-celery celery[redis] redis psycopg2-binary asyncpg feedparser pyarrow boto3 PyYAML ahocorasick-rs lxml python-dateutil rich"
+ARG WIREFEED_REQUIREMENTS="apache-airflow==3.3.2 apache-airflow-providers-amazon apache-airflow-providers-celery celery[redis] redis psycopg2-binary asyncpg feedparser pyarrow boto3 PyYAML ahocorasick-rs lxml python-dateutil rich msgspec"
 
 ENV WIREFEED_HOME=/opt/wirefeed \
     PIP_NO_CACHE_DIR=1 \

@@ -19,6 +19,8 @@ Story = dict[str, Any]
 """One story record: keys and value types exactly as declared in schemas/story.v1.yaml."""
 
 SCHEMA_VERSION = 1
+# libyaml's loader when PyYAML was built with it (ten times faster than the pure-Python one, same documents)
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PRIMITIVES: dict[str, pa.DataType] = {
     "string": pa.string(),
     "int32": pa.int32(),
@@ -76,7 +78,7 @@ def _split_members(body: str) -> list[tuple[str, str]]:
 
 @cache
 def story_fields() -> tuple[Field, ...]:
-    doc = yaml.safe_load((schemas_dir() / f"story.v{SCHEMA_VERSION}.yaml").read_text("utf-8"))
+    doc = yaml.load((schemas_dir() / f"story.v{SCHEMA_VERSION}.yaml").read_text("utf-8"), YAML_LOADER)
     if doc.get("version") != SCHEMA_VERSION:
         raise FatalError("schemas/story file version does not match the code", version=doc.get("version"))
     return tuple(

@@ -276,3 +276,60 @@ def test_a_mapping_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> No
     path.write_bytes(b"headline: title\ntexte: body\n\xe9t\xe9: summary\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_mapping(str(path))
+
+
+_JSON_LINES = [
+    b'{"headline": "a", "n": 1, "x": 1.5e3, "t": true, "z": null}\n',
+    '{"headline": "caf\u00e9 \\u00e9 \\ud83d\\ude00"}'.encode(),
+    b'{"a": 123456789012345678901234567890, "b": -0.0, "c": 5e-324, "d": 1e-400}',
+    b'{"a": 1, "a": 2}',
+    b'{"\\u0000": "\\u0000"}',
+    b'{"a": NaN, "b": Infinity, "c": -Infinity}',  # json.loads takes these, msgspec does not
+    b'{"a": 1e400}',
+    b'{"a": "\\ud800"}',  # a lone surrogate
+    b'\xef\xbb\xbf{"a": 1}',  # a byte order mark
+    '{"a": 1}'.encode("utf-16"),
+    b'{"a": "x\x01y"}',
+    b'{"a": 01}',
+    b"{} x",
+    b'{"a": "\xff"}',
+    b'{"a": ' * 5000 + b"1" + b"}" * 5000,
+    b"[1, 2]",
+    b"",
+]
+
+
+@pytest.mark.parametrize("line", _JSON_LINES)
+def test_json_values_are_json_loads_own(line: bytes) -> None:
+    """The archive decodes records with msgspec where it can: values and errors must be json.loads'."""
+
+    def outcome(decode: object) -> object:
+        try:
+            return ("value", repr(decode(line)))  # type: ignore[operator]
+        except Exception as exc:
+            return ("error", type(exc).__name__)
+
+    assert outcome(archive.json_value) == outcome(json.loads)
+
+
+def test_record_entry_maps_names_text_and_html_flags() -> None:
+    fields = load_mapping(
+        {"hl": "title", "txt": "body", "by": "authors", "tags": "categories", "when": "published"}
+    )
+    record = {
+        "hl": "Rates <b>up</b>",
+        "txt": ["First.", None, "Second."],
+        "by": [{"name": "Ann"}, "Bob", "", None, 7],
+        "tags": ["econ", "", "rates"],
+        "when": "",  # empty: not mapped
+    }
+    entry = archive.record_entry(record, fields, origin="o", source="wire")
+    assert (entry.title, entry.title_is_html, entry.body, entry.body_is_html) == (
+        "Rates <b>up</b>",
+        True,
+        "First.\n\nSecond.",
+        False,
+    )
+    assert entry.authors == ("Ann", "Bob", "7") and entry.categories == ("econ", "rates")
+    assert entry.published is None and entry.source == "wire"
+    assert archive.record_entry({"by": "Solo"}, fields, origin="o", source="s").authors == ("Solo",)

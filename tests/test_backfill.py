@@ -1,5 +1,6 @@
 import io
 import json
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -8,10 +9,11 @@ import pytest
 from pipeline import cli
 from pipeline.config import Settings
 from pipeline.errors import BadInputError, ConfigError, RetriableError
+from pipeline.jobs import backfill
 from pipeline.jobs.backfill import backfill_day, day_manifest_key, run_backfill
 from pipeline.lake.landing import read_manifest
 from pipeline.lake.parquet import read_stories
-from pipeline.lake.store import LocalLake
+from pipeline.lake.store import Lake, LocalLake
 from pipeline.lake.validate import validate
 from tests.test_archive import put, rss, wire
 
@@ -125,6 +127,44 @@ def test_parallel_workers_land_each_story_once(tmp_path: Path) -> None:
     assert totals["stories"]["duplicate"] == 1 and totals["results"][1]["stories"]["duplicate"] == 1
     assert validate(lake).ok
     assert "3/3" in out.getvalue()
+
+
+def test_workers_hand_tables_back_through_spool_files_that_never_outlive_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk's table comes back as an Arrow file in the run's spool directory: unlinked as soon as the
+    parent maps it (before the day lands), and the directory is gone after the run, also when a landing
+    fails."""
+    arch, lake_dir, tmp = tmp_path / "archive", tmp_path / "lake", tmp_path / "tmp"
+    make_archive(arch)
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    real_land_day = backfill.land_day
+    seen: list[list[str]] = []
+
+    def land_day(lake: Lake, prepared: backfill.PreparedDay) -> dict[str, object]:
+        seen.append(sorted(p.name for p in tmp.glob(f"*/{prepared.day.isoformat()}-*")))
+        if prepared.day == D2:
+            raise RetriableError("object store unreachable")
+        return real_land_day(lake, prepared)
+
+    monkeypatch.setattr(backfill, "land_day", land_day)
+    totals = run_backfill(str(arch), D1, D3, str(lake_dir), workers=2, settings=SETTINGS)
+    assert totals["landed"] == 2 and totals["failed"] == ["2026-11-25"]
+    assert seen == [[], [], []]  # every chunk file of the day was unlinked before its landing
+    assert list(tmp.glob("wirefeed-backfill-*")) == []  # (pymp-*: multiprocessing's own, removed at exit)
+
+
+def test_a_chunk_whose_spool_file_cannot_be_written_is_an_error_not_a_loss(tmp_path: Path) -> None:
+    """A full or missing spool disk fails the chunk (so its day) with the OS's reason; a rerun retries."""
+    arch = tmp_path / "archive"
+    make_archive(arch)
+    plan = backfill.plan_days(str(arch), [D1], None, settings=SETTINGS)[D1]
+    missing = tmp_path / "gone"
+    fields = backfill.load_mapping(None)
+    result = backfill._prepare_in_worker(str(arch), D1, plan.planned, fields, SETTINGS, str(missing))
+    assert isinstance(result, dict) and result["error"] == "FileNotFoundError"
+    assert not missing.exists()
 
 
 def test_a_day_that_cannot_be_read_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

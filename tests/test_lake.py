@@ -15,14 +15,13 @@ from moto import mock_aws
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError, FatalError, RetriableError
+from pipeline.lake.s3 import S3Lake, map_s3_error
 from pipeline.lake.store import (
     BadKeyError,
     LocalLake,
     NotFoundError,
     ObjectInfo,
-    S3Lake,
     check_key,
-    map_s3_error,
     open_lake,
 )
 
@@ -369,3 +368,17 @@ def test_local_list_with_partial_and_missing_prefixes(tmp_path: Path) -> None:
     assert lake.list("nothing/here/") == []
     with pytest.raises(FatalError):
         lake.list("../")
+
+
+def test_a_local_lake_never_imports_botocore(tmp_path: Path) -> None:
+    """botocore costs every process about 0.3 s of imports: only an s3:// URI loads it."""
+    code = (
+        "import sys\n"
+        "from pipeline.lake.store import open_lake\n"
+        "import pipeline.jobs.backfill, pipeline.jobs.daily, pipeline.commands.backfill\n"
+        f"lake = open_lake({str(tmp_path / 'lake')!r})\n"
+        "lake.put('a/b.txt', b'x')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('botocore', 'boto3', 'pipeline.lake.s3'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

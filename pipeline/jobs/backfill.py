@@ -5,8 +5,11 @@ never land at the same time. `run_backfill` therefore parses in parallel worker 
 by chunks of a day's files rather than whole days (so two workers share even a one-day backfill), and lands
 days one at a time, in date order, in the parent once all of a day's chunks are back; a story found in
 several days' archives lands with the first of those days and counts as a duplicate in the others. Workers
-hand back Arrow IPC bytes (no per-story objects cross the process boundary), build their tables a few
-thousand stories at a time, and fork from a server process that imported the pipeline once.
+build their tables a few thousand stories at a time, write each chunk's table as an Arrow IPC file into the
+run's spool directory (a private temporary directory, removed when the run ends) and hand back its path: the
+parent maps the file and unlinks it at once, so no story is pickled, copied or decompressed on the way and
+nothing is left behind even when the parent dies. Workers fork from a server process that imported the
+pipeline and built the default tagger once (pipeline.jobs.tagger_preload).
 `backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
 (max_active_runs=1 or a one-slot pool).
 
@@ -21,14 +24,18 @@ lands the day).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 import traceback
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, TextIO
 
 import pyarrow as pa
@@ -40,7 +47,7 @@ from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
 from pipeline.jobs.workers import worker_context
 from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
-from pipeline.lake.parquet import arrow_reader, to_table
+from pipeline.lake.parquet import to_table
 from pipeline.lake.store import Lake, NotFoundError, open_lake
 from pipeline.parsing.budget import parse_budget
 from pipeline.parsing.stories import (
@@ -330,33 +337,48 @@ def _summary(prepared: PreparedDay, manifest: Manifest) -> dict[str, Any]:
 
 # --- the parallel runner --------------------------------------------------------------------------------
 
-_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # a third of the bytes to pickle, at GB/s
-# A worker's answer: (Arrow IPC bytes of the stories, outcomes), or an error dict.
-_ChunkResult = tuple[bytes, list[dict[str, Any]]] | dict[str, Any]
+# A worker's answer: (path of the chunk's Arrow IPC file in the spool directory, outcomes), or an error dict.
+_ChunkResult = tuple[str, list[dict[str, Any]]] | dict[str, Any]
 
 
 def _prepare_in_worker(
-    archive_uri: str, day: date, planned: list[Planned], mapping: dict[str, str], settings: Settings
+    archive_uri: str,
+    day: date,
+    planned: list[Planned],
+    mapping: dict[str, str],
+    settings: Settings,
+    spool: str,
 ) -> _ChunkResult:
-    """Worker process entry point: one chunk of a day's inputs -> Arrow IPC bytes + outcomes, or an error
-    dict (exceptions stay here: ours do not all survive pickling)."""
+    """Worker process entry point: one chunk of a day's inputs -> an Arrow IPC file in `spool` + outcomes, or
+    an error dict (exceptions stay here: ours do not all survive pickling)."""
+    path = os.path.join(spool, f"{day.isoformat()}-{uuid.uuid4().hex}.arrow")
     try:
         prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
-        return _ipc_bytes(prepared.table), prepared.outcomes
+        _write_ipc(prepared.table, path)
+        return path, prepared.outcomes
     except Exception as exc:
         log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
+        _unlink(path)
         return _error(exc)
 
 
-def _ipc_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+def _write_ipc(table: pa.Table, path: str) -> None:
+    """Uncompressed: the parent maps the file and reads it without a copy."""
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
 
 
-def _from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(arrow_reader(data)).read_all()  # never Python memory (parquet.py)
+def _read_ipc(path: str) -> pa.Table:
+    """The chunk's table, its buffers in a read-only map of the file (Arrow's memory, never Python's: see
+    parquet.arrow_reader); the file is unlinked at once (the map stays valid until the table is freed)."""
+    try:
+        return pa.ipc.open_file(pa.memory_map(path)).read_all()
+    finally:
+        _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    Path(path).unlink(missing_ok=True)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -449,12 +471,17 @@ def _run_parallel(
     pending = iter(chunks)
     inflight: list[tuple[date, Future[_ChunkResult]]] = []
     done: dict[date, list[_ChunkResult]] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(__name__)) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="wirefeed-backfill-") as spool,
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload")
+        ) as pool,
+    ):
         while True:
             while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
                 day, inputs = chunk
                 try:
-                    future = pool.submit(_prepare_in_worker, archive, day, inputs, fields, settings)
+                    future = pool.submit(_prepare_in_worker, archive, day, inputs, fields, settings, spool)
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
                     future = Future()
                     future.set_result(_error(exc))
@@ -476,13 +503,13 @@ def _land_chunks(target: Lake, work: DayWork, results: list[_ChunkResult]) -> di
     parts = [r for r in results if not isinstance(r, dict)]
     failed = next((r for r in results if isinstance(r, dict)), None)
     if failed is not None:
+        for path, _ in parts:
+            _unlink(path)
         log.error("backfill %s failed: %s", day, failed.get("message"))
         return {"day": day.isoformat(), "skipped": False, **failed}
     try:
-        tables = [_from_ipc(data) for data, _ in parts]
+        tables = [_read_ipc(path) for path, _ in parts]
         outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
-        parts.clear()
-        results.clear()  # the IPC bytes are decoded: free them before the landing copies anything
         return land_day(target, work.completed(pa.concat_tables(tables), outcomes))
     except Exception as exc:  # a landing failure: this day fails, the rest goes on
         log.error("backfill %s failed: %s", day, exc)

@@ -82,11 +82,21 @@ def owner_of(job: str, label: str) -> str:
 
 @dataclass
 class KeyIndex:
-    """An opened index (pending landings resolved). Shards are read on demand and cached."""
+    """An opened index (pending landings resolved). Shards are read on demand and cached, and so is the shard
+    number of each story id seen (a landing asks for its ids' shards three times: lookup, begin, assign)."""
 
     lake: Lake
     head: dict[str, Any]
     shards: dict[int, pa.Table] = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def shards_of(self, story_ids: Iterable[str]) -> list[int]:
+        """shard_of() of each id, in order (each id hashed once per opened index)."""
+        ids = list(story_ids)
+        known = self.numbers
+        new = [sid for sid in ids if sid not in known]
+        known.update(zip(new, map(shard_of, new), strict=True))
+        return [known[sid] for sid in ids]
 
     # --- reading ---
 
@@ -122,18 +132,16 @@ class KeyIndex:
     def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """story_id -> {content_hash: owner} for the ids that any manifest names."""
         found: dict[str, dict[str, str]] = {}
-        wanted = set(story_ids)
-        by_shard: dict[int, set[str]] = defaultdict(set)
-        for sid in wanted:
-            by_shard[shard_of(sid)].add(sid)
-        self.preload(by_shard)
-        for number, ids in by_shard.items():
-            table = self.shard(number)
-            hits = table.filter(
-                pc.is_in(table.column("story_id"), value_set=pa.array(sorted(ids), pa.string()))
-            )
-            for sid, chash, owner in zip(*(hits.column(n).to_pylist() for n in _SCHEMA.names), strict=True):
-                found.setdefault(str(sid), {})[str(chash)] = str(owner)
+        wanted = sorted(set(story_ids))
+        numbers = sorted(set(self.shards_of(wanted)))
+        self.preload(numbers)
+        tables = [table for table in map(self.shard, numbers) if table.num_rows]
+        if not tables:
+            return found
+        rows = pa.concat_tables(tables)  # one filter over every shard asked (an id is in its shard only)
+        hits = rows.filter(pc.is_in(rows.column("story_id"), value_set=pa.array(wanted, pa.string())))
+        for sid, chash, owner in zip(*(hits.column(n).to_pylist() for n in _SCHEMA.names), strict=True):
+            found.setdefault(str(sid), {})[str(chash)] = str(owner)
         return found
 
     def owner_rows(self, owner: str) -> set[Version]:
@@ -157,7 +165,7 @@ class KeyIndex:
 
     def begin(self, owner: str, run_id: str, touched_ids: Iterable[str], objects: Iterable[str]) -> None:
         """Record the landing about to change the index (before any shard changes)."""
-        shards = sorted({shard_of(sid) for sid in touched_ids})
+        shards = sorted(set(self.shards_of(touched_ids)))
         self.head["pending"] = {
             "owner": owner,
             "run_id": run_id,
@@ -171,9 +179,10 @@ class KeyIndex:
         pending = self.head.get("pending") or {}
         if pending.get("owner") != owner:
             raise FatalError("key index: assign() without begin() for this owner", owner=owner)
+        given = list(versions)
         new: dict[int, list[Version]] = defaultdict(list)
-        for version in versions:
-            new[shard_of(version[0])].append(version)
+        for version, number in zip(given, self.shards_of(sid for sid, _ in given), strict=True):
+            new[number].append(version)
         if set(new) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])

@@ -30,6 +30,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
 from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
@@ -45,6 +47,7 @@ _MAX_META_BYTES = 1 << 20  # one raw-zone metadata file
 MAX_JSONL_BYTES = 1 << 30  # decompressed cap for one JSON Lines file (feed/wire files use max_body_bytes)
 _GZIP_SLACK = 1.01  # gzip of incompressible bytes is a little larger than they are
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_DECODE_JSON = msgspec.json.Decoder().decode
 
 _RAW_META = re.compile(r"(?:^|/)([0-9a-f]{2})/(\1[0-9a-f]{62})\.json$")
 _PATH_DATE = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/")
@@ -379,7 +382,7 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json_value(line)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             out.rejected += 1
             why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
@@ -412,6 +415,16 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
     return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
 
 
+def json_value(line: bytes) -> Any:
+    """json.loads(line), decoded by msgspec (about twice as fast) when it takes the line; anything it refuses
+    (NaN, Infinity, lone surrogates, other encodings, invalid JSON) goes to json.loads, so the values and the
+    errors are json.loads' own."""
+    try:
+        return _DECODE_JSON(line)
+    except Exception:  # msgspec's DecodeError, ValidationError, RecursionError, ...: the reference decides
+        return json.loads(line)
+
+
 def _suffix_free(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
     for ext in (".gz", ".jsonl"):
@@ -425,8 +438,9 @@ def record_entry(
     """Map one archive record onto a RawEntry (the same input normalize() gets from feeds)."""
     values: dict[str, Any] = {}
     for src, target in fields.items():
-        if src in record and record[src] not in (None, "") and target not in values:
-            values[target] = record[src]
+        value = record.get(src)
+        if value is not None and value != "" and target not in values:
+            values[target] = value
     body = _text(values.get("body")) or ""
     summary = _text(values.get("summary"))
     title = _text(values.get("title")) or ""
@@ -452,8 +466,8 @@ def record_entry(
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None or value.__class__ is str:
+        return value
     if isinstance(value, (list, tuple)):
         return "\n\n".join(str(v) for v in value if v is not None) or None
     return str(value)
@@ -464,5 +478,7 @@ def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (list, tuple)):
+        if all(v.__class__ is str for v in value):  # the usual list of names, as they are
+            return tuple(filter(None, value))
         return tuple(str(v.get("name", "")) if isinstance(v, dict) else str(v) for v in value if v)
     return (str(value),)

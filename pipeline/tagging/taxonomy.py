@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import ConfigError
-from pipeline.schema import schemas_dir
+from pipeline.schema import YAML_LOADER, schemas_dir
 from pipeline.tagging.text import normalize_phrase
 
 DEFAULT_WINDOW = 6
@@ -84,7 +84,7 @@ class Taxonomy:
         """Read and validate a taxonomy file (default schemas/topics.yaml). Raises ConfigError."""
         file = Path(path) if path is not None else schemas_dir() / "topics.yaml"
         try:
-            doc = yaml.safe_load(file.read_text("utf-8"))
+            doc = yaml.load(file.read_text("utf-8"), YAML_LOADER)
         except OSError as exc:
             raise ConfigError(f"cannot read taxonomy: {exc}", path=str(file)) from exc
         except yaml.YAMLError as exc:

@@ -31,7 +31,7 @@ import psycopg2
 import pytest
 
 from pipeline.config import S3Settings, Settings
-from pipeline.lake.store import s3_client
+from pipeline.lake.s3 import s3_client
 
 REPO = Path(__file__).resolve().parents[2]
 

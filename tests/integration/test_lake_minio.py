@@ -12,7 +12,8 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.errors import FatalError, RetriableError
-from pipeline.lake.store import S3Lake, open_lake
+from pipeline.lake.s3 import S3Lake
+from pipeline.lake.store import open_lake
 from tests.integration.conftest import PrivateMinio, free_port
 
 pytestmark = pytest.mark.integration

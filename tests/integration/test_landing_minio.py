@@ -14,7 +14,8 @@ from pipeline.config import S3Settings, Settings
 from pipeline.errors import RetriableError
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.landing import land, read_manifest
-from pipeline.lake.store import Lake, S3Lake, open_lake
+from pipeline.lake.s3 import S3Lake
+from pipeline.lake.store import Lake, open_lake
 from pipeline.lake.validate import validate
 from pipeline.schema import field_names
 from tests.integration.conftest import PrivateMinio
