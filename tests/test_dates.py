@@ -70,3 +70,56 @@ def test_datetimes_and_other_types():
     assert parse_date(aware) == utc(2024, 1, 1, 10)
     assert parse_date(None) is None
     assert parse_date(12345) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mon, 01 Sep 2025 05:02:38 +0000",
+        "Tue, 02 Sep 2025 23:59:59 -0430",
+        "Wed, 31 Dec 1999 12:00:00 GMT",
+        "Thu, 29 Feb 2024 00:00:00 +1400",
+        "Fri, 29 Feb 2023 00:00:00 +0000",  # no such day: both readings give up on RFC 822
+        "Sat, 01 Sep 2025 24:00:00 +0000",
+        "Sun, 01 Sep 2025 05:02:60 +0000",
+        "Mon, 01 Sep 2025 05:02:38 +2400",  # an offset of a day or more
+        "Mon, 01 Sep 2025 05:02:38 +9999",
+        "Mon, 01 Sep 1799 05:02:38 +0000",  # out of range
+        "Mon, 01 Sep 3000 05:02:38 -0100",
+    ],
+)
+def test_the_canonical_rfc822_reading_equals_the_general_one(text):
+    from pipeline.parsing import dates
+
+    general = dates._parse_rfc822(text)
+    assert dates._parse_canonical(text) == general
+    if general is not None:
+        assert dates._parse_canonical(text).tzinfo == general.tzinfo  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mon, 01 sep 2025 05:02:38 +0000", "Mon, 1 Sep 2025 05:02:38 +0000", "Mon, 01 Sep 25 05:02:38 +0000",
+     "Mon, 01 Sep 2025 05:02 +0000", "Mon, 01 Sep 2025 05:02:38 EST", "Mon, 01 Sep 2025 05:02:38 +00:00",
+     "Mon, 01 Sep 2025 05:02:38", "Mon, ٠١ Sep 2025 05:02:38 +0000"],
+)  # fmt: skip
+def test_other_rfc822_shapes_are_left_to_the_general_reading(text):
+    from pipeline.parsing import dates
+
+    assert dates._parse_canonical(text) is None
+    assert parse_date(text) == dates._in_range(dates._parse_rfc822(text.strip()))  # type: ignore[arg-type]
+
+
+def test_texts_read_again_give_the_same_answer_and_the_memory_stays_bounded():
+    from pipeline.parsing import dates
+
+    texts = [
+        f"2025-09-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00" for i in range(3 * dates._READ_MAX)
+    ]
+    first = [parse_date(t) for t in texts]
+    assert len(dates._READ) <= dates._READ_MAX
+    assert [parse_date(t) for t in texts] == first == [dates._parse_text(t) for t in texts]
+    long_text = " " * 200 + "Mon, 01 Sep 2025 05:02:38 +0000"
+    expected = datetime(2025, 9, 1, 5, 2, 38, tzinfo=UTC)
+    assert parse_date(long_text) == expected and long_text not in dates._READ  # read, never kept
+    assert parse_date(" Mon, 01 Sep 2025 05:02:38 +0000 ") == expected

@@ -290,3 +290,71 @@ def test_name_lists_are_capped():
     capped, cuts = cap_entry(entry)
     assert len(capped.authors) == MAX_NAMES and capped.categories == ("x" * NAME_CAP,)
     assert len(cuts) == 2
+
+
+def _cap_entry_by_the_rule(entry: RawEntry) -> tuple[RawEntry, list[str]]:
+    """cap_entry as the docstring states it, field by field, with no shortcut."""
+    from dataclasses import replace
+
+    changes: dict[str, object] = {}
+    cuts = []
+    for name, cap in FIELD_CAPS.items():
+        value = getattr(entry, name)
+        if isinstance(value, str) and len(value) > cap:
+            changes[name], _ = value[:cap], cuts.append(f"{name} cut from {len(value)} to {cap} characters")
+    for name in ("authors", "categories"):
+        values = getattr(entry, name)
+        capped = tuple(v[:NAME_CAP] for v in values[:MAX_NAMES])
+        if capped != values:
+            changes[name] = capped
+            cuts.append(
+                f"{name} cut to {MAX_NAMES} names of at most {NAME_CAP} characters ({len(values)} given)"
+            )
+    return replace(entry, **changes), cuts
+
+
+@pytest.mark.parametrize("over", [0, 1])
+@pytest.mark.parametrize("field", [*FIELD_CAPS, "authors", "categories", "one long name"])
+def test_cap_entry_at_and_just_over_every_cap(field, over):
+    if field in FIELD_CAPS:
+        entry = RawEntry(**{"origin": "o", "source": "s", field: "x" * (FIELD_CAPS[field] + over)})
+    elif field == "one long name":
+        entry = RawEntry(origin="o", source="s", categories=("c", "n" * (NAME_CAP + over)))
+    else:
+        entry = RawEntry(origin="o", source="s", **{field: tuple("n" for _ in range(MAX_NAMES + over))})
+    capped, cuts = cap_entry(entry)
+    assert (capped, cuts) == _cap_entry_by_the_rule(entry)
+    assert (capped is entry) == (not over) and len(cuts) == over
+
+
+def test_str_reads_ascii_and_other_text_alike():
+    from pipeline.parsing.parse import _str
+    from pipeline.parsing.text import without_surrogates
+
+    for value in (
+        "  plain  ",
+        "",
+        "   ",
+        "\t tab\n",
+        "caf\u00e9 ",
+        "\ud800 lone",
+        " \u00a0nbsp\u00a0 ",
+        "\u2003",
+    ):
+        assert _str(value) == (without_surrogates(value).strip() or None)
+    assert _str(3) == "3" and _str(True) is None and _str(None) is None
+
+
+def test_new_entry_is_the_dataclass_entry_and_wants_every_field_in_order():
+    from dataclasses import fields
+
+    from pipeline.parsing.parse import new_entry
+
+    values = {f.name: f.default for f in fields(RawEntry)} | {"origin": "o", "source": "s", "title": "t"}
+    entry = new_entry(dict(values))
+    assert entry == RawEntry(**values) and vars(entry) == vars(RawEntry(**values))
+    assert hash(entry) == hash(RawEntry(**values))
+    with pytest.raises(TypeError):
+        new_entry({"origin": "o", "source": "s"})
+    with pytest.raises(TypeError):
+        new_entry(dict(reversed(values.items())))

@@ -101,3 +101,35 @@ def test_item_cap_for_json_feed() -> None:
     with pytest.raises(BadInputError) as err:
         parse_bytes(doc, "feed.json")
     assert err.value.kind == "too_many_entries"
+
+
+def _author_variants() -> list[bytes]:
+    """Author fields around every limit and shape the cut knows, in documents with CDATA and comments."""
+    texts = ["", "Jane Doe", "j" * AUTHOR_MAX_BYTES, "j" * (AUTHOR_MAX_BYTES + 1), "r" * AUTHOR_MAX_RUN,
+             "r" * (AUTHOR_MAX_RUN + 1), "a]b", "x &amp; y", "é" * 130]  # fmt: skip
+    shapes = ["<author>{}</author>", "<AUTHOR>{}</Author >", "<dc:creator><![CDATA[{}]]></dc:creator>",
+              "<author>{}<b>x</b></author>", "<author>{}</writer>", "<author>{}", "<author x='1'/>{}",
+              "<![CDATA[<author>{}]]>", "<!-- <author>{} -->", "<author><![CDATA[{}]]> </author>",
+              "<managingEditor>{}</managingeditor>", "<itunes:owner>{}</itunes:owner>"]  # fmt: skip
+    return [rss(shape.format(text), items=2) for shape in shapes for text in texts]
+
+
+def test_the_no_cut_check_agrees_with_the_cut():
+    from pipeline.parsing import prescreen
+
+    quiet = 0
+    for doc in _author_variants():
+        data, cut = prescreen._cut_every_author_field(doc)
+        if prescreen._nothing_to_cut(doc):
+            quiet += 1
+            assert (data, cut) == (doc, 0)
+        assert prescreen._cut_author_fields(doc) == (data, cut)
+    assert 20 < quiet < len(_author_variants())  # both ways taken
+
+
+def test_the_entry_count_is_exact_past_the_quick_bound() -> None:
+    many_tags = rss("<b/>" * (MAX_ENTRIES + 10), items=1)  # more '<' than the cap, one item
+    assert prescreen_xml(many_tags)[0] == many_tags
+    with pytest.raises(BadInputError) as raised:
+        prescreen_xml(rss("", items=MAX_ENTRIES + 1))
+    assert raised.value.fields["entries"] == MAX_ENTRIES + 1

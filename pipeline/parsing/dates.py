@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import warnings
@@ -55,13 +56,20 @@ def _in_range(dt: datetime) -> datetime | None:
 
 def _zone(sign: str | None, hh: str | None, mm: str | None, name: str | None) -> tzinfo | None:
     if sign and hh and mm:
-        minutes = int(hh) * 60 + int(mm)
-        return (
-            timezone(timedelta(minutes=-minutes if sign == "-" else minutes)) if minutes < 24 * 60 else None
-        )
+        return _offset(sign, hh, mm)
     if name:
         return ZONES.get(name.upper())
     return UTC  # no zone given: UTC, as feedparser assumes
+
+
+def _offset(sign: str, hh: str, mm: str) -> tzinfo | None:
+    minutes = int(hh) * 60 + int(mm)
+    return _offset_zone(-minutes if sign == "-" else minutes) if minutes < 24 * 60 else None
+
+
+@functools.cache  # under 2 x 24 x 60 keys
+def _offset_zone(minutes: int) -> tzinfo:
+    return timezone(timedelta(minutes=minutes))
 
 
 def _parse_rfc822(text: str) -> datetime | None:
@@ -78,6 +86,30 @@ def _parse_rfc822(text: str) -> datetime | None:
         year += 2000 if year < 50 else 1900
     try:
         return datetime(year, month, int(day), int(hh or 0), int(mi or 0), int(ss or 0), tzinfo=tz)
+    except ValueError:
+        return None
+
+
+# RFC 822 as nearly every feed writes it ("Mon, 01 Sep 2025 05:02:38 +0000"), read without _RFC822_RE's
+# case folding and backtracking; _RFC822_RE reads such a text into the same groups.
+_CANONICAL_RE: Final = re.compile(
+    r"[A-Z][a-z][a-z], ([0-9][0-9]) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([0-9]{4})"
+    r" ([0-9][0-9]):([0-9][0-9]):([0-9][0-9]) (?:([+-])([0-9][0-9])([0-9][0-9])|(GMT))\Z"
+)
+_MONTH_NUMBERS: Final = {month.title(): number for month, number in _MONTHS.items()}
+
+
+def _parse_canonical(text: str) -> datetime | None:
+    """The canonical RFC 822 form, or None (then _parse_rfc822 reads the text, as it would have anyway)."""
+    m = _CANONICAL_RE.match(text)
+    if m is None:
+        return None
+    day, month, year, hh, mi, ss, sign, zh, zm, zname = m.groups()
+    tz = _offset(sign, zh, zm) if sign else ZONES[zname]
+    if tz is None:
+        return None
+    try:
+        return datetime(int(year), _MONTH_NUMBERS[month], int(day), int(hh), int(mi), int(ss), 0, tz)
     except ValueError:
         return None
 
@@ -107,8 +139,25 @@ def _parse_fuzzy(text: str) -> datetime | None:
     return None if dt.year == 1 else dt
 
 
+# Text -> result, for the last few thousand short texts read: the parser asks whether a feed's date reads
+# (to know whether feedparser's reading is needed) and normalizing reads the same text again.
+_READ: Final[dict[str, datetime | None]] = {}
+_READ_MAX: Final = 4096
+_READ_TEXT_MAX: Final = 128  # longer texts are read each time (and never kept)
+_UNREAD: Final = object()
+
+
 def parse_date(value: object) -> datetime | None:
     """RFC 822, ISO 8601 (with offsets or named zones), datetime or feedparser struct_time -> UTC or None."""
+    if isinstance(value, str):
+        if len(value) > _READ_TEXT_MAX:
+            return _parse_text(value)
+        result = _READ.get(value, _UNREAD)
+        if result is _UNREAD:
+            if len(_READ) >= _READ_MAX:
+                _READ.clear()
+            result = _READ[value] = _parse_text(value)
+        return result  # type: ignore[return-value]
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -118,10 +167,12 @@ def parse_date(value: object) -> datetime | None:
             return _in_range(datetime(*value[:6], tzinfo=UTC))
         except (ValueError, OverflowError):
             return None
-    if not isinstance(value, str):
-        return None
+    return None
+
+
+def _parse_text(value: str) -> datetime | None:
     text = value.strip()
     if not text or len(text) > 100:
         return None
-    dt = _parse_rfc822(text) or _parse_iso(text) or _parse_fuzzy(text)
+    dt = _parse_canonical(text) or _parse_rfc822(text) or _parse_iso(text) or _parse_fuzzy(text)
     return _in_range(dt) if dt is not None else None

@@ -7,6 +7,8 @@ namespaces onto story fields), a repeated single-valued element, markup inside a
 with an e-mail address, a relative link. The caller then uses feedparser. It mirrors feedparser's own
 post-processing of each value (strip, relative-URI resolution, the UTF-8-read-as-Latin-1 repair, the
 cp1252 map, the query repair of links) by calling feedparser's helpers where they exist.
+An RSS item becomes a RawEntry straight from its element (_rss_item: what parse._entry_from_feedparser makes
+of feedparser's entry, without building that entry); Atom entries go through feedparser-shaped dicts.
 tests/test_fastfeed.py holds the differential tests; `make bench` prints agreement and fallback rates.
 """
 
@@ -15,24 +17,31 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any, Final
 
 import feedparser
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urljoin
+from feedparser.urls import _urifixer
 from lxml import etree  # type: ignore[import-untyped]
 
 from pipeline.parsing.dates import parse_date
 from pipeline.parsing.parse import (
+    FIELD_CAPS,
     ParsedInput,
+    RawEntry,
     _collect,
     _entry_from_feedparser,
     _FeedContext,
     _names,
+    _names_over_cap,
     _str,
+    cap_entry,
+    check_has_content,
     default_source,
+    new_entry,
 )
 from pipeline.parsing.text import clean_inline
 
@@ -52,10 +61,22 @@ _ITEM_TEXT: Final = frozenset(
      f"{_CONTENT}encoded"}
 )  # fmt: skip
 _ITEM_MULTI: Final = frozenset({"category", f"{_DC}subject"})
+_ITEM_AUTHORS: Final = frozenset({"author", f"{_DC}creator"})
+_CONTENT_ENCODED: Final = f"{_CONTENT}encoded"
 _ITEM_IGNORED: Final = frozenset(
     {"comments", "enclosure", "source", f"{_MEDIA}content", f"{_MEDIA}thumbnail",
      "{http://wellformedweb.org/CommentAPI/}commentRss", "{http://purl.org/rss/1.0/modules/slash/}comments"}
 )  # fmt: skip
+# What _rss_item does with each item child (the sets above in one lookup).
+_TEXT, _GUID, _CATEGORY, _IGNORED, _IGNORED_CHILDLESS, _NOT_AN_ELEMENT = (
+    "text", "guid", "category", "ignored", "ignored if childless", "not an element"
+)  # fmt: skip
+_ITEM_ROLES: Final = {
+    **{tag: _TEXT for tag in _ITEM_TEXT - {"guid"}},
+    "guid": _GUID,
+    **{tag: _CATEGORY for tag in _ITEM_MULTI},
+    **{tag: _IGNORED_CHILDLESS if tag.startswith(_MEDIA) else _IGNORED for tag in _ITEM_IGNORED},
+}
 _CHANNEL_TEXT: Final = frozenset({"title", "link", "language", "managingEditor", f"{_DC}creator"})
 _CHANNEL_IGNORED: Final = frozenset(
     {"description", "generator", "lastBuildDate", "pubDate", "ttl", "docs", "copyright", "category",
@@ -127,6 +148,8 @@ def _plain_utf8(data: bytes, content_type: str | None) -> bool:
         return False
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         return False
+    if data.isascii():  # (ASCII is UTF-8; checked many times faster than decoding)
+        return True
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -168,12 +191,13 @@ def _parse_rss(
     base = feed_url or ""
     feed: dict[str, str] = {}
     authors: list[dict[str, str]] = []
-    entries: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for el in children:
+        if el.tag == "item":  # (_rss_item doubts any attribute, and so any xml:base or xml:lang)
+            items.append(_rss_item(el, base))
+            continue
         tag = _plain_tag(el)
-        if tag == "item":
-            entries.append(_item_dict(el, base))
-        elif tag in _CHANNEL_TEXT:
+        if tag in _CHANNEL_TEXT:
             value = _text_of(el)
             if tag in ("managingEditor", f"{_DC}creator"):
                 authors.append(_person(value))
@@ -191,7 +215,46 @@ def _parse_rss(
         link = _LINK_QUERY_RE.sub(r"&\g<1>", _urljoin(base, link))
     title = feed.get("title")
     feed_source = source or clean_inline(title, _looks_like_html(title))
-    return _entries(origin, entries, feed_source, feed_url, link, feed.get("language"), authors)
+    if not items:
+        return None  # feedparser words the error
+    context = _context(origin, feed_source, feed_url, link, feed.get("language"), authors)
+    shared = {
+        "origin": context.origin,
+        "source": context.source,
+        "feed_url": context.feed_url,
+        "language": context.language,
+        "base": context.base,
+    }
+
+    feed_over_caps = any(len(shared[name] or "") > FIELD_CAPS[name] for name in _FEED_CAPPED)
+
+    def build(fields: dict[str, Any]) -> RawEntry:
+        check_has_content(fields["title"], fields["body"], fields["link"])
+        if not fields["authors"]:
+            fields["authors"] = context.authors
+        fields.update(shared)
+        return new_entry(fields)
+
+    return _collect(origin, items, build, [], cap_entry if feed_over_caps else _capped)
+
+
+def _context(
+    origin: str,
+    source: str | None,
+    feed_url: str | None,
+    link: str | None,
+    language: str | None,
+    authors: list[dict[str, str]],
+) -> _FeedContext:
+    """What every entry of the feed shares, as parse._parse_feed_xml makes it from feedparser's feed."""
+    return _FeedContext(
+        origin=origin,
+        source=source or default_source(origin),
+        feed_url=feed_url,
+        base=feed_url or _str(link),
+        language=_str(language),
+        authors=_names([a for a in authors if a]),
+    )
 
 
 def _entries(
@@ -206,14 +269,7 @@ def _entries(
     """RawEntries from the entry dicts, as parse._parse_feed_xml builds them from feedparser's."""
     if not entries:
         return None  # feedparser words the error
-    context = _FeedContext(
-        origin=origin,
-        source=source or default_source(origin),
-        feed_url=feed_url,
-        base=feed_url or _str(link),
-        language=_str(language),
-        authors=_names([a for a in authors if a]),
-    )
+    context = _context(origin, source, feed_url, link, language, authors)
     return _collect(origin, entries, lambda e: _entry_from_feedparser(e, context), [])
 
 
@@ -334,7 +390,7 @@ def _finish(e: dict[str, Any], tags: list[dict[str, str]], authors: list[dict[st
         e["summary"] = e["content"][0]["value"]
     for key in ("published", "updated"):
         if key in e:
-            e[f"{key}_parsed"] = None if parse_date(e[key]) else feedparser_date(e[key])
+            e[f"{key}_parsed"] = _fallback_date(e[key])
     if tags:
         e["tags"] = tags
     people = [a for a in authors if a]
@@ -402,6 +458,18 @@ def _stream_children(events: Iterator[tuple[str, Any]], level: int) -> Iterator[
         depth -= 1
 
 
+def _urljoin(base: str, uri: str) -> str:
+    """feedparser's _urljoin (`_urifixer.sub(r"\\1\\3", uri)`, then urljoin, '' on ValueError) with the
+    substitution done by hand: re.sub's template machinery cost more than the rest."""
+    fixed = _urifixer.match(uri)
+    if fixed is not None and fixed.group(2):  # scheme:/// -> scheme:// (group 3 is always empty)
+        uri = fixed.group(1) + uri[fixed.end() :]
+    try:
+        return urllib.parse.urljoin(base, uri)
+    except ValueError:
+        return ""
+
+
 def _person(value: str) -> dict[str, str]:
     if "@" in value:  # feedparser splits e-mail addresses out of names with its own rules
         raise Doubt("author with an e-mail address")
@@ -415,65 +483,142 @@ def _looks_like_html(value: str | None) -> bool:
     return bool(_FeedParserMixin.looks_like_html(value))
 
 
-def _item_dict(item: Any, base: str) -> dict[str, Any]:
-    """The dict feedparser would build for this item, with the keys _entry_from_feedparser reads."""
-    if item.attrib:
+def _rss_item(item: Any, base: str) -> dict[str, Any]:
+    """The item's own RawEntry fields, read straight from the element: what parse._entry_from_feedparser
+    makes of the entry feedparser builds for it (the differential tests hold the two paths equal).
+
+    Its `_str` is only a strip here: lxml's strings hold no lone surrogates (it decodes libxml2's UTF-8
+    strictly), nor does `_value` add any; an ASCII value from `_value` is stripped already."""
+    if item.keys():
         raise Doubt("item attributes (rdf:about)")
-    e: dict[str, Any] = {}
-    seen: set[str] = set()
-    tags: list[dict[str, str]] = []
-    authors: list[dict[str, str]] = []
+    text: dict[str, str] = {}
+    names: list[str] = []
+    categories: list[str] = []
     guid_is_link = False
     for el in item:
-        tag = _plain_tag(el)
-        if tag in _ITEM_MULTI:
-            if (el.attrib and set(el.attrib) != {"domain"}) or len(el):
+        tag = el.tag
+        role = _ITEM_ROLES.get(tag) if tag.__class__ is str else _NOT_AN_ELEMENT
+        keys = el.keys()
+        if keys and any(k.startswith(_XML_NS) for k in keys):
+            raise Doubt("xml:base or xml:lang")
+        if role is _TEXT:
+            if keys or len(el):  # markup inside a text element (feedparser re-serializes that)
+                raise Doubt(f"{tag} has children or attributes")
+        elif role is _GUID:
+            if len(el) or (keys and keys != ["isPermaLink"]):
+                raise Doubt("guid attributes")
+            guid_is_link = el.get("isPermaLink", "true") == "true"
+        elif role is _CATEGORY:
+            if (keys and keys != ["domain"]) or len(el):
                 raise Doubt("category with children or attributes other than domain")
             value = _value(el.text)
             if value:
-                tags.append({"term": value})
+                categories.append(value)
             continue
-        if tag in _ITEM_IGNORED:
-            if tag.startswith(_MEDIA) and len(el):
-                raise Doubt("media element with children")
+        elif role is _IGNORED or (role is _IGNORED_CHILDLESS and not len(el)):
             continue
-        if tag not in _ITEM_TEXT:
+        else:
             raise Doubt(f"item element {tag}")
-        if tag in seen:
+        if tag in text:
             raise Doubt(f"item {tag} repeated")
-        seen.add(tag)
-        if tag == "guid":
-            if len(el) or set(el.attrib) - {"isPermaLink"}:
-                raise Doubt("guid attributes")
-            guid_is_link = el.get("isPermaLink", "true") == "true"
-            value = _value(el.text)
-            if guid_is_link and value:
-                value = _urljoin(base, value)
-            e["id"] = value
-            if guid_is_link:
-                e["guid_link"] = value
-            continue
-        value = _text_of(el)
-        if tag == "title":
-            e["title"] = value
-            e["title_detail"] = {"type": "text/html" if _looks_like_html(value) else "text/plain"}
-        elif tag == "link":
-            link = _urljoin(base, value) if value else value
-            e["link"] = _LINK_QUERY_RE.sub(r"&\g<1>", link.replace("&amp;", "&"))
-            if value:
-                e["links"] = [{"rel": "alternate", "type": "text/html", "href": e["link"]}]
-        elif tag == "description":
-            e["summary"] = value
-            e["summary_detail"] = {"type": "text/html"}
-        elif tag == f"{_CONTENT}encoded":
-            e["content"] = [{"type": "text/html", "value": value}]
-        elif tag in ("author", f"{_DC}creator"):
-            authors.append(_person(value))
-        elif tag == "pubDate":
-            e["published"] = value
-        elif tag == f"{_DC}date":
-            e["updated"] = value
-    return _finish(e, tags, authors)
+        value = el.text
+        if value:  # _value, its common case inline
+            value = value.strip()
+            if not value.isascii():
+                value = _value(value)
+        else:
+            value = ""
+        if tag in _ITEM_AUTHORS:
+            if "@" in value:  # feedparser splits e-mail addresses out of names with its own rules
+                raise Doubt("author with an e-mail address")
+            if value.strip():
+                names.append(value.strip())
+        text[tag] = value
+    return _rss_fields(text, names, categories, guid_is_link, base)
+
+
+def _rss_fields(
+    text: dict[str, str], names: list[str], categories: list[str], guid_is_link: bool, base: str
+) -> dict[str, Any]:
+    guid = text.get("guid")
+    if guid_is_link and guid:  # a permalink guid is resolved, and it is the link when the item has none
+        guid = _urljoin(base, guid)
+    link = text.get("link")
+    if link is None:
+        link = guid if guid_is_link else None
+    else:
+        if link:
+            link = _urljoin(base, link)
+        link = link.replace("&amp;", "&")
+        if "&" in link:
+            link = _LINK_QUERY_RE.sub(r"&\g<1>", link)
+    description, content = text.get("description"), text.get(_CONTENT_ENCODED)
+    # feedparser copies content:encoded into a missing description, as a summary that is not HTML
+    summary = description if description is not None else content
+    summary = (summary.strip() or None) if summary is not None else None
+    summary_html = description is not None and summary is not None
+    if content is not None and content.strip():
+        body, body_html = content, True
+    else:
+        body, body_html = summary or "", summary_html
+    title = text.get("title")
+    published, updated = text.get("pubDate"), text.get(f"{_DC}date")
+    return {  # every RawEntry field in order; the feed's own are set by _parse_rss
+        "origin": None,
+        "source": None,
+        "feed_url": None,
+        "guid": (guid.strip() or None) if guid is not None else None,
+        "link": (link.strip() or None) if link is not None else None,
+        "title": title.strip() if title is not None else "",
+        "title_is_html": title is not None and _looks_like_html(title),
+        "summary": None if summary == body else summary,
+        "body": body,
+        "body_is_html": body_html,
+        "authors": tuple(names),
+        "language": None,
+        "categories": tuple(stripped for c in categories if (stripped := c.strip())),
+        "published": (published.strip() or None) if published is not None else None,
+        "updated": (updated.strip() or None) if updated is not None else None,
+        "references": (),
+        "attribution": None,
+        "summary_is_html": summary_html,
+        "base": None,
+        "published_parsed": _fallback_date(published),
+        "updated_parsed": _fallback_date(updated),
+    }
+
+
+def _capped(entry: RawEntry) -> tuple[RawEntry, list[str]]:
+    """cap_entry, after a look at the fields that come from the item (the feed's are looked at once)."""
+    f = vars(entry)
+    summary, guid, link, published, updated = f["summary"], f["guid"], f["link"], f["published"], f["updated"]
+    if (
+        len(f["title"]) <= _TITLE_CAP
+        and len(f["body"]) <= _BODY_CAP
+        and (summary is None or len(summary) <= _SUMMARY_CAP)
+        and (guid is None or len(guid) <= _GUID_CAP)
+        and (link is None or len(link) <= _LINK_CAP)
+        and (published is None or len(published) <= _PUBLISHED_CAP)
+        and (updated is None or len(updated) <= _UPDATED_CAP)
+        and not _names_over_cap(f["authors"])
+        and not _names_over_cap(f["categories"])
+    ):
+        return entry, []
+    return cap_entry(entry)
+
+
+_TITLE_CAP, _BODY_CAP, _SUMMARY_CAP, _GUID_CAP, _LINK_CAP, _PUBLISHED_CAP, _UPDATED_CAP = (
+    FIELD_CAPS[name] for name in ("title", "body", "summary", "guid", "link", "published", "updated")
+)
+# The capped fields _capped leaves to the feed-level check in _parse_rss (attribution: an RSS item has none)
+_FEED_CAPPED: Final = ("source", "language")
+
+
+def _fallback_date(value: str | None) -> Any:
+    """feedparser's *_parsed of a date, needed only where pipeline.parsing.dates cannot read it."""
+    if value is None or parse_date(value):
+        return None
+    return feedparser_date(value) or None
 
 
 def feedparser_date(value: str) -> Any:
