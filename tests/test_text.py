@@ -363,3 +363,35 @@ def test_the_compiled_module_is_built_where_a_compiler_is():
     from pipeline.parsing import _accel  # raises ImportError when the build failed
 
     assert text_module.COMPILED and text_module._WALKER is not None and _accel.Walker
+
+
+# --- a character the paragraph pass drops must not hide markup from strip_unsafe ---
+_INVISIBLE = ["\x01", "\x0b", "\x1f", "\x7f", "\u200b", "\ufeff", "&#1;", "&#x7f;", "&#8203;"]
+_HIDDEN = ["<{}script>alert(1)</script>", "java{}script:alert(1)", "javascript{}:x", "<{}/p>",
+           "<{}img src=x onerror=y>", "vb{}script:msgbox", "&lt;{}script&gt;x&lt;/script&gt;"]  # fmt: skip
+
+
+@pytest.mark.parametrize("template", _HIDDEN)
+@pytest.mark.parametrize("invisible", _INVISIBLE)
+def test_a_dropped_character_cannot_rejoin_markup(template, invisible, monkeypatch):
+    value = "Before " + template.format(invisible) + " after"
+    for compiled in (True, False):
+        with monkeypatch.context() as paths:
+            if not compiled:
+                paths.setattr(text_module, "COMPILED", False)
+                paths.setattr(text_module, "_WALKER", None)
+            outs = (html_to_text(value), plain_to_text(value), clean_inline(value))
+            for out in (*outs, clean_inline(value, False)):
+                assert not UNSAFE.search(out), (value, out)
+                assert not TAG_OPEN_RE.search(out), (value, out)
+
+
+def test_dropped_characters_at_random_never_rejoin_markup():
+    rnd = random.Random(17)
+    pieces = ["<", ">", "script", "java", "script:", ":", "t", "img ", "/", "a", " ", "&lt;", "&gt;"]
+    pieces += _INVISIBLE
+    for _ in range(3000):
+        value = "".join(rnd.choice(pieces) for _ in range(rnd.randrange(1, 14)))
+        for out in (html_to_text(value), plain_to_text(value)):  # the rules of text.py's docstring
+            assert not TAG_OPEN_RE.search(out) and not TAG_RE.search(out), (value, out)
+            assert not text_module.DANGEROUS_URL_RE.search(out), (value, out)

@@ -343,19 +343,28 @@ def html_to_text(html: str) -> str:
         extracted = _extract_utf8(text)
         if isinstance(extracted, bytes):  # the compiled walker's: usually its paragraphs are all that is left
             if not _accel.maybe_unsafe(extracted):  # no '<' (so no markup: the loop ends), no "t:" (so no
-                return _paragraphs_compiled(extracted)  # script URL): strip_unsafe would return it as it is
+                return _settled(_paragraphs_compiled(extracted))  # script URL): strip_unsafe would keep it
             extracted = extracted.decode("utf-8")
         text = extracted
         if not has_markup(text):
             break
-    return _paragraphs(strip_unsafe(text))
+    return _settled(_paragraphs(strip_unsafe(text)))
 
 
 def plain_to_text(text: str) -> str:
     """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
     if has_markup(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
         return html_to_text(text)
-    return _paragraphs(strip_unsafe(text))
+    return _settled(_paragraphs(strip_unsafe(text)))
+
+
+def _settled(text: str) -> str:
+    """The final text, screened once more: the paragraph pass drops control, zero-width and BOM characters,
+    which may have split a tag or a script URL that strip_unsafe could not see ("<\x01script>",
+    "java\u200bscript:"). Such text is stripped again (it holds none of those characters any more)."""
+    if "<" in text or _maybe_script_url(text):
+        return _paragraphs(strip_unsafe(text))
+    return text
 
 
 def to_text(value: str | None, is_html: bool) -> str:
