@@ -114,15 +114,9 @@ def _text_transform() -> etree.XSLT:
 _WALKER: Final = _accel.Walker(block=_BLOCK, skip=_SKIP) if COMPILED else None
 
 
-def _extract(html: str) -> str:
-    """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks."""
-    text = _extract_utf8(html)
-    return text if isinstance(text, str) else text.decode("utf-8")
-
-
 def _extract_utf8(html: str) -> str | bytes:
-    """_extract, as the UTF-8 bytes the compiled walker gives when it ran (no decoding for the caller to
-    undo), else as str."""
+    """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks. As the UTF-8
+    bytes the compiled walker gives when it ran (no decoding for the caller to undo), else as str."""
     if _has_nul_or_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
         html = _CONTROL_RE.sub("", html)
     parser = _lxml_parser()
@@ -348,13 +342,18 @@ def html_to_text(html: str) -> str:
         text = extracted
         if not has_markup(text):
             break
-    return _settled(_paragraphs(strip_unsafe(text)))
+    return _finished(text)
 
 
 def plain_to_text(text: str) -> str:
     """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
     if has_markup(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
         return html_to_text(text)
+    return _finished(text)
+
+
+def _finished(text: str) -> str:
+    """Markup-free text -> the stored text: leftovers stripped, paragraphs normalized, screened again."""
     return _settled(_paragraphs(strip_unsafe(text)))
 
 
