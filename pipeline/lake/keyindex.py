@@ -26,7 +26,9 @@ then, so a crash in between is resolved like an interrupted landing: from their 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import logging
 from collections import defaultdict
@@ -200,19 +202,42 @@ class KeyIndex:
         if set(new) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])
-        changed = []
-        for number in pending["shards"]:
+        current = self._rows_of(owner, pending["shards"])
+        # (a shard is unchanged when the owner's rows there are these already: a rerun of the same stories)
+        changed = sorted(n for n in pending["shards"] if current.get(n, set()) != set(new.get(n, [])))
+        added = _table({(n, *v): owner for n in changed for v in new.get(n, [])}, numbered=True)
+        numbers = added.column("shard").to_pylist()  # sorted: each changed shard's new rows are one run
+        bounds = [*(bisect.bisect_left(numbers, n) for n in changed), len(numbers)]
+        added = added.drop_columns(["shard"])
+        for number, start, end in zip(changed, bounds, bounds[1:], strict=False):  # (bounds: one more)
             table = self.shard(number)
-            mine = pc.equal(table.column("owner"), pa.scalar(owner, pa.string()))
-            rows = dict.fromkeys(new.get(number, []), owner)
-            if _versions_of(table.filter(mine)) == set(rows):
-                continue  # the owner's rows there are these already (a rerun that lands the same stories)
-            self.shards[number] = pa.concat_tables([table.filter(pc.invert(mine)), _table(rows)])
-            changed.append(number)
+            if current.get(number):
+                table = table.filter(
+                    pc.invert(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
+                )
+            self.shards[number] = pa.concat_tables([table, added.slice(start, end - start)])
         if self.defer:
             self.dirty.update(changed)
         else:
             io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+
+    def _rows_of(self, owner: str, numbers: list[int]) -> dict[int, set[Version]]:
+        """The owner's rows in these (loaded) shards, by shard: one comparison over all of them."""
+        tables = [(n, self.shard(n)) for n in numbers]
+        tables = [(n, t) for n, t in tables if t.num_rows]
+        if not tables:
+            return {}
+        rows = pa.concat_tables([t for _, t in tables])
+        hits = pc.indices_nonzero(pc.equal(rows.column("owner"), pa.scalar(owner, pa.string()))).to_pylist()
+        if not hits:
+            return {}
+        ends = list(itertools.accumulate(int(t.num_rows) for _, t in tables))
+        found: dict[int, set[Version]] = defaultdict(set)
+        for position, version in zip(
+            hits, _versions_list(rows.take(pa.array(hits, pa.int64()))), strict=True
+        ):
+            found[tables[bisect.bisect_right(ends, int(position or 0))][0]].add(version)
+        return found
 
     def commit(self, owner: str) -> None:
         """The owner's manifest is written: the landing is part of the index; its leftovers are gone. (With
@@ -385,15 +410,26 @@ def _write_head(lake: Lake, head: Mapping[str, Any]) -> None:
     lake.put(HEAD_KEY, (json.dumps(head, sort_keys=True) + "\n").encode(), "application/json")
 
 
-def _table(rows: Mapping[Version, str]) -> pa.Table:
+def _table(rows: Mapping[tuple[Any, ...], str], *, numbered: bool = False) -> pa.Table:
+    """Index rows, sorted: {(story_id, content_hash): owner}; with `numbered`, {(shard, story_id,
+    content_hash): owner} and a leading `shard` column (for slicing per shard)."""
     ordered = sorted(rows.items())
-    columns = ([v[0] for v, _ in ordered], [v[1] for v, _ in ordered], [o for _, o in ordered])
-    return pa.table([pa.array(c, pa.string()) for c in columns], schema=_SCHEMA)
+    ids = [v[-2] for v, _ in ordered]
+    hashes = [v[-1] for v, _ in ordered]
+    owners = [o for _, o in ordered]
+    table = pa.table([pa.array(c, pa.string()) for c in (ids, hashes, owners)], schema=_SCHEMA)
+    return (
+        table.add_column(0, "shard", pa.array([v[0] for v, _ in ordered], pa.int32())) if numbered else table
+    )
+
+
+def _versions_list(rows: pa.Table) -> list[Version]:
+    ids, hashes = rows.column("story_id").to_pylist(), rows.column("content_hash").to_pylist()
+    return [(str(i), str(h)) for i, h in zip(ids, hashes, strict=True)]
 
 
 def _versions_of(rows: pa.Table) -> set[Version]:
-    ids, hashes = rows.column("story_id").to_pylist(), rows.column("content_hash").to_pylist()
-    return {(str(i), str(h)) for i, h in zip(ids, hashes, strict=True)}
+    return set(_versions_list(rows))
 
 
 def _read_shard(lake: Lake, number: int) -> pa.Table:
