@@ -232,3 +232,23 @@ def test_a_head_of_the_first_format_with_a_pending_landing_is_resolved(tmp_path:
     lake.put(keyindex.HEAD_KEY, json.dumps({"format": 1, "pending": pending}).encode())  # as before format 2
     m = land(lake, DAY3, [story(9, day=25)])
     assert m.counts["new"] == 1 and indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_a_failed_periodic_flush_loses_no_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class FailingShardPuts(LocalLake):
+        failures = 1
+
+        def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+            if key.startswith(f"{keyindex.INDEX_PREFIX}shards/") and self.failures:
+                self.failures -= 1
+                raise RetriableError(f"put {key}: object store unreachable", key=key)
+            return super().put(key, data, content_type)
+
+    monkeypatch.setattr(keyindex, "MAX_DEFERRED", 2)
+    lake = FailingShardPuts(tmp_path)
+    with keyindex.IndexSession(lake) as session:
+        land(lake, DAY1, [story(1)], session=session)
+        second = land(lake, DAY2, [story(2, day=25)], session=session)  # its flush fails: still landed
+        third = land(lake, DAY3, [story(2, day=25), story(3, day=26)], session=session)
+    assert second.rows == 1 and (third.counts["duplicate"], third.counts["new"]) == (1, 1)
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok

@@ -41,7 +41,7 @@ from typing import Any, Final, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import FatalError
+from pipeline.errors import FatalError, WirefeedError
 from pipeline.lake.parquet import arrow_reader
 from pipeline.lake.store import Lake, NotFoundError
 
@@ -282,7 +282,11 @@ class IndexSession:
         if self._index is not None:
             self._index.numbers.clear()  # ids of the landing done: not asked again
             if self._landings % MAX_DEFERRED == 0:
-                self._index.flush()
+                try:
+                    self._index.flush()
+                except WirefeedError as exc:  # the landing itself is done (its manifest is written)
+                    log.warning("key index: deferred shards not written (%s); opened again next", exc)
+                    self.discard()  # HEAD still names the landings: the next opening resolves them
 
     def discard(self) -> None:
         self._index = None
