@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import threading
@@ -18,6 +19,7 @@ def worker_context(*preload: str) -> BaseContext:
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
         for name in preload:
             importlib.import_module(name)
+        gc.freeze()  # what the workers inherit: never traversed by their collector, so never copied for it
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
