@@ -551,10 +551,24 @@ utf8_of(PyObject *text, Py_ssize_t *n, PyObject **owner)
     return NULL;
 }
 
-static PyObject *
-paragraphs(PyObject *module, PyObject *text)
+/* Whether n bytes of (UTF-8 or ASCII) text hold a script-URL start "t:"/"T:" (what text._maybe_script_url
+ * screens for): memchr finds the few colons. */
+static int
+has_script_colon(const char *p, size_t n)
 {
-    (void)module;
+    for (const char *colon = p; (colon = memchr(colon, ':', n - (size_t)(colon - p))) != NULL; colon++) {
+        if (colon > p && (colon[-1] == 't' || colon[-1] == 'T')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* paragraphs(text), and with `plain` set: None also when the text holds '<' or "t:"/"T:", or its paragraphs
+ * hold "t:"/"T:" (then text.strip_unsafe or text._settled would act on it; the Python steps decide). */
+static PyObject *
+paragraphs_of(PyObject *text, int plain)
+{
     PyObject *owner;
     Py_ssize_t n;
     const unsigned char *src = utf8_of(text, &n, &owner);
@@ -564,7 +578,14 @@ paragraphs(PyObject *module, PyObject *text)
         }
         Py_RETURN_NONE;
     }
-    int status = src[n] == 0 ? normalize_paragraphs(src, n) : 1;
+    int status = 1;
+    if (src[n] == 0 &&
+        !(plain && (memchr(src, '<', (size_t)n) != NULL || has_script_colon((const char *)src, (size_t)n)))) {
+        status = normalize_paragraphs(src, n);
+        if (status == 0 && plain && has_script_colon(text_out.data, text_out.len)) {
+            status = 1;
+        }
+    }
     PyObject *result = NULL;
     if (status == 0) {
         const char *data = text_out.data;
@@ -592,6 +613,24 @@ paragraphs(PyObject *module, PyObject *text)
     Py_XDECREF(owner);
     shrink(&text_out);
     return result;
+}
+
+static PyObject *
+paragraphs(PyObject *module, PyObject *text)
+{
+    (void)module;
+    return paragraphs_of(text, 0);
+}
+
+static PyObject *
+plain_text(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "plain_text() needs a str");
+        return NULL;
+    }
+    return paragraphs_of(text, 1);
 }
 
 /* ---- hash_form ---- */
@@ -707,15 +746,7 @@ maybe_unsafe(PyObject *module, PyObject *raw)
     }
     const char *p = PyBytes_AS_STRING(raw);
     size_t n = (size_t)PyBytes_GET_SIZE(raw);
-    if (memchr(p, '<', n) != NULL) {
-        Py_RETURN_TRUE;
-    }
-    for (const char *colon = p; (colon = memchr(colon, ':', n - (size_t)(colon - p))) != NULL; colon++) {
-        if (colon > p && (colon[-1] == 't' || colon[-1] == 'T')) {
-            Py_RETURN_TRUE;
-        }
-    }
-    Py_RETURN_FALSE;
+    return PyBool_FromLong(memchr(p, '<', n) != NULL || has_script_colon(p, n));
 }
 
 /* ---- has_nul_or_surrogate ---- */
@@ -752,6 +783,9 @@ has_nul_or_surrogate(PyObject *module, PyObject *text)
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
+    {"plain_text", (PyCFunction)plain_text, METH_O,
+     "text.plain_to_text for text without '<' or 't:'/'T:' whose paragraphs hold no 't:'/'T:' (there "
+     "strip_unsafe and the final screen change nothing): as paragraphs(), else None."},
     {"hash_form", (PyCFunction)hash_form, METH_O,
      "text.casefold().encode('utf-8').replace(b'\\n\\n', b' ') for text whose non-ASCII characters fold to "
      "themselves: (bytes, distinct non-ASCII characters), or None (lone surrogates)."},
