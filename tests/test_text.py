@@ -399,7 +399,8 @@ def test_dropped_characters_at_random_never_rejoin_markup():
 
 _PLAIN_PIECES = ["word", "Word.", " ", "  ", "\t", "\n", "\n\n", "\r\n", "\n \n", "\x01", "\x0b", "\x7f",
                  "\u00a0", "\u200b", "\ufeff", "caf\u00e9", "e\u0301", "\u1100", "\U0001d400", "\ud800",
-                 "t", "T", ":", "s:", "at: 5", "https://x.example/a", "&amp;", "&lt;p&gt;", ">", "a"]  # fmt: skip
+                 "t", "T", ":", "s:", "at: 5", "https://x.example/a", "&amp;", "&lt;p&gt;", ">",
+                 "a"]  # fmt: skip
 
 
 def _plain_values():
