@@ -427,3 +427,19 @@ def test_compiled_plain_text_equals_the_python_steps(monkeypatch):
             assert done is None, repr(value)
         else:
             assert done == (None if "t:" in para[0] or "T:" in para[0] else para), repr(value)
+
+
+@needs_compiled
+def test_text_already_clean_is_recognized_eight_bytes_at_a_time():
+    """The compiled paragraph pass returns ASCII text already in normal form as it is (checked a word of 8
+    bytes at a time): every split of spaces, breaks and controls across word boundaries."""
+    rng = random.Random(3)
+    pieces = ["a", "b", " ", " ", "\n", "\n\n", "\t", "\x01", "\x7f", "\r", "xyzwvuts", ".", ":"]
+    for _ in range(40000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        want = text_module._paragraphs_unicode(value)
+        assert text_module._accel.paragraphs(value)[0] == want, repr(value)
+        assert text_module._accel.paragraphs(value.encode())[0] == want, repr(value)
+    clean = "A paragraph of words.\n\nAnother one, longer than eight bytes."
+    assert text_module._accel.paragraphs(clean)[0] is clean
+    assert text_module._accel.plain_text(clean)[0] is clean
