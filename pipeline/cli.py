@@ -7,11 +7,9 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
-from typing import Final
 
 import pipeline
 from pipeline.errors import BadInputError, BadRecordError, ConfigError, RetriableError, WirefeedError
@@ -248,15 +246,7 @@ def exit_code(exc: WirefeedError) -> int:
     return EXIT_FATAL
 
 
-# Arrow's buffers come from the C library's malloc, not its bundled mimalloc, unless the user chose a pool:
-# mimalloc maps its memory as transparent huge pages and hands freed memory back to the OS soon, so a landing
-# and every worker's tables keep zeroing fresh 2 MiB pages (about a tenth of a snapshot backfill's CPU on
-# this machine). pyarrow reads it at its first allocation; worker processes inherit it.
-ARROW_POOL: Final = ("ARROW_DEFAULT_MEMORY_POOL", "system")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault(*ARROW_POOL)
     args = _parser().parse_args(argv)
     verbosity = args.verbose + args.verbose_after
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbosity, 2)]

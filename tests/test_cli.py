@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,18 +127,3 @@ def test_files_refuses_a_lake_with_a_malformed_manifest(tmp_path: Path) -> None:
         "wirefeed files: fatal: manifest _manifests/daily/2026-11-20.json is not valid JSON: "
         "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
     ]
-
-
-@pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
-def test_arrow_uses_the_system_allocator_unless_the_user_chose_one(
-    tmp_path: Path, chosen: str | None, expected: str
-) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    if chosen:
-        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
-    code = (
-        f"from pipeline.cli import main; main(['files', '--lake', {str(tmp_path)!r}]); "
-        "import pyarrow; print(pyarrow.default_memory_pool().backend_name)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split()[-1] == expected
