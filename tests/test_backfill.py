@@ -11,6 +11,7 @@ from pipeline.config import Settings
 from pipeline.errors import BadInputError, ConfigError, RetriableError
 from pipeline.jobs import backfill
 from pipeline.jobs.backfill import backfill_day, day_manifest_key, run_backfill
+from pipeline.lake.keyindex import IndexSession
 from pipeline.lake.landing import read_manifest
 from pipeline.lake.parquet import read_stories
 from pipeline.lake.store import Lake, LocalLake
@@ -142,11 +143,13 @@ def test_workers_hand_tables_back_through_spool_files_that_never_outlive_the_run
     real_land_day = backfill.land_day
     seen: list[list[str]] = []
 
-    def land_day(lake: Lake, prepared: backfill.PreparedDay) -> dict[str, object]:
+    def land_day(
+        lake: Lake, prepared: backfill.PreparedDay, session: IndexSession | None = None
+    ) -> dict[str, object]:
         seen.append(sorted(p.name for p in tmp.glob(f"*/{prepared.day.isoformat()}-*")))
         if prepared.day == D2:
             raise RetriableError("object store unreachable")
-        return real_land_day(lake, prepared)
+        return real_land_day(lake, prepared, session)
 
     monkeypatch.setattr(backfill, "land_day", land_day)
     totals = run_backfill(str(arch), D1, D3, str(lake_dir), workers=2, settings=SETTINGS)

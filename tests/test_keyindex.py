@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,80 @@ def test_a_rerun_of_an_interval_whose_files_were_compacted_lands_nothing_twice(t
     again = land(lake, DAY3, [story(2, day=24)])
     assert again.counts["duplicate"] == 1 and again.rows == 0
     assert len(all_rows(lake)) == 3 and validate(lake).ok
+
+
+def test_a_session_writes_each_changed_shard_once_and_ends_equal_to_a_rebuild(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path)
+    with keyindex.IndexSession(lake) as session:
+        land(lake, DAY1, [story(i) for i in range(1, 30)], session=session)
+        land(lake, DAY2, [story(i, day=25) for i in range(20, 50)], session=session)
+        land(lake, DAY3, [story(7, version="v2", day=26)], session=session)
+        assert not shard_puts(lake)  # deferred; HEAD names the landings meanwhile
+        assert len(json.loads(lake.get(keyindex.HEAD_KEY))["pending"]) == 3
+    puts = shard_puts(lake)
+    assert sorted(puts) == sorted(
+        {keyindex.shard_key(keyindex.shard_of(f"id-{i:03d}")) for i in range(1, 50)}
+    )
+    assert json.loads(lake.get(keyindex.HEAD_KEY))["pending"] == []
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+    maintained = keyindex.index_versions(lake)
+    keyindex.rebuild_index(lake)
+    assert keyindex.index_versions(lake) == maintained
+
+
+def test_a_session_that_dies_before_writing_its_shards_is_resolved_from_the_manifests(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1)])
+    session = keyindex.IndexSession(lake)  # never left: the process died after two landings
+    land(lake, DAY2, [story(2, day=25), story(1, version="v2", day=25)], session=session)
+    land(lake, DAY3, [story(3, day=26)], session=session)
+    assert indexed(lake) == {("id-001", "v1-001")}  # the shards were never written
+    assert validate(lake).ok  # (no index check while landings are pending)
+    again = land(LocalLake(tmp_path), Interval.for_date("2026-11-27"), [story(2, day=25), story(3, day=26)])
+    assert again.counts["duplicate"] == 2 and again.rows == 0
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_a_failed_landing_in_a_session_is_rolled_back_and_the_others_kept(tmp_path: Path) -> None:
+    lake = RecordingLake(tmp_path, fail_story_put=2)
+    with keyindex.IndexSession(lake) as session:
+        land(lake, DAY1, [story(1)], session=session)
+        with pytest.raises(RetriableError):
+            land(lake, DAY2, [story(9, day=25)], session=session)
+        m = land(lake, DAY3, [story(9, day=25), story(1)], session=session)
+        assert (m.counts["new"], m.counts["duplicate"]) == (1, 1)  # the failed landing did not count
+    assert keyindex.index_versions(lake)[("id-009", "v1-009")] == "daily/2026-11-26"
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_a_head_of_the_first_format_with_a_pending_landing_is_resolved(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1)])
+    crashing = RecordingLake(tmp_path, fail_story_put=1)
+    with pytest.raises(RetriableError):
+        land(crashing, DAY2, [story(9, day=25)])
+    head = json.loads(lake.get(keyindex.HEAD_KEY))
+    (pending,) = head["pending"]
+    lake.put(keyindex.HEAD_KEY, json.dumps({"format": 1, "pending": pending}).encode())  # as before format 2
+    m = land(lake, DAY3, [story(9, day=25)])
+    assert m.counts["new"] == 1 and indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_a_failed_periodic_flush_loses_no_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class FailingShardPuts(LocalLake):
+        failures = 1
+
+        def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
+            if key.startswith(f"{keyindex.INDEX_PREFIX}shards/") and self.failures:
+                self.failures -= 1
+                raise RetriableError(f"put {key}: object store unreachable", key=key)
+            return super().put(key, data, content_type)
+
+    monkeypatch.setattr(keyindex, "MAX_DEFERRED", 2)
+    lake = FailingShardPuts(tmp_path)
+    with keyindex.IndexSession(lake) as session:
+        land(lake, DAY1, [story(1)], session=session)
+        second = land(lake, DAY2, [story(2, day=25)], session=session)  # its flush fails: still landed
+        third = land(lake, DAY3, [story(2, day=25), story(3, day=26)], session=session)
+    assert second.rows == 1 and (third.counts["duplicate"], third.counts["new"]) == (1, 1)
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok

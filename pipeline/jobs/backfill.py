@@ -46,6 +46,7 @@ from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
 from pipeline.jobs.workers import worker_context
+from pipeline.lake.keyindex import IndexSession
 from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
 from pipeline.lake.parquet import to_table
 from pipeline.lake.store import Lake, NotFoundError, open_lake
@@ -173,16 +174,17 @@ def prepare_day(
     return PreparedDay(day, archive_uri, builder.table(), outcomes)
 
 
-def land_day(lake: Lake, prepared: PreparedDay) -> dict[str, Any]:
+def land_day(lake: Lake, prepared: PreparedDay, session: IndexSession | None = None) -> dict[str, Any]:
     """Land a prepared day (exactly once against every other manifest) and summarize it. BadInputError
-    `all_rejected`, with nothing written, when the day has inputs and every one of them was rejected."""
+    `all_rejected`, with nothing written, when the day has inputs and every one of them was rejected.
+    `session`: the key index of a run's landings (see keyindex.IndexSession)."""
     _check_not_all_rejected(prepared)
     interval = Interval.for_date(prepared.day, JOB)
     info: dict[str, Any] = {"archive": prepared.archive}
     if prepared.listing is not None:
         info["listing"] = prepared.listing
     feeds = sorted([*prepared.carried, *prepared.outcomes], key=lambda o: str(o["feed_id"]))
-    manifest = land(lake, interval, prepared.table, feeds=feeds, source_info=info)
+    manifest = land(lake, interval, prepared.table, feeds=feeds, source_info=info, session=session)
     return _summary(prepared, manifest)
 
 
@@ -410,7 +412,10 @@ def run_backfill(
     target.ensure_bucket()
     plans = plan_days(archive, days, layout, settings=settings)  # one listing for all days
     results: list[dict[str, Any]] = []
-    with Progress(len(days), "backfill", stream=progress_stream) as progress:
+    with (
+        Progress(len(days), "backfill", stream=progress_stream) as progress,
+        IndexSession(target) as session,  # the days' landings share the key index, written once
+    ):
 
         def finish(summary: dict[str, Any]) -> None:
             results.append(summary)
@@ -426,18 +431,23 @@ def run_backfill(
                 todo[day] = work
         if workers <= 1:
             for work in todo.values():
-                finish(_run_inline(archive, work, target, fields, settings))
+                finish(_run_inline(archive, work, target, fields, settings, session))
         else:
-            _run_parallel(archive, todo, target, fields, settings, workers, finish)
+            _run_parallel(archive, todo, target, fields, settings, workers, finish, session)
     return _totals(results, days)
 
 
 def _run_inline(
-    archive: str, work: DayWork, target: Lake, fields: dict[str, str], settings: Settings
+    archive: str,
+    work: DayWork,
+    target: Lake,
+    fields: dict[str, str],
+    settings: Settings,
+    session: IndexSession,
 ) -> dict[str, Any]:
     try:
         prepared = prepare_day(archive, work.day, mapping=fields, settings=settings, planned=work.to_read)
-        return land_day(target, work.completed(prepared.table, prepared.outcomes))
+        return land_day(target, work.completed(prepared.table, prepared.outcomes), session)
     except Exception as exc:
         log.error("backfill %s failed: %s", work.day, exc)
         return {"day": work.day.isoformat(), "skipped": False, **_error(exc)}
@@ -463,6 +473,7 @@ def _run_parallel(
     settings: Settings,
     workers: int,
     finish: Callable[[dict[str, Any]], None],
+    session: IndexSession,
 ) -> None:
     """Chunks of days' inputs run in `workers` processes (at most 2 x workers in flight); a day lands in the
     parent once all its chunks are back and every earlier day has landed."""
@@ -495,10 +506,12 @@ def _run_parallel(
                 result = _error(exc)
             done.setdefault(day, []).append(result)
             if len(done[day]) == expected[day]:
-                finish(_land_chunks(target, todo.pop(day), done.pop(day)))
+                finish(_land_chunks(target, todo.pop(day), done.pop(day), session))
 
 
-def _land_chunks(target: Lake, work: DayWork, results: list[_ChunkResult]) -> dict[str, Any]:
+def _land_chunks(
+    target: Lake, work: DayWork, results: list[_ChunkResult], session: IndexSession
+) -> dict[str, Any]:
     day = work.day
     parts = [r for r in results if not isinstance(r, dict)]
     failed = next((r for r in results if isinstance(r, dict)), None)
@@ -510,7 +523,7 @@ def _land_chunks(target: Lake, work: DayWork, results: list[_ChunkResult]) -> di
     try:
         tables = [_read_ipc(path) for path, _ in parts]
         outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
-        return land_day(target, work.completed(pa.concat_tables(tables), outcomes))
+        return land_day(target, work.completed(pa.concat_tables(tables), outcomes), session)
     except Exception as exc:  # a landing failure: this day fails, the rest goes on
         log.error("backfill %s failed: %s", day, exc)
         return {"day": day.isoformat(), "skipped": False, **_error(exc)}

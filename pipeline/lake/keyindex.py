@@ -8,22 +8,32 @@ so rewriting or compacting story files does not invalidate it. A landing reads o
 batch's ids, so its cost does not grow with the number of days landed (it grows with the shards' size only),
 and rewrites only those where its owner's rows change (a rerun that lands the same stories writes none).
 
-Exactly once, with one writer at a time (as landing requires anyway): a landing records `pending` (owner,
-run id, shards it will touch, objects it will write) in HEAD before it changes any shard, and clears it
-after its manifest is written. The next opening of the index resolves a pending landing: committed when
-the owner's manifest carries that run id, else rolled back (the owner's rows are removed from the touched
-shards and re-added from the owner's manifest if one exists) and its objects remembered as leftovers that
-the owner's rerun keeps. A missing or half-built index is rebuilt from the manifests
-(`wirefeed validate --repair-index` does the same on demand).
+Exactly once, with one writer at a time (as landing requires anyway): a landing adds itself to `pending`
+in HEAD (owner, run id, shards it will touch, objects it will write) before it changes any shard, and is
+removed from it once its shards are written and its manifest is. The next opening of the index resolves
+every landing HEAD still names: the owner's rows in the touched shards are made to match the owner's
+manifest (what that landing committed, else what an earlier attempt had committed, else none), and the
+objects of a landing that never committed are remembered as leftovers that the owner's rerun keeps. A
+missing or half-built index is rebuilt from the manifests (`wirefeed validate --repair-index` does the same
+on demand).
+
+`IndexSession` serves landings in a row by one process (a backfill's days): it opens the index once, keeps
+its shards in memory, and writes the shards the landings changed once every MAX_DEFERRED landings and at
+the end, not once per landing (a day of a few thousand stories touches all 256 shards, and on a local lake
+each file written costs about half a millisecond of CPU). Those landings stay in HEAD's `pending` until
+then, so a crash in between is resolved like an interrupted landing: from their manifests.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -31,7 +41,7 @@ from typing import Any, Final, TypeVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.errors import FatalError
+from pipeline.errors import FatalError, WirefeedError
 from pipeline.lake.parquet import arrow_reader
 from pipeline.lake.store import Lake, NotFoundError
 
@@ -43,7 +53,9 @@ SHARDS: Final = 256
 IO_THREADS: Final = 8
 T = TypeVar("T")
 R = TypeVar("R")
-FORMAT: Final = 1
+# HEAD's format: 2 = `pending` is a list of landings; 1 (read too) = one landing or None
+FORMAT: Final = 2
+MAX_DEFERRED: Final = 16  # landings of an IndexSession whose shard writes wait for one flush
 
 Version = tuple[str, str]  # (story_id, content_hash)
 _SCHEMA: Final = pa.schema(
@@ -89,6 +101,13 @@ class KeyIndex:
     head: dict[str, Any]
     shards: dict[int, pa.Table] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)
+    defer: bool = False  # assign() leaves changed shards to flush() (an IndexSession's index)
+    dirty: set[int] = field(default_factory=set)  # shards changed in memory, not written yet
+    landing: str | None = None  # the owner between begin() and commit()
+
+    @property
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self.head.get("pending") or [])
 
     def shards_of(self, story_ids: Iterable[str]) -> list[int]:
         """shard_of() of each id, in order (each id hashed once per opened index)."""
@@ -106,7 +125,7 @@ class KeyIndex:
             try:
                 rows = _read_shard(self.lake, number)
             except ValueError as exc:  # (json errors are ValueErrors too)
-                if self.head.get("pending"):
+                if self.pending:
                     raise FatalError(f"{exc}; run `wirefeed validate --repair-index`", shard=number) from exc
                 log.warning("%s: rebuilding the key index", exc)
                 rebuilt = rebuild_index(self.lake)
@@ -118,7 +137,7 @@ class KeyIndex:
     def preload(self, numbers: Iterable[int]) -> None:
         """Read the shards not read yet, in parallel."""
         missing = sorted(set(numbers) - set(self.shards))
-        if not self.head.get("pending"):
+        if not self.pending:
             try:
                 for number, rows in zip(
                     missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True
@@ -166,17 +185,14 @@ class KeyIndex:
     def begin(self, owner: str, run_id: str, touched_ids: Iterable[str], objects: Iterable[str]) -> None:
         """Record the landing about to change the index (before any shard changes)."""
         shards = sorted(set(self.shards_of(touched_ids)))
-        self.head["pending"] = {
-            "owner": owner,
-            "run_id": run_id,
-            "shards": shards,
-            "objects": sorted(objects),
-        }
+        entry = {"owner": owner, "run_id": run_id, "shards": shards, "objects": sorted(objects)}
+        self.head["pending"] = [*self.pending, entry]
+        self.landing = owner
         _write_head(self.lake, self.head)
 
     def assign(self, owner: str, versions: Iterable[Version]) -> None:
         """Make `versions` exactly the rows of `owner` in the pending landing's shards."""
-        pending = self.head.get("pending") or {}
+        pending = self.pending[-1] if self.pending else {}
         if pending.get("owner") != owner:
             raise FatalError("key index: assign() without begin() for this owner", owner=owner)
         given = list(versions)
@@ -186,23 +202,112 @@ class KeyIndex:
         if set(new) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])
-        changed = []
-        for number in pending["shards"]:
+        current = self._rows_of(owner, pending["shards"])
+        # (a shard is unchanged when the owner's rows there are these already: a rerun of the same stories)
+        changed = sorted(n for n in pending["shards"] if current.get(n, set()) != set(new.get(n, [])))
+        added = _table({(n, *v): owner for n in changed for v in new.get(n, [])}, numbered=True)
+        numbers = added.column("shard").to_pylist()  # sorted: each changed shard's new rows are one run
+        bounds = [*(bisect.bisect_left(numbers, n) for n in changed), len(numbers)]
+        added = added.drop_columns(["shard"])
+        for number, start, end in zip(changed, bounds, bounds[1:], strict=False):  # (bounds: one more)
             table = self.shard(number)
-            mine = pc.equal(table.column("owner"), pa.scalar(owner, pa.string()))
-            rows = dict.fromkeys(new.get(number, []), owner)
-            if _versions_of(table.filter(mine)) == set(rows):
-                continue  # the owner's rows there are these already (a rerun that lands the same stories)
-            self.shards[number] = pa.concat_tables([table.filter(pc.invert(mine)), _table(rows)])
-            changed.append(number)
-        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+            if current.get(number):
+                table = table.filter(
+                    pc.invert(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
+                )
+            self.shards[number] = pa.concat_tables([table, added.slice(start, end - start)])
+        if self.defer:
+            self.dirty.update(changed)
+        else:
+            io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+
+    def _rows_of(self, owner: str, numbers: list[int]) -> dict[int, set[Version]]:
+        """The owner's rows in these (loaded) shards, by shard: one comparison over all of them."""
+        tables = [(n, self.shard(n)) for n in numbers]
+        tables = [(n, t) for n, t in tables if t.num_rows]
+        if not tables:
+            return {}
+        rows = pa.concat_tables([t for _, t in tables])
+        hits = pc.indices_nonzero(pc.equal(rows.column("owner"), pa.scalar(owner, pa.string()))).to_pylist()
+        if not hits:
+            return {}
+        ends = list(itertools.accumulate(int(t.num_rows) for _, t in tables))
+        found: dict[int, set[Version]] = defaultdict(set)
+        for position, version in zip(
+            hits, _versions_list(rows.take(pa.array(hits, pa.int64()))), strict=True
+        ):
+            found[tables[bisect.bisect_right(ends, int(position or 0))][0]].add(version)
+        return found
 
     def commit(self, owner: str) -> None:
-        """The owner's manifest is written: the landing is part of the index; its leftovers are gone."""
-        self.head["pending"] = None
-        _write_head(self.lake, self.head)
+        """The owner's manifest is written: the landing is part of the index; its leftovers are gone. (With
+        `defer`, HEAD keeps naming the landing until flush() has written its shards.)"""
+        self.landing = None
+        if not self.defer:
+            self.head["pending"] = []
+            _write_head(self.lake, self.head)
         if self.lake.exists(leftovers_key(owner)):
             self.lake.delete(leftovers_key(owner))
+
+    def flush(self) -> None:
+        """Write the shards deferred landings changed, then clear them from HEAD (every one committed)."""
+        if self.landing is not None:
+            raise FatalError("key index: flush() in the middle of a landing", owner=self.landing)
+        changed = sorted(self.dirty)
+        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+        self.dirty.clear()
+        if self.pending:
+            self.head["pending"] = []
+            _write_head(self.lake, self.head)
+
+
+class IndexSession:
+    """The key index for landings in a row by one process (see the module doc): `index()` before each
+    landing, `landed()` after it, `discard()` when one failed (the next index() opens it again, resolving
+    what HEAD names); leaving the `with` block writes what is deferred."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._index: KeyIndex | None = None
+        self._landings = 0
+
+    def index(self) -> KeyIndex:
+        if self._index is None:
+            self._index = open_index(self.lake)
+            self._index.defer = True
+        return self._index
+
+    def landed(self) -> None:
+        self._landings += 1
+        if self._index is not None:
+            self._index.numbers.clear()  # ids of the landing done: not asked again
+            if self._landings % MAX_DEFERRED == 0:
+                try:
+                    self._index.flush()
+                except WirefeedError as exc:  # the landing itself is done (its manifest is written)
+                    log.warning("key index: deferred shards not written (%s); opened again next", exc)
+                    self.discard()  # HEAD still names the landings: the next opening resolves them
+
+    def discard(self) -> None:
+        self._index = None
+
+    def flush(self) -> None:
+        if self._index is not None:
+            self._index.flush()
+
+    def __enter__(self) -> IndexSession:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.flush()
+            return
+        try:  # the index is consistent unless a landing failed (which discarded it)
+            self.flush()
+        except Exception as error:  # HEAD still names the landings: the next opening resolves them
+            log.warning("key index: deferred shards not written (%s); the next landing resolves them", error)
 
 
 def open_index(lake: Lake) -> KeyIndex:
@@ -214,38 +319,46 @@ def open_index(lake: Lake) -> KeyIndex:
     except ValueError:
         log.warning("key index HEAD is unreadable: rebuilding the index")
         head = None
-    if not isinstance(head, dict) or head.get("format") != FORMAT or head.get("rebuilding"):
+    if not isinstance(head, dict) or head.get("format") not in (1, FORMAT) or head.get("rebuilding"):
         return rebuild_index(lake)
+    pending = head.get("pending") or []
+    head = {**head, "format": FORMAT, "pending": [pending] if isinstance(pending, dict) else pending}
     index = KeyIndex(lake, head)
-    if head.get("pending"):
-        _resolve(index, head["pending"])
+    if index.pending:
+        _resolve(index)
     return index
 
 
-def _resolve(index: KeyIndex, pending: Mapping[str, Any]) -> None:
+def _resolve(index: KeyIndex) -> None:
+    """Make the rows of each owner HEAD names as pending match the owner's manifest; remember the objects of
+    landings that never committed as leftovers."""
     from pipeline.lake import landing  # (landing uses this module)
 
-    owner, run_id = str(pending["owner"]), str(pending["run_id"])
-    job, _, label = owner.partition("/")
-    manifest = landing.read_manifest_if_exists(index.lake, landing.manifest_key(job, label))
-    if manifest is not None and manifest.run_id == run_id:
-        log.info("key index: landing %s (run %s) had committed", owner, run_id)
-    else:
-        log.warning("key index: rolling back the interrupted landing %s (run %s)", owner, run_id)
+    landings: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for entry in index.pending:
+        landings[str(entry["owner"])].append(entry)
+    for owner, entries in landings.items():
+        job, _, label = owner.partition("/")
+        manifest = landing.read_manifest_if_exists(index.lake, landing.manifest_key(job, label))
+        committed = manifest is not None and manifest.run_id in {str(e["run_id"]) for e in entries}
+        if committed:
+            log.info("key index: landing %s had committed; its rows follow its manifest", owner)
+        else:
+            log.warning("key index: rolling back the interrupted landing %s", owner)
         versions = landing.manifest_versions(index.lake, manifest) if manifest is not None else []
         if manifest is not None:  # and what a compaction moved out of its objects
             key = landing.manifest_key(job, label)
             versions += sorted(landing.compacted_versions(index.lake, key, index.owner_rows))
-        touched = set(pending["shards"]) | {shard_of(sid) for sid, _ in versions}
-        index.head["pending"] = {**pending, "shards": sorted(touched)}
+        touched = {n for e in entries for n in e["shards"]} | {shard_of(sid) for sid, _ in versions}
+        index.head["pending"] = [{"owner": owner, "shards": sorted(touched)}]
         index.assign(owner, versions)
-        objects = set(index.leftovers(owner)) | set(pending.get("objects", []))
+        objects = set(index.leftovers(owner)) | {str(k) for e in entries for k in e.get("objects", [])}
         if manifest is not None:
             objects -= {str(o["key"]) for o in manifest.objects}
         if objects:
             doc = {"owner": owner, "objects": sorted(objects)}
             index.lake.put(leftovers_key(owner), json.dumps(doc).encode(), "application/json")
-    index.head["pending"] = None
+    index.head["pending"] = []
     _write_head(index.lake, index.head)
 
 
@@ -254,7 +367,7 @@ def rebuild_index(lake: Lake) -> KeyIndex:
     stories/ that no manifest names are recorded as leftovers of the interval their name gives."""
     from pipeline.lake import landing  # (landing uses this module)
 
-    head: dict[str, Any] = {"format": FORMAT, "pending": None, "rebuilding": True}
+    head: dict[str, Any] = {"format": FORMAT, "pending": [], "rebuilding": True}
     _write_head(lake, head)
     rows: dict[int, dict[Version, str]] = {n: {} for n in range(SHARDS)}
     named: set[str] = set()
@@ -281,7 +394,7 @@ def rebuild_index(lake: Lake) -> KeyIndex:
         lake.put(
             leftovers_key(owner), json.dumps({"owner": owner, "objects": keys}).encode(), "application/json"
         )
-    head = {"format": FORMAT, "pending": None}
+    head = {"format": FORMAT, "pending": []}
     _write_head(lake, head)
     log.info("key index rebuilt: %d versions", sum(t.num_rows for t in shards.values()))
     return KeyIndex(lake, head, shards)
@@ -301,15 +414,26 @@ def _write_head(lake: Lake, head: Mapping[str, Any]) -> None:
     lake.put(HEAD_KEY, (json.dumps(head, sort_keys=True) + "\n").encode(), "application/json")
 
 
-def _table(rows: Mapping[Version, str]) -> pa.Table:
+def _table(rows: Mapping[tuple[Any, ...], str], *, numbered: bool = False) -> pa.Table:
+    """Index rows, sorted: {(story_id, content_hash): owner}; with `numbered`, {(shard, story_id,
+    content_hash): owner} and a leading `shard` column (for slicing per shard)."""
     ordered = sorted(rows.items())
-    columns = ([v[0] for v, _ in ordered], [v[1] for v, _ in ordered], [o for _, o in ordered])
-    return pa.table([pa.array(c, pa.string()) for c in columns], schema=_SCHEMA)
+    ids = [v[-2] for v, _ in ordered]
+    hashes = [v[-1] for v, _ in ordered]
+    owners = [o for _, o in ordered]
+    table = pa.table([pa.array(c, pa.string()) for c in (ids, hashes, owners)], schema=_SCHEMA)
+    return (
+        table.add_column(0, "shard", pa.array([v[0] for v, _ in ordered], pa.int32())) if numbered else table
+    )
+
+
+def _versions_list(rows: pa.Table) -> list[Version]:
+    ids, hashes = rows.column("story_id").to_pylist(), rows.column("content_hash").to_pylist()
+    return [(str(i), str(h)) for i, h in zip(ids, hashes, strict=True)]
 
 
 def _versions_of(rows: pa.Table) -> set[Version]:
-    ids, hashes = rows.column("story_id").to_pylist(), rows.column("content_hash").to_pylist()
-    return {(str(i), str(h)) for i, h in zip(ids, hashes, strict=True)}
+    return set(_versions_list(rows))
 
 
 def _read_shard(lake: Lake, number: int) -> pa.Table:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.keyindex import KeyIndex, io_map, open_index, owner_of
+from pipeline.lake.keyindex import IndexSession, KeyIndex, io_map, open_index, owner_of
 from pipeline.lake.parquet import parquet_bytes, read_table, to_table
 from pipeline.lake.staging import remove_staged
 from pipeline.lake.store import Lake, NotFoundError, ObjectInfo, sha256_hex
@@ -202,20 +202,40 @@ def land(
     feeds: Sequence[Mapping[str, Any]] | None = None,
     source_info: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    session: IndexSession | None = None,
 ) -> Manifest:
     """Land one interval's stories (dicts or an Arrow table of the story schema) exactly once; return the
-    manifest written (last) for it."""
+    manifest written (last) for it. With a `session` (landings in a row), its key index is used and the
+    shard writes are left to it."""
     batch = _as_table(stories, interval)  # a record that does not fit fails before anything is touched
-    owner = owner_of(interval.job, interval.label)
-    this_manifest = manifest_key(interval.job, interval.label)
-    run_id = run_id or uuid.uuid4().hex
     feed_list = [dict(f) for f in feeds or []]
     info = dict(source_info) if source_info is not None else None
     try:
         json.dumps([feed_list, info])
     except (TypeError, ValueError) as exc:
         raise FatalError(f"feeds/source_info must be JSON-able: {exc}", label=interval.label) from None
-    index = open_index(lake)
+    if session is None:
+        return _land(lake, interval, batch, open_index(lake), feed_list, info, run_id or uuid.uuid4().hex)
+    try:
+        manifest = _land(lake, interval, batch, session.index(), feed_list, info, run_id or uuid.uuid4().hex)
+    except BaseException:
+        session.discard()  # what this landing began is resolved when the index is opened again
+        raise
+    session.landed()
+    return manifest
+
+
+def _land(
+    lake: Lake,
+    interval: Interval,
+    batch: pa.Table,
+    index: KeyIndex,
+    feed_list: list[dict[str, Any]],
+    info: dict[str, Any] | None,
+    run_id: str,
+) -> Manifest:
+    owner = owner_of(interval.job, interval.label)
+    this_manifest = manifest_key(interval.job, interval.label)
     old_keys, earlier = _earlier_attempt(lake, interval, index)
     combined = pa.concat_tables([batch, earlier]) if earlier.num_rows else batch
     versions = _versions(combined)
