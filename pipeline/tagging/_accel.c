@@ -1372,7 +1372,9 @@ story_spots(Story *st, Spans *spans)
             high = b;
         }
     }
-    qsort(st->spots.v, (size_t)st->spots.n, sizeof(Range), cmp_range);
+    if (st->spots.n > 1) {
+        qsort(st->spots.v, (size_t)st->spots.n, sizeof(Range), cmp_range);
+    }
     PyMem_Free(around.v);
     PyMem_Free(dm.v);
     return 0;

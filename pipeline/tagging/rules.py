@@ -366,7 +366,9 @@ class Tagger:
         for k in ("rank", "name", "exact", "gate", "cand", "form", "formw"):
             t[f"men_{k}"] = []
         t["own_off"], t["exact_off"] = [0], [0]
-        t["rule_before"], t["rule_after"], t["rule_off"], t["rule_set"], t["rule_wanted"] = [], [], [0], [], []
+        for k in ("before", "after", "set", "wanted"):
+            t[f"rule_{k}"] = []
+        t["rule_off"] = [0]
 
         def exact_id(forms: frozenset[str] | None) -> int:
             if forms is None:
@@ -399,7 +401,8 @@ class Tagger:
             return form_ids[form]
 
         topic_models = [
-            model.topics[topic_ids[r]] if model is not None and r in self._decided else None for r in range(ranks)
+            model.topics[topic_ids[r]] if model is not None and r in self._decided else None
+            for r in range(ranks)
         ]
 
         def cue(r: int, feature: str) -> float:
@@ -429,15 +432,21 @@ class Tagger:
             for k, items in (("ctx", "ctx"), ("plain", "plain"), ("chk", "chk_tid"), ("blk", "blk")):
                 t[f"{k}_off"].append(len(t[items]))
             t["men_off"].append(len(t["men_rank"]))
-        order = {name: i for i, name in enumerate(sorted({*vocabulary, *(f"class:{c}" for c in class_names),
-                                                         *(f"cclass:{c}" for c in class_names)}))}
+        order = {
+            name: i
+            for i, name in enumerate(
+                sorted(
+                    {*vocabulary, *(f"class:{c}" for c in class_names), *(f"cclass:{c}" for c in class_names)}
+                )
+            )
+        }
         class_index = {c: i for i, c in enumerate(class_names)}
         t["voc_class"], t["voc_class_off"] = [], [0]
         for w in vocabulary:
             t["voc_class"].extend(class_index[c] for c in self._class_of.get(w, ()))
             t["voc_class_off"].append(len(t["voc_class"]))
         near = [
-            (r, feature[len("near:"):], weight)
+            (r, feature[len("near:") :], weight)
             for r, m in enumerate(topic_models)
             if m is not None
             for feature, weight in m.cues.items()
