@@ -175,9 +175,9 @@ def test_bad_arguments_raise_and_references_are_balanced() -> None:
     with pytest.raises(TypeError):
         fast._core.tag("x")  # type: ignore[call-arg]
     with pytest.raises(KeyError):
-        _accel.TagCore(fast._scanner, None, None, {})
+        _accel.TagCore(fast._scanner, None, {})
     with pytest.raises(TypeError):
-        _accel.TagCore(None, None, None, {})  # type: ignore[arg-type]
+        _accel.TagCore(None, None, {})  # type: ignore[arg-type]
     title, body = "US tariffs on rare earth magnets", "TikTok's sale; duties on steel imports were not a factor."
     watched = [*fast._topic_ids, title, body, fast._core, True, False]
     before = [sys.getrefcount(o) for o in watched]

@@ -309,8 +309,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     const AutomatonAPI *api;
-    PyObject *scanner;   /* Automaton of the tagger's keys */
-    PyObject *dismissal; /* Automaton of the dismissal phrases, or NULL */
+    PyObject *scanner; /* Automaton of the tagger's keys (nkeys, first) and the dismissal phrases */
     Vocabulary *vocab;   /* the sense model's words and the class words, or NULL without a model */
     PyObject *topic_ids, *term_names, *names, *class_terms; /* tuples of str */
     PyObject *k_topic, *k_term, *k_count, *k_in_title, *sense_prefix;
@@ -318,7 +317,8 @@ typedef struct {
     int nowned;
     unsigned char fold[256], keep[256]; /* ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE */
     int fold_is_formula;                /* fold is what folded() computes */
-    Py_ssize_t nkeys, nsets, nterms, nranks, nnames, nclasses, nforms, nvocab, ndismissal, nexact, nrules;
+    Py_ssize_t nkeys, nsets, nterms, nranks, nnames, nclasses, nforms, nvocab, nexact, nrules;
+    int any_dismissal; /* some scanner key is a dismissal phrase */
     Py_ssize_t longest, before, after, reach, words_chars, near, near_words, near_chars;
     int32_t *key_len, *ctx_off, *ctx, *plain_off, *plain, *chk_off, *chk_tid, *chk_rank, *chk_wait, *chk_exact,
         *chk_rule, *blk_off, *blk, *men_off, *men_rank, *men_name, *men_exact, *men_gate, *men_cand, *men_form;
@@ -694,7 +694,6 @@ TagCore_dealloc(TagCore *self)
 {
     scratch_free(self->scratch);
     Py_XDECREF(self->scanner);
-    Py_XDECREF(self->dismissal);
     Py_XDECREF(self->vocab);
     Py_XDECREF(self->topic_ids);
     Py_XDECREF(self->term_names);
@@ -727,18 +726,18 @@ TagCore_dealloc(TagCore *self)
 static PyObject *
 TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"scanner", "dismissal", "vocabulary", "tables", NULL};
-    PyObject *scanner, *dismissal, *vocabulary, *tables;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO!:TagCore", kwlist, &scanner, &dismissal, &vocabulary,
-                                     &PyDict_Type, &tables)) {
+    static char *kwlist[] = {"scanner", "vocabulary", "tables", NULL};
+    PyObject *scanner, *vocabulary, *tables;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO!:TagCore", kwlist, &scanner, &vocabulary, &PyDict_Type,
+                                     &tables)) {
         return NULL;
     }
     const AutomatonAPI *api = PyCapsule_Import(AUTOMATON_CAPSULE, 0);
     if (api == NULL) {
         return NULL;
     }
-    if (!PyObject_TypeCheck(scanner, api->type) || (dismissal != Py_None && !PyObject_TypeCheck(dismissal, api->type))) {
-        PyErr_SetString(PyExc_TypeError, "TagCore: scanner and dismissal must be Automaton objects (or None)");
+    if (!PyObject_TypeCheck(scanner, api->type)) {
+        PyErr_SetString(PyExc_TypeError, "TagCore: scanner must be an Automaton");
         return NULL;
     }
     if (vocabulary != Py_None && !PyObject_TypeCheck(vocabulary, &VocabularyType)) {
@@ -752,7 +751,6 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     /* tp_alloc zeroes the object: dealloc is safe from here on */
     self->api = api;
     self->scanner = Py_NewRef(scanner);
-    self->dismissal = dismissal == Py_None ? NULL : Py_NewRef(dismissal);
     self->vocab = vocabulary == Py_None ? NULL : (Vocabulary *)Py_NewRef(vocabulary);
     self->k_topic = PyUnicode_InternFromString("topic");
     self->k_term = PyUnicode_InternFromString("term");
@@ -815,11 +813,11 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_ssize_t T = self->nterms = PyTuple_GET_SIZE(self->term_names);
     Py_ssize_t C = self->nclasses = PyTuple_GET_SIZE(self->class_terms);
     Py_ssize_t V = self->nvocab = self->vocab ? PyTuple_GET_SIZE(self->vocab->names) : 0;
-    Py_ssize_t K = self->nkeys = api->nkeys(scanner), S = self->nsets, total;
-    if (K < 0) {
-        PyErr_SetString(PyExc_ValueError, "TagCore: scanner not initialized");
-        goto fail;
+    Py_ssize_t all_keys = api->nkeys(scanner), S = self->nsets, total;
+    if (load_param(tables, "keys", &self->nkeys, all_keys < 0 ? 0 : all_keys) < 0) {
+        goto fail; /* a scanner not initialized has -1 keys */
     }
+    Py_ssize_t K = self->nkeys;
     if (load_param(tables, "forms", &self->nforms, INT32_MAX) < 0 ||
         load_param(tables, "exact_sets", &self->nexact, INT32_MAX) < 0 ||
         load_param(tables, "rules", &self->nrules, INT32_MAX) < 0) {
@@ -907,10 +905,9 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (load_near(self, tables) < 0) {
         goto fail;
     }
-    if (self->dismissal) {
-        Py_ssize_t D = api->nkeys(dismissal);
-        I32(dis_len, "dismissal_len", D, 0, 1 << 20);
-        self->ndismissal = D;
+    I32(dis_len, "dismissal_len", all_keys, -1, 1 << 20);
+    for (Py_ssize_t k = 0; k < all_keys; k++) {
+        self->any_dismissal |= self->dis_len[k] >= 0;
     }
     if ((self->scratch = scratch_new(self)) == NULL) {
         goto fail;
@@ -1030,6 +1027,7 @@ typedef struct {
     VEC(int32_t) found;
     VEC(Later) later;
     VEC(Blocked) blocked;
+    VEC(Range) dismissal; /* (start, end) of every dismissal phrase, by end */
     VEC(Range) spots;
 } Story;
 
@@ -1340,13 +1338,15 @@ fail:
     return -1;
 }
 
-/* Tagger._dismissal_spots: the dismissal phrases within reach of a mention, sorted */
+/* Tagger._dismissal_spots: the dismissal phrases within reach of a mention, sorted. Python scans the merged
+   stretches around the mentions; the one scan found every phrase, and a phrase is one of a stretch's when its
+   key (" phrase ") lies inside the stretch. */
 static int
 story_spots(Story *st, Spans *spans)
 {
     const TagCore *c = st->core;
     VEC(Range) around = {NULL, 0, 0};
-    AutomatonMatches dm = {NULL, 0, 0};
+    VEC(Range) stretches = {NULL, 0, 0};
     for (Py_ssize_t r = 0; r < c->nranks; r++) {
         for (Py_ssize_t k = 0; k < spans[r].n; k++) {
             Py_ssize_t start = spans[r].v[k].start, end = spans[r].v[k].end;
@@ -1358,13 +1358,7 @@ story_spots(Story *st, Spans *spans)
     for (Py_ssize_t k = 1; k <= around.n; k++) {
         Py_ssize_t a = k < around.n ? around.v[k].a : st->n + 1, b = k < around.n ? around.v[k].b : 0;
         if (a > high) {
-            dm.n = 0;
-            if (c->api->matches(c->dismissal, st->raw, low, high, &dm) < 0) {
-                goto fail;
-            }
-            for (Py_ssize_t j = 0; j < dm.n; j++) {
-                PUSH(st->spots, dm.v[j].at - c->dis_len[dm.v[j].key], dm.v[j].at);
-            }
+            PUSH(stretches, low, high);
             low = a;
             high = b;
         }
@@ -1372,15 +1366,28 @@ story_spots(Story *st, Spans *spans)
             high = b;
         }
     }
+    Py_ssize_t k = 0; /* the stretches and the phrases are both in text order */
+    for (Py_ssize_t j = 0; j < st->dismissal.n; j++) {
+        Range phrase = st->dismissal.v[j]; /* its key runs from phrase.a - 1 to phrase.b (its closing space) */
+        while (k < stretches.n && stretches.v[k].b <= phrase.b) {
+            k++;
+        }
+        if (k == stretches.n) {
+            break;
+        }
+        if (stretches.v[k].a <= phrase.a - 1) {
+            PUSH(st->spots, phrase.a, phrase.b);
+        }
+    }
     if (st->spots.n > 1) {
         qsort(st->spots.v, (size_t)st->spots.n, sizeof(Range), cmp_range);
     }
     PyMem_Free(around.v);
-    PyMem_Free(dm.v);
+    PyMem_Free(stretches.v);
     return 0;
 fail:
     PyMem_Free(around.v);
-    PyMem_Free(dm.v);
+    PyMem_Free(stretches.v);
     return -1;
 }
 
@@ -2065,6 +2072,19 @@ TagCore_tag(TagCore *self, PyObject *args)
     if (c->api->matches(c->scanner, st.raw, 0, st.n, &st.m) < 0) {
         goto fail;
     }
+    { /* the tagger's keys' matches stay in st.m, the dismissal phrases' go to st.dismissal */
+        Py_ssize_t kept = 0;
+        for (Py_ssize_t i = 0; i < st.m.n; i++) {
+            AutomatonMatch m = st.m.v[i];
+            if (c->dis_len[m.key] >= 0) {
+                PUSH(st.dismissal, m.at - c->dis_len[m.key], m.at);
+            }
+            if (m.key < c->nkeys) {
+                st.m.v[kept++] = m;
+            }
+        }
+        st.m.n = kept;
+    }
     if (story_idle(&st)) {
         goto empty;
     }
@@ -2117,7 +2137,7 @@ TagCore_tag(TagCore *self, PyObject *args)
             }
         }
         if (any) {
-            if (c->dismissal && story_spots(&st, spans) < 0) {
+            if (c->any_dismissal && story_spots(&st, spans) < 0) {
                 goto fail;
             }
             for (Py_ssize_t k = 0; k < st.kept.n; k++) { /* rule hits of the sensed topics, by term name */
@@ -2252,6 +2272,7 @@ done:
     PyMem_Free(st.later.v);
     PyMem_Free(st.blocked.v);
     PyMem_Free(st.spots.v);
+    PyMem_Free(st.dismissal.v);
     if (self->scratch == NULL) {
         self->scratch = sc;
     }
@@ -2270,7 +2291,7 @@ static PyMethodDef TagCore_methods[] = {
 static PyTypeObject TagCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pipeline.tagging._accel.TagCore",
-    .tp_doc = "TagCore(scanner, dismissal, vocabulary, tables): Tagger.tag() compiled (see rules.Tagger).",
+    .tp_doc = "TagCore(scanner, vocabulary, tables): Tagger.tag() compiled (see rules.Tagger).",
     .tp_basicsize = sizeof(TagCore),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = TagCore_new,

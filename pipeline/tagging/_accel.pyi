@@ -14,7 +14,6 @@ class TagCore:
     def __init__(
         self,
         scanner: Automaton,
-        dismissal: Automaton | None,
         vocabulary: Vocabulary | None,
         tables: Mapping[str, Any],
     ) -> None: ...

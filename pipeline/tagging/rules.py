@@ -275,10 +275,17 @@ class Tagger:
         self.compiled = self._scanner is not None  # whether the compiled parts run
         # tag() whole in C (pipeline/tagging/_accel.c, TagCore) where the extensions were built
         self._core: _accel.TagCore | None = None
-        if self._scanner is not None and _accel is not None and self._core_applies():
-            self._core = _accel.TagCore(
-                self._scanner, self._dismissal_scanner, self._known, self._core_tables(taxonomy)
-            )
+        if COMPILED is not None and self._scanner is not None and _accel is not None and self._core_applies():
+            # its scan finds the dismissal phrases too: " phrase " keys after the tagger's own
+            keys = [w.encode("latin-1") for w in self._keys]
+            own = set(keys)
+            phrases = [f" {p} ".encode("latin-1") for p in self._dismissal_keys]
+            keys += [p for p in phrases if p not in own]
+            scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
+            length = {p: len(p) - 2 for p in phrases}
+            tables = self._core_tables(taxonomy)
+            tables["dismissal_len"] = [length.get(k, -1) for k in keys]
+            self._core = _accel.TagCore(scanner, self._known, tables)
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -484,7 +491,7 @@ class Tagger:
             near_rank=[r for r, _, _ in near],
             near_word=[w.encode("latin-1") for _, w, _ in near],
             near_weight=[w for _, _, w in near],
-            dismissal_len=[len(p) for p in self._dismissal_keys],
+            keys=len(self._keys),
         )
         for field, feature in (
             ("terms", "terms"),
