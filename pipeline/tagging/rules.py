@@ -274,18 +274,7 @@ class Tagger:
             )
         self.compiled = self._scanner is not None  # whether the compiled parts run
         # tag() whole in C (pipeline/tagging/_accel.c, TagCore) where the extensions were built
-        self._core: _accel.TagCore | None = None
-        if COMPILED is not None and self._scanner is not None and _accel is not None and self._core_applies():
-            # its scan finds the dismissal phrases too: " phrase " keys after the tagger's own
-            keys = [w.encode("latin-1") for w in self._keys]
-            own = set(keys)
-            phrases = [f" {p} ".encode("latin-1") for p in self._dismissal_keys]
-            keys += [p for p in phrases if p not in own]
-            scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
-            length = {p: len(p) - 2 for p in phrases}
-            tables = self._core_tables(taxonomy)
-            tables["dismissal_len"] = [length.get(k, -1) for k in keys]
-            self._core = _accel.TagCore(scanner, self._known, tables)
+        self._core = self._build_core(taxonomy) if self._scanner is not None else None
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -340,6 +329,20 @@ class Tagger:
         story["taxonomy_version"] = self.version
         return story
 
+    def _build_core(self, taxonomy: Taxonomy) -> _accel.TagCore | None:
+        """The compiled tag(), when it was built and can give what the Python path gives. Its scan finds the
+        dismissal phrases too: their " phrase " keys follow the tagger's own."""
+        if COMPILED is None or _accel is None or not self._core_applies():
+            return None
+        keys = [w.encode("latin-1") for w in self._keys]
+        own = set(keys)
+        phrases = {f" {p} ".encode("latin-1"): len(p) for p in self._dismissal_keys}
+        keys += [p for p in phrases if p not in own]
+        scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
+        tables = self._core_tables()
+        tables["dismissal_len"] = [phrases.get(k, -1) for k in keys]
+        return _accel.TagCore(scanner, self._known, tables)
+
     def _core_applies(self) -> bool:
         """Whether the compiled tag() can give exactly what the Python path gives: a model with a vocabulary
         in C, and no positive word "class" or "cclass" (_sense_hits would read it as a class feature)."""
@@ -350,7 +353,7 @@ class Tagger:
             return False
         return not any(m.words.get(w, 0.0) > 0 for m in model.topics.values() for w in ("class", "cclass"))
 
-    def _core_tables(self, taxonomy: Taxonomy) -> dict[str, Any]:
+    def _core_tables(self) -> dict[str, Any]:
         """The tagger's tables flattened for TagCore (pipeline/tagging/_accel.c): per automaton key (in the
         scanner's order) its context sets, terms, checks, blocked topics and mentions as offset/value lists;
         names by sorted name; per topic rank its model's weights (zero for topics the model does not decide)
