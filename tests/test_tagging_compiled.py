@@ -216,3 +216,38 @@ def test_bad_arguments_raise_and_references_are_balanced() -> None:
     for _ in range(1000):
         assert fast.tag(title, body)[0] == ["rare_earths", "tariffs", "tiktok"]
     assert [sys.getrefcount(o) for o in watched] == before
+
+
+@needs_core
+@pytest.mark.parametrize("threshold", [5, 8, 12])
+def test_a_call_made_during_a_call_gets_a_scratch_of_its_own(threshold: int) -> None:
+    """A finalizer run by the collector while TagCore.tag allocates its output (the collector runs after
+    `threshold` allocations) calls tag() again: the inner calls must not share the outer call's marks."""
+    import gc
+
+    fast, slow = taggers()
+    story = ("US tariffs on rare earth magnets", "TikTok's sale; duties on steel imports were not a factor.")
+    expected = slow.tag(*story)
+    inner: list[tuple[str, Any]] = []
+
+    class Reenters:
+        def __init__(self) -> None:
+            self.cycle = self  # freed by the collector only
+
+        def __del__(self) -> None:
+            inner.append((sys._getframe(1).f_code.co_name, fast.tag(*story)))
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            Reenters()
+        gc.set_threshold(threshold)
+        gc.enable()
+        outer = fast.tag(*story)
+    finally:
+        gc.set_threshold(*old)
+        gc.enable()
+    assert outer == expected
+    assert inner == [("tag", expected)] * 3  # run from inside Tagger.tag, during the C call

@@ -1031,6 +1031,16 @@ typedef struct {
     VEC(Range) spots;
 } Story;
 
+/* by start, then the longest first */
+static int
+cmp_start_longest(Py_ssize_t a_start, Py_ssize_t a_end, Py_ssize_t b_start, Py_ssize_t b_end)
+{
+    if (a_start != b_start) {
+        return a_start < b_start ? -1 : 1;
+    }
+    return (a_end < b_end) - (a_end > b_end);
+}
+
 static int
 cmp_later(const void *x, const void *y)
 {
@@ -1038,26 +1048,16 @@ cmp_later(const void *x, const void *y)
     if (a->rank != b->rank) {
         return a->rank < b->rank ? -1 : 1;
     }
-    if (a->start != b->start) {
-        return a->start < b->start ? -1 : 1;
-    }
-    if (a->end != b->end) {
-        return a->end > b->end ? -1 : 1;
-    }
-    return (a->tid > b->tid) - (a->tid < b->tid);
+    int order = cmp_start_longest(a->start, a->end, b->start, b->end);
+    return order ? order : (a->tid > b->tid) - (a->tid < b->tid);
 }
 
 static int
 cmp_span(const void *x, const void *y)
 {
     const Span *a = x, *b = y;
-    if (a->start != b->start) {
-        return a->start < b->start ? -1 : 1;
-    }
-    if (a->end != b->end) {
-        return a->end > b->end ? -1 : 1;
-    }
-    return (a->name > b->name) - (a->name < b->name);
+    int order = cmp_start_longest(a->start, a->end, b->start, b->end);
+    return order ? order : (a->name > b->name) - (a->name < b->name);
 }
 
 static int

@@ -251,36 +251,6 @@ done:
     return ok;
 }
 
-/* Where a scan stream passed through a state that emits: (offset, row offset of the state) */
-typedef struct {
-    Py_ssize_t at;
-    int32_t row;
-} Hit;
-
-typedef struct {
-    Hit *hits;
-    Py_ssize_t n, cap;
-} Hits;
-
-static int
-hits_push(Hits *h, Py_ssize_t at, int32_t row)
-{
-    if (h->n == h->cap) {
-        Py_ssize_t cap = h->cap ? h->cap * 2 : 64;
-        Hit *grown = PyMem_Resize(h->hits, Hit, cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        h->hits = grown;
-        h->cap = cap;
-    }
-    h->hits[h->n].at = at;
-    h->hits[h->n].row = row;
-    h->n++;
-    return 0;
-}
-
 static int
 matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 {
@@ -305,7 +275,7 @@ matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
     do {                                                                           \
         state##k = delta[state##k + cls[p[at]]];                                   \
         if (state##k >= first_emitting && (at) >= from[k] &&                       \
-            hits_push(&hits[k], (at), state##k) < 0) {                             \
+            matches_push(&hits[k], (at), state##k) < 0) {                          \
             goto done;                                                             \
         }                                                                          \
     } while (0)
@@ -321,7 +291,8 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     const int32_t *delta = self->delta;
     const uint16_t *cls = self->cls;
     const int32_t first_emitting = self->first_emitting;
-    Hits hits[STREAMS] = {{NULL, 0, 0}};
+    AutomatonMatches hits[STREAMS] = {{NULL, 0, 0}}; /* where a stream passed through a state that emits:
+                                                      (offset, row offset of the state) */
     Py_ssize_t from[STREAMS + 1], stop[STREAMS], begin[STREAMS];
     Py_ssize_t length = end - start;
     int streams = length >= (Py_ssize_t)8 * self->longest + 256 ? STREAMS : 1;
@@ -368,9 +339,9 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     const int32_t *key_of = self->key_of, *link = self->link;
     for (int k = 0; k < streams; k++) {
         for (Py_ssize_t h = 0; h < hits[k].n; h++) {
-            int32_t s = hits[k].hits[h].row / self->nclasses;
+            int32_t s = hits[k].v[h].key / self->nclasses;
             for (int32_t t = key_of[s] >= 0 ? s : link[s]; t != 0; t = link[t]) {
-                if (matches_push(out, hits[k].hits[h].at, key_of[t]) < 0) {
+                if (matches_push(out, hits[k].v[h].at, key_of[t]) < 0) {
                     goto done;
                 }
             }
@@ -379,7 +350,7 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     rc = 0;
 done:
     for (int k = 0; k < STREAMS; k++) {
-        PyMem_Free(hits[k].hits);
+        PyMem_Free(hits[k].v);
     }
     return rc;
 }
