@@ -312,6 +312,83 @@ def test_json_values_are_json_loads_own(line: bytes) -> None:
     assert outcome(archive.json_value) == outcome(json.loads)
 
 
+_MAPPED_FIELDS = {"a": "title", "headline": "title", "b": "body", "c": "summary", "f0": "guid", "x": "link"}
+# values msgspec skips without the checks json.loads makes, beside the cases above
+_SKIPPED_VALUES = [b'"\xc0\x80"', b'"\xed\xa0\x80"', b"1" * 5000, b"1" * 4300, b'"' + b"9" * 5000 + b'"',
+                   b"1E400", b'"\\ud800"', b"[" * 3000 + b"]" * 3000, b"[" * 900 + b"]" * 900, b"NaN",
+                   b'{"k": [1, {}]}']  # fmt: skip
+
+
+def _general(line: bytes) -> object:
+    """What _jsonl_item takes from a line without the mapped decoder: the mapped values, or the error."""
+    try:
+        record = archive.json_value(line)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    return archive.mapped_values(record, _MAPPED_FIELDS) if isinstance(record, dict) else ("not an object",)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        *_JSON_LINES,
+        *(b'{"a": "t", "junk": ' + value + b', "b": "body"}' for value in _SKIPPED_VALUES),
+        *(b'{"a": ' + value + b"}" for value in _SKIPPED_VALUES),
+        b'{"headline": "", "a": "second", "c": null, "c": "last"}',
+        b'{"a": null, "headline": "h", "f0": "not the attribute", "x": ["l", null, 1]}',
+    ],
+)
+def test_the_mapped_decoder_takes_a_line_only_as_the_general_reading_would(line: bytes) -> None:
+    """mapped_decoder's values equal json_value + mapped_values; it declines (None) wherever json.loads could
+    judge the line otherwise, and the line then takes the general reading."""
+    mapped = archive.mapped_decoder(_MAPPED_FIELDS)(line)
+    general = _general(line)
+    if mapped is not None:
+        assert isinstance(general, dict) and repr(mapped) == repr(general)
+
+
+def test_the_mapped_decoder_takes_ordinary_records_and_refuses_what_json_loads_refuses() -> None:
+    decode = archive.mapped_decoder(_MAPPED_FIELDS)
+    assert decode('{"a": "caf\u00e9 \u00e9", "b": ["x", 2], "z": {"y": [1.5, null]}}'.encode()) == {
+        "title": "caf\u00e9 \u00e9",
+        "body": ["x", 2],
+    }
+    too_long = b'{"a": "t", "n": ' + b"1" * 5000 + b"}"
+    for refused in (b'{"a": "t", "j": "\xc0\x80"}', too_long, b"[1]", b"{"):
+        assert decode(refused) is None
+        assert _general(refused) in (("error", "UnicodeDecodeError"), ("error", "ValueError"),
+                                     ("not an object",), ("error", "JSONDecodeError"))  # fmt: skip
+
+
+def test_digit_runs_are_found_in_linear_time() -> None:
+    assert archive._has_digit_run(b"a" + b"1" * 10 + b"b", 10)
+    assert not archive._has_digit_run(b"1" * 9 + b"x" + b"1" * 9, 10)
+    line = b"1" * 4000 + b" "
+    assert not archive._has_digit_run(line * 200, 4301)  # 800 KB, one pass each
+    assert archive._has_digit_run(line * 200 + b"1" * 4301, 4301)
+
+
+def test_a_jsonl_file_reads_the_same_with_or_without_the_mapped_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = [*_JSON_LINES, *(b'{"headline": "t", "junk": ' + value + b"}" for value in _SKIPPED_VALUES)]
+    dated = b'{"headline": "T%d", "text": "B\\n\\n\\nb", "first_published": "2025-09-0%dT01:00:00Z"}'
+    lines += [dated % (i, 1 + i % 2) for i in range(20)]
+    (tmp_path / "x.jsonl").write_bytes(b"\n".join(line.replace(b"\n", b" ") for line in lines) + b"\n")
+
+    mapping = {"headline": "title", "text": "body", "first_published": "published"}
+
+    def read() -> list[tuple[list[dict[str, object]], tuple[str, ...], int]]:
+        items = iter_archive_day(str(tmp_path), date(2025, 9, 1), "jsonl", mapping, settings=Settings())
+        return [([vars(e) for e in i.entries], i.problems, i.rejected) for i in items]
+
+    fast = read()
+    monkeypatch.setattr(archive, "mapped_decoder", lambda fields: lambda line: None)
+    assert read() == fast
+    [(entries, problems, rejected)] = fast
+    assert len(entries) == 10 and rejected > 10 and any("not valid JSON" in p for p in problems)
+
+
 def test_record_entry_maps_names_text_and_html_flags() -> None:
     fields = load_mapping(
         {"hl": "title", "txt": "body", "by": "authors", "tags": "categories", "when": "published"}

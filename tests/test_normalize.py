@@ -1,3 +1,4 @@
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -224,3 +225,14 @@ def test_hash_form_is_casefold_utf8_without_blank_lines_for_every_character():
     assert _hash_form(many_astral) == casefold_utf8(many_astral)
     with pytest.raises(UnicodeEncodeError):  # as casefold_utf8 does
         _hash_form("a\ud800")
+
+
+def test_hash_form_of_ascii_text_equals_its_definition():
+    """ASCII text takes a pass of its own (newlines found by memchr): runs of breaks, letters at the edges."""
+    from pipeline.parsing.normalize import _hash_form
+
+    rng = random.Random(4)
+    pieces = ["a", "B", "Z", "@", "[", " ", "\n", "\n\n", "\n\n\n", "xyzWVUTS", ".", "\x7f", "\x00"]
+    for _ in range(20000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        assert _hash_form(value) == casefold_utf8(value).replace(b"\n\n", b" "), repr(value)

@@ -1,4 +1,5 @@
 import ctypes
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,18 @@ def test_wirefeed_run_exits_0_every_time(tmp_path: Path) -> None:
         )
         codes.append((done.returncode, done.stderr[-300:] if done.returncode else b""))
     assert codes == [(0, b"")] * 30
+
+
+_POOL = "import pyarrow as pa, pipeline.lake.parquet; print(pa.default_memory_pool().backend_name)"
+
+
+def test_arrow_allocates_with_jemalloc_unless_told_otherwise() -> None:
+    """mimalloc, the wheel's default, returns freed pages at once: each batch faults its pages in again."""
+    if "jemalloc" not in pa.supported_memory_backends():
+        pytest.skip("this pyarrow was built without jemalloc: its default pool stays")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    run = subprocess.run([sys.executable, "-c", _POOL], capture_output=True, text=True, env=env, check=True)
+    assert run.stdout.strip() == "jemalloc"
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    run = subprocess.run([sys.executable, "-c", _POOL], capture_output=True, text=True, env=env, check=True)
+    assert run.stdout.strip() == "system"

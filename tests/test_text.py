@@ -395,3 +395,51 @@ def test_dropped_characters_at_random_never_rejoin_markup():
         for out in (html_to_text(value), plain_to_text(value)):  # the rules of text.py's docstring
             assert not TAG_OPEN_RE.search(out) and not TAG_RE.search(out), (value, out)
             assert not text_module.DANGEROUS_URL_RE.search(out), (value, out)
+
+
+_PLAIN_PIECES = ["word", "Word.", " ", "  ", "\t", "\n", "\n\n", "\r\n", "\n \n", "\x01", "\x0b", "\x7f",
+                 "\u00a0", "\u200b", "\ufeff", "caf\u00e9", "e\u0301", "\u1100", "\U0001d400", "\ud800",
+                 "t", "T", ":", "s:", "at: 5", "https://x.example/a", "&amp;", "&lt;p&gt;", ">",
+                 "a"]  # fmt: skip
+
+
+def _plain_values():
+    rng = random.Random(23)
+    values = ["".join(rng.choice(_PLAIN_PIECES) for _ in range(rng.randrange(0, 16))) for _ in range(6000)]
+    return [*values, "", " ", "\n\n", "plain already", "word " * 5000]
+
+
+@needs_compiled
+def test_compiled_plain_text_equals_the_python_steps(monkeypatch):
+    """plain_to_text's one compiled call (text without markup or script URL) gives what the Python chain
+    (has_markup, strip_unsafe, paragraphs, the final screen) gives, and declines exactly where that chain
+    could act on the text."""
+    values = _plain_values()
+    compiled = [plain_to_text(v) for v in values]
+    with monkeypatch.context() as python_only:
+        python_only.setattr(text_module, "COMPILED", False)
+        python = [plain_to_text(v) for v in values]
+    for value, got, want in zip(values, compiled, python, strict=True):
+        assert got == want, repr(value)
+        done = text_module._accel.plain_text(value)
+        para = text_module._accel.paragraphs(value)
+        if "<" in value or "t:" in value or "T:" in value or para is None:
+            assert done is None, repr(value)
+        else:
+            assert done == (None if "t:" in para[0] or "T:" in para[0] else para), repr(value)
+
+
+@needs_compiled
+def test_text_already_clean_is_recognized_eight_bytes_at_a_time():
+    """The compiled paragraph pass returns ASCII text already in normal form as it is (checked a word of 8
+    bytes at a time): every split of spaces, breaks and controls across word boundaries."""
+    rng = random.Random(3)
+    pieces = ["a", "b", " ", " ", "\n", "\n\n", "\t", "\x01", "\x7f", "\r", "xyzwvuts", ".", ":"]
+    for _ in range(40000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        want = text_module._paragraphs_unicode(value)
+        assert text_module._accel.paragraphs(value)[0] == want, repr(value)
+        assert text_module._accel.paragraphs(value.encode())[0] == want, repr(value)
+    clean = "A paragraph of words.\n\nAnother one, longer than eight bytes."
+    assert text_module._accel.paragraphs(clean)[0] is clean
+    assert text_module._accel.plain_text(clean)[0] is clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import BinaryIO, Final
 
@@ -11,6 +12,22 @@ import pyarrow.parquet as pq
 from pipeline.schema import Story, arrow_schema, field_names
 
 COMPRESSION: Final = "zstd"
+
+
+def _use_jemalloc() -> None:
+    """Arrow's allocator: jemalloc rather than the wheel's default, mimalloc, which hands freed pages back to
+    the system at once, so every batch's table and Parquet buffers fault their pages in again (in a 100,000
+    story backfill: about twice the CPU in to_table and in the Parquet write, and more system time). An
+    explicit ARROW_DEFAULT_MEMORY_POOL is left alone; so is a pyarrow built without jemalloc."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:
+        pass
+
+
+_use_jemalloc()
 
 
 def story_key(story: Story) -> tuple[str, str]:

@@ -521,6 +521,71 @@ normalize_paragraphs(const unsigned char *src, Py_ssize_t n)
     return 0;
 }
 
+/* Whether n bytes are ASCII text normalize_paragraphs leaves as it is (text._already_clean's rule): printable
+ * characters and spaces, no two spaces in a row, paragraphs separated by exactly "\n\n", nothing but a
+ * printable character at either end. Eight bytes at a time (most bodies are such text: no copy then). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BYTES(b) (0x0101010101010101ULL * (b))
+
+/* The high bit of each byte of w that equals b (exact: no borrow between bytes). */
+static inline uint64_t
+bytes_equal(uint64_t w, unsigned char b)
+{
+    uint64_t t = w ^ BYTES(b);
+    return ~(((t & BYTES(0x7f)) + BYTES(0x7f)) | t | BYTES(0x7f));
+}
+
+static int
+ascii_clean(const unsigned char *s, size_t n)
+{
+    if (n == 0) {
+        return 1;
+    }
+    if (!PLAIN[s[0]] || !PLAIN[s[n - 1]]) {
+        return 0;
+    }
+    uint64_t prev_space = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* a byte below 0x20 (a newline, or a control) or from 0x7f up: look at each */
+        if ((((w - BYTES(0x20)) & ~w) | w | (w + BYTES(0x01))) & BYTES(0x80)) {
+            for (size_t k = i; k < i + 8; k++) {
+                if (!PLAIN[s[k]] && s[k] != ' ' && s[k] != '\n') {
+                    return 0;
+                }
+            }
+        }
+        uint64_t spaces = bytes_equal(w, ' ');
+        if ((spaces & (spaces << 8)) || (prev_space & spaces)) {
+            return 0;
+        }
+        prev_space = spaces >> 56; /* the last byte's bit, moved to the first byte's */
+    }
+    for (; i < n; i++) {
+        if (!PLAIN[s[i]] && s[i] != '\n' && !(s[i] == ' ' && s[i - 1] != ' ')) {
+            return 0;
+        }
+    }
+    /* every newline starts exactly "\n\n" between two printable characters (the ends are printable) */
+    for (const unsigned char *nl = s; (nl = memchr(nl, '\n', n - (size_t)(nl - s))) != NULL; nl += 2) {
+        if (nl[1] != '\n' || !PLAIN[nl[-1]] || !PLAIN[nl[2]]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#else
+static int
+ascii_clean(const unsigned char *s, size_t n)
+{
+    (void)s;
+    (void)n;
+    return 0; /* normalize_paragraphs decides */
+}
+#endif
+
 /* The UTF-8 of str or bytes, NUL-terminated; *owner: a new reference to release (or NULL). NULL with no
  * error set: lone surrogates. */
 static const unsigned char *
@@ -551,10 +616,24 @@ utf8_of(PyObject *text, Py_ssize_t *n, PyObject **owner)
     return NULL;
 }
 
-static PyObject *
-paragraphs(PyObject *module, PyObject *text)
+/* Whether n bytes of (UTF-8 or ASCII) text hold a script-URL start "t:"/"T:" (what text._maybe_script_url
+ * screens for): memchr finds the few colons. */
+static int
+has_script_colon(const char *p, size_t n)
 {
-    (void)module;
+    for (const char *colon = p; (colon = memchr(colon, ':', n - (size_t)(colon - p))) != NULL; colon++) {
+        if (colon > p && (colon[-1] == 't' || colon[-1] == 'T')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* paragraphs(text), and with `plain` set: None also when the text holds '<' or "t:"/"T:", or its paragraphs
+ * hold "t:"/"T:" (then text.strip_unsafe or text._settled would act on it; the Python steps decide). */
+static PyObject *
+paragraphs_of(PyObject *text, int plain)
+{
     PyObject *owner;
     Py_ssize_t n;
     const unsigned char *src = utf8_of(text, &n, &owner);
@@ -564,7 +643,25 @@ paragraphs(PyObject *module, PyObject *text)
         }
         Py_RETURN_NONE;
     }
-    int status = src[n] == 0 ? normalize_paragraphs(src, n) : 1;
+    int status = 1;
+    if (src[n] == 0 &&
+        !(plain && (memchr(src, '<', (size_t)n) != NULL || has_script_colon((const char *)src, (size_t)n)))) {
+        if (owner == NULL && ascii_clean(src, (size_t)n)) { /* ASCII (a str's own data, or bytes), as it is */
+            PyObject *clean = PyUnicode_Check(text) ? Py_NewRef(text) : PyUnicode_DecodeASCII((const char *)src, n, "strict");
+            if (clean == NULL) {
+                return NULL;
+            }
+            PyObject *none = PyUnicode_New(0, 0);
+            PyObject *result = none == NULL ? NULL : PyTuple_Pack(2, clean, none);
+            Py_XDECREF(none);
+            Py_DECREF(clean);
+            return result;
+        }
+        status = normalize_paragraphs(src, n);
+        if (status == 0 && plain && has_script_colon(text_out.data, text_out.len)) {
+            status = 1;
+        }
+    }
     PyObject *result = NULL;
     if (status == 0) {
         const char *data = text_out.data;
@@ -592,6 +689,24 @@ paragraphs(PyObject *module, PyObject *text)
     Py_XDECREF(owner);
     shrink(&text_out);
     return result;
+}
+
+static PyObject *
+paragraphs(PyObject *module, PyObject *text)
+{
+    (void)module;
+    return paragraphs_of(text, 0);
+}
+
+static PyObject *
+plain_text(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "plain_text() needs a str");
+        return NULL;
+    }
+    return paragraphs_of(text, 1);
 }
 
 /* ---- hash_form ---- */
@@ -669,6 +784,30 @@ hash_form(PyObject *module, PyObject *text)
     int status = 0;
     switch (kind) {
     case PyUnicode_1BYTE_KIND:
+        if (PyUnicode_IS_ASCII(text)) { /* FOLD_LOOP's steps, the newlines found by memchr */
+            const unsigned char *u = (const unsigned char *)data;
+            Py_ssize_t i = 0;
+            while (i < n) {
+                const unsigned char *nl = memchr(u + i, '\n', (size_t)(n - i));
+                Py_ssize_t end = nl == NULL ? n : nl - u;
+                for (Py_ssize_t k = i; k < end; k++) {
+                    dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((unsigned char)(u[k] - 'A') < 26 ? 32 : 0));
+                }
+                len += (size_t)(end - i);
+                if (nl == NULL) {
+                    break;
+                }
+                i = end + 1;
+                if (i < n && u[i] == '\n') {
+                    dst[len++] = ' ';
+                    i++;
+                }
+                else {
+                    dst[len++] = '\n';
+                }
+            }
+            break;
+        }
         FOLD_LOOP(Py_UCS1);
         break;
     case PyUnicode_2BYTE_KIND:
@@ -707,15 +846,7 @@ maybe_unsafe(PyObject *module, PyObject *raw)
     }
     const char *p = PyBytes_AS_STRING(raw);
     size_t n = (size_t)PyBytes_GET_SIZE(raw);
-    if (memchr(p, '<', n) != NULL) {
-        Py_RETURN_TRUE;
-    }
-    for (const char *colon = p; (colon = memchr(colon, ':', n - (size_t)(colon - p))) != NULL; colon++) {
-        if (colon > p && (colon[-1] == 't' || colon[-1] == 'T')) {
-            Py_RETURN_TRUE;
-        }
-    }
-    Py_RETURN_FALSE;
+    return PyBool_FromLong(memchr(p, '<', n) != NULL || has_script_colon(p, n));
 }
 
 /* ---- has_nul_or_surrogate ---- */
@@ -752,6 +883,9 @@ has_nul_or_surrogate(PyObject *module, PyObject *text)
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
+    {"plain_text", (PyCFunction)plain_text, METH_O,
+     "text.plain_to_text for text without '<' or 't:'/'T:' whose paragraphs hold no 't:'/'T:' (there "
+     "strip_unsafe and the final screen change nothing): as paragraphs(), else None."},
     {"hash_form", (PyCFunction)hash_form, METH_O,
      "text.casefold().encode('utf-8').replace(b'\\n\\n', b' ') for text whose non-ASCII characters fold to "
      "themselves: (bytes, distinct non-ASCII characters), or None (lone surrogates)."},

@@ -173,7 +173,9 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         "topics": [],
         "topic_hits": [],
         "taxonomy_version": taxonomy_version,
-        "references": [{"paragraph": r.paragraph, "sources": list(r.sources)} for r in entry.references],
+        "references": [{"paragraph": r.paragraph, "sources": list(r.sources)} for r in entry.references]
+        if entry.references
+        else [],
         "attribution": clean_inline(entry.attribution, False) or None,
         "schema_version": SCHEMA_VERSION,
     }

@@ -347,6 +347,10 @@ def html_to_text(html: str) -> str:
 
 def plain_to_text(text: str) -> str:
     """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
+    if COMPILED and (done := _accel.plain_text(text)) is not None:  # no '<' (no markup) and no "t:" before
+        clean, chars = done  # or after the paragraph pass: strip_unsafe and _settled would change nothing
+        if not chars or _INERT.issuperset(chars) or all(_nfc_inert(c) for c in chars):
+            return clean
     if has_markup(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
         return html_to_text(text)
     return _finished(text)

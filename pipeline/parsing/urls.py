@@ -32,18 +32,30 @@ _SCRIPT_RE: Final = re.compile(r"(?i)(javascript|vbscript):")
 
 
 def is_tracking_param(name: str) -> bool:
-    key = unquote(name).lower()
+    key = _unquote(name).lower()
     return key in _TRACKING_NAMES or key.startswith(_TRACKING_PREFIXES)
 
 
-def _dropped(name: str) -> bool:
+def _unquote(text: str) -> str:
+    """unquote(text), which returns text without a '%' as it is, without the call."""
+    return unquote(text) if "%" in text else text
+
+
+def _dropped(raw_name: str) -> bool:
+    """Whether a parameter of this name (as written in the query) is dropped."""
+    name = _unquote(raw_name)
     return is_tracking_param(name) or secret_param(name)
+
+
+def _name_of(pair: str) -> str:
+    return pair.partition("=")[0]
 
 
 def _clean_query(query: str) -> str:
     """Drop tracking and secret parameters; sort the rest by name, keeping the order of repeated names."""
-    pairs = [p for p in query.split("&") if p and not _dropped(unquote(p.partition("=")[0]))]
-    pairs.sort(key=lambda p: p.partition("=")[0])
+    pairs = [p for p in query.split("&") if p and not _dropped(_name_of(p))]
+    if len(pairs) > 1:
+        pairs.sort(key=_name_of)
     return "&".join(pairs)
 
 

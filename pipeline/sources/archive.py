@@ -23,12 +23,13 @@ import io
 import json
 import logging
 import re
+import sys
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -36,7 +37,7 @@ from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
 from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
 from pipeline.parsing.dates import parse_date
-from pipeline.parsing.parse import RawEntry, cap_entry
+from pipeline.parsing.parse import RawEntry, cap_entry, new_entry
 from pipeline.redact import redact_url
 from pipeline.sources.feeds import load_feeds
 
@@ -378,27 +379,32 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
         return _with(base, error=exc)
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     out = _Records()
+    mapped = mapped_decoder(fields)
     for lineno, line in enumerate(io.BytesIO(data), start=1):
         if not line.strip():
             continue
+        values = mapped(line)
+        if values is None:  # the general reading: json.loads' values and errors
+            try:
+                record = json_value(line)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                out.rejected += 1
+                why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
+                out.problems.append(f"line {lineno}: {why}")
+                continue
+            if not isinstance(record, dict):
+                out.rejected += 1
+                out.problems.append(f"line {lineno}: not a JSON object")
+                continue
+            values = mapped_values(record, fields)
         try:
-            record = json_value(line)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            out.rejected += 1
-            why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
-            out.problems.append(f"line {lineno}: {why}")
-            continue
-        if not isinstance(record, dict):
-            out.rejected += 1
-            out.problems.append(f"line {lineno}: not a JSON object")
-            continue
-        try:
-            entry, cuts = cap_entry(record_entry(record, fields, origin=origin, source=default_source))
+            entry, cuts = cap_entry(mapped_entry(values, origin=origin, source=default_source))
         except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
             out.rejected += 1
             out.problems.append(f"line {lineno}: unusable value ({type(exc).__name__})")
             continue
-        out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
+        if cuts:
+            out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
         if by_record:
             when = parse_date(entry.published) or parse_date(entry.updated)
             if when is None:
@@ -413,6 +419,52 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
             return None  # an undated export with nothing for this day is not one of the day's inputs
         return _with(base, error=BadInputError("no_entries", f"{key}: no records", key=key))
     return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
+
+
+def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any] | None]:
+    """A reader of one line straight into mapped_values(json_value(line), fields), decoding only the mapped
+    fields' values (msgspec, into a struct of them: no dict of the whole record). It answers None, leaving
+    the line to json_value, wherever json.loads could judge the line differently: anything msgspec refuses
+    (bad JSON, not an object, too deep, NaN, lone surrogates), and what msgspec does not check in the values
+    it skips: UTF-8 (json.loads' own decoding is tried first) and integers longer than int() reads."""
+    names = list(fields)
+    record_type = msgspec.defstruct(
+        "MappedRecord",
+        [(f"f{i}", Any, None) for i in range(len(names))],
+        rename={f"f{i}": name for i, name in enumerate(names)},
+    )
+    decode = msgspec.json.Decoder(record_type).decode
+    targets = [fields[name] for name in names]
+    as_tuple = msgspec.structs.astuple
+    max_digits = sys.get_int_max_str_digits() or 0
+
+    def mapped(line: bytes) -> dict[str, Any] | None:
+        if not line.isascii():
+            try:
+                line.decode("utf-8", "surrogatepass")  # what json.loads decodes a line starting with "{" by
+            except UnicodeDecodeError:
+                return None
+        if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
+            return None
+        try:
+            record = decode(line)
+        except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
+            return None
+        values: dict[str, Any] = {}
+        for value, target in zip(as_tuple(record), targets, strict=True):
+            if value is not None and value != "" and target not in values:
+                values[target] = value
+        return values
+
+    return mapped
+
+
+_DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+
+
+def _has_digit_run(line: bytes, length: int) -> bool:
+    """Whether `line` holds `length` ASCII digits in a row (linear: one translate, one substring search)."""
+    return b"0" * length in line.translate(_DIGITS_ONLY)
 
 
 def json_value(line: bytes) -> Any:
@@ -436,33 +488,54 @@ def record_entry(
     record: Mapping[str, Any], fields: Mapping[str, str], *, origin: str, source: str
 ) -> RawEntry:
     """Map one archive record onto a RawEntry (the same input normalize() gets from feeds)."""
+    return mapped_entry(mapped_values(record, fields), origin=origin, source=source)
+
+
+def mapped_values(record: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """RawEntry field -> the record's value: the first mapped field (in mapping order) that is set."""
     values: dict[str, Any] = {}
     for src, target in fields.items():
         value = record.get(src)
         if value is not None and value != "" and target not in values:
             values[target] = value
-    body = _text(values.get("body")) or ""
-    summary = _text(values.get("summary"))
-    title = _text(values.get("title")) or ""
-    return RawEntry(
-        origin=origin,
-        source=_text(values.get("source")) or source,
-        feed_url=None,
-        guid=_text(values.get("guid")),
-        link=_text(values.get("link")),
-        title=title,
-        title_is_html=bool(_HTML.search(title)),
-        summary=summary,
-        summary_is_html=bool(summary and _HTML.search(summary)),
-        body=body,
-        body_is_html=bool(_HTML.search(body)),
-        authors=_strings(values.get("authors")),
-        language=_text(values.get("language")),
-        categories=_strings(values.get("categories")),
-        published=_text(values.get("published")),
-        updated=_text(values.get("updated")),
-        attribution=_text(values.get("attribution")),
+    return values
+
+
+def mapped_entry(values: Mapping[str, Any], *, origin: str, source: str) -> RawEntry:
+    """The RawEntry of a record's mapped values (built as new_entry does: no per-field setattr)."""
+    get = values.get
+    body = _text(get("body")) or ""
+    summary = _text(get("summary"))
+    title = _text(get("title")) or ""
+    return new_entry(
+        {
+            "origin": origin,
+            "source": _text(get("source")) or source,
+            "feed_url": None,
+            "guid": _text(get("guid")),
+            "link": _text(get("link")),
+            "title": title,
+            "title_is_html": _looks_html(title),
+            "summary": summary,
+            "body": body,
+            "body_is_html": _looks_html(body),
+            "authors": _strings(get("authors")),
+            "language": _text(get("language")),
+            "categories": _strings(get("categories")),
+            "published": _text(get("published")),
+            "updated": _text(get("updated")),
+            "references": (),
+            "attribution": _text(get("attribution")),
+            "summary_is_html": _looks_html(summary) if summary else False,
+            "base": None,
+            "published_parsed": None,
+            "updated_parsed": None,
+        }
     )
+
+
+def _looks_html(text: str) -> bool:
+    return "<" in text and _HTML.search(text) is not None
 
 
 def _text(value: Any) -> str | None:
