@@ -13,7 +13,7 @@ setup: $(STAMP)
 
 # The editable install compiles the tagger's optional C extensions in place (pipeline/tagging/*.c; without a C
 # compiler they are skipped with a warning and the tagger runs the same code in Python).
-$(STAMP): requirements/lock.txt pyproject.toml $(wildcard pipeline/*/*.c)
+$(STAMP): requirements/lock.txt pyproject.toml $(wildcard pipeline/*/*.c pipeline/*/*.h)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements/lock.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

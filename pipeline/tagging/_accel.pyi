@@ -1,8 +1,22 @@
 """Types of the C accelerator pipeline/tagging/_accel.c (optional; see pipeline/tagging/rules.py)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipeline.tagging._automaton import Automaton
 
 class Vocabulary:
     def __init__(self, words: Sequence[bytes], names: Sequence[str]) -> None: ...
     def known(self, low: bytes, /) -> frozenset[str]: ...
     def __len__(self) -> int: ...
+
+class TagCore:
+    def __init__(
+        self,
+        scanner: Automaton,
+        vocabulary: Vocabulary | None,
+        tables: Mapping[str, Any],
+    ) -> None: ...
+    def tag(self, title: str, body: str, /) -> tuple[list[str], list[dict[str, Any]]]: ...
+
+def prepare_raw(title: str, body: str, /) -> tuple[bytes, int]: ...

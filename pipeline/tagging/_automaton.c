@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_automaton.h"
+
 typedef struct {
     PyObject_HEAD
     int32_t *delta;  /* nstates x nclasses transitions, to the next state's row offset (state x nclasses) */
@@ -249,55 +251,23 @@ done:
     return ok;
 }
 
-/* Where a scan stream passed through a state that emits: (offset, row offset of the state) */
-typedef struct {
-    Py_ssize_t at;
-    int32_t row;
-} Hit;
-
-typedef struct {
-    Hit *hits;
-    Py_ssize_t n, cap;
-} Hits;
-
 static int
-hits_push(Hits *h, Py_ssize_t at, int32_t row)
+matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 {
-    if (h->n == h->cap) {
-        Py_ssize_t cap = h->cap ? h->cap * 2 : 64;
-        Hit *grown = PyMem_Resize(h->hits, Hit, cap);
+    if (m->n == m->cap) {
+        Py_ssize_t cap = m->cap ? m->cap * 2 : 64;
+        AutomatonMatch *grown = PyMem_Resize(m->v, AutomatonMatch, cap);
         if (grown == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        h->hits = grown;
-        h->cap = cap;
+        m->v = grown;
+        m->cap = cap;
     }
-    h->hits[h->n].at = at;
-    h->hits[h->n].row = row;
-    h->n++;
+    m->v[m->n].at = at;
+    m->v[m->n].key = key;
+    m->n++;
     return 0;
-}
-
-static int
-emit(PyObject *out, Py_ssize_t at, PyObject *value)
-{
-    PyObject *offset = PyLong_FromSsize_t(at);
-    if (offset == NULL) {
-        return -1;
-    }
-    Py_INCREF(value);
-    PyObject *pair = PyTuple_New(2);
-    if (pair == NULL) {
-        Py_DECREF(offset);
-        Py_DECREF(value);
-        return -1;
-    }
-    PyTuple_SET_ITEM(pair, 0, offset);
-    PyTuple_SET_ITEM(pair, 1, value);
-    int rc = PyList_Append(out, pair);
-    Py_DECREF(pair);
-    return rc;
 }
 
 #define STREAMS 4
@@ -305,45 +275,28 @@ emit(PyObject *out, Py_ssize_t at, PyObject *value)
     do {                                                                           \
         state##k = delta[state##k + cls[p[at]]];                                   \
         if (state##k >= first_emitting && (at) >= from[k] &&                       \
-            hits_push(&hits[k], (at), state##k) < 0) {                             \
-            goto fail;                                                             \
+            matches_push(&hits[k], (at), state##k) < 0) {                          \
+            goto done;                                                             \
         }                                                                          \
     } while (0)
 
-/* The text is cut into STREAMS stretches scanned in one loop, each from `longest` bytes before its stretch
-   (a DFA state depends on at most that many bytes), so the four dependency chains of table lookups run side
-   by side; a stretch's hits are kept from its own start on. Hits are then listed stretch by stretch. */
-static PyObject *
-automaton_scan(Automaton *self, PyObject *args, PyObject *kwds)
+/* Every match in p[start:end] appended to `out` as (offset of its last byte, key index), by offset, the
+   longest key first at one offset. The text is cut into STREAMS stretches scanned in one loop, each from
+   `longest` bytes before its stretch (a DFA state depends on at most that many bytes), so the four dependency
+   chains of table lookups run side by side; a stretch's hits are kept from its own start on. Hits are then
+   listed stretch by stretch. */
+static int
+collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssize_t end, AutomatonMatches *out)
 {
-    static char *kwlist[] = {"text", "start", "end", NULL};
-    Py_buffer text;
-    Py_ssize_t start = 0, end = PY_SSIZE_T_MAX;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|nn", kwlist, &text, &start, &end)) {
-        return NULL;
-    }
-    if (self->delta == NULL) {
-        PyBuffer_Release(&text);
-        PyErr_SetString(PyExc_ValueError, "automaton not initialized");
-        return NULL;
-    }
-    if (start < 0) {
-        start = 0;
-    }
-    if (end > text.len) {
-        end = text.len;
-    }
-    if (end < start) {
-        end = start;
-    }
-    const unsigned char *p = (const unsigned char *)text.buf;
     const int32_t *delta = self->delta;
     const uint16_t *cls = self->cls;
     const int32_t first_emitting = self->first_emitting;
-    Hits hits[STREAMS] = {{NULL, 0, 0}};
+    AutomatonMatches hits[STREAMS] = {{NULL, 0, 0}}; /* where a stream passed through a state that emits:
+                                                      (offset, row offset of the state) */
     Py_ssize_t from[STREAMS + 1], stop[STREAMS], begin[STREAMS];
     Py_ssize_t length = end - start;
     int streams = length >= (Py_ssize_t)8 * self->longest + 256 ? STREAMS : 1;
+    int rc = -1;
     for (int k = 0; k < streams; k++) {
         from[k] = start + length / streams * k;
         begin[k] = k ? from[k] - self->longest : start;
@@ -352,7 +305,6 @@ automaton_scan(Automaton *self, PyObject *args, PyObject *kwds)
     for (int k = 0; k < streams; k++) {
         stop[k] = from[k + 1];
     }
-    PyObject *out = NULL;
     int32_t state0 = 0, state1 = 0, state2 = 0, state3 = 0;
     Py_ssize_t at = begin[0];
     if (streams == STREAMS) {
@@ -384,33 +336,94 @@ automaton_scan(Automaton *self, PyObject *args, PyObject *kwds)
     for (; at < stop[0]; at++) {
         STEP(0, at);
     }
-    out = PyList_New(0);
-    if (out == NULL) {
-        goto fail;
-    }
     const int32_t *key_of = self->key_of, *link = self->link;
     for (int k = 0; k < streams; k++) {
         for (Py_ssize_t h = 0; h < hits[k].n; h++) {
-            int32_t s = hits[k].hits[h].row / self->nclasses;
+            int32_t s = hits[k].v[h].key / self->nclasses;
             for (int32_t t = key_of[s] >= 0 ? s : link[s]; t != 0; t = link[t]) {
-                if (emit(out, hits[k].hits[h].at, PyTuple_GET_ITEM(self->values, key_of[t])) < 0) {
-                    goto fail;
+                if (matches_push(out, hits[k].v[h].at, key_of[t]) < 0) {
+                    goto done;
                 }
             }
         }
     }
+    rc = 0;
+done:
     for (int k = 0; k < STREAMS; k++) {
-        PyMem_Free(hits[k].hits);
+        PyMem_Free(hits[k].v);
     }
+    return rc;
+}
+
+static PyObject *
+automaton_scan(Automaton *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"text", "start", "end", NULL};
+    Py_buffer text;
+    Py_ssize_t start = 0, end = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|nn", kwlist, &text, &start, &end)) {
+        return NULL;
+    }
+    if (self->delta == NULL) {
+        PyBuffer_Release(&text);
+        PyErr_SetString(PyExc_ValueError, "automaton not initialized");
+        return NULL;
+    }
+    if (start < 0) {
+        start = 0;
+    }
+    if (end > text.len) {
+        end = text.len;
+    }
+    if (end < start) {
+        end = start;
+    }
+    AutomatonMatches found = {NULL, 0, 0};
+    PyObject *out = NULL;
+    if (collect(self, (const unsigned char *)text.buf, start, end, &found) < 0) {
+        goto done;
+    }
+    out = PyList_New(found.n);
+    if (out == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < found.n; k++) {
+        PyObject *pair = PyTuple_New(2), *offset = PyLong_FromSsize_t(found.v[k].at);
+        if (pair == NULL || offset == NULL) {
+            Py_XDECREF(pair);
+            Py_XDECREF(offset);
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *value = PyTuple_GET_ITEM(self->values, found.v[k].key);
+        Py_INCREF(value);
+        PyTuple_SET_ITEM(pair, 0, offset);
+        PyTuple_SET_ITEM(pair, 1, value);
+        PyList_SET_ITEM(out, k, pair);
+    }
+done:
+    PyMem_Free(found.v);
     PyBuffer_Release(&text);
     return out;
-fail:
-    Py_XDECREF(out);
-    for (int k = 0; k < STREAMS; k++) {
-        PyMem_Free(hits[k].hits);
+}
+
+/* The C interface (_automaton.h): the same matches for another extension, as a C array. */
+static int
+api_matches(PyObject *automaton, const unsigned char *text, Py_ssize_t start, Py_ssize_t end,
+            AutomatonMatches *out)
+{
+    const Automaton *self = (const Automaton *)automaton;
+    if (self->delta == NULL) {
+        PyErr_SetString(PyExc_ValueError, "automaton not initialized");
+        return -1;
     }
-    PyBuffer_Release(&text);
-    return NULL;
+    return start < end ? collect(self, text, start, end, out) : 0;
+}
+
+static Py_ssize_t
+api_nkeys(PyObject *automaton)
+{
+    return ((const Automaton *)automaton)->delta == NULL ? -1 : ((const Automaton *)automaton)->nkeys;
 }
 
 static PyObject *
@@ -464,6 +477,13 @@ PyInit__automaton(void)
     Py_INCREF(&AutomatonType);
     if (PyModule_AddObject(m, "Automaton", (PyObject *)&AutomatonType) < 0) {
         Py_DECREF(&AutomatonType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    static AutomatonAPI api = {&AutomatonType, api_matches, api_nkeys};
+    PyObject *capsule = PyCapsule_New(&api, AUTOMATON_CAPSULE, NULL);
+    if (capsule == NULL || PyModule_AddObject(m, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
         Py_DECREF(m);
         return NULL;
     }

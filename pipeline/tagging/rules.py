@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 NEAR = 2  # words each side of an affirmed mention that are its `near:` cues
 NEAR_WORDS = 24  # at most about this many (the first mentions')
+NEAR_CHARS = 48  # found within this many characters of the mention
 WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS characters away
 _NO_CONTEXT = -1
 _SECOND = itemgetter(1)
@@ -194,6 +195,7 @@ class Tagger:
         self._dismissal_scanner: Automaton | None = None
         self._dismissal: ahocorasick_rs.BytesAhoCorasick | None = None
         self._dismissal_lengths: tuple[int, ...] = ()  # characters of each dismissal phrase
+        self._dismissal_keys: tuple[str, ...] = ()  # the compiled dismissal scan's phrases, in its key order
         self._window = (0, 0)  # words before and after a mention that a dismissal phrase may be
         self._reach = 0  # characters around a mention where one may be
         if settings and settings.dismissal:
@@ -205,6 +207,7 @@ class Tagger:
                     [len(phrase) for phrase in phrases],
                     ASCII_LOWER_TO_SPACE,
                 )
+                self._dismissal_keys = tuple(phrases)
             else:
                 self._dismissal = ahocorasick_rs.BytesAhoCorasick(
                     [f" {phrase} ".encode("latin-1") for phrase in settings.dismissal]
@@ -270,6 +273,8 @@ class Tagger:
                 implementation=ahocorasick_rs.Implementation.DFA,
             )
         self.compiled = self._scanner is not None  # whether the compiled parts run
+        # tag() whole in C (pipeline/tagging/_accel.c, TagCore) where the extensions were built
+        self._core = self._build_core(taxonomy) if self._scanner is not None else None
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -279,6 +284,8 @@ class Tagger:
         For a topic decided by the sense model: its mentions (terms and candidates) by count, then its
         strongest word features as "sense:<word>" (how often the word occurs), strongest first.
         """
+        if self._core is not None:  # the same in C
+            return self._core.tag(title, body)
         scan = self._scan(title, body)
         if scan is None or not (scan.kept or scan.found):
             return [], []
@@ -321,6 +328,189 @@ class Tagger:
         story["topic_hits"] = hits
         story["taxonomy_version"] = self.version
         return story
+
+    def _build_core(self, taxonomy: Taxonomy) -> _accel.TagCore | None:
+        """The compiled tag(), when it was built and can give what the Python path gives. Its scan finds the
+        dismissal phrases too: their " phrase " keys follow the tagger's own."""
+        if COMPILED is None or _accel is None or not self._core_applies():
+            return None
+        keys = [w.encode("latin-1") for w in self._keys]
+        own = set(keys)
+        phrases = {f" {p} ".encode("latin-1"): len(p) for p in self._dismissal_keys}
+        keys += [p for p in phrases if p not in own]
+        scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
+        tables = self._core_tables()
+        tables["dismissal_len"] = [phrases.get(k, -1) for k in keys]
+        return _accel.TagCore(scanner, self._known, tables)
+
+    def _core_applies(self) -> bool:
+        """Whether the compiled tag() can give exactly what the Python path gives: a model with a vocabulary
+        in C, and no positive word "class" or "cclass" (_sense_hits would read it as a class feature)."""
+        model = self.model
+        if model is None:
+            return True
+        if self._known is None:
+            return False
+        return not any(m.words.get(w, 0.0) > 0 for m in model.topics.values() for w in ("class", "cclass"))
+
+    def _core_tables(self) -> dict[str, Any]:
+        """The tagger's tables flattened for TagCore (pipeline/tagging/_accel.c): per automaton key (in the
+        scanner's order) its context sets, terms, checks, blocked topics and mentions as offset/value lists;
+        names by sorted name; per topic rank its model's weights (zero for topics the model does not decide)
+        resolved per name, class, word and form; the near-word cues as (rank, word, weight)."""
+        model, values = self.model, self._values
+        topic_ids, ranks = self._topic_ids, len(self._topic_ids)
+        names = sorted({name for _, name in self._terms} | {m[1] for v in values if v[2] for m in v[2][3]})
+        name_id = {name: i for i, name in enumerate(names)}
+        class_names = self._class_names
+        vocabulary = list(self._vocabulary.values()) if self._vocabulary else []
+        voc_id = {w: i for i, w in enumerate(vocabulary)}
+        exact_ids: dict[frozenset[str], int] = {}
+        rule_ids: dict[_Rule, int] = {}
+        form_ids: dict[str, int] = {}
+        t: dict[str, Any] = {k: [] for k in ("key_len", "ctx", "plain", "blk", "own", "exact_forms")}
+        for k in ("ctx", "plain", "chk", "blk", "men"):
+            t[f"{k}_off"] = [0]
+        for k in ("tid", "rank", "wait", "exact", "rule"):
+            t[f"chk_{k}"] = []
+        for k in ("rank", "name", "exact", "gate", "cand", "form", "formw"):
+            t[f"men_{k}"] = []
+        t["own_off"], t["exact_off"] = [0], [0]
+        for k in ("before", "after", "set", "wanted"):
+            t[f"rule_{k}"] = []
+        t["rule_off"] = [0]
+
+        def exact_id(forms: frozenset[str] | None) -> int:
+            if forms is None:
+                return -1
+            if forms not in exact_ids:
+                exact_ids[forms] = len(exact_ids)
+                encodable = [f.encode("latin-1") for f in sorted(forms) if f.isascii() or max(f) <= "\xff"]
+                t["exact_forms"].extend(encodable)
+                t["exact_off"].append(len(t["exact_forms"]))
+            return exact_ids[forms]
+
+        def rule_id(rule: _Rule | None) -> int:
+            if rule is None:
+                return -1
+            if rule not in rule_ids:
+                rule_ids[rule] = len(rule_ids)
+                checks, before, after = rule
+                t["rule_before"].append(before)
+                t["rule_after"].append(after)
+                t["rule_set"].extend(set_id for set_id, _ in checks)
+                t["rule_wanted"].extend(int(wanted) for _, wanted in checks)
+                t["rule_off"].append(len(t["rule_set"]))
+            return rule_ids[rule]
+
+        def form_id(form: str) -> int:
+            if form not in form_ids:
+                form_ids[form] = len(form_ids)
+                t["own"].extend(voc_id[w] for w in form.split() if w in voc_id)
+                t["own_off"].append(len(t["own"]))
+            return form_ids[form]
+
+        topic_models = [
+            model.topics[topic_ids[r]] if model is not None and r in self._decided else None
+            for r in range(ranks)
+        ]
+
+        def cue(r: int, feature: str) -> float:
+            m = topic_models[r]
+            return m.cues.get(feature, 0.0) if m is not None else 0.0
+
+        for key, (n, contexts, work) in zip(self._keys, values, strict=True):
+            t["key_len"].append(n)
+            t["ctx"].extend(contexts)
+            plain, checked, blocks, mentions = work or ((), (), (), ())
+            t["plain"].extend(plain)
+            for tid, rank, wait, exact_forms, rule in checked:
+                for k, v in (("tid", tid), ("rank", rank), ("wait", wait)):
+                    t[f"chk_{k}"].append(v)
+                t["chk_exact"].append(exact_id(exact_forms))
+                t["chk_rule"].append(rule_id(rule))
+            t["blk"].extend(blocks)
+            form = key.strip(" ")
+            for rank, name, exact_forms, gate in mentions:
+                t["men_rank"].append(rank)
+                t["men_name"].append(name_id[name])
+                t["men_exact"].append(exact_id(exact_forms))
+                t["men_gate"].append(gate)
+                t["men_cand"].append(int((rank, name) in self._candidate_names))
+                t["men_form"].append(form_id(form))
+                t["men_formw"].append(cue(rank, f"form:{form}"))
+            for k, items in (("ctx", "ctx"), ("plain", "plain"), ("chk", "chk_tid"), ("blk", "blk")):
+                t[f"{k}_off"].append(len(t[items]))
+            t["men_off"].append(len(t["men_rank"]))
+        order = {
+            name: i
+            for i, name in enumerate(
+                sorted(
+                    {*vocabulary, *(f"class:{c}" for c in class_names), *(f"cclass:{c}" for c in class_names)}
+                )
+            )
+        }
+        class_index = {c: i for i, c in enumerate(class_names)}
+        t["voc_class"], t["voc_class_off"] = [], [0]
+        for w in vocabulary:
+            t["voc_class"].extend(class_index[c] for c in self._class_of.get(w, ()))
+            t["voc_class_off"].append(len(t["voc_class"]))
+        near = [
+            (r, feature[len("near:") :], weight)
+            for r, m in enumerate(topic_models)
+            if m is not None
+            for feature, weight in m.cues.items()
+            if feature.startswith("near:") and max(feature, default="") <= "\xff"
+        ]
+        t.update(
+            fold=ASCII_LOWER_TO_SPACE,
+            keep=ASCII_TO_SPACE,
+            longest=self._longest,
+            before=self._window[0],
+            after=self._window[1],
+            reach=self._reach,
+            words_chars=WORDS_CHARS,
+            near=NEAR,
+            near_words=NEAR_WORDS,
+            near_chars=NEAR_CHARS,
+            sets=1 + max((max(v[1], default=-1) for v in values), default=-1),
+            forms=len(form_ids),
+            exact_sets=len(exact_ids),
+            rules=len(rule_ids),
+            topic_ids=topic_ids,
+            names=names,
+            term_names=[name for _, name in self._terms],
+            class_terms=[f"{SENSE_PREFIX}class:{c}" for c in class_names],
+            term_rank=self._ranks,
+            term_name=[name_id[name] for _, name in self._terms],
+            decided=[int(r in self._decided) for r in range(ranks)],
+            bias=[m.bias if m else 0.0 for m in topic_models],
+            threshold=[m.threshold if m else 0.0 for m in topic_models],
+            class_order=[order[f"class:{c}"] for c in class_names],
+            cclass_order=[order[f"cclass:{c}"] for c in class_names],
+            voc_order=[order[w] for w in vocabulary],
+            voc_micro=[m.micro_words.get(w, 0) if m else 0 for m in topic_models for w in vocabulary],
+            voc_w=[m.words.get(w, 0.0) if m else 0.0 for m in topic_models for w in vocabulary],
+            near_rank=[r for r, _, _ in near],
+            near_word=[w.encode("latin-1") for _, w, _ in near],
+            near_weight=[w for _, _, w in near],
+            keys=len(self._keys),
+        )
+        for field, feature in (
+            ("terms", "terms"),
+            ("candidates", "candidates"),
+            ("length", "length"),
+            ("dismissed", "dismissed"),
+            ("all_dismissed", "all_dismissed"),
+            ("rule_any", "rule:any"),
+            ("rule_title", "rule:title"),
+        ):
+            t[f"w_{field}"] = [cue(r, feature) for r in range(ranks)]
+        for field, prefix in (("class", "class:"), ("cclass", "cclass:")):
+            t[f"w_{field}"] = [cue(r, prefix + c) for r in range(ranks) for c in class_names]
+        for field in ("title", "proper", "unruled"):
+            t[f"w_{field}"] = [cue(r, f"{field}:{name}") for r in range(ranks) for name in names]
+        return t
 
     def _scan(self, title: str, body: str) -> _Scan | None:
         raw, sep = prepare_raw(title, body)
@@ -502,8 +692,8 @@ class Tagger:
                 covered = end = -neg_end
                 gone = bool(spots) and self._dismissed(spots, raw, norm, sep, start, end)
                 if not gone and len(near) < NEAR_WORDS:
-                    near += norm[max(0, start - 48) : start].rsplit(None, NEAR)[-NEAR:]
-                    near += norm[end : end + 48].split(None, NEAR)[:NEAR]
+                    near += norm[max(0, start - NEAR_CHARS) : start].rsplit(None, NEAR)[-NEAR:]
+                    near += norm[end : end + NEAR_CHARS].split(None, NEAR)[:NEAR]
                 proper = start > sep and 65 <= raw[start] <= 90 and _inside_sentence(raw, start)
                 form = norm[start:end]
                 mentions.append(
