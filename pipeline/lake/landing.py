@@ -214,10 +214,11 @@ def land(
         json.dumps([feed_list, info])
     except (TypeError, ValueError) as exc:
         raise FatalError(f"feeds/source_info must be JSON-able: {exc}", label=interval.label) from None
+    run_id = run_id or uuid.uuid4().hex
     if session is None:
-        return _land(lake, interval, batch, open_index(lake), feed_list, info, run_id or uuid.uuid4().hex)
+        return _land(lake, interval, batch, open_index(lake), feed_list, info, run_id)
     try:
-        manifest = _land(lake, interval, batch, session.index(), feed_list, info, run_id or uuid.uuid4().hex)
+        manifest = _land(lake, interval, batch, session.index(), feed_list, info, run_id)
     except BaseException:
         session.discard()  # what this landing began is resolved when the index is opened again
         raise

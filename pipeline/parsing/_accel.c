@@ -629,6 +629,13 @@ has_script_colon(const char *p, size_t n)
     return 0;
 }
 
+/* Whether n bytes hold '<' or a script-URL start (text.strip_unsafe or the final screen may act on them). */
+static int
+maybe_unsafe_bytes(const char *p, size_t n)
+{
+    return memchr(p, '<', n) != NULL || has_script_colon(p, n);
+}
+
 /* paragraphs(text), and with `plain` set: None also when the text holds '<' or "t:"/"T:", or its paragraphs
  * hold "t:"/"T:" (then text.strip_unsafe or text._settled would act on it; the Python steps decide). */
 static PyObject *
@@ -644,8 +651,7 @@ paragraphs_of(PyObject *text, int plain)
         Py_RETURN_NONE;
     }
     int status = 1;
-    if (src[n] == 0 &&
-        !(plain && (memchr(src, '<', (size_t)n) != NULL || has_script_colon((const char *)src, (size_t)n)))) {
+    if (src[n] == 0 && !(plain && maybe_unsafe_bytes((const char *)src, (size_t)n))) {
         if (owner == NULL && ascii_clean(src, (size_t)n)) { /* ASCII (a str's own data, or bytes), as it is */
             PyObject *clean = PyUnicode_Check(text) ? Py_NewRef(text) : PyUnicode_DecodeASCII((const char *)src, n, "strict");
             if (clean == NULL) {
@@ -846,7 +852,7 @@ maybe_unsafe(PyObject *module, PyObject *raw)
     }
     const char *p = PyBytes_AS_STRING(raw);
     size_t n = (size_t)PyBytes_GET_SIZE(raw);
-    return PyBool_FromLong(memchr(p, '<', n) != NULL || has_script_colon(p, n));
+    return PyBool_FromLong(maybe_unsafe_bytes(p, n));
 }
 
 /* ---- has_nul_or_surrogate ---- */

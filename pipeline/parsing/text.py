@@ -252,7 +252,7 @@ def _paragraphs_compiled(text: str | bytes) -> str:
     done = _accel.paragraphs(text)
     if done is not None:
         clean, chars = done
-        if not chars or _INERT.issuperset(chars) or all(_nfc_inert(c) for c in chars):
+        if _all_inert(chars):
             return clean
     return _paragraphs_unicode(text if isinstance(text, str) else text.decode("utf-8"))
 
@@ -284,7 +284,7 @@ def _paragraphs_utf8(text: str) -> str | None:
         return None
     if not raw.isascii():
         chars = set(raw.translate(None, _ASCII_BYTES).decode("utf-8"))  # the distinct non-ASCII ones
-        if not chars <= _INERT and not all(_nfc_inert(c) for c in chars):
+        if not _all_inert(chars):
             return None
         for char, replacement in _WIDE_REPLACEMENTS:
             if char in chars:
@@ -296,6 +296,11 @@ def _paragraphs_utf8(text: str) -> str | None:
         raw = _SPACE_RUN_RE.sub(b" ", raw)
     raw = raw.replace(b" " + _MARK, _MARK).replace(_MARK + b" ", _MARK).strip(b" " + _MARK)
     return raw.replace(_MARK, b"\n\n").decode("utf-8")
+
+
+def _all_inert(chars: set[str] | str) -> bool:
+    """Whether every one of these (distinct non-ASCII) characters is _nfc_inert: the remembered ones first."""
+    return not chars or _INERT.issuperset(chars) or all(map(_nfc_inert, chars))
 
 
 def _nfc_inert(char: str) -> bool:
@@ -349,7 +354,7 @@ def plain_to_text(text: str) -> str:
     """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
     if COMPILED and (done := _accel.plain_text(text)) is not None:  # no '<' (no markup) and no "t:" before
         clean, chars = done  # or after the paragraph pass: strip_unsafe and _settled would change nothing
-        if not chars or _INERT.issuperset(chars) or all(_nfc_inert(c) for c in chars):
+        if _all_inert(chars):
             return clean
     if has_markup(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
         return html_to_text(text)

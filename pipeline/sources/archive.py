@@ -450,11 +450,7 @@ def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any
             record = decode(line)
         except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
             return None
-        values: dict[str, Any] = {}
-        for value, target in zip(as_tuple(record), targets, strict=True):
-            if value is not None and value != "" and target not in values:
-                values[target] = value
-        return values
+        return _first_set(zip(as_tuple(record), targets, strict=True))
 
     return mapped
 
@@ -493,9 +489,13 @@ def record_entry(
 
 def mapped_values(record: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
     """RawEntry field -> the record's value: the first mapped field (in mapping order) that is set."""
+    return _first_set((record.get(src), target) for src, target in fields.items())
+
+
+def _first_set(pairs: Iterable[tuple[Any, str]]) -> dict[str, Any]:
+    """target -> the first value given for it that is set (neither None nor ""), from (value, target)."""
     values: dict[str, Any] = {}
-    for src, target in fields.items():
-        value = record.get(src)
+    for value, target in pairs:
         if value is not None and value != "" and target not in values:
             values[target] = value
     return values

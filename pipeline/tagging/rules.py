@@ -274,7 +274,7 @@ class Tagger:
             )
         self.compiled = self._scanner is not None  # whether the compiled parts run
         # tag() whole in C (pipeline/tagging/_accel.c, TagCore) where the extensions were built
-        self._core = self._build_core(taxonomy) if self._scanner is not None else None
+        self._core = self._build_core() if self._scanner is not None else None
         log.debug("tagger built: %d topics, %d automaton keys", len(taxonomy.topics), len(values))
 
     def tag(self, title: str, body: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -329,7 +329,7 @@ class Tagger:
         story["taxonomy_version"] = self.version
         return story
 
-    def _build_core(self, taxonomy: Taxonomy) -> _accel.TagCore | None:
+    def _build_core(self) -> _accel.TagCore | None:
         """The compiled tag(), when it was built and can give what the Python path gives. Its scan finds the
         dismissal phrases too: their " phrase " keys follow the tagger's own."""
         if COMPILED is None or _accel is None or not self._core_applies():
