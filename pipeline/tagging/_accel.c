@@ -26,25 +26,92 @@ static const unsigned char IS_SEPARATOR[256] = {
 
 #define MIX UINT64_C(0x9E3779B97F4A7C15)
 
+/* A vocabulary word: its first 16 bytes as two little words, zero-padded, so a lookup compares two integers
+   (and the rest of the bytes only for a word longer than 16) */
 typedef struct {
-    uint64_t hash;
-    uint64_t stamp;     /* the known() call that last reported this word */
+    uint64_t lo, hi;
     Py_ssize_t offset;  /* of the word in keys */
     Py_ssize_t length;
-    Py_ssize_t name;    /* index in names; -1: an empty slot */
-} Slot;
+    Py_ssize_t name;    /* index in names (a repeated word: its last) */
+} Word;
 
 typedef struct {
     PyObject_HEAD
     PyObject *words;    /* tuple of bytes, as given (for __reduce__) */
     PyObject *names;    /* tuple of str */
     char *keys;         /* every word's bytes, concatenated */
-    Slot *slots;
-    size_t mask;        /* slots - 1, slots a power of two at least twice the words */
+    Word *entries;      /* the distinct words */
+    uint64_t *stamps;   /* per entry: the known() call that last reported it */
+    uint32_t *index;    /* open addressing, at most a quarter full: entry + 1, or 0 */
+    size_t mask;        /* index size - 1 */
+    int shift;          /* 64 - log2(index size) */
     Py_ssize_t count;   /* distinct words */
     Py_ssize_t longest; /* longer words cannot be in the table */
     uint64_t stamp;
 } Vocabulary;
+
+/* the bytes of the first min(length, 16) that a word keeps: LOW_MASK[length], HIGH_MASK[length] */
+#define KEEP(n) ((n) >= 8 ? ~UINT64_C(0) : (UINT64_C(1) << (8 * (n))) - 1)
+#define KEEP_LOW(n) KEEP(n)
+#define KEEP_HIGH(n) ((n) <= 8 ? UINT64_C(0) : KEEP((n) - 8))
+static const uint64_t LOW_MASK[17] = {
+    KEEP_LOW(0), KEEP_LOW(1), KEEP_LOW(2), KEEP_LOW(3), KEEP_LOW(4), KEEP_LOW(5), KEEP_LOW(6), KEEP_LOW(7),
+    KEEP_LOW(8), KEEP_LOW(9), KEEP_LOW(10), KEEP_LOW(11), KEEP_LOW(12), KEEP_LOW(13), KEEP_LOW(14),
+    KEEP_LOW(15), KEEP_LOW(16),
+};
+static const uint64_t HIGH_MASK[17] = {
+    KEEP_HIGH(0), KEEP_HIGH(1), KEEP_HIGH(2), KEEP_HIGH(3), KEEP_HIGH(4), KEEP_HIGH(5), KEEP_HIGH(6),
+    KEEP_HIGH(7), KEEP_HIGH(8), KEEP_HIGH(9), KEEP_HIGH(10), KEEP_HIGH(11), KEEP_HIGH(12), KEEP_HIGH(13),
+    KEEP_HIGH(14), KEEP_HIGH(15), KEEP_HIGH(16),
+};
+
+/* lo, hi of a word whose 16 bytes from p may be read (a padded buffer) */
+static inline void
+word_head_padded(const unsigned char *p, Py_ssize_t length, uint64_t *lo, uint64_t *hi)
+{
+    int n = length < 16 ? (int)length : 16;
+    memcpy(lo, p, 8);
+    memcpy(hi, p + 8, 8);
+    *lo &= LOW_MASK[n];
+    *hi &= HIGH_MASK[n];
+}
+
+/* the same where only `length` bytes may be read */
+static inline void
+word_head(const unsigned char *p, Py_ssize_t length, uint64_t *lo, uint64_t *hi)
+{
+    unsigned char head[16] = {0};
+    memcpy(head, p, (size_t)(length < 16 ? length : 16));
+    word_head_padded(head, length, lo, hi);
+}
+
+static inline size_t
+word_slot(const Vocabulary *self, uint64_t lo, uint64_t hi)
+{
+    return (size_t)(((lo ^ (hi * UINT64_C(0xC2B2AE3D27D4EB4F))) * MIX) >> self->shift);
+}
+
+/* The entry of the word p[:length] (lo, hi: its head), or -1; *slot: where the index has it or would */
+static inline Py_ssize_t
+vocab_find(const Vocabulary *self, const unsigned char *p, Py_ssize_t length, uint64_t lo, uint64_t hi,
+           size_t *slot)
+{
+    size_t k = word_slot(self, lo, hi);
+    for (;;) {
+        uint32_t e = self->index[k];
+        if (e == 0) {
+            *slot = k;
+            return -1;
+        }
+        const Word *w = &self->entries[e - 1];
+        if (w->lo == lo && w->hi == hi && w->length == length &&
+            (length <= 16 || memcmp(self->keys + w->offset + 16, p + 16, (size_t)(length - 16)) == 0)) {
+            *slot = k;
+            return (Py_ssize_t)e - 1;
+        }
+        k = (k + 1) & self->mask;
+    }
+}
 
 /* A word's hash: a rotate-xor of its bytes as they are scanned (short dependency chain), mixed once. */
 #define ROLL(h, c) ((((h) << 7) | ((h) >> 57)) ^ (c))
@@ -66,29 +133,15 @@ hash_bytes(const unsigned char *p, Py_ssize_t n)
     return finish_hash(h);
 }
 
-/* The slot holding the word, or the empty slot where it would go. */
-static Slot *
-find_slot(const Vocabulary *self, const unsigned char *word, Py_ssize_t length, uint64_t hash)
-{
-    size_t k = (size_t)hash & self->mask;
-    for (;;) {
-        Slot *slot = &self->slots[k];
-        if (slot->name < 0 ||
-            (slot->hash == hash && slot->length == length &&
-             memcmp(self->keys + slot->offset, word, (size_t)length) == 0)) {
-            return slot;
-        }
-        k = (k + 1) & self->mask;
-    }
-}
-
 static void
 Vocabulary_dealloc(Vocabulary *self)
 {
     Py_XDECREF(self->words);
     Py_XDECREF(self->names);
     PyMem_Free(self->keys);
-    PyMem_Free(self->slots);
+    PyMem_Free(self->entries);
+    PyMem_Free(self->stamps);
+    PyMem_Free(self->index);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -137,41 +190,46 @@ Vocabulary_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         }
         total += PyBytes_GET_SIZE(word);
     }
-    size_t size = 8;
-    while (size < (size_t)n * 2) {
-        if (size > (SIZE_MAX / sizeof(Slot)) / 4) {
-            PyErr_NoMemory();
-            goto fail;
-        }
-        size *= 2;
-    }
-    self->mask = size - 1;
-    self->slots = PyMem_Malloc(size * sizeof(Slot));
-    self->keys = PyMem_Malloc(total > 0 ? (size_t)total : 1);
-    if (self->slots == NULL || self->keys == NULL) {
+    if (n > (Py_ssize_t)(UINT32_MAX / 8)) {
         PyErr_NoMemory();
         goto fail;
     }
-    for (size_t k = 0; k < size; k++) {
-        self->slots[k] = (Slot){0, 0, 0, 0, -1};
+    size_t size = 16;
+    int bits = 4;
+    while (size < (size_t)n * 4) {
+        size *= 2;
+        bits++;
+    }
+    self->mask = size - 1;
+    self->shift = 64 - bits;
+    self->index = PyMem_Calloc(size, sizeof(uint32_t));
+    self->entries = PyMem_Malloc((size_t)(n > 0 ? n : 1) * sizeof(Word));
+    self->stamps = PyMem_Calloc((size_t)(n > 0 ? n : 1), sizeof(uint64_t));
+    self->keys = PyMem_Malloc(total > 0 ? (size_t)total : 1);
+    if (self->index == NULL || self->entries == NULL || self->stamps == NULL || self->keys == NULL) {
+        PyErr_NoMemory();
+        goto fail;
     }
     Py_ssize_t offset = 0;
     for (Py_ssize_t k = 0; k < n; k++) {
         PyObject *word = PyTuple_GET_ITEM(self->words, k);
         const unsigned char *bytes = (const unsigned char *)PyBytes_AS_STRING(word);
         Py_ssize_t length = PyBytes_GET_SIZE(word);
-        uint64_t hash = hash_bytes(bytes, length);
-        Slot *slot = find_slot(self, bytes, length, hash);
-        if (slot->name < 0) {  /* a new word (a repeated one takes its last name, as a dict would) */
+        uint64_t lo, hi;
+        size_t slot;
+        word_head(bytes, length, &lo, &hi);
+        Py_ssize_t e = vocab_find(self, bytes, length, lo, hi, &slot);
+        if (e < 0) { /* a new word (a repeated one takes its last name, as a dict would) */
             memcpy(self->keys + offset, bytes, (size_t)length);
-            *slot = (Slot){hash, 0, offset, length, k};
+            e = self->count++;
+            self->entries[e] = (Word){lo, hi, offset, length, k};
+            self->index[slot] = (uint32_t)e + 1;
             offset += length;
-            self->count++;
             if (length > self->longest) {
                 self->longest = length;
             }
         }
-        slot->name = k;
+        self->entries[e].name = k;
     }
     return (PyObject *)self;
 fail:
@@ -202,20 +260,21 @@ Vocabulary_known(Vocabulary *self, PyObject *low)
             break;
         }
         Py_ssize_t start = i;
-        uint64_t h = 0;
         while (i < n && !IS_SEPARATOR[p[i]]) {
-            h = ROLL(h, p[i]);
             i++;
         }
         if (i - start > self->longest) {
             continue;
         }
-        Slot *slot = find_slot(self, p + start, i - start, finish_hash(h));
-        if (slot->name < 0 || slot->stamp == stamp) {
+        uint64_t lo, hi;
+        size_t where;
+        word_head(p + start, i - start, &lo, &hi);
+        Py_ssize_t e = vocab_find(self, p + start, i - start, lo, hi, &where);
+        if (e < 0 || self->stamps[e] == stamp) {
             continue;
         }
-        slot->stamp = stamp;
-        if (PySet_Add(out, PyTuple_GET_ITEM(self->names, slot->name)) < 0) {
+        self->stamps[e] = stamp;
+        if (PySet_Add(out, PyTuple_GET_ITEM(self->names, self->entries[e].name)) < 0) {
             Py_DECREF(low);
             Py_DECREF(out);
             return NULL;
@@ -317,6 +376,7 @@ typedef struct {
     int nowned;
     unsigned char fold[256], keep[256]; /* ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE */
     int fold_is_formula;                /* fold is what folded() computes */
+    int low_controls;                   /* fold keeps a byte \t \n \v \f or \r (a separator) */
     Py_ssize_t nkeys, nsets, nterms, nranks, nnames, nclasses, nforms, nvocab, nexact, nrules;
     int any_dismissal; /* some scanner key is a dismissal phrase */
     Py_ssize_t longest, before, after, reach, words_chars, near, near_words, near_chars;
@@ -790,6 +850,7 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->fold_is_formula = 1;
     for (int b = 0; b < 256; b++) {
         self->fold_is_formula &= self->fold[b] == folded((unsigned char)b);
+        self->low_controls |= self->fold[b] >= '\t' && self->fold[b] <= '\r';
     }
     if (load_param(tables, "longest", &self->longest, 1 << 20) < 0 ||
         load_param(tables, "before", &self->before, 1 << 20) < 0 ||
@@ -1083,6 +1144,29 @@ cmp_row(const void *x, const void *y)
     return (a->tid > b->tid) - (a->tid < b->tid);
 }
 
+/* qsort(base, n, sizeof *base, cmp) for the few items a story's lists mostly hold: an insertion sort with the
+   comparison inlined (lists come mostly in order); beyond SMALL_SORT items, qsort. Both keep equal items in
+   their order (glibc's qsort is a merge sort), and every comparison here but cmp_span's is a total order. */
+#define SMALL_SORT 32
+#define SORT(base, count, cmp)                                                      \
+    do {                                                                            \
+        __typeof__(base) b_ = (base);                                               \
+        Py_ssize_t n_ = (count);                                                    \
+        if (n_ > SMALL_SORT) {                                                      \
+            qsort(b_, (size_t)n_, sizeof *b_, cmp);                                 \
+            break;                                                                  \
+        }                                                                           \
+        for (Py_ssize_t i_ = 1; i_ < n_; i_++) {                                    \
+            __typeof__(*b_) x_ = b_[i_];                                            \
+            Py_ssize_t j_ = i_;                                                     \
+            while (j_ > 0 && cmp(&b_[j_ - 1], &x_) > 0) {                           \
+                b_[j_] = b_[j_ - 1];                                                \
+                j_--;                                                               \
+            }                                                                       \
+            b_[j_] = x_;                                                            \
+        }                                                                           \
+    } while (0)
+
 /* len(norm[a:b].split()), counted up to `limit` */
 static Py_ssize_t
 words_between(const unsigned char *low, Py_ssize_t a, Py_ssize_t b, Py_ssize_t limit)
@@ -1315,7 +1399,7 @@ story_kept(Story *st)
         }
     }
     if (st->later.n) {
-        qsort(st->later.v, (size_t)st->later.n, sizeof(Later), cmp_later);
+        SORT(st->later.v, st->later.n, cmp_later);
         int32_t covered_rank = -1;
         Py_ssize_t covered_end = -1;
         for (Py_ssize_t k = 0; k < st->later.n; k++) {
@@ -1353,7 +1437,7 @@ story_spots(Story *st, Spans *spans)
             PUSH(around, start > c->reach ? start - c->reach : 0, c->reach + end < st->n ? c->reach + end : st->n);
         }
     }
-    qsort(around.v, (size_t)around.n, sizeof(Range), cmp_range);
+    SORT(around.v, around.n, cmp_range);
     Py_ssize_t low = around.v[0].a, high = around.v[0].b;
     for (Py_ssize_t k = 1; k <= around.n; k++) {
         Py_ssize_t a = k < around.n ? around.v[k].a : st->n + 1, b = k < around.n ? around.v[k].b : 0;
@@ -1380,7 +1464,7 @@ story_spots(Story *st, Spans *spans)
         }
     }
     if (st->spots.n > 1) {
-        qsort(st->spots.v, (size_t)st->spots.n, sizeof(Range), cmp_range);
+        SORT(st->spots.v, st->spots.n, cmp_range);
     }
     PyMem_Free(around.v);
     PyMem_Free(stretches.v);
@@ -1463,50 +1547,113 @@ sense_free(Sense *s)
     PyMem_Free(s->forms.v);
 }
 
+/* Bit k set: p[k] is a separator (IS_SEPARATOR), for k < 16. `controls`: \t \n \v \f \r may occur (a fold
+   table other than ASCII_LOWER_TO_SPACE), else only space, 0x85 and 0xA0 can separate. */
+static inline uint32_t
+separators16(const unsigned char *p, int controls)
+{
+#if defined(__SSE2__)
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i s = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0x85))),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xa0)));
+    if (controls) { /* signed compares: bytes >= 0x80 are below 9 */
+        s = _mm_or_si128(s, _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(8)), _mm_cmplt_epi8(v, _mm_set1_epi8(14))));
+    }
+    return (uint32_t)_mm_movemask_epi8(s);
+#else
+    (void)controls;
+    uint32_t bits = 0;
+    for (int k = 0; k < 16; k++) {
+        bits |= (uint32_t)IS_SEPARATOR[p[k]] << k;
+    }
+    return bits;
+#endif
+}
+
+/* Bit k set: p[k] is a separator, for k < 64 */
+static inline uint64_t
+separators64(const unsigned char *p, int controls)
+{
+    return (uint64_t)separators16(p, controls) | (uint64_t)separators16(p + 16, controls) << 16 |
+           (uint64_t)separators16(p + 32, controls) << 32 | (uint64_t)separators16(p + 48, controls) << 48;
+}
+
+static inline int
+lowest_bit(uint64_t bits) /* bits != 0 */
+{
+#if defined(__GNUC__)
+    return __builtin_ctzll(bits);
+#else
+    int k = 0;
+    while (!(bits & 1)) {
+        bits >>= 1;
+        k++;
+    }
+    return k;
+#endif
+}
+
+/* The padding after a story's folded text (story.low): separators, so that sense_words finds no word there */
+#define LOW_PADDING 80
+
 /* The story's distinct vocabulary words (rules._words_of + Vocabulary.known, in the folded text), and which
-   of them are a piece of the title between two spaces (_result's title_words) */
-static int
-sense_words(Story *st, Sense *s)
+   of them are a piece of the title between two spaces (_result's title_words). The words are found 64 bytes
+   at a time: a mask of the separators gives where words start and end (they alternate), so the bytes are
+   not looked at one by one. low[0] and low[n - 1] are spaces, and LOW_PADDING separators follow low[n]. */
+static inline int
+sense_words_in(Story *st, Sense *s, int controls)
 {
     const TagCore *c = st->core;
     const Vocabulary *vocab = c->vocab;
     const unsigned char *low = st->low;
     uint64_t *seen = st->sc->voc_seen, *title = st->sc->voc_title, now = st->now;
     const Py_ssize_t n = st->n, sep = st->sep, longest = vocab->longest;
-    Py_ssize_t i = 0;
-    for (;;) { /* low[n] is a word byte and low[n - 1] a space: the loops stop by themselves */
-        while (IS_SEPARATOR[low[i]]) {
-            i++;
-        }
-        if (i >= n) {
-            break;
-        }
-        Py_ssize_t start = i;
-        uint64_t h = 0;
-        do {
-            h = ROLL(h, low[i]);
-            i++;
-        } while (!IS_SEPARATOR[low[i]]);
-        if (i - start > longest) {
-            continue;
-        }
-        Slot *slot = find_slot(vocab, low + start, i - start, finish_hash(h));
-        if (slot->name < 0) {
-            continue;
-        }
-        Py_ssize_t v = slot->name;
-        if (seen[v] != now) {
-            seen[v] = now;
-            PUSH(s->words, (int32_t)v);
-        }
-        /* raw[0] and raw[sep - 1] are spaces: a title word has a byte before and after it */
-        if (start < sep && low[start - 1] == ' ' && low[i] == ' ') {
-            title[v] = now;
+    uint64_t before = 1; /* whether the byte before the block is a separator */
+    Py_ssize_t open = -1; /* the start of a word that runs on into the next block */
+    for (Py_ssize_t at = 0; at < n; at += 64) {
+        const uint64_t gaps = separators64(low + at, controls), after = gaps << 1 | before;
+        before = gaps >> 63;
+        uint64_t edges = (~gaps & after) | (gaps & ~after); /* word starts and word ends, alternating */
+        while (edges) {
+            Py_ssize_t edge = at + lowest_bit(edges);
+            edges &= edges - 1;
+            if (open < 0) {
+                open = edge;
+                continue;
+            }
+            const Py_ssize_t start = open, length = edge - start;
+            open = -1;
+            if (length > longest) {
+                continue;
+            }
+            uint64_t lo, hi;
+            size_t where;
+            word_head_padded(low + start, length, &lo, &hi);
+            Py_ssize_t e = vocab_find(vocab, low + start, length, lo, hi, &where);
+            if (e < 0) {
+                continue;
+            }
+            Py_ssize_t v = vocab->entries[e].name;
+            if (seen[v] != now) {
+                seen[v] = now;
+                PUSH(s->words, (int32_t)v);
+            }
+            /* raw[0] and raw[sep - 1] are spaces: a title word has a byte before and after it */
+            if (start < sep && low[start - 1] == ' ' && low[edge] == ' ') {
+                title[v] = now;
+            }
         }
     }
     return 0;
 fail:
     return -1;
+}
+
+static int
+sense_words(Story *st, Sense *s)
+{
+    return st->core->low_controls ? sense_words_in(st, s, 1) : sense_words_in(st, s, 0);
 }
 
 /* Evidence candidates ranked as sorted((value, name), reverse=True): the top `EVIDENCE` kept */
@@ -1592,7 +1739,7 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
     const Py_ssize_t M = c->nnames, C = c->nclasses, V = c->nvocab;
     const uint64_t mine = ++sc->stamp; /* this topic's marks */
     const unsigned char *low = st->low;
-    qsort(spans->v, (size_t)spans->n, sizeof(Span), cmp_span);
+    SORT(spans->v, spans->n, cmp_span);
     s->mentions.n = 0;
     s->near.n = 0;
     Py_ssize_t covered = -1, nnear = 0;
@@ -2088,13 +2235,13 @@ TagCore_tag(TagCore *self, PyObject *args)
     if (story_idle(&st)) {
         goto empty;
     }
-    st.low = PyMem_Malloc((size_t)st.n + 1);
+    st.low = PyMem_Malloc((size_t)st.n + LOW_PADDING);
     if (st.low == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
     fold_text(c, st.raw, st.low, st.n);
-    st.low[st.n] = 'x'; /* a sentinel for sense_words */
+    memset(st.low + st.n, ' ', LOW_PADDING); /* sense_words reads 64 bytes at a time */
     if (story_kept(&st) < 0) {
         goto fail;
     }
@@ -2212,7 +2359,7 @@ TagCore_tag(TagCore *self, PyObject *args)
             rows[nrows++] = (Row){(int32_t)r, 0, -1};
         }
     }
-    qsort(rows, (size_t)nrows, sizeof(Row), cmp_row);
+    SORT(rows, nrows, cmp_row);
     int32_t last = -1;
     for (Py_ssize_t k = 0; k < nrows; k++) {
         PyObject *topic = PyTuple_GET_ITEM(c->topic_ids, rows[k].rank);
