@@ -85,10 +85,20 @@ word_head(const unsigned char *p, Py_ssize_t length, uint64_t *lo, uint64_t *hi)
     word_head_padded(head, length, lo, hi);
 }
 
+#define HIGH_MIX UINT64_C(0xC2B2AE3D27D4EB4F)
+
 static inline size_t
 word_slot(const Vocabulary *self, uint64_t lo, uint64_t hi)
 {
-    return (size_t)(((lo ^ (hi * UINT64_C(0xC2B2AE3D27D4EB4F))) * MIX) >> self->shift);
+    return (size_t)(((lo ^ (hi * HIGH_MIX)) * MIX) >> self->shift);
+}
+
+/* whether entry w is the word p[:length] (lo, hi: its head) */
+static inline int
+word_is(const Vocabulary *self, const Word *w, const unsigned char *p, Py_ssize_t length, uint64_t lo, uint64_t hi)
+{
+    return w->lo == lo && w->hi == hi && w->length == length &&
+           (length <= 16 || memcmp(self->keys + w->offset + 16, p + 16, (size_t)(length - 16)) == 0);
 }
 
 /* The entry of the word p[:length] (lo, hi: its head), or -1; *slot: where the index has it or would */
@@ -99,18 +109,20 @@ vocab_find(const Vocabulary *self, const unsigned char *p, Py_ssize_t length, ui
     size_t k = word_slot(self, lo, hi);
     for (;;) {
         uint32_t e = self->index[k];
-        if (e == 0) {
-            *slot = k;
-            return -1;
-        }
-        const Word *w = &self->entries[e - 1];
-        if (w->lo == lo && w->hi == hi && w->length == length &&
-            (length <= 16 || memcmp(self->keys + w->offset + 16, p + 16, (size_t)(length - 16)) == 0)) {
+        if (e == 0 || word_is(self, &self->entries[e - 1], p, length, lo, hi)) {
             *slot = k;
             return (Py_ssize_t)e - 1;
         }
         k = (k + 1) & self->mask;
     }
+}
+
+/* The entry of the word p[:length], or -1 */
+static inline Py_ssize_t
+vocab_lookup(const Vocabulary *self, const unsigned char *p, Py_ssize_t length, uint64_t lo, uint64_t hi)
+{
+    size_t slot;
+    return vocab_find(self, p, length, lo, hi, &slot);
 }
 
 /* A word's hash: a rotate-xor of its bytes as they are scanned (short dependency chain), mixed once. */
@@ -267,9 +279,8 @@ Vocabulary_known(Vocabulary *self, PyObject *low)
             continue;
         }
         uint64_t lo, hi;
-        size_t where;
         word_head(p + start, i - start, &lo, &hi);
-        Py_ssize_t e = vocab_find(self, p + start, i - start, lo, hi, &where);
+        Py_ssize_t e = vocab_lookup(self, p + start, i - start, lo, hi);
         if (e < 0 || self->stamps[e] == stamp) {
             continue;
         }
@@ -1616,21 +1627,24 @@ sense_words_in(Story *st, Sense *s, int controls)
         before = gaps >> 63;
         uint64_t edges = (~gaps & after) | (gaps & ~after); /* word starts and word ends, alternating */
         while (edges) {
-            Py_ssize_t edge = at + lowest_bit(edges);
-            edges &= edges - 1;
-            if (open < 0) {
-                open = edge;
-                continue;
+            Py_ssize_t start = open;
+            if (start < 0) {
+                start = at + lowest_bit(edges);
+                edges &= edges - 1;
+                if (!edges) {
+                    open = start;
+                    break;
+                }
             }
-            const Py_ssize_t start = open, length = edge - start;
             open = -1;
+            const Py_ssize_t end = at + lowest_bit(edges), length = end - start;
+            edges &= edges - 1;
             if (length > longest) {
                 continue;
             }
             uint64_t lo, hi;
-            size_t where;
             word_head_padded(low + start, length, &lo, &hi);
-            Py_ssize_t e = vocab_find(vocab, low + start, length, lo, hi, &where);
+            Py_ssize_t e = vocab_lookup(vocab, low + start, length, lo, hi);
             if (e < 0) {
                 continue;
             }
@@ -1640,7 +1654,7 @@ sense_words_in(Story *st, Sense *s, int controls)
                 PUSH(s->words, (int32_t)v);
             }
             /* raw[0] and raw[sep - 1] are spaces: a title word has a byte before and after it */
-            if (start < sep && low[start - 1] == ' ' && low[edge] == ' ') {
+            if (start < sep && low[start - 1] == ' ' && low[end] == ' ') {
                 title[v] = now;
             }
         }
