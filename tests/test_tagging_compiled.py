@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pipeline.tagging.rules import Tagger, Taxonomy
+from pipeline.tagging.sense import SenseModel, TopicModel
 from pipeline.tagging.text import prepare_raw
 
 try:
@@ -251,3 +252,41 @@ def test_a_call_made_during_a_call_gets_a_scratch_of_its_own(threshold: int) -> 
         gc.enable()
     assert outer == expected
     assert inner == [("tag", expected)] * 3  # run from inside Tagger.tag, during the C call
+
+
+@needs_core
+@pytest.mark.parametrize("seed", range(3))
+def test_vocabulary_words_of_every_length_anywhere_in_the_text(seed: int) -> None:
+    """The compiled word lookup takes words 64 bytes at a time and compares their first 16 bytes as two
+    integers (the rest byte by byte): words of 1 to 40 bytes, of 7, 8, 9, 15, 16 and 17, with UTF-8 bytes
+    (0x85 and 0xA0 among them: str.split() separators of the latin-1 text), at every offset across the
+    blocks' edges, give what the Python path gives."""
+    base = Taxonomy.load()
+    default = taggers()[0].model
+    assert default is not None
+    extra = ["ab", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghijklmno", "abcdefghijklmnop"]
+    extra += ["abcdefghijklmnopq", "x" * 40, "internationalization", "café".encode().decode("latin-1")]
+    extra += ["dà".encode().decode("latin-1"), "d", "q" * 24 + "r", "q" * 25]
+    topics = {
+        name: TopicModel(
+            m.bias, m.threshold, {**m.words, **{w: 0.3 + 0.01 * k for k, w in enumerate(extra)}}, m.cues
+        )
+        for name, m in default.topics.items()
+    }
+    model = SenseModel.build(default.taxonomy_version, topics, {})
+    fast, slow = Tagger(base, model), Tagger(base, model, compiled=False)
+    assert fast._core is not None and slow._core is None
+    rng = random.Random(seed)
+    words = soup_words()
+    plain = ["abcdefghijklmnopqr", "q" * 25 + "r", "abcdefgh\xa0", "café", "dà", "d\xe0", "x" * 39, "x" * 41]
+    items = []
+    for _ in range(150):
+        body = soup(rng, words, rng.randrange(40)).split(" ")
+        for _ in range(rng.randrange(1, 30)):
+            body.insert(rng.randrange(len(body) + 1), rng.choice(extra + plain))
+        pad = " " * rng.randrange(64)
+        title = " ".join(rng.choice(extra + plain + words) for _ in range(rng.randrange(6)))
+        items.append((title, pad + " ".join(body)))
+    differ = [(t, b) for t, b in items if fast.tag(t, b) != slow.tag(t, b)]
+    assert not differ, differ[:3]
+    assert sum(1 for t, b in items if any(h["term"].startswith("sense:") for h in fast.tag(t, b)[1])) > 10
