@@ -2,9 +2,9 @@
  * same loop in Python when this module is not built, with the same results).
  *
  * Vocabulary(words, names).known(low): the names of the distinct words of `low` that are in the vocabulary,
- *   words being what rules._words_of(low) yields (bytes.split() after mapping 0x85 and 0xA0 to a space). The
- *   words are hashed and looked up in the object's own open-addressing table as they are scanned: no bytes
- *   object per word.
+ *   words being what rules._words_of(low) yields (bytes.split() after mapping 0x85 and 0xA0 to a space). A
+ *   word is looked up by its first 16 bytes (two integers) in the object's own open-addressing index, as it
+ *   is scanned: no bytes object per word. TagCore finds a story's words 64 bytes at a time (sense_words).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
