@@ -72,6 +72,10 @@ word_head_padded(const unsigned char *p, Py_ssize_t length, uint64_t *lo, uint64
     int n = length < 16 ? (int)length : 16;
     memcpy(lo, p, 8);
     memcpy(hi, p + 8, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    *lo = __builtin_bswap64(*lo); /* the masks keep the low-order bytes: the word's first ones, little-endian */
+    *hi = __builtin_bswap64(*hi);
+#endif
     *lo &= LOW_MASK[n];
     *hi &= HIGH_MASK[n];
 }
