@@ -725,6 +725,252 @@ static PyTypeObject ItemReaderType = {
     .tp_new = ItemReader_new,
 };
 
+/* ---- nothing_to_cut: prescreen._nothing_to_cut's walk by hand ---- */
+
+static const char *const AUTHOR_NAMES[] = {"author", "creator", "managingeditor", "webmaster", "publisher", "owner"};
+#define AUTHOR_MAX_BYTES 256
+#define AUTHOR_MAX_RUN 64
+
+static inline int
+is_regex_space(unsigned char c) /* \s of a bytes pattern */
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static inline int
+is_word(unsigned char c) /* \w of a bytes pattern */
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static inline int
+is_run_char(unsigned char c) /* prescreen._LONG_RUN's class */
+{
+    return is_word(c) || c == '.' || c == '+' || c == '-';
+}
+
+/* Whether the n bytes at p equal the ASCII lower-case word w, ignoring ASCII case. */
+static int
+equal_ignoring_case(const unsigned char *p, size_t n, const char *w)
+{
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = p[k];
+        if ((unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)w[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An author name of AUTHOR_NAMES at j, followed by \s, '/' or '>': its end, else 0. */
+static size_t
+author_name_at(const unsigned char *s, size_t n, size_t j)
+{
+    for (size_t k = 0; k < sizeof(AUTHOR_NAMES) / sizeof(AUTHOR_NAMES[0]); k++) {
+        size_t len = strlen(AUTHOR_NAMES[k]);
+        if (j + len < n && equal_ignoring_case(s + j, len, AUTHOR_NAMES[k])) {
+            unsigned char c = s[j + len];
+            return is_regex_space(c) || c == '/' || c == '>' ? j + len : 0;
+        }
+    }
+    return 0;
+}
+
+/* The rest of an author start tag from e ("[^<>]*>"): the end after its '>', else 0. */
+static size_t
+tag_end_from(const unsigned char *s, size_t n, size_t e)
+{
+    while (e < n && s[e] != '<' && s[e] != '>') {
+        e++;
+    }
+    return e < n && s[e] == '>' ? e + 1 : 0;
+}
+
+/* prescreen._AUTHOR_START matched at i (s[i] == '<'): 1 CDATA, 2 comment, 3 an author start tag (its name
+ * s[*name, *name_end), its end *end), 0 no match. */
+static int
+author_start_at(const unsigned char *s, size_t n, size_t i, size_t *name, size_t *name_end, size_t *end)
+{
+    if (i + 9 <= n && s[i + 1] == '!' && s[i + 2] == '[' && equal_ignoring_case(s + i + 3, 5, "cdata") && s[i + 8] == '[') {
+        *end = i + 9;
+        return 1;
+    }
+    if (i + 4 <= n && s[i + 1] == '!' && s[i + 2] == '-' && s[i + 3] == '-') {
+        *end = i + 4;
+        return 2;
+    }
+    size_t j = i + 1;
+    if (j < n && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_')) {
+        size_t k = j + 1; /* the prefix "[A-Za-z_][\w.-]*+:" (possessive) */
+        while (k < n && (is_word(s[k]) || s[k] == '.' || s[k] == '-')) {
+            k++;
+        }
+        if (k < n && s[k] == ':') {
+            size_t e = author_name_at(s, n, k + 1);
+            size_t t = e ? tag_end_from(s, n, e) : 0;
+            if (t) {
+                *name = j;
+                *name_end = e;
+                *end = t;
+                return 3;
+            }
+        }
+    }
+    size_t e = author_name_at(s, n, j);
+    size_t t = e ? tag_end_from(s, n, e) : 0;
+    if (t) {
+        *name = j;
+        *name_end = e;
+        *end = t;
+        return 3;
+    }
+    return 0;
+}
+
+/* prescreen._SHORT_CONTENT matched at pos: its end, the span of its text (or CDATA text) and of the end
+ * tag's name; 0 no match. */
+static size_t
+short_content_at(const unsigned char *s, size_t n, size_t pos, size_t *t0, size_t *t1, size_t *m0, size_t *m1)
+{
+    for (int cdata = 1; cdata >= 0; cdata--) {
+        size_t start = pos, q;
+        if (cdata) {
+            if (!(pos + 9 <= n && memcmp(s + pos, "<![CDATA[", 9) == 0)) {
+                continue;
+            }
+            start = pos + 9;
+            q = start;
+            while (q < n && q - start <= AUTHOR_MAX_BYTES && s[q] != '<' && s[q] != ']') {
+                q++;
+            }
+            if (q - start > AUTHOR_MAX_BYTES || !(q + 3 <= n && memcmp(s + q, "]]>", 3) == 0)) {
+                continue;
+            }
+            *t0 = start;
+            *t1 = q;
+            q += 3;
+        }
+        else {
+            q = start;
+            while (q < n && q - start <= AUTHOR_MAX_BYTES && s[q] != '<') {
+                q++;
+            }
+            if (q - start > AUTHOR_MAX_BYTES) {
+                continue;
+            }
+            *t0 = start;
+            *t1 = q;
+        }
+        /* "</\s*(name)\s*>" */
+        if (!(q + 2 <= n && s[q] == '<' && s[q + 1] == '/')) {
+            continue;
+        }
+        q += 2;
+        while (q < n && is_regex_space(s[q])) {
+            q++;
+        }
+        size_t name = q;
+        while (q < n && s[q] != '<' && s[q] != '>' && !is_regex_space(s[q])) {
+            q++;
+        }
+        if (q == name) {
+            continue;
+        }
+        *m0 = name;
+        *m1 = q;
+        while (q < n && is_regex_space(s[q])) {
+            q++;
+        }
+        if (q < n && s[q] == '>') {
+            return q + 1;
+        }
+    }
+    return 0;
+}
+
+static int
+has_long_run(const unsigned char *s, size_t from, size_t to)
+{
+    size_t run = 0;
+    for (size_t k = from; k < to; k++) {
+        run = is_run_char(s[k]) ? run + 1 : 0;
+        if (run > AUTHOR_MAX_RUN) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const unsigned char *
+find_bytes(const unsigned char *s, size_t n, size_t from, const char *what, size_t len)
+{
+    for (size_t k = from; k + len <= n; k++) {
+        const unsigned char *first = memchr(s + k, what[0], n - k - len + 1);
+        if (first == NULL) {
+            return NULL;
+        }
+        k = (size_t)(first - s);
+        if (memcmp(first, what, len) == 0) {
+            return first;
+        }
+    }
+    return NULL;
+}
+
+/* nothing_to_cut(data): prescreen._nothing_to_cut, the same answer (tests/test_prescreen.py compares them). */
+static PyObject *
+nothing_to_cut(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "nothing_to_cut() needs bytes");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(data);
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    size_t pos = 0;
+    while (pos < n) {
+        const unsigned char *lt = memchr(s + pos, '<', n - pos);
+        if (lt == NULL) {
+            break;
+        }
+        size_t i = (size_t)(lt - s), name, name_end, end;
+        int kind = author_start_at(s, n, i, &name, &name_end, &end);
+        if (kind == 0) {
+            pos = i + 1;
+            continue;
+        }
+        if (kind != 3) { /* CDATA or comment: stepped over */
+            const unsigned char *close = kind == 1 ? find_bytes(s, n, end, "]]>", 3) : find_bytes(s, n, end, "-->", 3);
+            if (close == NULL) {
+                Py_RETURN_TRUE;
+            }
+            pos = (size_t)(close - s) + 3;
+            continue;
+        }
+        pos = end;
+        if (s[end - 2] == '/') {
+            continue;
+        }
+        size_t t0, t1, m0, m1;
+        size_t after = short_content_at(s, n, pos, &t0, &t1, &m0, &m1);
+        if (after == 0 || m1 - m0 != name_end - name) {
+            Py_RETURN_FALSE;
+        }
+        for (size_t k = 0; k < m1 - m0; k++) {
+            unsigned char a = s[m0 + k], b = s[name + k];
+            if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b)) {
+                Py_RETURN_FALSE;
+            }
+        }
+        if (has_long_run(s, t0, t1)) {
+            Py_RETURN_FALSE;
+        }
+        pos = after;
+    }
+    Py_RETURN_TRUE;
+}
+
 /* ---- distinct non-ASCII characters (paragraphs and hash_form report them for the caller to check) ---- */
 
 static uint8_t seen_bmp[0x10000 / 8];
@@ -1366,6 +1612,8 @@ static PyMethodDef module_methods[] = {
      "Whether UTF-8 text holds '<' or 't:'/'T:' (what text.strip_unsafe may act on)."},
     {"has_nul_or_surrogate", (PyCFunction)has_nul_or_surrogate, METH_O,
      "Whether a str holds NUL or a lone surrogate."},
+    {"nothing_to_cut", (PyCFunction)nothing_to_cut, METH_O,
+     "prescreen._nothing_to_cut(data): whether every author field is short text or one short CDATA section."},
     {NULL, NULL, 0, NULL},
 };
 
