@@ -153,7 +153,11 @@ def _random_documents(count: int, seed: int) -> list[bytes]:
 @pytest.mark.skipif(prescreen_module._accel is None, reason="pipeline.parsing._accel was not built")
 def test_the_compiled_no_cut_check_is_the_regular_expressions_one(shared_dir):
     corpus = shared_dir / "corpora" / "feedparser-tests"
-    docs = [*_author_variants(), *_random_documents(20000, 5), *(p.read_bytes() for p in corpus.rglob("*.xml"))]
+    docs = [
+        *_author_variants(),
+        *_random_documents(20000, 5),
+        *(p.read_bytes() for p in corpus.rglob("*.xml")),
+    ]
     docs += [doc[:cut] for doc in _author_variants() for cut in range(0, len(doc), 7)]  # every kind of end
     answers = [prescreen_module._nothing_to_cut(doc) for doc in docs]
     assert [prescreen_module._accel.nothing_to_cut(doc) for doc in docs] == answers

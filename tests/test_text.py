@@ -305,8 +305,14 @@ def test_compiled_walk_gives_the_xslt_text():
 @needs_compiled
 def test_compiled_walk_with_paragraphs_skips_only_screens_that_would_keep_the_text():
     """Walker.paragraphs answers (paragraphs, characters, text) only where the walked text holds no '<' or
-    "t:"/"T:" and its paragraphs no "t:"/"T:" (strip_unsafe and _settled would change nothing), else the text."""
-    values = [*_markup_values(), "<p>java\u200bscript:alert(1)</p>", "<p>javascript\x01:x</p>", "<p>a t\u200b: b</p>"]
+    "t:"/"T:" and its paragraphs no "t:"/"T:" (strip_unsafe and _settled would change nothing), else the
+    text."""
+    values = [
+        *_markup_values(),
+        "<p>java\u200bscript:alert(1)</p>",
+        "<p>javascript\x01:x</p>",
+        "<p>a t\u200b: b</p>",
+    ]
     screened = 0
     for html in values:
         html = html.replace("\x00", "").replace("\ud800", "")
@@ -328,7 +334,9 @@ def test_compiled_walk_with_paragraphs_skips_only_screens_that_would_keep_the_te
         screened += 1
     assert screened > 1000
     for hidden in values[-3:]:  # a script URL the paragraph pass rejoins: the text goes through the screens
-        assert isinstance(text_module._WALKER.paragraphs(etree.fromstring(hidden, text_module._lxml_parser())), bytes)
+        assert isinstance(
+            text_module._WALKER.paragraphs(etree.fromstring(hidden, text_module._lxml_parser())), bytes
+        )
         assert not text_module.DANGEROUS_URL_RE.search(html_to_text(hidden))
 
 

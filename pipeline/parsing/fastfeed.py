@@ -85,7 +85,9 @@ _ITEM_ROLES: Final = {
 # The same for the compiled reader: its role codes (_accel.c's ROLE_*; an author is a text it also reads
 # as a name).
 _READER_ROLES: Final = {
-    tag: 1 if tag in _ITEM_AUTHORS else {_TEXT: 0, _GUID: 2, _CATEGORY: 3, _IGNORED: 4, _IGNORED_CHILDLESS: 5}[role]
+    tag: 1
+    if tag in _ITEM_AUTHORS
+    else {_TEXT: 0, _GUID: 2, _CATEGORY: 3, _IGNORED: 4, _IGNORED_CHILDLESS: 5}[role]
     for tag, role in _ITEM_ROLES.items()
 }
 _CHANNEL_TEXT: Final = frozenset({"title", "link", "language", "managingEditor", f"{_DC}creator"})
