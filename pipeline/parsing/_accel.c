@@ -121,6 +121,17 @@ append(Buffer *buf, const char *bytes, size_t n)
     return 0;
 }
 
+static void
+shrink(Buffer *buf)
+{
+    if (buf->cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
+        PyMem_Free(buf->data);
+        buf->data = NULL;
+        buf->cap = 0;
+    }
+    buf->len = 0;
+}
+
 /* ---- Walker ---- */
 
 enum { KIND_OTHER = 0, KIND_BLOCK = 1, KIND_SKIP = 2 };
@@ -325,12 +336,7 @@ Walker_text(Walker *self, PyObject *root)
     else if (status == 1) {
         result = Py_NewRef(Py_None);
     }
-    if (self->out.cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
-        PyMem_Free(self->out.data);
-        self->out.data = NULL;
-        self->out.cap = 0;
-    }
-    self->out.len = 0;
+    shrink(&self->out);
     return result;
 }
 
@@ -690,11 +696,7 @@ ItemReader_read(ItemReader *self, PyObject *item)
             status = 1;
         }
     }
-    if (self->buf.cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
-        PyMem_Free(self->buf.data);
-        self->buf.data = NULL;
-        self->buf.cap = 0;
-    }
+    shrink(&self->buf);
     PyObject *result = NULL;
     if (status == 0) {
         result = PyTuple_Pack(4, text, names, categories, guid_is_link ? Py_True : Py_False);
@@ -1015,17 +1017,6 @@ take_chars(int build)
 }
 
 static Buffer text_out;
-
-static void
-shrink(Buffer *buf)
-{
-    if (buf->cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
-        PyMem_Free(buf->data);
-        buf->data = NULL;
-        buf->cap = 0;
-    }
-    buf->len = 0;
-}
 
 /* ---- paragraphs ---- */
 
