@@ -45,7 +45,7 @@ from pipeline.errors import BadInputError, FatalError, WirefeedError
 from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
-from pipeline.jobs.workers import worker_context
+from pipeline.jobs.workers import gc_paused, worker_context
 from pipeline.lake.keyindex import IndexSession
 from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
 from pipeline.lake.parquet import to_table
@@ -169,8 +169,9 @@ def prepare_day(
     tagger = tagger or load_default_tagger()
     builder = _TableBuilder()
     outcomes = []
-    for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
-        outcomes.append(_item_stories(item, tagger, builder, settings.parse_budget))
+    with gc_paused():
+        for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
+            outcomes.append(_item_stories(item, tagger, builder, settings.parse_budget))
     return PreparedDay(day, archive_uri, builder.table(), outcomes)
 
 
