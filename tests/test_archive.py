@@ -384,6 +384,7 @@ def test_a_jsonl_file_reads_the_same_with_or_without_the_mapped_decoder(
 
     fast = read()
     monkeypatch.setattr(archive, "mapped_decoder", lambda fields: lambda line: None)
+    monkeypatch.setattr(archive, "plain_entry_reader", lambda fields, **_: lambda line: None)
     assert read() == fast
     [(entries, problems, rejected)] = fast
     assert len(entries) == 10 and rejected > 10 and any("not valid JSON" in p for p in problems)
@@ -410,3 +411,83 @@ def test_record_entry_maps_names_text_and_html_flags() -> None:
     assert entry.authors == ("Ann", "Bob", "7") and entry.categories == ("econ", "rates")
     assert entry.published is None and entry.source == "wire"
     assert archive.record_entry({"by": "Solo"}, fields, origin="o", source="s").authors == ("Solo",)
+
+
+# --- the plain-record reader against the general reading ---------------------------------------------------
+
+_PLAIN_MAPPINGS = [
+    {"hl": "title", "txt": "body", "by": "authors", "tags": "categories", "when": "published", "id": "guid",
+     "u": "link", "teaser": "summary", "lang": "language", "src": "source", "upd": "updated",
+     "att": "attribution"},
+    {"hl": "title", "headline": "title", "txt": "body", "body": "body", "by": "authors", "author": "authors",
+     "when": "published", "u": "link"},  # several fields for one target: the first set one wins
+]  # fmt: skip
+_PLAIN_VALUES = [None, "", "x", "T\u00e9 <b>b</b>", " ", "a < b", "line\n\nline", [], [""], ["A"],
+                 ["A", "", "B"], [None], ["A", 1], 0, 1.5, True, {"name": "n"}, [{"name": "n"}], [["x"]],
+                 "\ud800", "1" * 30, "x" * 1001, "y" * 70, ["n" * 501], ["n"] * 101,
+                 "2025-09-01T10:00:00Z"]  # fmt: skip
+
+
+def _general_entry_of(line: bytes, fields: dict[str, str]) -> object:
+    """The general reading of one line: (entry fields, cuts), or the error that rejects the line."""
+    try:
+        record = archive.json_value(line)
+    except Exception as exc:
+        return ("error", type(exc).__name__)
+    if not isinstance(record, dict):
+        return ("not an object",)
+    try:
+        entry, cuts = archive.cap_entry(archive.record_entry(record, fields, origin="o", source="s"))
+    except (ValueError, RecursionError) as exc:
+        return ("unusable", type(exc).__name__)
+    return vars(entry), cuts
+
+
+def _random_lines(seed: int, fields: dict[str, str], count: int) -> list[bytes]:
+    import random
+
+    rng = random.Random(seed)
+    names = [*fields, "other"]
+    lines = []
+    for _ in range(count):
+        record = {
+            name: rng.choice(_PLAIN_VALUES) for name in rng.sample(names, rng.randrange(len(names) + 1))
+        }
+        text = json.dumps(record, ensure_ascii=rng.random() < 0.5)
+        if rng.random() < 0.3:  # a duplicated key: the last one counts
+            name = rng.choice(names)
+            text = (
+                text[:-1] + (", " if record else "") + f'"{name}": {json.dumps(rng.choice(_PLAIN_VALUES))}}}'
+            )
+        lines.append(text.encode("utf-8", "surrogatepass"))
+    return lines
+
+
+@pytest.mark.parametrize("fields", _PLAIN_MAPPINGS)
+def test_the_plain_reader_reads_a_line_as_the_general_reading_or_not_at_all(fields: dict[str, str]) -> None:
+    """Differential: on random records of every value type and on hostile lines, the plain reader's entry is
+    the general reading's, uncut; the lines it declines are left to the general reading."""
+    read = archive.plain_entry_reader(fields, origin="o", source="s")
+    hostile = [*_JSON_LINES, *(b'{"hl": "t", "junk": ' + v + b', "txt": "b"}' for v in _SKIPPED_VALUES),
+               *(b'{"hl": ' + v + b"}" for v in _SKIPPED_VALUES)]  # fmt: skip
+    lines = [*hostile, *_random_lines(7, fields, 3000)]
+    taken = 0
+    for line in lines:
+        entry = read(line)
+        if entry is not None:
+            taken += 1
+            assert (vars(entry), []) == _general_entry_of(line, fields), line
+    assert taken > len(lines) // 10  # the common records do take the plain reading
+
+
+def test_the_plain_reader_takes_ordinary_records() -> None:
+    fields = _PLAIN_MAPPINGS[0]
+    read = archive.plain_entry_reader(fields, origin="o", source="s")
+    line = json.dumps({"hl": "Rates <b>up</b>", "txt": "Body.", "by": ["Ann", ""], "tags": "econ",
+                       "when": "2025-09-01", "teaser": "", "u": "https://x.example/a"}).encode()  # fmt: skip
+    entry = read(line)
+    assert entry is not None and (vars(entry), []) == _general_entry_of(line, fields)
+    assert entry.authors == ("Ann",) and entry.categories == ("econ",) and entry.summary is None
+    assert entry.title_is_html and entry.link == "https://x.example/a"
+    for declined in (b'{"hl": 1}', b'{"by": [{"name": "A"}]}', b'{"hl": "' + b"t" * 1001 + b'"}', b"[1]"):
+        assert read(declined) is None

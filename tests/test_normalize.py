@@ -236,3 +236,24 @@ def test_hash_form_of_ascii_text_equals_its_definition():
     for _ in range(20000):
         value = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
         assert _hash_form(value) == casefold_utf8(value).replace(b"\n\n", b" "), repr(value)
+
+
+def test_the_remembered_fetched_at_and_origins_change_nothing():
+    """normalize remembers the last fetched_at's UTC form (by identity) and, given a batch's `origins` dict,
+    the redacted origins: each story equals the one computed from scratch, also when the values alternate."""
+    from pipeline.parsing import normalize as module
+
+    plus2 = datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    times = [plus2, datetime(2024, 1, 1, 10, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC), plus2]
+    origins = ["https://u:p@feeds.example/rss?token=s3cret&x=1", "file.jsonl", "https://feeds.example/\ud800"]
+    memo: dict[str, str] = {}
+    for i in range(12):
+        entry = RawEntry(origin=origins[i % 3], source="s", title=f"t{i}")
+        when = times[i % 4]
+        story = normalize(entry, fetched_at=when, origins=memo)
+        assert story["fetched_at"] == when.astimezone(UTC) and story["fetched_at"].tzinfo is UTC
+        assert story["origin"] == module.redact_url(module.without_surrogates(entry.origin))
+        assert story == normalize(entry, fetched_at=when)
+        with pytest.raises(BadRecordError):  # a naive fetched_at is refused every time, never remembered
+            normalize(entry, fetched_at=datetime(2024, 1, 1), origins=memo)
+    assert "REDACTED" in memo[origins[0]] and "s3cret" not in memo[origins[0]]

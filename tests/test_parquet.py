@@ -137,3 +137,27 @@ def test_arrow_allocates_with_jemalloc_unless_told_otherwise() -> None:
     env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     run = subprocess.run([sys.executable, "-c", _POOL], capture_output=True, text=True, env=env, check=True)
     assert run.stdout.strip() == "system"
+
+
+def _table_by_columns(stories: list[dict[str, object]]) -> pa.Table:
+    """to_table's reference: one Python list a column, Table.from_pydict with the schema."""
+    from pipeline.schema import field_names
+
+    return pa.Table.from_pydict({n: [s[n] for s in stories] for n in field_names()}, schema=arrow_schema())
+
+
+def test_to_table_equals_the_column_lists_reference() -> None:
+    stories = [
+        make_story(),
+        make_story(story_id="u:2", topics=[], topic_hits=[], references=[], authors=[], published_at=None),
+        make_story(
+            story_id="u:3", summary="s", guid="g", feed_url="https://f.example/", title="\u00e9t\u00e9"
+        ),
+    ]
+    for batch in (stories, stories[:1], []):
+        table = to_table(batch)
+        assert table.equals(_table_by_columns(batch)) and table.schema.equals(arrow_schema())
+    missing = make_story()
+    del missing["body"]
+    with pytest.raises(KeyError):
+        to_table([make_story(), missing])

@@ -358,3 +358,28 @@ def test_new_entry_is_the_dataclass_entry_and_wants_every_field_in_order():
         new_entry({"origin": "o", "source": "s"})
     with pytest.raises(TypeError):
         new_entry(dict(reversed(values.items())))
+
+
+def test_within_caps_says_yes_only_to_entries_within_every_cap():
+    """parse.within_caps is a shortcut of cap_entry's check: whenever it says yes, the rule cuts nothing."""
+    import random
+
+    from pipeline.parsing.parse import within_caps
+
+    rng = random.Random(3)
+    names = [*FIELD_CAPS]
+    for _ in range(3000):
+        values: dict[str, object] = {"origin": "o", "source": "s"}
+        for name in rng.sample(names, rng.randrange(4)):
+            cap = FIELD_CAPS[name]
+            values[name] = "x" * rng.choice([0, 1, cap - 1, cap, cap + 1])
+        for name in rng.sample(["authors", "categories"], rng.randrange(3)):
+            values[name] = tuple(
+                "n" * rng.choice([1, NAME_CAP, NAME_CAP + 1]) for _ in range(rng.choice([0, 1, 2]))
+            )
+        entry = RawEntry(**values)
+        by_rule = _cap_entry_by_the_rule(entry)
+        if within_caps(vars(entry)):
+            assert by_rule == (entry, [])
+        assert cap_entry(entry) == by_rule
+    assert not within_caps(vars(RawEntry(origin="o", source="s", summary=7)))  # type: ignore[arg-type]

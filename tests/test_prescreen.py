@@ -1,9 +1,11 @@
 import json
+import random
 import re
 
 import pytest
 
 from pipeline.errors import BadInputError
+from pipeline.parsing import prescreen as prescreen_module
 from pipeline.parsing.parse import parse_bytes
 from pipeline.parsing.prescreen import AUTHOR_MAX_BYTES, AUTHOR_MAX_RUN, MAX_ENTRIES, prescreen_xml
 
@@ -133,3 +135,30 @@ def test_the_entry_count_is_exact_past_the_quick_bound() -> None:
     with pytest.raises(BadInputError) as raised:
         prescreen_xml(rss("", items=MAX_ENTRIES + 1))
     assert raised.value.fields["entries"] == MAX_ENTRIES + 1
+
+
+def _random_documents(count: int, seed: int) -> list[bytes]:
+    """Pieces of every token _nothing_to_cut's regular expressions look at, glued at random."""
+    rng = random.Random(seed)
+    pieces = ["<", ">", "/", "</", "/>", " ", "\t", "\n", "\x0b", ":", "x", "J", "]", "]]>", "-->", "<!--",
+              "<![CDATA[", "<![cdata[", "<![CdAtA[", "author", "AUTHOR", "Creator", "dc:", "x.y-z:", "_p:",
+              "managingEditor", "webmaster", "publisher", "owner", "itunes:owner", "authorx", "<author",
+              "</author>", "</ author >", "</dc:creator>", "<dc:creator>", "<author x='1'>", "é", "a@b.c",
+              "r" * 40, "j" * 200, "&amp;", "\x00"]  # fmt: skip
+    return [
+        "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 60))).encode("utf-8") for _ in range(count)
+    ]
+
+
+@pytest.mark.skipif(prescreen_module._accel is None, reason="pipeline.parsing._accel was not built")
+def test_the_compiled_no_cut_check_is_the_regular_expressions_one(shared_dir):
+    corpus = shared_dir / "corpora" / "feedparser-tests"
+    docs = [
+        *_author_variants(),
+        *_random_documents(20000, 5),
+        *(p.read_bytes() for p in corpus.rglob("*.xml")),
+    ]
+    docs += [doc[:cut] for doc in _author_variants() for cut in range(0, len(doc), 7)]  # every kind of end
+    answers = [prescreen_module._nothing_to_cut(doc) for doc in docs]
+    assert [prescreen_module._accel.nothing_to_cut(doc) for doc in docs] == answers
+    assert 100 < sum(answers) < len(docs) - 100  # both answers given often

@@ -303,6 +303,44 @@ def test_compiled_walk_gives_the_xslt_text():
 
 
 @needs_compiled
+def test_compiled_walk_with_paragraphs_skips_only_screens_that_would_keep_the_text():
+    """Walker.paragraphs answers (paragraphs, characters, text) only where the walked text holds no '<' or
+    "t:"/"T:" and its paragraphs no "t:"/"T:" (strip_unsafe and _settled would change nothing), else the
+    text."""
+    values = [
+        *_markup_values(),
+        "<p>java\u200bscript:alert(1)</p>",
+        "<p>javascript\x01:x</p>",
+        "<p>a t\u200b: b</p>",
+    ]
+    screened = 0
+    for html in values:
+        html = html.replace("\x00", "").replace("\ud800", "")
+        try:
+            root = etree.fromstring(html, text_module._lxml_parser())
+        except (etree.LxmlError, ValueError):
+            continue
+        if root is None:
+            continue
+        raw = text_module._WALKER.text(root)
+        got = text_module._WALKER.paragraphs(root)
+        if raw is None or isinstance(got, bytes):
+            assert got == raw, repr(html)
+            continue
+        clean, chars, same = got
+        assert same == raw and not text_module._accel.maybe_unsafe(raw), repr(html)
+        assert (clean, chars) == text_module._accel.paragraphs(raw), repr(html)
+        assert text_module._settled(clean) == clean and text_module.strip_unsafe(raw.decode()) == raw.decode()
+        screened += 1
+    assert screened > 1000
+    for hidden in values[-3:]:  # a script URL the paragraph pass rejoins: the text goes through the screens
+        assert isinstance(
+            text_module._WALKER.paragraphs(etree.fromstring(hidden, text_module._lxml_parser())), bytes
+        )
+        assert not text_module.DANGEROUS_URL_RE.search(html_to_text(hidden))
+
+
+@needs_compiled
 def test_compiled_text_passes_equal_the_python_steps(monkeypatch):
     """html_to_text, plain_to_text and clean_inline with the compiled walk, paragraph pass and screens, and
     with XSLT, bytes methods and the Python screens (what runs where the module was not built)."""

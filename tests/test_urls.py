@@ -89,3 +89,21 @@ def test_plain_urls_take_a_shortcut_to_the_same_canonical_form():
         plain += _PLAIN_URL_RE.fullmatch(url) is not None
         assert canonical_url(url) == _canonical(url, None), url
     assert plain > 15000
+
+
+def test_remembered_tracking_names_answer_as_is_tracking_param():
+    from pipeline.parsing import urls
+
+    for name in [
+        "utm_term",
+        "UTM_x",
+        "fbclid",
+        "id",
+        "page",
+        "%75tm_source",
+        "mc_eid",
+        "ref",
+        "_ga",
+        "x",
+    ] * 2:
+        assert urls._tracking_name(name) == is_tracking_param(name)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
-from collections.abc import Iterable
-from typing import BinaryIO, Final
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,11 +53,23 @@ def dedupe(stories: Iterable[Story]) -> tuple[list[Story], int]:
 
 
 def to_table(stories: Iterable[Story]) -> pa.Table:
-    """Build a table with exactly arrow_schema(); raises pyarrow errors on a record of the wrong shape."""
-    names = field_names()
+    """Build a table with exactly arrow_schema(); raises pyarrow errors on a record of the wrong shape
+    (KeyError for a missing field). The rows are turned into columns in one pass (zip over each row's
+    values, in schema order), each column converted with its schema type."""
+    schema = arrow_schema()
     rows = list(stories)
-    columns = {name: [row[name] for row in rows] for name in names}
-    return pa.Table.from_pydict(columns, schema=arrow_schema())
+    if not rows:
+        return schema.empty_table()
+    columns = zip(*map(_row_values(), rows), strict=True)
+    return pa.Table.from_arrays(
+        [pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
+    )
+
+
+@functools.cache
+def _row_values() -> Callable[[Story], tuple[Any, ...]]:
+    """story -> its values in schema order (several fields: operator.itemgetter answers a tuple)."""
+    return operator.itemgetter(*field_names())
 
 
 def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None:

@@ -38,9 +38,30 @@ typedef struct XNode {
     struct XNode *next;
     struct XNode *prev;
     void *doc;
-    void *ns;
+    struct XNs *ns;
     unsigned char *content;
+    struct XAttr *properties;
 } XNode;
+
+/* libxml2's xmlNs and xmlAttr, up to the fields read here */
+typedef struct XNs {
+    struct XNs *next;
+    int type;
+    const unsigned char *href;
+} XNs;
+
+typedef struct XAttr {
+    void *private_;
+    int type;
+    const unsigned char *name;
+    XNode *children;
+    XNode *last;
+    XNode *parent;
+    struct XAttr *next;
+    struct XAttr *prev;
+    void *doc;
+    XNs *ns;
+} XAttr;
 
 enum { ELEMENT_NODE = 1, TEXT_NODE = 3, CDATA_SECTION_NODE = 4 };
 
@@ -98,6 +119,17 @@ append(Buffer *buf, const char *bytes, size_t n)
     memcpy(buf->data + buf->len, bytes, n);
     buf->len += n;
     return 0;
+}
+
+static void
+shrink(Buffer *buf)
+{
+    if (buf->cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
+        PyMem_Free(buf->data);
+        buf->data = NULL;
+        buf->cap = 0;
+    }
+    buf->len = 0;
 }
 
 /* ---- Walker ---- */
@@ -304,17 +336,17 @@ Walker_text(Walker *self, PyObject *root)
     else if (status == 1) {
         result = Py_NewRef(Py_None);
     }
-    if (self->out.cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
-        PyMem_Free(self->out.data);
-        self->out.data = NULL;
-        self->out.cap = 0;
-    }
-    self->out.len = 0;
+    shrink(&self->out);
     return result;
 }
 
+static PyObject *Walker_paragraphs(Walker *self, PyObject *root);
+
 static PyMethodDef Walker_methods[] = {
     {"text", (PyCFunction)Walker_text, METH_O, "The tree's text as text._TEXT_XSLT gives it (UTF-8); None: too deep."},
+    {"paragraphs", (PyCFunction)Walker_paragraphs, METH_O,
+     "text(root), and where it holds no '<' or 't:'/'T:' and its paragraphs() hold no 't:'/'T:': "
+     "(paragraphs text, distinct non-ASCII characters, text(root)); None: too deep."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -328,6 +360,618 @@ static PyTypeObject WalkerType = {
     .tp_methods = Walker_methods,
     .tp_new = Walker_new,
 };
+
+/* ---- ItemReader: an RSS item's children in one pass ---- */
+
+/* What fastfeed._rss_children does with an item child of each tag (fastfeed._ITEM_ROLES). */
+enum { ROLE_TEXT = 0, ROLE_AUTHOR = 1, ROLE_GUID = 2, ROLE_CATEGORY = 3, ROLE_IGNORED = 4, ROLE_CHILDLESS = 5 };
+#define MAX_ROLES 64
+
+typedef struct {
+    char *ns; /* NULL: no namespace; owned */
+    char *local; /* owned */
+    int role;
+    PyObject *tag; /* the tag as lxml spells it ("{ns}local" or "local") */
+} Role;
+
+typedef struct {
+    PyObject_HEAD
+    Role roles[MAX_ROLES];
+    Py_ssize_t count;
+    PyObject *value; /* fastfeed._value, for text that is not ASCII */
+    PyObject *strip; /* "strip" */
+    Buffer buf;
+} ItemReader;
+
+static void
+ItemReader_dealloc(ItemReader *self)
+{
+    for (Py_ssize_t k = 0; k < self->count; k++) {
+        PyMem_Free(self->roles[k].ns);
+        PyMem_Free(self->roles[k].local);
+        Py_XDECREF(self->roles[k].tag);
+    }
+    Py_XDECREF(self->value);
+    Py_XDECREF(self->strip);
+    PyMem_Free(self->buf.data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static char *
+copy_string(const char *s, size_t n)
+{
+    char *copy = PyMem_Malloc(n + 1);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(copy, s, n);
+    copy[n] = 0;
+    return copy;
+}
+
+static PyObject *
+ItemReader_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"roles", "value", NULL};
+    PyObject *roles, *value;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O:ItemReader", keywords, &PyDict_Type, &roles, &value)) {
+        return NULL;
+    }
+    ItemReader *self = (ItemReader *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->value = Py_NewRef(value);
+    self->strip = PyUnicode_InternFromString("strip");
+    if (self->strip == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    PyObject *tag, *code;
+    Py_ssize_t at = 0;
+    while (PyDict_Next(roles, &at, &tag, &code)) {
+        Py_ssize_t size;
+        const char *name = PyUnicode_Check(tag) ? PyUnicode_AsUTF8AndSize(tag, &size) : NULL;
+        long role = PyLong_Check(code) ? PyLong_AsLong(code) : -1;
+        if (name == NULL || size == 0 || (Py_ssize_t)strlen(name) != size || role < ROLE_TEXT ||
+            role > ROLE_CHILDLESS || self->count >= MAX_ROLES) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "roles: at most 64 tags (str without NUL) -> role 0..5");
+            }
+            Py_DECREF(self);
+            return NULL;
+        }
+        Role *r = &self->roles[self->count++];
+        r->role = (int)role;
+        r->tag = Py_NewRef(tag);
+        const char *local = name;
+        if (name[0] == '{') {
+            const char *close = strchr(name, '}');
+            if (close == NULL || close[1] == 0) {
+                PyErr_SetString(PyExc_ValueError, "roles: a namespaced tag is {ns}local");
+                Py_DECREF(self);
+                return NULL;
+            }
+            r->ns = copy_string(name + 1, (size_t)(close - name - 1));
+            local = close + 1;
+            if (r->ns == NULL) {
+                Py_DECREF(self);
+                return NULL;
+            }
+        }
+        r->local = copy_string(local, strlen(local));
+        if (r->local == NULL) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    return (PyObject *)self;
+}
+
+static const Role *
+role_of(const ItemReader *self, const XNode *node)
+{
+    const unsigned char *href = node->ns != NULL ? node->ns->href : NULL;
+    for (Py_ssize_t k = 0; k < self->count; k++) {
+        const Role *r = &self->roles[k];
+        if (strcmp(r->local, (const char *)node->name) == 0 &&
+            (r->ns == NULL ? href == NULL : href != NULL && strcmp(r->ns, (const char *)href) == 0)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Whether the node's children are all text or CDATA (lxml's len(el) == 0: no element, comment, PI or entity). */
+static int
+only_text(const XNode *node)
+{
+    for (const XNode *c = node->children; c != NULL; c = c->next) {
+        if (c->type != TEXT_NODE && c->type != CDATA_SECTION_NODE) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether the element has exactly one attribute, without a namespace, of this name. */
+static const XAttr *
+only_attribute(const XNode *node, const char *name)
+{
+    const XAttr *a = node->properties;
+    return a != NULL && a->next == NULL && a->ns == NULL && strcmp((const char *)a->name, name) == 0 ? a : NULL;
+}
+
+/* Whether n bytes are all ASCII (eight at a time). */
+static int
+all_ascii(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    uint64_t high = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        high |= w;
+    }
+    for (; i < n; i++) {
+        high |= p[i];
+    }
+    return !(high & 0x8080808080808080ULL);
+}
+
+/* fastfeed's value of an element of text children (lxml's .text: their contents joined): ASCII text stripped
+ * as str.strip() strips it, other text through fastfeed._value. New reference; NULL with an error set (a
+ * UnicodeDecodeError: what lxml's .text raises). */
+static PyObject *
+item_value(ItemReader *self, const XNode *node)
+{
+    const XNode *c = node->children;
+    const unsigned char *p = (const unsigned char *)"";
+    size_t n = 0;
+    if (c != NULL && c->next == NULL) {
+        if (c->content != NULL) {
+            p = c->content;
+            n = strlen((const char *)p);
+        }
+    }
+    else if (c != NULL) {
+        self->buf.len = 0;
+        for (; c != NULL; c = c->next) {
+            if (c->content != NULL && append(&self->buf, (const char *)c->content, strlen((const char *)c->content)) < 0) {
+                return NULL;
+            }
+        }
+        if (self->buf.len) {
+            p = (const unsigned char *)self->buf.data;
+            n = self->buf.len;
+        }
+    }
+    if (!all_ascii(p, n)) {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, NULL);
+        if (text == NULL) {
+            return NULL;
+        }
+        PyObject *value = PyObject_CallOneArg(self->value, text);
+        Py_DECREF(text);
+        if (value != NULL && !PyUnicode_Check(value)) {
+            Py_DECREF(value);
+            PyErr_SetString(PyExc_TypeError, "value() must return a str");
+            return NULL;
+        }
+        return value;
+    }
+    size_t start = 0;
+    while (start < n && Py_UNICODE_ISSPACE(p[start])) {
+        start++;
+    }
+    while (n > start && Py_UNICODE_ISSPACE(p[n - 1])) {
+        n--;
+    }
+    PyObject *value = PyUnicode_New((Py_ssize_t)(n - start), 127);
+    if (value != NULL) {
+        memcpy(PyUnicode_1BYTE_DATA(value), p + start, n - start);
+    }
+    return value;
+}
+
+/* One child of the item into text / names / categories. 0: done; 1: not the common case (the caller returns
+ * None); -1: error set. */
+static int
+read_child(ItemReader *self, const XNode *el, PyObject *text, PyObject *names, PyObject *categories, int *guid_is_link)
+{
+    const Role *r = role_of(self, el);
+    if (r == NULL) {
+        return 1;
+    }
+    for (const XAttr *a = el->properties; a != NULL; a = a->next) {
+        if (a->ns != NULL) { /* xml:base, xml:lang, or any other namespaced attribute: Python decides */
+            return 1;
+        }
+    }
+    switch (r->role) {
+    case ROLE_IGNORED:
+        return 0;
+    case ROLE_CHILDLESS:
+        return only_text(el) ? 0 : 1;
+    case ROLE_CATEGORY:
+        if ((el->properties != NULL && only_attribute(el, "domain") == NULL) || !only_text(el)) {
+            return 1;
+        }
+        break;
+    case ROLE_GUID:
+        if (el->properties != NULL) {
+            const XAttr *a = only_attribute(el, "isPermaLink");
+            if (a == NULL) {
+                return 1;
+            }
+            const XNode *v = a->children;
+            if (v != NULL && (v->next != NULL || v->type != TEXT_NODE || v->content == NULL)) {
+                return 1;
+            }
+            *guid_is_link = v != NULL && strcmp((const char *)v->content, "true") == 0;
+        }
+        else {
+            *guid_is_link = 1;
+        }
+        if (!only_text(el)) {
+            return 1;
+        }
+        break;
+    default: /* text, author */
+        if (el->properties != NULL || !only_text(el)) {
+            return 1;
+        }
+    }
+    if (r->role != ROLE_CATEGORY) {
+        int repeated = PyDict_Contains(text, r->tag);
+        if (repeated != 0) {
+            return repeated;
+        }
+    }
+    PyObject *value = item_value(self, el);
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear();
+            return 1;
+        }
+        return -1;
+    }
+    int status = 0;
+    if (r->role == ROLE_CATEGORY) {
+        if (PyUnicode_GET_LENGTH(value)) {
+            status = PyList_Append(categories, value);
+        }
+        Py_DECREF(value);
+        return status;
+    }
+    if (r->role == ROLE_AUTHOR) {
+        Py_ssize_t at = PyUnicode_FindChar(value, '@', 0, PyUnicode_GET_LENGTH(value), 1);
+        if (at != -1) { /* -2: error set */
+            Py_DECREF(value);
+            return at == -2 ? -1 : 1;
+        }
+        PyObject *name = PyObject_CallMethodNoArgs(value, self->strip);
+        if (name == NULL) {
+            Py_DECREF(value);
+            return -1;
+        }
+        if (PyUnicode_GET_LENGTH(name)) {
+            status = PyList_Append(names, name);
+        }
+        Py_DECREF(name);
+    }
+    if (status == 0) {
+        status = PyDict_SetItem(text, r->tag, value);
+    }
+    Py_DECREF(value);
+    return status;
+}
+
+/* read(item): (text, names, categories, guid_is_link) as fastfeed._rss_children gives them, or None when
+ * the item is not the common case (any attribute on the item, a child that is no element, an unknown or
+ * repeated element, markup or an unexpected attribute where a text is read, a namespaced attribute, an
+ * author with an e-mail address): fastfeed then reads it in Python (and usually doubts it). */
+static PyObject *
+ItemReader_read(ItemReader *self, PyObject *item)
+{
+    if (!PyObject_TypeCheck(item, element_type) || ((LxmlElement *)item)->c_node == NULL) {
+        PyErr_SetString(PyExc_TypeError, "read() needs an lxml element");
+        return NULL;
+    }
+    const XNode *node = ((LxmlElement *)item)->c_node;
+    if (node->properties != NULL) {
+        Py_RETURN_NONE;
+    }
+    PyObject *text = PyDict_New();
+    PyObject *names = PyList_New(0);
+    PyObject *categories = PyList_New(0);
+    int guid_is_link = 0;
+    int status = text == NULL || names == NULL || categories == NULL ? -1 : 0;
+    for (const XNode *el = node->children; el != NULL && status == 0; el = el->next) {
+        if (el->type == ELEMENT_NODE) {
+            status = read_child(self, el, text, names, categories, &guid_is_link);
+        }
+        else if (el->type != TEXT_NODE && el->type != CDATA_SECTION_NODE) {
+            status = 1;
+        }
+    }
+    shrink(&self->buf);
+    PyObject *result = NULL;
+    if (status == 0) {
+        result = PyTuple_Pack(4, text, names, categories, guid_is_link ? Py_True : Py_False);
+    }
+    else if (status == 1) {
+        result = Py_NewRef(Py_None);
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(names);
+    Py_XDECREF(categories);
+    return result;
+}
+
+static PyMethodDef ItemReader_methods[] = {
+    {"read", (PyCFunction)ItemReader_read, METH_O,
+     "(text, names, categories, guid_is_link) of an RSS item as fastfeed._rss_children gives them, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ItemReaderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pipeline.parsing._accel.ItemReader",
+    .tp_basicsize = sizeof(ItemReader),
+    .tp_dealloc = (destructor)ItemReader_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "ItemReader(roles, value): read(item), an RSS item's children in one pass.",
+    .tp_methods = ItemReader_methods,
+    .tp_new = ItemReader_new,
+};
+
+/* ---- nothing_to_cut: prescreen._nothing_to_cut's walk by hand ---- */
+
+static const char *const AUTHOR_NAMES[] = {"author", "creator", "managingeditor", "webmaster", "publisher", "owner"};
+#define AUTHOR_MAX_BYTES 256
+#define AUTHOR_MAX_RUN 64
+
+static inline int
+is_regex_space(unsigned char c) /* \s of a bytes pattern */
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static inline int
+is_word(unsigned char c) /* \w of a bytes pattern */
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static inline int
+is_run_char(unsigned char c) /* prescreen._LONG_RUN's class */
+{
+    return is_word(c) || c == '.' || c == '+' || c == '-';
+}
+
+/* Whether the n bytes at p equal the ASCII lower-case word w, ignoring ASCII case. */
+static int
+equal_ignoring_case(const unsigned char *p, size_t n, const char *w)
+{
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = p[k];
+        if ((unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c) != (unsigned char)w[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An author name of AUTHOR_NAMES at j, followed by \s, '/' or '>': its end, else 0. */
+static size_t
+author_name_at(const unsigned char *s, size_t n, size_t j)
+{
+    for (size_t k = 0; k < sizeof(AUTHOR_NAMES) / sizeof(AUTHOR_NAMES[0]); k++) {
+        size_t len = strlen(AUTHOR_NAMES[k]);
+        if (j + len < n && equal_ignoring_case(s + j, len, AUTHOR_NAMES[k])) {
+            unsigned char c = s[j + len];
+            return is_regex_space(c) || c == '/' || c == '>' ? j + len : 0;
+        }
+    }
+    return 0;
+}
+
+/* The rest of an author start tag from e ("[^<>]*>"): the end after its '>', else 0. */
+static size_t
+tag_end_from(const unsigned char *s, size_t n, size_t e)
+{
+    while (e < n && s[e] != '<' && s[e] != '>') {
+        e++;
+    }
+    return e < n && s[e] == '>' ? e + 1 : 0;
+}
+
+/* prescreen._AUTHOR_START matched at i (s[i] == '<'): 1 CDATA, 2 comment, 3 an author start tag (its name
+ * s[*name, *name_end), its end *end), 0 no match. */
+static int
+author_start_at(const unsigned char *s, size_t n, size_t i, size_t *name, size_t *name_end, size_t *end)
+{
+    if (i + 9 <= n && s[i + 1] == '!' && s[i + 2] == '[' && equal_ignoring_case(s + i + 3, 5, "cdata") && s[i + 8] == '[') {
+        *end = i + 9;
+        return 1;
+    }
+    if (i + 4 <= n && s[i + 1] == '!' && s[i + 2] == '-' && s[i + 3] == '-') {
+        *end = i + 4;
+        return 2;
+    }
+    size_t j = i + 1;
+    if (j < n && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || s[j] == '_')) {
+        size_t k = j + 1; /* the prefix "[A-Za-z_][\w.-]*+:" (possessive) */
+        while (k < n && (is_word(s[k]) || s[k] == '.' || s[k] == '-')) {
+            k++;
+        }
+        if (k < n && s[k] == ':') {
+            size_t e = author_name_at(s, n, k + 1);
+            size_t t = e ? tag_end_from(s, n, e) : 0;
+            if (t) {
+                *name = j;
+                *name_end = e;
+                *end = t;
+                return 3;
+            }
+        }
+    }
+    size_t e = author_name_at(s, n, j);
+    size_t t = e ? tag_end_from(s, n, e) : 0;
+    if (t) {
+        *name = j;
+        *name_end = e;
+        *end = t;
+        return 3;
+    }
+    return 0;
+}
+
+/* prescreen._SHORT_CONTENT matched at pos: its end, the span of its text (or CDATA text) and of the end
+ * tag's name; 0 no match. */
+static size_t
+short_content_at(const unsigned char *s, size_t n, size_t pos, size_t *t0, size_t *t1, size_t *m0, size_t *m1)
+{
+    for (int cdata = 1; cdata >= 0; cdata--) {
+        size_t start = pos, q;
+        if (cdata) {
+            if (!(pos + 9 <= n && memcmp(s + pos, "<![CDATA[", 9) == 0)) {
+                continue;
+            }
+            start = pos + 9;
+            q = start;
+            while (q < n && q - start <= AUTHOR_MAX_BYTES && s[q] != '<' && s[q] != ']') {
+                q++;
+            }
+            if (q - start > AUTHOR_MAX_BYTES || !(q + 3 <= n && memcmp(s + q, "]]>", 3) == 0)) {
+                continue;
+            }
+            *t0 = start;
+            *t1 = q;
+            q += 3;
+        }
+        else {
+            q = start;
+            while (q < n && q - start <= AUTHOR_MAX_BYTES && s[q] != '<') {
+                q++;
+            }
+            if (q - start > AUTHOR_MAX_BYTES) {
+                continue;
+            }
+            *t0 = start;
+            *t1 = q;
+        }
+        /* "</\s*(name)\s*>" */
+        if (!(q + 2 <= n && s[q] == '<' && s[q + 1] == '/')) {
+            continue;
+        }
+        q += 2;
+        while (q < n && is_regex_space(s[q])) {
+            q++;
+        }
+        size_t name = q;
+        while (q < n && s[q] != '<' && s[q] != '>' && !is_regex_space(s[q])) {
+            q++;
+        }
+        if (q == name) {
+            continue;
+        }
+        *m0 = name;
+        *m1 = q;
+        while (q < n && is_regex_space(s[q])) {
+            q++;
+        }
+        if (q < n && s[q] == '>') {
+            return q + 1;
+        }
+    }
+    return 0;
+}
+
+static int
+has_long_run(const unsigned char *s, size_t from, size_t to)
+{
+    size_t run = 0;
+    for (size_t k = from; k < to; k++) {
+        run = is_run_char(s[k]) ? run + 1 : 0;
+        if (run > AUTHOR_MAX_RUN) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const unsigned char *
+find_bytes(const unsigned char *s, size_t n, size_t from, const char *what, size_t len)
+{
+    for (size_t k = from; k + len <= n; k++) {
+        const unsigned char *first = memchr(s + k, what[0], n - k - len + 1);
+        if (first == NULL) {
+            return NULL;
+        }
+        k = (size_t)(first - s);
+        if (memcmp(first, what, len) == 0) {
+            return first;
+        }
+    }
+    return NULL;
+}
+
+/* nothing_to_cut(data): prescreen._nothing_to_cut, the same answer (tests/test_prescreen.py compares them). */
+static PyObject *
+nothing_to_cut(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "nothing_to_cut() needs bytes");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(data);
+    size_t n = (size_t)PyBytes_GET_SIZE(data);
+    size_t pos = 0;
+    while (pos < n) {
+        const unsigned char *lt = memchr(s + pos, '<', n - pos);
+        if (lt == NULL) {
+            break;
+        }
+        size_t i = (size_t)(lt - s), name, name_end, end;
+        int kind = author_start_at(s, n, i, &name, &name_end, &end);
+        if (kind == 0) {
+            pos = i + 1;
+            continue;
+        }
+        if (kind != 3) { /* CDATA or comment: stepped over */
+            const unsigned char *close = kind == 1 ? find_bytes(s, n, end, "]]>", 3) : find_bytes(s, n, end, "-->", 3);
+            if (close == NULL) {
+                Py_RETURN_TRUE;
+            }
+            pos = (size_t)(close - s) + 3;
+            continue;
+        }
+        pos = end;
+        if (s[end - 2] == '/') {
+            continue;
+        }
+        size_t t0, t1, m0, m1;
+        size_t after = short_content_at(s, n, pos, &t0, &t1, &m0, &m1);
+        if (after == 0 || m1 - m0 != name_end - name) {
+            Py_RETURN_FALSE;
+        }
+        for (size_t k = 0; k < m1 - m0; k++) {
+            unsigned char a = s[m0 + k], b = s[name + k];
+            if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b)) {
+                Py_RETURN_FALSE;
+            }
+        }
+        if (has_long_run(s, t0, t1)) {
+            Py_RETURN_FALSE;
+        }
+        pos = after;
+    }
+    Py_RETURN_TRUE;
+}
 
 /* ---- distinct non-ASCII characters (paragraphs and hash_form report them for the caller to check) ---- */
 
@@ -373,17 +1017,6 @@ take_chars(int build)
 }
 
 static Buffer text_out;
-
-static void
-shrink(Buffer *buf)
-{
-    if (buf->cap > (1 << 20)) { /* keep a small buffer between calls, not the largest ever */
-        PyMem_Free(buf->data);
-        buf->data = NULL;
-        buf->cap = 0;
-    }
-    buf->len = 0;
-}
 
 /* ---- paragraphs ---- */
 
@@ -451,6 +1084,40 @@ decode_utf8(const unsigned char *p, Py_ssize_t left, uint32_t *cp)
         }                                            \
     } while (0)
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BYTES(b) (0x0101010101010101ULL * (b))
+
+/* The high bit of each byte of w that equals b (exact: no borrow between bytes). */
+static inline uint64_t
+bytes_equal(uint64_t w, unsigned char b)
+{
+    uint64_t t = w ^ BYTES(b);
+    return ~(((t & BYTES(0x7f)) + BYTES(0x7f)) | t | BYTES(0x7f));
+}
+
+/* Whether the 8 bytes at p, after a printable character, are what normalize_paragraphs copies as they are:
+ * printable ASCII and single spaces, the last one no space (a whitespace run may go on after it). */
+static inline int
+simple_word(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    /* a byte below 0x20 (a newline, or a control) or from 0x7f up */
+    if ((((w - BYTES(0x20)) & ~w) | w | (w + BYTES(0x01))) & BYTES(0x80)) {
+        return 0;
+    }
+    uint64_t spaces = bytes_equal(w, ' ');
+    return !((spaces & (spaces << 8)) | (spaces & (1ULL << 63)));
+}
+#else
+static inline int
+simple_word(const unsigned char *p)
+{
+    (void)p;
+    return 0; /* byte by byte */
+}
+#endif
+
 /* Normalizes the n bytes at src (src[n] == 0) into text_out, noting the non-ASCII characters. 0, -1 (error
  * set) or 1 (not taken: invalid UTF-8, too many astral characters). */
 static int
@@ -468,17 +1135,19 @@ normalize_paragraphs(const unsigned char *src, Py_ssize_t n)
         unsigned char c = src[i];
         if (PLAIN[c]) { /* a word, and the words after it with one space between (the common case) */
             FLUSH_RUN();
-            do {
-                dst[len++] = (char)c;
-                c = src[++i];
-            } while (PLAIN[c]);
-            while (c == ' ' && PLAIN[src[i + 1]]) { /* src[n] is 0: no read past the end */
-                dst[len++] = ' ';
-                c = src[++i];
-                do {
+            for (;;) { /* what is copied here follows a printable character (a space: one before it) */
+                while (i + 8 <= n && simple_word(src + i)) {
+                    memcpy(dst + len, src + i, 8);
+                    len += 8;
+                    i += 8;
+                }
+                c = src[i];
+                if (PLAIN[c] || (c == ' ' && PLAIN[src[i + 1]])) { /* src[n] is 0: no read past the end */
                     dst[len++] = (char)c;
-                    c = src[++i];
-                } while (PLAIN[c]);
+                    i++;
+                    continue;
+                }
+                break;
             }
         }
         if (i >= n) {
@@ -525,16 +1194,6 @@ normalize_paragraphs(const unsigned char *src, Py_ssize_t n)
  * characters and spaces, no two spaces in a row, paragraphs separated by exactly "\n\n", nothing but a
  * printable character at either end. Eight bytes at a time (most bodies are such text: no copy then). */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define BYTES(b) (0x0101010101010101ULL * (b))
-
-/* The high bit of each byte of w that equals b (exact: no borrow between bytes). */
-static inline uint64_t
-bytes_equal(uint64_t w, unsigned char b)
-{
-    uint64_t t = w ^ BYTES(b);
-    return ~(((t & BYTES(0x7f)) + BYTES(0x7f)) | t | BYTES(0x7f));
-}
-
 static int
 ascii_clean(const unsigned char *s, size_t n)
 {
@@ -693,6 +1352,51 @@ paragraphs_of(PyObject *text, int plain)
         }
     }
     Py_XDECREF(owner);
+    shrink(&text_out);
+    return result;
+}
+
+/* Walker.paragraphs(root): text(root) as bytes, or where the text holds no '<' and no "t:"/"T:" (so no markup
+ * and no script URL: text.strip_unsafe keeps it) and its paragraphs hold no "t:"/"T:" (the paragraph pass only
+ * drops and collapses characters, so they hold no '<' either: text._settled keeps them), a tuple (paragraphs,
+ * distinct non-ASCII characters, text(root)): what text.html_to_text returns when those characters are
+ * text._nfc_inert, checked in one call without the Python screens. */
+static PyObject *
+Walker_paragraphs(Walker *self, PyObject *root)
+{
+    PyObject *raw = Walker_text(self, root);
+    if (raw == NULL || raw == Py_None) {
+        return raw;
+    }
+    const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    if (maybe_unsafe_bytes((const char *)src, (size_t)n)) {
+        return raw;
+    }
+    int status = normalize_paragraphs(src, n); /* (bytes are NUL-terminated) */
+    if (status == 0 && has_script_colon(text_out.data, text_out.len)) {
+        status = 1;
+    }
+    PyObject *result = NULL;
+    if (status == 0) {
+        PyObject *clean = PyUnicode_DecodeUTF8(text_out.data ? text_out.data : "", (Py_ssize_t)text_out.len, "strict");
+        PyObject *chars = take_chars(clean != NULL);
+        if (chars != NULL) {
+            result = PyTuple_Pack(3, clean, chars, raw);
+            Py_DECREF(chars);
+        }
+        Py_XDECREF(clean);
+        Py_DECREF(raw);
+    }
+    else {
+        take_chars(0);
+        if (status == 1) {
+            result = raw;
+        }
+        else {
+            Py_DECREF(raw);
+        }
+    }
     shrink(&text_out);
     return result;
 }
@@ -899,6 +1603,8 @@ static PyMethodDef module_methods[] = {
      "Whether UTF-8 text holds '<' or 't:'/'T:' (what text.strip_unsafe may act on)."},
     {"has_nul_or_surrogate", (PyCFunction)has_nul_or_surrogate, METH_O,
      "Whether a str holds NUL or a lone surrogate."},
+    {"nothing_to_cut", (PyCFunction)nothing_to_cut, METH_O,
+     "prescreen._nothing_to_cut(data): whether every author field is short text or one short CDATA section."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -933,14 +1639,15 @@ PyInit__accel(void)
         return NULL;
     }
     element_type = (PyTypeObject *)type; /* kept for the module's lifetime */
-    if (PyType_Ready(&WalkerType) < 0) {
+    if (PyType_Ready(&WalkerType) < 0 || PyType_Ready(&ItemReaderType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&accel_module);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0) {
+    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
+        PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -45,6 +45,11 @@ from pipeline.parsing.parse import (
 )
 from pipeline.parsing.text import clean_inline
 
+try:  # an RSS item's children read in one C pass (pipeline/parsing/_accel.c), when it was built: same result
+    from pipeline.parsing import _accel
+except ImportError:  # no C compiler where the package was installed: _rss_children in Python
+    _accel = None  # type: ignore[assignment]
+
 ENABLED = True  # False: every XML feed goes to feedparser (the differential tests compare both paths)
 STREAM_BYTES: Final = 4 * 1024 * 1024  # larger inputs are parsed item by item, each freed once read
 _DC: Final = "{http://purl.org/dc/elements/1.1/}"
@@ -76,6 +81,14 @@ _ITEM_ROLES: Final = {
     "guid": _GUID,
     **{tag: _CATEGORY for tag in _ITEM_MULTI},
     **{tag: _IGNORED_CHILDLESS if tag.startswith(_MEDIA) else _IGNORED for tag in _ITEM_IGNORED},
+}
+# The same for the compiled reader: its role codes (_accel.c's ROLE_*; an author is a text it also reads
+# as a name).
+_READER_ROLES: Final = {
+    tag: 1
+    if tag in _ITEM_AUTHORS
+    else {_TEXT: 0, _GUID: 2, _CATEGORY: 3, _IGNORED: 4, _IGNORED_CHILDLESS: 5}[role]
+    for tag, role in _ITEM_ROLES.items()
 }
 _CHANNEL_TEXT: Final = frozenset({"title", "link", "language", "managingEditor", f"{_DC}creator"})
 _CHANNEL_IGNORED: Final = frozenset(
@@ -485,7 +498,15 @@ def _looks_like_html(value: str | None) -> bool:
 
 def _rss_item(item: Any, base: str) -> dict[str, Any]:
     """The item's own RawEntry fields, read straight from the element: what parse._entry_from_feedparser
-    makes of the entry feedparser builds for it (the differential tests hold the two paths equal).
+    makes of the entry feedparser builds for it (the differential tests hold the two paths equal)."""
+    if _READER is not None and (read := _READER.read(item)) is not None:
+        return _rss_fields(*read, base)
+    return _rss_fields(*_rss_children(item), base)
+
+
+def _rss_children(item: Any) -> tuple[dict[str, str], list[str], list[str], bool]:
+    """The item's children: (text by tag, author names, categories, whether the guid is a permalink).
+    _accel.ItemReader does the same in C where every child is a plain one (tests/test_fastfeed_reader.py).
 
     Its `_str` is only a strip here: lxml's strings hold no lone surrogates (it decodes libxml2's UTF-8
     strictly), nor does `_value` add any; an ASCII value from `_value` is stripped already."""
@@ -534,7 +555,7 @@ def _rss_item(item: Any, base: str) -> dict[str, Any]:
             if value.strip():
                 names.append(value.strip())
         text[tag] = value
-    return _rss_fields(text, names, categories, guid_is_link, base)
+    return text, names, categories, guid_is_link
 
 
 def _rss_fields(
@@ -586,6 +607,9 @@ def _rss_fields(
         "published_parsed": _fallback_date(published),
         "updated_parsed": _fallback_date(updated),
     }
+
+
+_READER: Final = _accel.ItemReader(_READER_ROLES, _value) if _accel is not None else None
 
 
 def _capped(entry: RawEntry) -> tuple[RawEntry, list[str]]:

@@ -39,6 +39,12 @@ def story_id(
 ) -> str:
     """Stable id. Basis, in order: canonical URL; source+guid; source+title+published; source+body. Each basis
     hashes with its own tag, so ids from different bases cannot collide."""
+    return _story_id(url, source, guid, title, published_at, body)
+
+
+def _story_id(
+    url: str | None, source: str, guid: str | None, title: str, published_at: datetime | None, body: str
+) -> str:
     if url:
         return _digest("url", url)
     if guid:
@@ -127,13 +133,39 @@ def _story_url(link: str | None, base: str | None) -> str | None:
 
 
 def _as_utc(fetched_at: datetime) -> datetime:
+    last = _LAST_UTC[0]
+    if last[0] is fetched_at:  # the entries of one input share their fetched_at (a datetime is immutable)
+        return last[1]
     if fetched_at.tzinfo is None or fetched_at.utcoffset() is None:
         raise BadRecordError("fetched_at must be timezone-aware", value=repr(fetched_at))
-    return fetched_at.astimezone(UTC)
+    utc = fetched_at.astimezone(UTC)
+    _LAST_UTC[0] = (fetched_at, utc)
+    return utc
 
 
-def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = "") -> Story:
-    """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left."""
+_LAST_UTC: Final[list[tuple[datetime | None, datetime]]] = [(None, datetime.fromtimestamp(0, UTC))]
+
+
+def _redacted_origin(origin: str, memo: dict[str, str] | None) -> str:
+    """redact_url(without_surrogates(origin)), looked up in `memo` (the caller's, for one batch of entries,
+    which share their origin) when given. Not cached across calls: what redaction hides is configurable."""
+    if memo is None:
+        return redact_url(without_surrogates(origin))
+    redacted = memo.get(origin)
+    if redacted is None:
+        redacted = memo[origin] = redact_url(without_surrogates(origin))
+    return redacted
+
+
+def normalize(
+    entry: RawEntry,
+    *,
+    fetched_at: datetime,
+    taxonomy_version: str = "",
+    origins: dict[str, str] | None = None,
+) -> Story:
+    """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left.
+    `origins`: a dict kept by the caller across one batch's entries, remembering their redacted origins."""
     title = clean_inline(entry.title, entry.title_is_html)
     body = to_text(entry.body, entry.body_is_html)
     summary = to_text(entry.summary, entry.summary_is_html) or None
@@ -152,13 +184,11 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         published_at = updated_at
     language = clean_inline(entry.language, False).lower() or None
     return {
-        "story_id": story_id(
-            url=url, source=source, guid=guid, title=title, published_at=published_at, body=body
-        ),
+        "story_id": _story_id(url, source, guid, title, published_at, body),
         "content_hash": _clean_content_hash(title, body),
         "source": source,
-        "origin": redact_url(without_surrogates(entry.origin)),
-        "feed_url": _feed_url(entry.feed_url),
+        "origin": _redacted_origin(entry.origin, origins),
+        "feed_url": _feed_url(entry.feed_url) if entry.feed_url else None,
         "guid": guid or None,
         "url": url,
         "title": title,
@@ -176,6 +206,6 @@ def normalize(entry: RawEntry, *, fetched_at: datetime, taxonomy_version: str = 
         "references": [{"paragraph": r.paragraph, "sources": list(r.sources)} for r in entry.references]
         if entry.references
         else [],
-        "attribution": clean_inline(entry.attribution, False) or None,
+        "attribution": (clean_inline(entry.attribution, False) or None) if entry.attribution else None,
         "schema_version": SCHEMA_VERSION,
     }

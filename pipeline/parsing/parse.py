@@ -316,6 +316,8 @@ _FIELD_CAP_ITEMS: Final = tuple(FIELD_CAPS.items())
 
 
 def _over_caps(values: dict[str, Any]) -> bool:
+    if within_caps(values):  # the usual entry: every text field a str (or None), all short
+        return False
     for name, cap in _FIELD_CAP_ITEMS:
         value = values[name]
         if isinstance(value, str) and len(value) > cap:
@@ -325,6 +327,43 @@ def _over_caps(values: dict[str, Any]) -> bool:
 
 def _names_over_cap(names: tuple[str, ...]) -> bool:
     return len(names) > MAX_NAMES or (len(names) > 0 and max(map(len, names)) > NAME_CAP)
+
+
+_CAP_OF: Final = FIELD_CAPS.__getitem__
+_TITLE_CAP, _SUMMARY_CAP, _BODY_CAP = map(_CAP_OF, ("title", "summary", "body"))
+_GUID_CAP, _LINK_CAP = map(_CAP_OF, ("guid", "link"))
+_ATTRIBUTION_CAP, _SOURCE_CAP, _LANGUAGE_CAP = map(_CAP_OF, ("attribution", "source", "language"))
+_PUBLISHED_CAP, _UPDATED_CAP = map(_CAP_OF, ("published", "updated"))
+
+
+def within_caps(f: Mapping[str, Any]) -> bool:
+    """True only when the entry fields `f` are certainly within every cap: each capped text field None or a
+    str (exactly) no longer than its cap, at most one author and one category, each within NAME_CAP. False
+    says nothing (cap_entry's field-by-field check decides); straight-line, for the common entry."""
+    title, summary, body, guid, link = f["title"], f["summary"], f["body"], f["guid"], f["link"]
+    attribution, source, language = f["attribution"], f["source"], f["language"]
+    published, updated, authors, categories = f["published"], f["updated"], f["authors"], f["categories"]
+    return (
+        title.__class__ is str
+        and len(title) <= _TITLE_CAP
+        and body.__class__ is str
+        and len(body) <= _BODY_CAP
+        and source.__class__ is str
+        and len(source) <= _SOURCE_CAP
+        and (summary is None or (summary.__class__ is str and len(summary) <= _SUMMARY_CAP))
+        and (guid is None or (guid.__class__ is str and len(guid) <= _GUID_CAP))
+        and (link is None or (link.__class__ is str and len(link) <= _LINK_CAP))
+        and (attribution is None or (attribution.__class__ is str and len(attribution) <= _ATTRIBUTION_CAP))
+        and (language is None or (language.__class__ is str and len(language) <= _LANGUAGE_CAP))
+        and (published is None or (published.__class__ is str and len(published) <= _PUBLISHED_CAP))
+        and (updated is None or (updated.__class__ is str and len(updated) <= _UPDATED_CAP))
+        and _one_short_name(authors)
+        and _one_short_name(categories)
+    )
+
+
+def _one_short_name(names: tuple[str, ...]) -> bool:
+    return len(names) == 0 or (len(names) == 1 and len(names[0]) <= NAME_CAP)
 
 
 _ENTRY_FIELDS: Final = tuple(f.name for f in fields(RawEntry))

@@ -42,9 +42,10 @@ def stories_from_entries(
 ) -> StoryBatch:
     """Normalize and (when `tagger` is given) tag parsed entries; an unusable entry is dropped and counted."""
     batch = StoryBatch([])
+    origins: dict[str, str] = {}
     for i, entry in enumerate(entries):
         try:
-            story = normalize(entry, fetched_at=fetched_at)
+            story = normalize(entry, fetched_at=fetched_at, origins=origins)
             batch.stories.append(tagger.tag_story(story) if tagger is not None else story)
         except BadRecordError as exc:
             batch.rejected_entries += 1

@@ -114,9 +114,11 @@ def _text_transform() -> etree.XSLT:
 _WALKER: Final = _accel.Walker(block=_BLOCK, skip=_SKIP) if COMPILED else None
 
 
-def _extract_utf8(html: str) -> str | bytes:
+def _extract_utf8(html: str) -> str | bytes | tuple[str, str, bytes]:
     """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks. As the UTF-8
-    bytes the compiled walker gives when it ran (no decoding for the caller to undo), else as str."""
+    bytes the compiled walker gives when it ran (no decoding for the caller to undo), else as str; or, where
+    that text needs none of the screens, (its paragraphs, their distinct non-ASCII characters, the bytes):
+    see Walker.paragraphs in _accel.c."""
     if _has_nul_or_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
         html = _CONTROL_RE.sub("", html)
     parser = _lxml_parser()
@@ -128,7 +130,7 @@ def _extract_utf8(html: str) -> str | bytes:
         return _extract_flat(html)
     if root is None:
         return ""
-    if _WALKER is not None and (raw := _WALKER.text(root)) is not None:
+    if _WALKER is not None and (raw := _WALKER.paragraphs(root)) is not None:
         return raw
     try:
         return str(_text_transform()(root))
@@ -340,6 +342,10 @@ def html_to_text(html: str) -> str:
         if "<" not in text and "&" not in text:
             break
         extracted = _extract_utf8(text)
+        if isinstance(extracted, tuple):  # no '<', no "t:" before or after the paragraph pass: no screen acts
+            clean, chars, extracted = extracted
+            if _all_inert(chars):
+                return clean
         if isinstance(extracted, bytes):  # the compiled walker's: usually its paragraphs are all that is left
             if not _accel.maybe_unsafe(extracted):  # no '<' (so no markup: the loop ends), no "t:" (so no
                 return _settled(_paragraphs_compiled(extracted))  # script URL): strip_unsafe would keep it

@@ -10,6 +10,7 @@ in queries and leaves `<` unescaped (3 fail, 6x slower).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -44,7 +45,14 @@ def _unquote(text: str) -> str:
 def _dropped(raw_name: str) -> bool:
     """Whether a parameter of this name (as written in the query) is dropped."""
     name = _unquote(raw_name)
-    return is_tracking_param(name) or secret_param(name)
+    return _tracking_name(name) or secret_param(name)
+
+
+@functools.lru_cache(maxsize=4096)  # parameter names repeat from link to link
+def _tracking_name(name: str) -> bool:
+    """is_tracking_param(name), remembered (it depends on nothing but the name; secret_param is configurable
+    and is asked every time)."""
+    return is_tracking_param(name)
 
 
 def _name_of(pair: str) -> str:

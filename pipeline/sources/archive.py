@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import logging
+import operator
 import re
 import sys
 import zlib
@@ -37,7 +38,7 @@ from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
 from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
 from pipeline.parsing.dates import parse_date
-from pipeline.parsing.parse import RawEntry, cap_entry, new_entry
+from pipeline.parsing.parse import RawEntry, cap_entry, new_entry, within_caps
 from pipeline.redact import redact_url
 from pipeline.sources.feeds import load_feeds
 
@@ -380,31 +381,15 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     out = _Records()
     mapped = mapped_decoder(fields)
+    read_plain = plain_entry_reader(fields, origin=origin, source=default_source)
     for lineno, line in enumerate(io.BytesIO(data), start=1):
-        if not line.strip():
+        if not line or line.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip() strips)
             continue
-        values = mapped(line)
-        if values is None:  # the general reading: json.loads' values and errors
-            try:
-                record = json_value(line)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                out.rejected += 1
-                why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
-                out.problems.append(f"line {lineno}: {why}")
+        entry = read_plain(line)
+        if entry is None:  # the general reading
+            entry = _general_entry(line, lineno, mapped, fields, origin, default_source, out)
+            if entry is None:
                 continue
-            if not isinstance(record, dict):
-                out.rejected += 1
-                out.problems.append(f"line {lineno}: not a JSON object")
-                continue
-            values = mapped_values(record, fields)
-        try:
-            entry, cuts = cap_entry(mapped_entry(values, origin=origin, source=default_source))
-        except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
-            out.rejected += 1
-            out.problems.append(f"line {lineno}: unusable value ({type(exc).__name__})")
-            continue
-        if cuts:
-            out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
         if by_record:
             when = parse_date(entry.published) or parse_date(entry.updated)
             if when is None:
@@ -421,24 +406,74 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
     return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
 
 
+def _general_entry(
+    line: bytes,
+    lineno: int,
+    mapped: Callable[[bytes], dict[str, Any] | None],
+    fields: Mapping[str, str],
+    origin: str,
+    source: str,
+    out: _Records,
+) -> RawEntry | None:
+    """The entry of one line, read as json.loads reads it, its cuts and rejection noted in `out`."""
+    values = mapped(line)
+    if values is None:  # json.loads' values and errors
+        try:
+            record = json_value(line)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            out.rejected += 1
+            why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
+            out.problems.append(f"line {lineno}: {why}")
+            return None
+        if not isinstance(record, dict):
+            out.rejected += 1
+            out.problems.append(f"line {lineno}: not a JSON object")
+            return None
+        values = mapped_values(record, fields)
+    try:
+        entry, cuts = cap_entry(mapped_entry(values, origin=origin, source=source))
+    except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
+        out.rejected += 1
+        out.problems.append(f"line {lineno}: unusable value ({type(exc).__name__})")
+        return None
+    if cuts:
+        out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
+    return entry
+
+
 def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any] | None]:
     """A reader of one line straight into mapped_values(json_value(line), fields), decoding only the mapped
     fields' values (msgspec, into a struct of them: no dict of the whole record). It answers None, leaving
     the line to json_value, wherever json.loads could judge the line differently: anything msgspec refuses
     (bad JSON, not an object, too deep, NaN, lone surrogates), and what msgspec does not check in the values
     it skips: UTF-8 (json.loads' own decoding is tried first) and integers longer than int() reads."""
+    targets = list(fields.values())
+    decode = _record_decoder(fields, {})
+
+    def mapped(line: bytes) -> dict[str, Any] | None:
+        values = decode(line)
+        return None if values is None else _first_set(zip(values, targets, strict=True))
+
+    return mapped
+
+
+def _record_decoder(
+    fields: Mapping[str, str], types: Mapping[str, Any]
+) -> Callable[[bytes], tuple[Any, ...] | None]:
+    """line -> the values of the mapped fields, in mapping order (None for an absent field), or None where
+    mapped_decoder leaves the line to json_value. `types`: target -> the type every value mapped to it
+    must have (else None too); Any for the others."""
     names = list(fields)
     record_type = msgspec.defstruct(
         "MappedRecord",
-        [(f"f{i}", Any, None) for i in range(len(names))],
+        [(f"f{i}", types.get(fields[name], Any), None) for i, name in enumerate(names)],
         rename={f"f{i}": name for i, name in enumerate(names)},
     )
     decode = msgspec.json.Decoder(record_type).decode
-    targets = [fields[name] for name in names]
     as_tuple = msgspec.structs.astuple
     max_digits = sys.get_int_max_str_digits() or 0
 
-    def mapped(line: bytes) -> dict[str, Any] | None:
+    def values(line: bytes) -> tuple[Any, ...] | None:
         if not line.isascii():
             try:
                 line.decode("utf-8", "surrogatepass")  # what json.loads decodes a line starting with "{" by
@@ -450,9 +485,77 @@ def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any
             record = decode(line)
         except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
             return None
-        return _first_set(zip(as_tuple(record), targets, strict=True))
+        return as_tuple(record)
 
-    return mapped
+    return values
+
+
+# mapped_entry's inputs, in the order _entry_fields takes them
+_ENTRY_TARGETS: Final = ("source", "guid", "link", "title", "summary", "body", "authors", "language")
+_ENTRY_TARGETS_2: Final = ("categories", "published", "updated", "attribution")
+_PLAIN_TYPES: Final[dict[str, Any]] = {
+    **{name: str | None for name in _TARGETS},
+    "authors": list[str] | str | None,
+    "categories": list[str] | str | None,
+}
+
+
+def plain_entry_reader(
+    fields: Mapping[str, str], *, origin: str, source: str
+) -> Callable[[bytes], RawEntry | None]:
+    """A reader of one line into the entry the general reading gives it (mapped_decoder or json_value, then
+    mapped_entry and cap_entry), for the common record: every mapped value a string or null (names also a
+    list of strings) and the entry certainly within the caps (parse.within_caps). Any other line -> None,
+    for the general reading. Such values need none of mapped_entry's conversions, and with one field per
+    target the first set value is the field's own (an empty one maps as an unset one does)."""
+    decode = _record_decoder(fields, _PLAIN_TYPES)
+    targets = list(fields.values())
+    order = (*_ENTRY_TARGETS, *_ENTRY_TARGETS_2)
+    if len(set(targets)) == len(targets):
+        absent = len(targets)  # the index of the None added after the record's values
+        pick = operator.itemgetter(*(targets.index(t) if t in targets else absent for t in order))
+
+        def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            return pick((*values, None))  # type: ignore[no-any-return]
+
+    else:
+
+        def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
+            get = _first_set(zip(values, targets, strict=True)).get
+            return tuple(get(t) for t in order)
+
+    def read(line: bytes) -> RawEntry | None:
+        values = decode(line)
+        if values is None:
+            return None
+        src, guid, link, title, summary, body, authors, language, *rest = picked(values)
+        categories, published, updated, attribution = rest
+        entry = _entry_fields(
+            origin,
+            src or source,
+            guid or None,
+            link or None,
+            title or "",
+            summary or None,
+            body or "",
+            _plain_names(authors),
+            language or None,
+            _plain_names(categories),
+            published or None,
+            updated or None,
+            attribution or None,
+        )
+        return new_entry(entry) if within_caps(entry) else None
+
+    return read
+
+
+def _plain_names(value: list[str] | str | None) -> tuple[str, ...]:
+    """_strings(value) for a names value of a plain record (a list of strings, a string, or unset: None,
+    "" or [], all of which map to no names)."""
+    if not value:
+        return ()
+    return tuple(filter(None, value)) if value.__class__ is list else (value,)  # type: ignore[return-value]
 
 
 _DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
@@ -504,34 +607,64 @@ def _first_set(pairs: Iterable[tuple[Any, str]]) -> dict[str, Any]:
 def mapped_entry(values: Mapping[str, Any], *, origin: str, source: str) -> RawEntry:
     """The RawEntry of a record's mapped values (built as new_entry does: no per-field setattr)."""
     get = values.get
-    body = _text(get("body")) or ""
-    summary = _text(get("summary"))
-    title = _text(get("title")) or ""
     return new_entry(
-        {
-            "origin": origin,
-            "source": _text(get("source")) or source,
-            "feed_url": None,
-            "guid": _text(get("guid")),
-            "link": _text(get("link")),
-            "title": title,
-            "title_is_html": _looks_html(title),
-            "summary": summary,
-            "body": body,
-            "body_is_html": _looks_html(body),
-            "authors": _strings(get("authors")),
-            "language": _text(get("language")),
-            "categories": _strings(get("categories")),
-            "published": _text(get("published")),
-            "updated": _text(get("updated")),
-            "references": (),
-            "attribution": _text(get("attribution")),
-            "summary_is_html": _looks_html(summary) if summary else False,
-            "base": None,
-            "published_parsed": None,
-            "updated_parsed": None,
-        }
+        _entry_fields(
+            origin,
+            _text(get("source")) or source,
+            _text(get("guid")),
+            _text(get("link")),
+            _text(get("title")) or "",
+            _text(get("summary")),
+            _text(get("body")) or "",
+            _strings(get("authors")),
+            _text(get("language")),
+            _strings(get("categories")),
+            _text(get("published")),
+            _text(get("updated")),
+            _text(get("attribution")),
+        )
     )
+
+
+def _entry_fields(
+    origin: str,
+    source: str,
+    guid: str | None,
+    link: str | None,
+    title: str,
+    summary: str | None,
+    body: str,
+    authors: tuple[str, ...],
+    language: str | None,
+    categories: tuple[str, ...],
+    published: str | None,
+    updated: str | None,
+    attribution: str | None,
+) -> dict[str, Any]:
+    """Every RawEntry field of a record's text values, in order (for new_entry)."""
+    return {
+        "origin": origin,
+        "source": source,
+        "feed_url": None,
+        "guid": guid,
+        "link": link,
+        "title": title,
+        "title_is_html": _looks_html(title),
+        "summary": summary,
+        "body": body,
+        "body_is_html": _looks_html(body),
+        "authors": authors,
+        "language": language,
+        "categories": categories,
+        "published": published,
+        "updated": updated,
+        "references": (),
+        "attribution": attribution,
+        "summary_is_html": _looks_html(summary) if summary else False,
+        "base": None,
+        "published_parsed": None,
+        "updated_parsed": None,
+    }
 
 
 def _looks_html(text: str) -> bool:
