@@ -139,6 +139,32 @@ def test_arrow_allocates_with_jemalloc_unless_told_otherwise() -> None:
     assert run.stdout.strip() == "system"
 
 
+_CPP_POOL = (
+    "import pipeline, pyarrow as pa, pyarrow.parquet as pq, pipeline.lake.parquet\n"
+    "sink = pa.BufferOutputStream()\n"
+    "pq.write_table(pa.table({'a': ['x' * 1000] * 20000}), sink, compression='zstd')\n"
+    "pq.read_table(pa.BufferReader(sink.getvalue()))\n"
+    "print(pa.mimalloc_memory_pool().max_memory())"
+)
+
+
+def test_arrows_own_cpp_allocations_use_jemalloc_too() -> None:
+    """Parquet's and IPC's C++ code allocates from the default the environment chose, not pyarrow's pool:
+    importing pipeline sets it, so mimalloc (which zeroes huge pages again and again) is never used."""
+    if "jemalloc" not in pa.supported_memory_backends() or "mimalloc" not in pa.supported_memory_backends():
+        pytest.skip("this pyarrow lacks jemalloc or mimalloc")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    run = subprocess.run(
+        [sys.executable, "-c", _CPP_POOL], capture_output=True, text=True, env=env, check=True
+    )
+    assert run.stdout.strip() == "0"
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"  # the user's choice stands
+    run = subprocess.run(
+        [sys.executable, "-c", _CPP_POOL], capture_output=True, text=True, env=env, check=True
+    )
+    assert int(run.stdout.strip()) > 0
+
+
 def _table_by_columns(stories: list[dict[str, object]]) -> pa.Table:
     """to_table's reference: one Python list a column, Table.from_pydict with the schema."""
     from pipeline.schema import field_names
