@@ -79,8 +79,22 @@ _ALIASES = {
     "author": "authors",
     "id": "guid",
 }
-_TARGETS = {"source", "guid", "link", "title", "summary", "body", "authors", "language", "categories"}
-_TARGETS |= {"published", "updated", "attribution"}
+# The mapping targets: RawEntry's text fields, in the order _entry_fields takes them
+_ENTRY_ORDER: Final = (
+    "source",
+    "guid",
+    "link",
+    "title",
+    "summary",
+    "body",
+    "authors",
+    "language",
+    "categories",
+    "published",
+    "updated",
+    "attribution",
+)
+_TARGETS = set(_ENTRY_ORDER)
 DEFAULT_MAPPING: dict[str, str] = {
     **{name: name for name in _TARGETS},
     **_ALIASES,
@@ -490,9 +504,6 @@ def _record_decoder(
     return values
 
 
-# mapped_entry's inputs, in the order _entry_fields takes them
-_ENTRY_TARGETS: Final = ("source", "guid", "link", "title", "summary", "body", "authors", "language")
-_ENTRY_TARGETS_2: Final = ("categories", "published", "updated", "attribution")
 _PLAIN_TYPES: Final[dict[str, Any]] = {
     **{name: str | None for name in _TARGETS},
     "authors": list[str] | str | None,
@@ -510,10 +521,9 @@ def plain_entry_reader(
     target the first set value is the field's own (an empty one maps as an unset one does)."""
     decode = _record_decoder(fields, _PLAIN_TYPES)
     targets = list(fields.values())
-    order = (*_ENTRY_TARGETS, *_ENTRY_TARGETS_2)
     if len(set(targets)) == len(targets):
         absent = len(targets)  # the index of the None added after the record's values
-        pick = operator.itemgetter(*(targets.index(t) if t in targets else absent for t in order))
+        pick = operator.itemgetter(*(targets.index(t) if t in targets else absent for t in _ENTRY_ORDER))
 
         def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
             return pick((*values, None))  # type: ignore[no-any-return]
@@ -522,14 +532,26 @@ def plain_entry_reader(
 
         def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
             get = _first_set(zip(values, targets, strict=True)).get
-            return tuple(get(t) for t in order)
+            return tuple(get(t) for t in _ENTRY_ORDER)
 
     def read(line: bytes) -> RawEntry | None:
         values = decode(line)
         if values is None:
             return None
-        src, guid, link, title, summary, body, authors, language, *rest = picked(values)
-        categories, published, updated, attribution = rest
+        (
+            src,
+            guid,
+            link,
+            title,
+            summary,
+            body,
+            authors,
+            language,
+            categories,
+            published,
+            updated,
+            attribution,
+        ) = picked(values)
         entry = _entry_fields(
             origin,
             src or source,
