@@ -43,12 +43,10 @@ from pipeline.parsing.parse import (
     default_source,
     new_entry,
 )
-from pipeline.parsing.text import clean_inline
+from pipeline.parsing.text import COMPILED, clean_inline
 
-try:  # an RSS item's children read in one C pass (pipeline/parsing/_accel.c), when it was built: same result
+if COMPILED:  # an RSS item's children read in one C pass (pipeline/parsing/_accel.c): same result
     from pipeline.parsing import _accel
-except ImportError:  # no C compiler where the package was installed: _rss_children in Python
-    _accel = None  # type: ignore[assignment]
 
 ENABLED = True  # False: every XML feed goes to feedparser (the differential tests compare both paths)
 STREAM_BYTES: Final = 4 * 1024 * 1024  # larger inputs are parsed item by item, each freed once read
@@ -609,7 +607,7 @@ def _rss_fields(
     }
 
 
-_READER: Final = _accel.ItemReader(_READER_ROLES, _value) if _accel is not None else None
+_READER: Final = _accel.ItemReader(_READER_ROLES, _value) if COMPILED else None  # None: _rss_children
 
 
 def _capped(entry: RawEntry) -> tuple[RawEntry, list[str]]:

@@ -15,11 +15,10 @@ import re
 from typing import Final
 
 from pipeline.errors import BadInputError
+from pipeline.parsing.text import COMPILED
 
-try:  # _nothing_to_cut's walk by hand in C (pipeline/parsing/_accel.c), when it was built: the same answer
+if COMPILED:  # _nothing_to_cut's walk by hand in C (pipeline/parsing/_accel.c): the same answer
     from pipeline.parsing import _accel
-except ImportError:  # no C compiler where the package was installed: the regular expressions below
-    _accel = None  # type: ignore[assignment]
 
 MAX_ENTRIES: Final = 10_000  # items / entries in one feed document
 AUTHOR_MAX_BYTES: Final = 256
@@ -85,7 +84,7 @@ def _ascii_compatible(data: bytes) -> bool:
 
 
 def _cut_author_fields(data: bytes) -> tuple[bytes, int]:
-    nothing = _accel.nothing_to_cut(data) if _accel is not None else _nothing_to_cut(data)
+    nothing = _accel.nothing_to_cut(data) if COMPILED else _nothing_to_cut(data)
     return (data, 0) if nothing else _cut_every_author_field(data)
 
 
