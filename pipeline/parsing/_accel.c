@@ -1895,6 +1895,154 @@ simple_html_elements(PyObject *module, PyObject *unused)
     return elements;
 }
 
+/* ---- cdata_as_text: an RSS document's CDATA sections as escaped text (fastfeed._document) ---- */
+
+#define CDATA_MAX (1 << 20)
+
+/* Each byte of CDATA content: copied, written as a reference ('&', '<', and ']' so that no "]]>" forms with the
+ * text around it; '>' alone needs none), or not plain (a control character but tab and newline, CR, DEL). */
+static unsigned char CDATA_CLASS[256];
+
+static void
+init_cdata_class(void)
+{
+    for (int c = 0; c < 0x20; c++) {
+        CDATA_CLASS[c] = 2;
+    }
+    CDATA_CLASS['\t'] = CDATA_CLASS['\n'] = 0;
+    CDATA_CLASS[0x7f] = 2;
+    CDATA_CLASS['&'] = CDATA_CLASS['<'] = CDATA_CLASS[']'] = 1;
+}
+
+/* Appends the n bytes of CDATA content at p as character data: 0, 1 (not plain), -1 (error set). */
+static int
+append_escaped(Buffer *out, const unsigned char *p, size_t n)
+{
+    if (reserve(out, n + 64) < 0) {
+        return -1;
+    }
+    size_t start = 0, k = 0;
+    for (;;) {
+        while (k < n && CDATA_CLASS[p[k]] == 0) {
+            k++;
+        }
+        if (k >= n) {
+            break;
+        }
+        if (CDATA_CLASS[p[k]] == 2) {
+            return 1;
+        }
+        const char *ref = p[k] == '&' ? "&amp;" : p[k] == '<' ? "&lt;" : "&#93;";
+        if (append(out, (const char *)p + start, k - start) < 0 || append(out, ref, strlen(ref)) < 0) {
+            return -1;
+        }
+        start = ++k;
+    }
+    return append(out, (const char *)p + start, n - start);
+}
+
+/* Where the bytes `what` (m of them) first occur in [p, end), or NULL. */
+static const char *
+find_in(const char *p, const char *end, const char *what, size_t m)
+{
+    while (p + m <= end) {
+        const char *c = memchr(p, what[0], (size_t)(end - p) - m + 1);
+        if (c == NULL) {
+            return NULL;
+        }
+        if (memcmp(c, what, m) == 0) {
+            return c;
+        }
+        p = c + 1;
+    }
+    return NULL;
+}
+
+/* cdata_as_text(data): the document with every CDATA section inside the root element replaced by its content
+ * as escaped character data (the same text for an XML parser, which reads character data several times faster
+ * than CDATA), or None when there is none or the document is not plain (a DOCTYPE or other "<!" declaration, an
+ * unterminated comment, PI, tag or section, a CDATA section outside the root element, over CDATA_MAX bytes, or
+ * holding a control character or CR): the caller parses `data` as it is then. */
+static PyObject *
+cdata_as_text(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "cdata_as_text() needs bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(data);
+    const char *end = s + PyBytes_GET_SIZE(data);
+    const char *copied = s, *p = s;
+    Py_ssize_t depth = 0;
+    int sections = 0, plain = 1;
+    Buffer out = {NULL, 0, 0};
+    while (plain && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+        size_t left = (size_t)(end - p);
+        if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            const char *close = find_in(p + 9, end, "]]>", 3);
+            if (close == NULL || depth < 1 || close - (p + 9) > CDATA_MAX) {
+                plain = 0;
+                break;
+            }
+            if (append(&out, copied, (size_t)(p - copied)) < 0) {
+                break;
+            }
+            int status = append_escaped(&out, (const unsigned char *)p + 9, (size_t)(close - p - 9));
+            if (status != 0) {
+                plain = status < 0 ? plain : 0;
+                break;
+            }
+            sections++;
+            p = copied = close + 3;
+        }
+        else if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
+            const char *close = find_in(p + 4, end, "-->", 3);
+            plain = close != NULL;
+            p = plain ? close + 3 : p;
+        }
+        else if (left >= 2 && p[1] == '?') {
+            const char *close = find_in(p + 2, end, "?>", 2);
+            plain = close != NULL;
+            p = plain ? close + 2 : p;
+        }
+        else if (left >= 2 && p[1] == '!') {
+            plain = 0;
+        }
+        else { /* a start or end tag: to its '>', past quoted attribute values */
+            const char *c = p + 1;
+            while (c < end && *c != '>' && *c != '<') {
+                if (*c == '"' || *c == '\'') {
+                    c = memchr(c + 1, *c, (size_t)(end - c - 1));
+                    if (c == NULL) {
+                        c = end;
+                        break;
+                    }
+                }
+                c++;
+            }
+            if (c >= end || *c != '>') {
+                plain = 0;
+                break;
+            }
+            depth += p[1] == '/' ? -1 : c[-1] == '/' ? 0 : 1;
+            p = c + 1;
+        }
+    }
+    PyObject *result = NULL;
+    if (PyErr_Occurred()) {
+        result = NULL;
+    }
+    else if (!plain || sections == 0) {
+        result = Py_NewRef(Py_None);
+    }
+    else if (append(&out, copied, (size_t)(end - copied)) == 0) {
+        result = PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.len);
+    }
+    PyMem_Free(out.data);
+    return result;
+}
+
 /* ---- hash_form ---- */
 
 /* One pass over a str's code units of type T: ASCII letters lowered, "\n\n" -> " " (as bytes.replace does it:
@@ -2079,6 +2227,9 @@ static PyMethodDef module_methods[] = {
      "Whether UTF-8 text holds '<' or 't:'/'T:' (what text.strip_unsafe may act on)."},
     {"has_nul_or_surrogate", (PyCFunction)has_nul_or_surrogate, METH_O,
      "Whether a str holds NUL or a lone surrogate."},
+    {"cdata_as_text", (PyCFunction)cdata_as_text, METH_O,
+     "The XML document with its CDATA sections inside the root element as escaped text, or None (none, or "
+     "not plain)."},
     {"simple_html", (PyCFunction)simple_html, METH_O,
      "Walker.paragraphs of libxml2's tree of simple HTML (a few well-nested elements, plain references), read "
      "without building it; None for any other HTML."},
@@ -2106,6 +2257,7 @@ PyInit__accel(void)
 {
     init_classes();
     init_simple_text();
+    init_cdata_class();
     PyObject *etree = PyImport_ImportModule("lxml.etree");
     if (etree == NULL) {
         return NULL;
