@@ -15,30 +15,209 @@ from pipeline.parsing.text import html_to_text
 
 pytestmark = pytest.mark.skipif(not text_module.COMPILED, reason="pipeline.parsing._accel was not built")
 
-_READ = ["a", "abbr", "b", "cite", "code", "em", "i", "mark", "s", "small", "span", "strong", "sub", "sup", "u",
-         "p", "h1", "h2", "h6", "blockquote", "div", "figcaption", "figure", "li", "ol", "ul"]  # fmt: skip
-_OTHER = ["table", "td", "tr", "pre", "script", "style", "font", "center", "foo", "o:p", "x-y", "html", "body",
-          "head", "title", "textarea", "select", "option", "dl", "dt", "dd", "section", "q", "nav"]  # fmt: skip
+_READ = [
+    "a",
+    "abbr",
+    "b",
+    "cite",
+    "code",
+    "em",
+    "i",
+    "mark",
+    "s",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "u",
+    "p",
+    "h1",
+    "h2",
+    "h6",
+    "blockquote",
+    "div",
+    "figcaption",
+    "figure",
+    "li",
+    "ol",
+    "ul",
+]
+_OTHER = [
+    "table",
+    "td",
+    "tr",
+    "pre",
+    "script",
+    "style",
+    "font",
+    "center",
+    "foo",
+    "o:p",
+    "x-y",
+    "html",
+    "body",
+    "head",
+    "title",
+    "textarea",
+    "select",
+    "option",
+    "dl",
+    "dt",
+    "dd",
+    "section",
+    "q",
+    "nav",
+]
 _VOID = ["br", "img", "hr", "BR", "wbr", "input", "meta"]
-_ATTRIBUTES = ["", ' href="https://ex.com/a?x=1&amp;y=2"', " class='c'", " alt=x", " title=\"a>b\"",
-               " data-x", "  id = \"i\" ", " href=javascript:x", " x=a/", ' a="1"b="2"', " x='<b>'", " x=\"",
-               " =x", " 1a=2", "\t\nid=\"t\"", " src=https://img.ex.com/x.jpg", " /", "/", " x=`y`",
-               ' style="color:red"', " onclick=\"alert('x')\"", " xml:lang=\"en\""]  # fmt: skip
-_TEXTS = ["word", " ", "  ", "\n", "\n\n", "\t", "two words", "Caf\u00e9", "\u00a0", "\u201cquoted\u201d",
-          "\U0001d400", "\u0301", "e\u0301", "\u200b", "\ufeff", "\x85", "\x9f", "\x01", "\x7f", "\r", "\r\n",
-          "javascript:alert(1)", "JavaScript: tips", "a t: b", ">", "a > b", "<", "a < b", "\ufffe", "\uffff",
-          "\ufdd0", "\ud800", "\x00", "\u2028", "\u3000", "\ua000", "1", "x" * 50]  # fmt: skip
-_REFERENCES = ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;", "&nbsp;", "&mdash;", "&ndash;", "&hellip;",
-               "&lsquo;", "&rsquo;", "&ldquo;", "&rdquo;", "&copy;", "&euro;", "&trade;", "&times;", "&eacute;",
-               "&AMP;", "&amp", "&ampx;", "&unknown;", "&", "& ", "&#", "&#;", "&#x;", "&#65;", "&#x41;",
-               "&#X41;", "&#0;", "&#9;", "&#10;", "&#13;", "&#31;", "&#127;", "&#128;", "&#150;", "&#159;",
-               "&#160;", "&#8220;", "&#xd800;", "&#xDFFF;", "&#xfeff;", "&#xfffe;", "&#xffff;", "&#xfdd0;",
-               "&#x10ffff;", "&#x10fffe;", "&#x110000;", "&#1114111;", "&#99999999;", "&#0000065;",
-               "&#x0041;", "&#x00000041;", "&lt;script&gt;", "&lt;b&gt;", "&#60;p&#62;", "&amp;lt;i&amp;gt;",
-               "&#106;avascript:x"]  # fmt: skip
-_ODD = ["<!-- c -->", "<![CDATA[x]]>", "<?pi x?>", "<!DOCTYPE html>", "</", "<>", "< p>", "</ p>", "<p/>",
-        "</br>", "</img>", "<b/>", "</p >", "</p\n>", "<P>", "</P>", "<Div>", "<svg><p>x</p></svg>",
-        "<script>a<b>c</b></script>", "<?xml version='1.0'?>"]  # fmt: skip
+_ATTRIBUTES = [
+    "",
+    ' href="https://ex.com/a?x=1&amp;y=2"',
+    " class='c'",
+    " alt=x",
+    ' title="a>b"',
+    " data-x",
+    '  id = "i" ',
+    " href=javascript:x",
+    " x=a/",
+    ' a="1"b="2"',
+    " x='<b>'",
+    ' x="',
+    " =x",
+    " 1a=2",
+    '\t\nid="t"',
+    " src=https://img.ex.com/x.jpg",
+    " /",
+    "/",
+    " x=`y`",
+    ' style="color:red"',
+    " onclick=\"alert('x')\"",
+    ' xml:lang="en"',
+]
+_TEXTS = [
+    "word",
+    " ",
+    "  ",
+    "\n",
+    "\n\n",
+    "\t",
+    "two words",
+    "Caf\u00e9",
+    "\u00a0",
+    "\u201cquoted\u201d",
+    "\U0001d400",
+    "\u0301",
+    "e\u0301",
+    "\u200b",
+    "\ufeff",
+    "\x85",
+    "\x9f",
+    "\x01",
+    "\x7f",
+    "\r",
+    "\r\n",
+    "javascript:alert(1)",
+    "JavaScript: tips",
+    "a t: b",
+    ">",
+    "a > b",
+    "<",
+    "a < b",
+    "\ufffe",
+    "\uffff",
+    "\ufdd0",
+    "\ud800",
+    "\x00",
+    "\u2028",
+    "\u3000",
+    "\ua000",
+    "1",
+    "x" * 50,
+]
+_REFERENCES = [
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "&quot;",
+    "&apos;",
+    "&nbsp;",
+    "&mdash;",
+    "&ndash;",
+    "&hellip;",
+    "&lsquo;",
+    "&rsquo;",
+    "&ldquo;",
+    "&rdquo;",
+    "&copy;",
+    "&euro;",
+    "&trade;",
+    "&times;",
+    "&eacute;",
+    "&AMP;",
+    "&amp",
+    "&ampx;",
+    "&unknown;",
+    "&",
+    "& ",
+    "&#",
+    "&#;",
+    "&#x;",
+    "&#65;",
+    "&#x41;",
+    "&#X41;",
+    "&#0;",
+    "&#9;",
+    "&#10;",
+    "&#13;",
+    "&#31;",
+    "&#127;",
+    "&#128;",
+    "&#150;",
+    "&#159;",
+    "&#160;",
+    "&#8220;",
+    "&#xd800;",
+    "&#xDFFF;",
+    "&#xfeff;",
+    "&#xfffe;",
+    "&#xffff;",
+    "&#xfdd0;",
+    "&#x10ffff;",
+    "&#x10fffe;",
+    "&#x110000;",
+    "&#1114111;",
+    "&#99999999;",
+    "&#0000065;",
+    "&#x0041;",
+    "&#x00000041;",
+    "&lt;script&gt;",
+    "&lt;b&gt;",
+    "&#60;p&#62;",
+    "&amp;lt;i&amp;gt;",
+    "&#106;avascript:x",
+]
+_ODD = [
+    "<!-- c -->",
+    "<![CDATA[x]]>",
+    "<?pi x?>",
+    "<!DOCTYPE html>",
+    "</",
+    "<>",
+    "< p>",
+    "</ p>",
+    "<p/>",
+    "</br>",
+    "</img>",
+    "<b/>",
+    "</p >",
+    "</p\n>",
+    "<P>",
+    "</P>",
+    "<Div>",
+    "<svg><p>x</p></svg>",
+    "<script>a<b>c</b></script>",
+    "<?xml version='1.0'?>",
+]
 
 
 def _tag(rng: random.Random, name: str) -> str:
@@ -74,9 +253,25 @@ def _lists(rng: random.Random) -> str:
     parts = []
     for _ in range(rng.randint(1, 4)):
         kind = rng.choice(("ul", "ol", "li", "p", "div", "h2", "b", "figure"))
-        inner = rng.choice(("", " ", "\n", "x", "<li>a</li>", " <li>a</li> <li>b</li> ", "<p>p</p>",
-                            "<ul><li>n</li></ul>", "<b>b</b> c", "<div>d</div>", "<img src=x><figcaption>c"
-                            "</figcaption>", "&amp;", "<li>a<ul><li>b</li></ul>c</li>", "<br>", "<hr>"))  # fmt: skip
+        inner = rng.choice(
+            (
+                "",
+                " ",
+                "\n",
+                "x",
+                "<li>a</li>",
+                " <li>a</li> <li>b</li> ",
+                "<p>p</p>",
+                "<ul><li>n</li></ul>",
+                "<b>b</b> c",
+                "<div>d</div>",
+                "<img src=x><figcaption>c</figcaption>",
+                "&amp;",
+                "<li>a<ul><li>b</li></ul>c</li>",
+                "<br>",
+                "<hr>",
+            )
+        )
         parts.append(f"{rng.choice(('', 't ', ' '))}<{kind}>{inner}</{kind}>")
     return "".join(parts)
 
@@ -129,22 +324,57 @@ def test_simple_html_agrees_on_the_text_tests_markup(monkeypatch):
 
 
 def test_simple_html_turns_down_what_it_does_not_read():
-    for html in ["<!-- c -->x", "<![CDATA[x]]>", "<script>x</script>", "<table><tr><td>x</td></tr></table>",
-                 "<p>a<div>b</div>c</p>", "<b>a<b>b</b></b>", "<li>x</li>", "<ul>x</ul>", "<p>x", "x</p>",
-                 "<p>x</b>", "AT&T", "&eacute;", "&amp", "&#128;", "&#xd800;", "a\rb", "a\x01b", "\x85",
-                 "\ufeff<p>x</p>", "<b/>x", "<p x=\"a<b\">x</p>", "<br>\ud800", "<pre>x</pre>",
-                 "<div>" * 40 + "x" + "</div>" * 40]:  # fmt: skip
+    for html in [
+        "<!-- c -->x",
+        "<![CDATA[x]]>",
+        "<script>x</script>",
+        "<table><tr><td>x</td></tr></table>",
+        "<p>a<div>b</div>c</p>",
+        "<b>a<b>b</b></b>",
+        "<li>x</li>",
+        "<ul>x</ul>",
+        "<p>x",
+        "x</p>",
+        "<p>x</b>",
+        "AT&T",
+        "&eacute;",
+        "&amp",
+        "&#128;",
+        "&#xd800;",
+        "a\rb",
+        "a\x01b",
+        "\x85",
+        "\ufeff<p>x</p>",
+        "<b/>x",
+        '<p x="a<b">x</p>',
+        "<br>\ud800",
+        "<pre>x</pre>",
+        "<div>" * 40 + "x" + "</div>" * 40,
+    ]:
         assert text_module._accel.simple_html(html) is None, repr(html)
-    assert text_module._accel.simple_html("<p>A &amp; B<br/>c</p>") == ("A & B\n\nc", "", b"\n\nA & B\n\n\n\nc\n\n")
+    assert text_module._accel.simple_html("<p>A &amp; B<br/>c</p>") == (
+        "A & B\n\nc",
+        "",
+        b"\n\nA & B\n\n\n\nc\n\n",
+    )
 
 
 def test_simple_html_is_linear_and_reads_big_input():
     body = "<p>Some <b>bold</b> text &amp; an <a href='https://ex.com/'>entity</a> &#8220;here&#8221;.</p>"
     for repeat in (20000, 40000):  # (timed by hand when written: twice the input, twice the time)
         got = text_module._accel.simple_html(body * repeat)
-        assert isinstance(got, tuple) and got[0] == "\n\n".join(["Some bold text & an entity \u201chere\u201d."] * repeat)
-    hostile = ["<" * 100000, "&" * 100000, "<a" + " x" * 100000, "<a x='" + "a" * 100000, "&#" + "9" * 100000,
-               "<p>" * 100000, "</p>" * 100000, "<b>" + "<i>x</i>" * 100000]  # fmt: skip
+        want = "\n\n".join(["Some bold text & an entity \u201chere\u201d."] * repeat)
+        assert isinstance(got, tuple) and got[0] == want
+    hostile = [
+        "<" * 100000,
+        "&" * 100000,
+        "<a" + " x" * 100000,
+        "<a x='" + "a" * 100000,
+        "&#" + "9" * 100000,
+        "<p>" * 100000,
+        "</p>" * 100000,
+        "<b>" + "<i>x</i>" * 100000,
+    ]
     for html in hostile:
         text_module._accel.simple_html(html)  # no crash, no quadratic time (not simple, or read in one pass)
 
