@@ -1941,21 +1941,11 @@ append_escaped(Buffer *out, const unsigned char *p, size_t n)
     return append(out, (const char *)p + start, n - start);
 }
 
-/* Where the bytes `what` (m of them) first occur in [p, end), or NULL. */
+/* find_bytes over [p, end) of the document s. */
 static const char *
-find_in(const char *p, const char *end, const char *what, size_t m)
+find_in(const char *s, const char *p, const char *end, const char *what, size_t m)
 {
-    while (p + m <= end) {
-        const char *c = memchr(p, what[0], (size_t)(end - p) - m + 1);
-        if (c == NULL) {
-            return NULL;
-        }
-        if (memcmp(c, what, m) == 0) {
-            return c;
-        }
-        p = c + 1;
-    }
-    return NULL;
+    return (const char *)find_bytes((const unsigned char *)s, (size_t)(end - s), (size_t)(p - s), what, m);
 }
 
 /* cdata_as_text(data): the document with every CDATA section inside the root element replaced by its content
@@ -1980,7 +1970,7 @@ cdata_as_text(PyObject *module, PyObject *data)
     while (plain && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
         size_t left = (size_t)(end - p);
         if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
-            const char *close = find_in(p + 9, end, "]]>", 3);
+            const char *close = find_in(s, p + 9, end, "]]>", 3);
             if (close == NULL || depth < 1 || close - (p + 9) > CDATA_MAX) {
                 plain = 0;
                 break;
@@ -1997,12 +1987,12 @@ cdata_as_text(PyObject *module, PyObject *data)
             p = copied = close + 3;
         }
         else if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
-            const char *close = find_in(p + 4, end, "-->", 3);
+            const char *close = find_in(s, p + 4, end, "-->", 3);
             plain = close != NULL;
             p = plain ? close + 3 : p;
         }
         else if (left >= 2 && p[1] == '?') {
-            const char *close = find_in(p + 2, end, "?>", 2);
+            const char *close = find_in(s, p + 2, end, "?>", 2);
             plain = close != NULL;
             p = plain ? close + 2 : p;
         }
