@@ -4,6 +4,7 @@ Python: the same (text, names, categories, guid_is_link) wherever the compiled r
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,3 +225,28 @@ def test_cdata_as_text_is_linear_on_hostile_input():
     for piece in (b"<![CDATA[", b"]]>", b"<!--", b"<a x='", b"<a>", b"<", b"]", b"<![CDATA[x]]>"):
         for times in (50000, 100000):  # (timed by hand when written: twice the input, twice the time)
             _accel.cdata_as_text(b"<r>" + piece * times + b"</r>")
+
+
+@needs_reader
+def test_cdata_as_text_escapes_content_as_its_definition_says():
+    """Random content (8 bytes at a time in C, controls, tab, newline, the escaped bytes anywhere in a word)
+    against the rule: `&` `<` `]` as references, other bytes as they are, None for a control but tab and
+    newline, CR or DEL."""
+    from pipeline.parsing import _accel
+
+    def escaped(content: bytes) -> bytes | None:
+        if any((c < 0x20 and c not in (9, 10)) or c == 0x7F for c in content):
+            return None
+        return content.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b"]", b"&#93;")
+
+    rng = random.Random(3)
+    odd = [0, 1, 9, 10, 13, 31, 32, 38, 60, 62, 93, 126, 127, 128, 0xC3, 0xA9, 255]
+    for _ in range(20000):
+        n = rng.randint(0, 40)
+        content = bytes(rng.choice(odd) if rng.random() < 0.3 else rng.randrange(32, 127) for _ in range(n))
+        content = content.replace(b"]]>", b"")
+        if b"]]>" in content:
+            continue
+        want = escaped(content)
+        got = _accel.cdata_as_text(b"<r><a><![CDATA[" + content + b"]]></a></r>")
+        assert got == (None if want is None else b"<r><a>" + want + b"</a></r>"), content

@@ -1914,6 +1914,24 @@ init_cdata_class(void)
     CDATA_CLASS['&'] = CDATA_CLASS['<'] = CDATA_CLASS[']'] = 1;
 }
 
+/* Whether one of the 8 bytes at p is not copied as it is (CDATA_CLASS nonzero, or a tab or newline, which the
+ * byte loop then copies): a byte below 0x20, '&', '<', ']' or DEL (exact: no borrow between bytes). */
+static inline int
+cdata_special8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL, low7 = 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t special = 0;
+    const unsigned char bytes[] = {'&', '<', ']', 0x7f};
+    for (int b = 0; b < 4; b++) {
+        uint64_t x = w ^ (bytes[b] * ones);
+        special |= ~(((x & low7) + low7) | x) & high; /* high bit of each zero byte of x */
+    }
+    uint64_t small = ~(((w & low7) + (0x80 - 0x20) * ones) | w) & high; /* high bit of each byte below 0x20 */
+    return (special | small) != 0;
+}
+
 /* Appends the n bytes of CDATA content at p as character data: 0, 1 (not plain), -1 (error set). */
 static int
 append_escaped(Buffer *out, const unsigned char *p, size_t n)
@@ -1923,6 +1941,9 @@ append_escaped(Buffer *out, const unsigned char *p, size_t n)
     }
     size_t start = 0, k = 0;
     for (;;) {
+        while (k + 8 <= n && !cdata_special8(p + k)) {
+            k += 8;
+        }
         while (k < n && CDATA_CLASS[p[k]] == 0) {
             k++;
         }
