@@ -26,6 +26,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "_sha256.h"
 
 /* libxml2's xmlNode, up to the field read here (libxml/tree.h) */
 typedef struct XNode {
@@ -1590,6 +1591,27 @@ has_nul_or_surrogate(PyObject *module, PyObject *text)
     return PyBool_FromLong(found);
 }
 
+/* ---- digest32 ---- */
+
+static int sha_ni; /* whether the CPU has the SHA extensions (set at import) */
+
+static PyObject *
+digest32(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "digest32() needs bytes");
+        return NULL;
+    }
+    if (!sha_ni) {
+        PyErr_SetString(PyExc_RuntimeError, "digest32() needs the CPU's SHA extensions (see SHA_NI)");
+        return NULL;
+    }
+    char hex[32];
+    sha256_ni_hex32((const unsigned char *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), hex);
+    return PyUnicode_FromStringAndSize(hex, 32);
+}
+
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
@@ -1605,6 +1627,8 @@ static PyMethodDef module_methods[] = {
      "Whether a str holds NUL or a lone surrogate."},
     {"nothing_to_cut", (PyCFunction)nothing_to_cut, METH_O,
      "prescreen._nothing_to_cut(data): whether every author field is short text or one short CDATA section."},
+    {"digest32", (PyCFunction)digest32, METH_O,
+     "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1646,7 +1670,9 @@ PyInit__accel(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
+    sha_ni = sha256_ni_available();
+    if (PyModule_AddObjectRef(module, "SHA_NI", sha_ni ? Py_True : Py_False) < 0 ||
+        PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
         PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0) {
         Py_DECREF(module);
         return NULL;
