@@ -26,6 +26,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "_sha256.h"
 
 /* libxml2's xmlNode, up to the field read here (libxml/tree.h) */
 typedef struct XNode {
@@ -2225,6 +2226,190 @@ has_nul_or_surrogate(PyObject *module, PyObject *text)
     return PyBool_FromLong(found);
 }
 
+/* ---- plain_url ---- */
+
+/* urls._PLAIN_URL_RE's character classes: host labels, path (after its '/'), query (after its '?'). */
+static int
+url_host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+static int
+url_path_char(unsigned char c)
+{
+    return url_host_char(c) || (c != 0 && strchr("._~!$&'()*+,;=@%/", c) != NULL);
+}
+
+typedef struct {
+    Py_ssize_t start, len, name_len; /* a query pair, and the length of its name (up to the first '=') */
+} UrlPair;
+
+static int
+url_pair_before(const char *q, const UrlPair *a, const UrlPair *b)
+{
+    /* strictly before, by name (ASCII: byte order is str order; a prefix first) */
+    Py_ssize_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+    int c = memcmp(q + a->start, q + b->start, (size_t)n);
+    return c < 0 || (c == 0 && a->name_len < b->name_len);
+}
+
+/* Stable merge sort of pairs[lo, hi) by name (list.sort(key=name) keeps equal names in order). */
+static void
+url_sort_pairs(const char *q, UrlPair *pairs, UrlPair *tmp, Py_ssize_t lo, Py_ssize_t hi)
+{
+    if (hi - lo < 2) {
+        return;
+    }
+    Py_ssize_t mid = lo + (hi - lo) / 2;
+    url_sort_pairs(q, pairs, tmp, lo, mid);
+    url_sort_pairs(q, pairs, tmp, mid, hi);
+    Py_ssize_t i = lo, j = mid, k = lo;
+    while (i < mid && j < hi) {
+        tmp[k++] = url_pair_before(q, &pairs[j], &pairs[i]) ? pairs[j++] : pairs[i++];
+    }
+    while (i < mid) {
+        tmp[k++] = pairs[i++];
+    }
+    while (j < hi) {
+        tmp[k++] = pairs[j++];
+    }
+    memcpy(pairs + lo, tmp + lo, (size_t)(hi - lo) * sizeof(UrlPair));
+}
+
+/* urls.canonical_url(url) for a URL _PLAIN_URL_RE matches whole: the host lower-cased, "/" for no path, the
+ * query's pairs without those `dropped(name)` says to drop (tracking, secrets), sorted by name. None for
+ * any other URL (the Python path reads it). */
+static PyObject *
+plain_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "plain_url() needs a str and a callable");
+        return NULL;
+    }
+    PyObject *url = args[0], *dropped = args[1];
+    if (!PyUnicode_IS_ASCII(url)) {
+        Py_RETURN_NONE;
+    }
+    const char *u = (const char *)PyUnicode_1BYTE_DATA(url);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(url), i;
+    if (n >= 7 && memcmp(u, "http://", 7) == 0) {
+        i = 7;
+    }
+    else if (n >= 8 && memcmp(u, "https://", 8) == 0) {
+        i = 8;
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t host = i;
+    for (;;) { /* labels of [A-Za-z0-9-]+ joined by single dots */
+        Py_ssize_t label = i;
+        while (i < n && url_host_char((unsigned char)u[i])) {
+            i++;
+        }
+        if (i == label) {
+            Py_RETURN_NONE;
+        }
+        if (i < n && u[i] == '.') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    Py_ssize_t host_end = i, path = i;
+    if (i < n && u[i] == '/') {
+        while (i < n && url_path_char((unsigned char)u[i])) {
+            i++;
+        }
+    }
+    Py_ssize_t path_end = i, query = -1;
+    if (i < n && u[i] == '?') {
+        query = ++i;
+        while (i < n && (url_path_char((unsigned char)u[i]) || u[i] == '?')) {
+            i++;
+        }
+    }
+    if (i != n) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t max_pairs = query < 0 ? 0 : n - query + 1;
+    char *out = PyMem_Malloc((size_t)n + 2);
+    UrlPair *pairs = PyMem_Malloc(((size_t)max_pairs * 2 + 1) * sizeof(UrlPair));
+    PyObject *result = NULL;
+    if (out == NULL || pairs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t len = host;
+    memcpy(out, u, (size_t)host);
+    for (Py_ssize_t k = host; k < host_end; k++) {
+        unsigned char c = (unsigned char)u[k];
+        out[len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (path_end > path) {
+        memcpy(out + len, u + path, (size_t)(path_end - path));
+        len += path_end - path;
+    }
+    else {
+        out[len++] = '/';
+    }
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t start = query; start >= 0 && start <= n;) {
+        const char *amp = memchr(u + start, '&', (size_t)(n - start));
+        Py_ssize_t end = amp == NULL ? n : amp - u;
+        if (end > start) {
+            const char *eq = memchr(u + start, '=', (size_t)(end - start));
+            Py_ssize_t name_len = eq == NULL ? end - start : eq - (u + start);
+            PyObject *name = PyUnicode_FromStringAndSize(u + start, name_len);
+            PyObject *answer = name == NULL ? NULL : PyObject_CallOneArg(dropped, name);
+            Py_XDECREF(name);
+            int drop = answer == NULL ? -1 : PyObject_IsTrue(answer);
+            Py_XDECREF(answer);
+            if (drop < 0) {
+                goto done;
+            }
+            if (!drop) {
+                pairs[kept++] = (UrlPair){start, end - start, name_len};
+            }
+        }
+        start = end + 1;
+    }
+    url_sort_pairs(u, pairs, pairs + max_pairs, 0, kept);
+    for (Py_ssize_t k = 0; k < kept; k++) {
+        out[len++] = k == 0 ? '?' : '&';
+        memcpy(out + len, u + pairs[k].start, (size_t)pairs[k].len);
+        len += pairs[k].len;
+    }
+    result = PyUnicode_DecodeASCII(out, len, NULL);
+done:
+    PyMem_Free(out);
+    PyMem_Free(pairs);
+    return result;
+}
+
+/* ---- digest32 ---- */
+
+static int sha_ni; /* whether the CPU has the SHA extensions (set at import) */
+
+static PyObject *
+digest32(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "digest32() needs bytes");
+        return NULL;
+    }
+    if (!sha_ni) {
+        PyErr_SetString(PyExc_RuntimeError, "digest32() needs the CPU's SHA extensions (see SHA_NI)");
+        return NULL;
+    }
+    char hex[32];
+    sha256_ni_hex32((const unsigned char *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), hex);
+    return PyUnicode_FromStringAndSize(hex, 32);
+}
+
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
@@ -2248,6 +2433,11 @@ static PyMethodDef module_methods[] = {
      "{element: gives paragraph breaks} of the elements simple_html reads."},
     {"nothing_to_cut", (PyCFunction)nothing_to_cut, METH_O,
      "prescreen._nothing_to_cut(data): whether every author field is short text or one short CDATA section."},
+    {"plain_url", (PyCFunction)(void (*)(void))plain_url, METH_FASTCALL,
+     "urls.canonical_url(url) for a URL urls._PLAIN_URL_RE matches whole (query pairs kept unless "
+     "dropped(name)), else None."},
+    {"digest32", (PyCFunction)digest32, METH_O,
+     "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2291,7 +2481,9 @@ PyInit__accel(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
+    sha_ni = sha256_ni_available();
+    if (PyModule_AddObjectRef(module, "SHA_NI", sha_ni ? Py_True : Py_False) < 0 ||
+        PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
         PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0) {
         Py_DECREF(module);
         return NULL;
