@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from pipeline.cli import main
@@ -252,3 +254,18 @@ def test_a_failed_periodic_flush_loses_no_landing(tmp_path: Path, monkeypatch: p
         third = land(lake, DAY3, [story(2, day=25), story(3, day=26)], session=session)
     assert second.rows == 1 and (third.counts["duplicate"], third.counts["new"]) == (1, 1)
     assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_new_rows_are_sorted_and_deduplicated_as_python_sorts_them() -> None:
+    rng = random.Random(7)
+    names = ["a", "B", "é", "z", "ß", "日本", "\U0001f600", "a\x00", ""]
+    rows = [(rng.randrange(4), rng.choice(names) + rng.choice(names), rng.choice(names)) for _ in range(300)]
+    table = pa.table(
+        {
+            "shard": pa.array([r[0] for r in rows], pa.int32()),
+            "story_id": pa.array([r[1] for r in rows], pa.string()),
+            "content_hash": pa.array([r[2] for r in rows], pa.string()),
+        }
+    )
+    got = keyindex._sorted_unique(table)
+    assert list(zip(*(got.column(n).to_pylist() for n in got.column_names), strict=True)) == sorted(set(rows))

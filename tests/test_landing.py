@@ -1,13 +1,24 @@
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from pipeline.errors import FatalError, RetriableError
 from pipeline.jobs.intervals import Interval
-from pipeline.lake.landing import Manifest, land, land_staged, landed_versions, read_manifest, story_day
+from pipeline.lake.landing import (
+    COUNT_KEYS,
+    Manifest,
+    _choose,
+    land,
+    land_staged,
+    landed_versions,
+    read_manifest,
+    story_day,
+)
 from pipeline.lake.parquet import parquet_bytes, read_stories, to_table
 from pipeline.lake.store import LocalLake, ObjectInfo
 from pipeline.lake.validate import validate
@@ -319,3 +330,40 @@ def test_feeds_that_are_not_json_fail_before_anything_changes(tmp_path: Path) ->
     with pytest.raises(FatalError, match="JSON-able"):
         land(lake, DAY1, [story(1)], feeds=[{"feed_id": "f", "fetched_at": datetime.now(UTC)}])
     assert lake.list() == []
+
+
+def _choose_reference(
+    versions: list[tuple[str, str]], carried_from: int, existing: set[tuple[str, str]]
+) -> tuple[list[int], dict[str, int]]:
+    """The row-by-row rule landing._choose implements column-wise."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    counts["input"] = carried_from
+    existing_ids = {sid for sid, _ in existing}
+    seen: set[tuple[str, str]] = set()
+    landed: list[int] = []
+    for row, version in enumerate(versions):
+        carried = row >= carried_from
+        if version in seen:
+            counts["batch_duplicate"] += 0 if carried else 1
+            continue
+        seen.add(version)
+        if version in existing:
+            counts["duplicate"] += 0 if carried else 1
+            continue
+        counts["kept" if carried else "updated" if version[0] in existing_ids else "new"] += 1
+        existing_ids.add(version[0])
+        landed.append(row)
+    return landed, counts
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_choosing_rows_column_wise_matches_the_row_by_row_rule(seed: int) -> None:
+    rng = random.Random(seed)
+    rows = rng.randrange(0, 60)
+    versions = [(f"id-{rng.randrange(12)}", f"h{rng.randrange(3)}") for _ in range(rows)]
+    carried_from = rng.randrange(0, rows + 1)
+    existing = {(f"id-{rng.randrange(15)}", f"h{rng.randrange(3)}") for _ in range(rng.randrange(0, 8))}
+    ids, hashes = (pa.array([v[i] for v in versions], pa.string()) for i in (0, 1))
+    table = pa.table({"story_id": ids, "content_hash": hashes})
+    landed, counts = _choose(table, carried_from, existing)
+    assert (landed, counts) == _choose_reference(versions, carried_from, existing)

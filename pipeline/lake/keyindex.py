@@ -33,9 +33,9 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import pyarrow as pa
@@ -151,7 +151,7 @@ class KeyIndex:
     def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """story_id -> {content_hash: owner} for the ids that any manifest names."""
         found: dict[str, dict[str, str]] = {}
-        wanted = sorted(set(story_ids))
+        wanted = list(set(story_ids))  # (in any order: the filter below is a set membership)
         numbers = sorted(set(self.shards_of(wanted)))
         self.preload(numbers)
         tables = [table for table in map(self.shard, numbers) if table.num_rows]
@@ -192,26 +192,45 @@ class KeyIndex:
 
     def assign(self, owner: str, versions: Iterable[Version]) -> None:
         """Make `versions` exactly the rows of `owner` in the pending landing's shards."""
+        given = list(versions)
+        self.assign_columns(owner, [sid for sid, _ in given], pa.array([h for _, h in given], pa.string()))
+
+    def assign_columns(self, owner: str, story_ids: list[str], content_hashes: pa.Array[Any]) -> None:
+        """assign() of the versions (story_ids[i], content_hashes[i]): a landing's rows, their hashes left a
+        column (no Python tuple or hash string per row)."""
         pending = self.pending[-1] if self.pending else {}
         if pending.get("owner") != owner:
             raise FatalError("key index: assign() without begin() for this owner", owner=owner)
-        given = list(versions)
-        new: dict[int, list[Version]] = defaultdict(list)
-        for version, number in zip(given, self.shards_of(sid for sid, _ in given), strict=True):
-            new[number].append(version)
-        if set(new) - set(pending["shards"]):
+        numbers = pa.array(self.shards_of(story_ids), pa.int32())
+        if set(pc.unique(numbers).to_pylist()) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])
         current = self._rows_of(owner, pending["shards"])
+        new = _sorted_unique(
+            pa.table(
+                {
+                    "shard": numbers,
+                    "story_id": pa.array(story_ids, pa.string()),
+                    "content_hash": content_hashes,
+                }
+            )
+        )
+        starts = new.column("shard").to_pylist()  # sorted: each shard's new rows are one run
+        runs = {n: (bisect.bisect_left(starts, n), bisect.bisect_right(starts, n)) for n in pending["shards"]}
         # (a shard is unchanged when the owner's rows there are these already: a rerun of the same stories)
-        changed = sorted(n for n in pending["shards"] if current.get(n, set()) != set(new.get(n, [])))
-        added = _table({(n, *v): owner for n in changed for v in new.get(n, [])}, numbered=True)
-        numbers = added.column("shard").to_pylist()  # sorted: each changed shard's new rows are one run
-        bounds = [*(bisect.bisect_left(numbers, n) for n in changed), len(numbers)]
-        added = added.drop_columns(["shard"])
-        for number, start, end in zip(changed, bounds, bounds[1:], strict=False):  # (bounds: one more)
+        changed = sorted(
+            n
+            for n, (start, end) in runs.items()
+            if (_versions_of(new.slice(start, end - start)) != current[n] if n in current else end > start)
+        )
+        added = pa.table(
+            [new.column("story_id"), new.column("content_hash"), pa.repeat(pa.scalar(owner), new.num_rows)],
+            schema=_SCHEMA,
+        )
+        for number in changed:
+            start, end = runs[number]
             table = self.shard(number)
-            if current.get(number):
+            if number in current:
                 table = table.filter(
                     pc.invert(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
                 )
@@ -414,17 +433,28 @@ def _write_head(lake: Lake, head: Mapping[str, Any]) -> None:
     lake.put(HEAD_KEY, (json.dumps(head, sort_keys=True) + "\n").encode(), "application/json")
 
 
-def _table(rows: Mapping[tuple[Any, ...], str], *, numbered: bool = False) -> pa.Table:
-    """Index rows, sorted: {(story_id, content_hash): owner}; with `numbered`, {(shard, story_id,
-    content_hash): owner} and a leading `shard` column (for slicing per shard)."""
+def _table(rows: Mapping[Version, str]) -> pa.Table:
+    """Index rows, sorted: {(story_id, content_hash): owner}."""
     ordered = sorted(rows.items())
-    ids = [v[-2] for v, _ in ordered]
-    hashes = [v[-1] for v, _ in ordered]
+    ids = [v[0] for v, _ in ordered]
+    hashes = [v[1] for v, _ in ordered]
     owners = [o for _, o in ordered]
-    table = pa.table([pa.array(c, pa.string()) for c in (ids, hashes, owners)], schema=_SCHEMA)
-    return (
-        table.add_column(0, "shard", pa.array([v[0] for v, _ in ordered], pa.int32())) if numbered else table
-    )
+    return pa.table([pa.array(c, pa.string()) for c in (ids, hashes, owners)], schema=_SCHEMA)
+
+
+def _sorted_unique(rows: pa.Table) -> pa.Table:
+    """(shard, story_id, content_hash) rows sorted by those columns, each row once (strings compare as UTF-8
+    bytes, which is code point order: the order Python's sorted() gives)."""
+    order = pc.sort_indices(rows, sort_keys=[(name, "ascending") for name in rows.column_names])
+    rows = rows.take(order)
+    if rows.num_rows < 2:
+        return rows
+    ids, hashes = rows.column("story_id").combine_chunks(), rows.column("content_hash").combine_chunks()
+    head, tail = slice(0, rows.num_rows - 1), slice(1, None)
+    repeated = pc.and_(
+        pc.equal(ids[tail], ids[head]), pc.equal(hashes[tail], hashes[head])
+    )  # (the same id is in the same shard)
+    return rows.filter(pa.concat_arrays([pa.array([True]), pc.invert(repeated)]))
 
 
 def _versions_list(rows: pa.Table) -> list[Version]:

@@ -14,14 +14,14 @@ successful attempt keeps, and which it rewrites or removes.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -239,44 +239,26 @@ def _land(
     this_manifest = manifest_key(interval.job, interval.label)
     old_keys, earlier = _earlier_attempt(lake, interval, index)
     combined = pa.concat_tables([batch, earlier]) if earlier.num_rows else batch
-    versions = _versions(combined)
     carried_from = batch.num_rows
-    found = index.lookup({sid for sid, _ in versions})
+    ids = cast(list[str], combined.column("story_id").to_pylist())
+    found = index.lookup(ids)
     live = _live_owners(lake, {o for hashes in found.values() for o in hashes.values()} - {owner})
     existing = {(sid, h) for sid, hashes in found.items() for h, o in hashes.items() if o in live}
     held = compacted_versions(lake, this_manifest, index.owner_rows) if lake.exists(this_manifest) else set()
     existing |= held  # this interval's stories that a compaction moved into its file: landed, stay indexed
-    existing_ids = {sid for sid, _ in existing}
-
-    counts = dict.fromkeys(COUNT_KEYS, 0)
-    counts["input"] = batch.num_rows
-    seen: set[tuple[str, str]] = set()
-    landed: list[int] = []
-    for row, version in enumerate(versions):
-        carried = row >= carried_from
-        if version in seen:
-            counts["batch_duplicate"] += 0 if carried else 1
-            continue
-        seen.add(version)
-        if version in existing:
-            if not carried:  # a kept story that landed elsewhere since is simply not landed twice
-                counts["duplicate"] += 1
-            continue
-        counts["kept" if carried else "updated" if version[0] in existing_ids else "new"] += 1
-        existing_ids.add(version[0])
-        landed.append(row)
+    landed, counts = _choose(combined, carried_from, existing)
 
     rows = _select(combined, landed)
-    by_day: dict[date, list[int]] = defaultdict(list)
-    for i, day in enumerate(_days(rows)):
-        by_day[day].append(i)
     # Encode everything first: nothing is touched before every object's bytes exist.
-    payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in sorted(by_day.items())]
+    payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in _day_rows(rows)]
     object_keys = [story_object_key(day, interval) for day, _, _ in payloads]
-    owned = [versions[r] for r in landed] + sorted(held)
-    touched = [sid for sid, _ in owned] + [sid for sid, _ in versions[carried_from:]]  # + the old rows
-    index.begin(owner, run_id, touched, object_keys)
-    index.assign(owner, owned)
+    held_ids = [sid for sid, _ in sorted(held)]
+    owned_ids = [*(ids[row] for row in landed), *held_ids]
+    owned_hashes = pa.concat_arrays(
+        [rows.column("content_hash").combine_chunks(), pa.array([h for _, h in sorted(held)], pa.string())]
+    )
+    index.begin(owner, run_id, [*owned_ids, *ids[carried_from:]], object_keys)  # (+ the old rows' shards)
+    index.assign_columns(owner, owned_ids, owned_hashes)
     _retract(lake, interval)
     objects = [
         _write_verified(lake, key, day, n, data)
@@ -289,7 +271,9 @@ def _land(
         label=interval.label,
         run_id=run_id,
         created_at=datetime.now(UTC).isoformat(),
-        taxonomy_version=",".join(sorted(v for v in set(rows.column("taxonomy_version").to_pylist()) if v)),
+        taxonomy_version=",".join(
+            sorted(v for v in pc.unique(rows.column("taxonomy_version")).to_pylist() if v)
+        ),
         feeds=feed_list,
         counts=counts,
         objects=objects,
@@ -401,20 +385,51 @@ def _as_table(stories: Iterable[Story] | pa.Table, interval: Interval) -> pa.Tab
 
 def _select(table: pa.Table, rows: list[int]) -> pa.Table:
     """table.take(rows), without the copy when rows is every row in order (a backfill day, usually)."""
-    if len(rows) == table.num_rows and (not rows or rows[-1] == len(rows) - 1):
+    if len(rows) == table.num_rows:
         return table  # rows are increasing and distinct, so this is 0..n-1
     return table.take(pa.array(rows, pa.int64()))
 
 
-def _versions(table: pa.Table) -> list[tuple[str, str]]:
-    ids, hashes = table.column("story_id").to_pylist(), table.column("content_hash").to_pylist()
-    return list(zip(map(str, ids), map(str, hashes), strict=True))
+def _choose(
+    table: pa.Table, carried_from: int, existing: set[tuple[str, str]]
+) -> tuple[list[int], dict[str, int]]:
+    """The rows to land (increasing) and the landing's counts. Rows from `carried_from` on are an earlier
+    attempt's, kept unless this batch has them. A version lands at its first row unless `existing` (landed
+    elsewhere) names it; a landed row of the batch is `updated` when its story id is in `existing` or landed
+    at an earlier row, else `new`. Column-wise: Python strings only for the rows whose id `existing` names."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    counts["input"] = carried_from
+    ids, hashes = table.column("story_id"), table.column("content_hash")
+    numbered = pa.table(
+        {"story_id": ids, "content_hash": hashes, "row": pa.array(range(len(ids)), pa.int64())}
+    )
+    firsts = numbered.group_by(["story_id", "content_hash"], use_threads=False).aggregate([("row", "min")])
+    first = sorted(cast(list[int], firsts.column("row_min").to_pylist()))
+    counts["batch_duplicate"] = carried_from - bisect.bisect_left(first, carried_from)
+    existing_ids = pa.array(sorted({sid for sid, _ in existing}), pa.string())
+    landed = first
+    if existing:
+        named = pc.is_in(ids.take(pa.array(first, pa.int64())), value_set=existing_ids)
+        maybe = [first[i] for i in cast(list[int], pc.indices_nonzero(named).to_pylist())]
+        at = pa.array(maybe, pa.int64())
+        versions = zip(ids.take(at).to_pylist(), hashes.take(at).to_pylist(), strict=True)
+        known = {row for row, version in zip(maybe, versions, strict=True) if version in existing}
+        counts["duplicate"] = sum(1 for row in known if row < carried_from)
+        landed = [row for row in first if row not in known]
+    fresh = bisect.bisect_left(landed, carried_from)
+    counts["kept"] = len(landed) - fresh
+    landed_ids = pc.unique(ids.take(pa.array(landed[:fresh], pa.int64())))
+    counts["new"] = len(landed_ids) - len(landed_ids.filter(pc.is_in(landed_ids, value_set=existing_ids)))
+    counts["updated"] = fresh - counts["new"]
+    return landed, counts
 
 
-def _days(table: pa.Table) -> list[date]:
-    """The partition date of each row: UTC date of published_at, else of fetched_at."""
-    when = pc.coalesce(table.column("published_at"), table.column("fetched_at"))
-    return [d for d in pc.cast(when, pa.date32()).to_pylist() if d is not None]  # fetched_at: not null
+def _day_rows(table: pa.Table) -> list[tuple[date, list[int]]]:
+    """The rows of each partition date, by date: the UTC date of published_at, else of fetched_at."""
+    when = pc.cast(pc.coalesce(table.column("published_at"), table.column("fetched_at")), pa.date32())
+    days = sorted(d for d in pc.unique(when).to_pylist() if d is not None)  # fetched_at: not null
+    rows = (pc.indices_nonzero(pc.equal(when, pa.scalar(day, pa.date32()))) for day in days)
+    return [(day, cast(list[int], day_rows.to_pylist())) for day, day_rows in zip(days, rows, strict=True)]
 
 
 def _topic_counts(table: pa.Table) -> dict[str, int]:
