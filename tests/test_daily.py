@@ -346,7 +346,9 @@ def test_item_and_field_caps_are_recorded_reasons(
         FeedSpec("tiny-items", server.route("/tiny.xml", Route(body=many_items(200_000, "x"))), "T"),
         FeedSpec("long-title", server.route("/title.xml", Route(body=long_title)), "L"),
     ]
-    manifest = run_daily(feeds, lake, DAY, settings.with_(max_body_bytes=50 << 20), tagger=MarkTagger())
+    # bodies of 10-20 MB: a generous fetch timeout, so a loaded machine does not turn the caps into timeouts
+    roomy = settings.with_(max_body_bytes=50 << 20, total_timeout=60.0)
+    manifest = run_daily(feeds, lake, DAY, roomy, tagger=MarkTagger())
     tiny, title = manifest.feeds
     assert tiny["status"] == "failed" and tiny["reason"].startswith("too_many_entries:")
     assert title["status"] == "ok" and title["problems"] == [
