@@ -123,3 +123,19 @@ def test_texts_read_again_give_the_same_answer_and_the_memory_stays_bounded():
     expected = datetime(2025, 9, 1, 5, 2, 38, tzinfo=UTC)
     assert parse_date(long_text) == expected and long_text not in dates._READ  # read, never kept
     assert parse_date(" Mon, 01 Sep 2025 05:02:38 +0000 ") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2025-09-01T23:16:00Z", "2025-09-01", "2025 09 01", "2025-9-1 5:02", "1999 Sep 01 12:00", "2025-13-01",
+     "20250901T101010Z", "0001-01-01", "١٢٣٤-01-01", "12345 Mon", "2025-09-01T05:02:38 EST", "2025",
+     "2025-", "2025-09-01T25:00:00Z", "99 Sep 2025 10:00 GMT", "2025-09-01T05:02:38+24:00"],
+)  # fmt: skip
+def test_a_year_first_text_skips_the_rfc822_readings_with_the_same_answer(text):
+    """A text that starts with four digits goes straight to ISO 8601 (then dateutil): both RFC 822 patterns
+    need a day of one or two digits followed by a space or '-' there, so neither could have matched."""
+    from pipeline.parsing import dates
+
+    assert dates._parse_canonical(text) is None and dates._parse_rfc822(text) is None
+    general = dates._parse_iso(text) or dates._parse_fuzzy(text)
+    assert dates._parse_text(text) == (dates._in_range(general) if general is not None else None)

@@ -4,6 +4,7 @@ Python: the same (text, names, categories, guid_is_link) wherever the compiled r
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -144,3 +145,108 @@ def test_parse_fast_without_the_compiled_reader_gives_the_same_entries(monkeypat
 def test_reader_tags_are_the_python_roles():
     assert set(fastfeed._READER_ROLES) == set(fastfeed._ITEM_ROLES)
     assert {fastfeed._READER_ROLES[t] for t in fastfeed._ITEM_AUTHORS} == {1}
+
+
+# --- CDATA sections as escaped text (_accel.cdata_as_text, used by fastfeed._document) ---
+
+_CDATA_CASES = [
+    b"<r><a><![CDATA[<p>x &amp; y</p>]]></a></r>",
+    b"<r><a>t<![CDATA[ <b>]]>u<![CDATA[]]>v</a></r>",
+    b"<r><a><![CDATA[a]]]]>></a></r>",  # content "a]]" then text ">": no "]]>" may form
+    b"<r><a><![CDATA[x]]]]></a></r>",
+    b"<r><a><![CDATA[]]]></a></r>",
+    b"<r><a><![CDATA[\r\n]]></a></r>",
+    b"<r><a><![CDATA[\x01]]></a></r>",
+    b"<r><a><![CDATA[\t\n \xc3\xa9]]></a></r>",
+    b"<![CDATA[x]]><r/>",
+    b"<r/><![CDATA[x]]>",
+    b"<r><a/><![CDATA[x]]></r>",
+    b"<r><!-- <![CDATA[ --><a>x</a></r>",
+    b"<r><?pi <![CDATA[x]]> ?><a><![CDATA[y]]></a></r>",
+    b'<r><a x="<![CDATA[x]]>"><![CDATA[y]]></a></r>',
+    b"<r><a x='>'><![CDATA[<y>]]></a></r>",
+    b"<r><a><![CDATA[x</a></r>",
+    b"<r><a><![CDATA[x]]></a>",
+    b"<r><a><!-- x </a></r>",
+    b"<!DOCTYPE r><r><a><![CDATA[x]]></a></r>",
+    b"<r><a><![cdata[x]]></a></r>",
+    b"<r><a><![CDATA[&lt;&amp;]]]]><![CDATA[>]]></a></r>",
+]
+
+
+def _tree(data: bytes) -> Any:
+    """Every node of lxml's parse (tag, attributes, text, tail) or the error's type."""
+    try:
+        root = etree.fromstring(data, fastfeed._parser())
+    except (etree.LxmlError, ValueError) as error:
+        return type(error)
+    return [(el.tag, dict(el.attrib), el.text, el.tail) for el in root.iter()]
+
+
+@needs_reader
+def test_cdata_as_text_parses_to_the_same_tree():
+    from pipeline.parsing import _accel
+
+    inputs = [*_CDATA_CASES, *(data for seed in (1, 2, 3) for _, data, _ in quirky_rss_feeds(seed, 100))]
+    changed = 0
+    for data in inputs:
+        as_text = _accel.cdata_as_text(data)
+        if as_text is not None:
+            assert _tree(as_text) == _tree(data), data
+            changed += 1
+    assert changed > 100
+    assert _accel.cdata_as_text(b"<r><a>x</a></r>") is None  # nothing to change
+    for data in (b"<![CDATA[x]]><r/>", b"<r><a><![CDATA[\x01]]></a></r>", b"<!DOCTYPE r><r/>"):
+        assert _accel.cdata_as_text(data) is None
+
+
+@needs_reader
+def test_cdata_as_text_parses_the_corpus_and_snapshots_alike(shared_dir, tmp_path):
+    from pipeline.parsing import _accel
+
+    snapshot_archive(tmp_path, files=4, items=25, days=1, seed=3)
+    inputs = [p.read_bytes() for p in sorted(tmp_path.rglob("*.xml"))]
+    root = shared_dir / "corpora" / "feedparser-tests"
+    if root.is_dir():
+        inputs += [p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()]
+    changed = 0
+    for data in inputs:
+        as_text = _accel.cdata_as_text(data)
+        if as_text is not None:
+            assert _tree(as_text) == _tree(data), data[:200]
+            changed += 1
+    assert changed >= 4
+
+
+@needs_reader
+def test_cdata_as_text_is_linear_on_hostile_input():
+    from pipeline.parsing import _accel
+
+    for piece in (b"<![CDATA[", b"]]>", b"<!--", b"<a x='", b"<a>", b"<", b"]", b"<![CDATA[x]]>"):
+        for times in (50000, 100000):  # (timed by hand when written: twice the input, twice the time)
+            _accel.cdata_as_text(b"<r>" + piece * times + b"</r>")
+
+
+@needs_reader
+def test_cdata_as_text_escapes_content_as_its_definition_says():
+    """Random content (8 bytes at a time in C, controls, tab, newline, the escaped bytes anywhere in a word)
+    against the rule: `&` `<` `]` as references, other bytes as they are, None for a control but tab and
+    newline, CR or DEL."""
+    from pipeline.parsing import _accel
+
+    def escaped(content: bytes) -> bytes | None:
+        if any((c < 0x20 and c not in (9, 10)) or c == 0x7F for c in content):
+            return None
+        return content.replace(b"&", b"&amp;").replace(b"<", b"&lt;").replace(b"]", b"&#93;")
+
+    rng = random.Random(3)
+    odd = [0, 1, 9, 10, 13, 31, 32, 38, 60, 62, 93, 126, 127, 128, 0xC3, 0xA9, 255]
+    for _ in range(20000):
+        n = rng.randint(0, 40)
+        content = bytes(rng.choice(odd) if rng.random() < 0.3 else rng.randrange(32, 127) for _ in range(n))
+        content = content.replace(b"]]>", b"")
+        if b"]]>" in content:
+            continue
+        want = escaped(content)
+        got = _accel.cdata_as_text(b"<r><a><![CDATA[" + content + b"]]></a></r>")
+        assert got == (None if want is None else b"<r><a>" + want + b"</a></r>"), content

@@ -257,3 +257,31 @@ def test_the_remembered_fetched_at_and_origins_change_nothing():
         with pytest.raises(BadRecordError):  # a naive fetched_at is refused every time, never remembered
             normalize(entry, fetched_at=datetime(2024, 1, 1), origins=memo)
     assert "REDACTED" in memo[origins[0]] and "s3cret" not in memo[origins[0]]
+
+
+def test_the_compiled_digest_is_hashlibs_sha256():
+    """_digest32 (the compiled SHA-256 where the CPU has SHA instructions) against hashlib: every length
+    around the block and padding boundaries, random and repeated bytes, and a large input."""
+    import hashlib
+    import os
+
+    from pipeline.parsing import normalize as module
+
+    inputs = [os.urandom(n) for n in range(300)] + [b"\x00" * n for n in (55, 56, 63, 64, 119, 120, 128)]
+    inputs += [b"\xff" * 4096, os.urandom(1 << 20), "Ünïcode \x1f text".encode()]
+    for data in inputs:
+        expected = hashlib.sha256(data).hexdigest()[: module.ID_CHARS]
+        assert module._digest32(data) == expected == module._hashlib_digest32(data), len(data)
+    if module.COMPILED and module.SHA_NI:
+        assert module._digest32 is module._compiled_digest32
+        with pytest.raises(TypeError):
+            module._compiled_digest32("text")  # type: ignore[arg-type]
+
+
+def test_stories_are_the_same_with_hashlibs_digest(monkeypatch, fixtures_dir, fetched_at):
+    from pipeline.parsing import normalize as module
+
+    names = ["rss20_content_encoded.xml", "atom10.xml", "rss10_rdf.xml", "hostile.xml", "jsonfeed11.json"]
+    compiled = [s for name in names for s in stories(fixtures_dir, name, fetched_at)]
+    monkeypatch.setattr(module, "_digest32", module._hashlib_digest32)
+    assert compiled == [s for name in names for s in stories(fixtures_dir, name, fetched_at)] and compiled

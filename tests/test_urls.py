@@ -107,3 +107,71 @@ def test_remembered_tracking_names_answer_as_is_tracking_param():
         "x",
     ] * 2:
         assert urls._tracking_name(name) == is_tracking_param(name)
+
+
+def _python_canonical_url(url: str, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    from pipeline.parsing import urls
+
+    with monkeypatch.context() as python_only:
+        python_only.setattr(urls, "COMPILED", False)
+        return canonical_url(url)
+
+
+def test_the_compiled_plain_url_equals_the_python_path(monkeypatch):
+    """_accel.plain_url (the plain-URL shortcut in C) against the Python lines it replaces: random URLs near
+    and outside _PLAIN_URL_RE (case, dots, ports, fragments, non-ASCII, many repeated parameters)."""
+    from pipeline.parsing import urls
+
+    if not urls.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    rng = random.Random(9)
+    chars = "abcXYZ019._~!$&'()*+,;=@%/-?:#[] \té\x00<>"
+    names = ["a", "B", "a", "utm_source", "UTM_x", "fbclid", "token", "api-key", "%75tm_x", "", "id", "b"]
+    compiled = 0
+    for _ in range(30000):
+        host_chars = "aBz0-" if rng.random() < 0.8 else "aBz0-_."
+        host = ".".join("".join(rng.choice(host_chars) for _ in range(rng.randint(0, 4))) for _ in range(3))
+        scheme = rng.choice(["http", "https"]) if rng.random() < 0.8 else rng.choice(["HTTP", "ftp", "http:"])
+        url = f"{scheme}://{host}"
+        if rng.random() < 0.7:
+            url += "/" + "".join(rng.choice(chars[:28] if rng.random() < 0.8 else chars) for _ in range(9))
+        if rng.random() < 0.7:
+            values = ["", "=", "=1", "=x&"]
+            pairs = [f"{rng.choice(names)}{rng.choice(values)}" for _ in range(rng.randint(0, 9))]
+            url += "?" + "&".join(pairs)
+        if rng.random() < 0.1:
+            url += rng.choice([":443", "#frag", " x", "é", ":8080/", "<", "javascript:x", "?", "&&"])
+        expected = _python_canonical_url(url, monkeypatch)
+        done = urls._compiled_plain_url(url, urls._dropped)
+        if done is not None:
+            compiled += 1
+            assert done == expected and _PLAIN_URL_RE.fullmatch(url), url
+        else:
+            assert _PLAIN_URL_RE.fullmatch(url) is None, url
+        assert canonical_url(url) == expected, url
+    assert compiled > 5000
+
+
+def test_the_compiled_plain_url_asks_for_each_name_and_passes_errors_on():
+    from pipeline.parsing import urls
+    from pipeline.redact import set_secret_params
+
+    if not urls.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    url = "https://a.example/x?b=1&session=2&a=3&b=0"
+    assert canonical_url(url) == "https://a.example/x?a=3&b=1&b=0&session=2"
+    try:
+        set_secret_params(["session"])  # configured secrets are asked at every call, never remembered
+        assert canonical_url(url) == "https://a.example/x?a=3&b=1&b=0"
+    finally:
+        set_secret_params(())
+
+    def fails(name: str) -> bool:
+        raise ValueError(name)
+
+    with pytest.raises(ValueError, match="b"):
+        urls._compiled_plain_url(url, fails)
+    with pytest.raises(TypeError):
+        urls._compiled_plain_url(b"https://a.example/", urls._dropped)  # type: ignore[arg-type]
+    long_query = "https://a.example/?" + "&".join(f"k{i % 97}=v{i}" for i in range(50000))
+    assert urls._compiled_plain_url(long_query, urls._dropped) == _canonical(long_query, None)

@@ -26,6 +26,7 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include "_sha256.h"
 
 /* libxml2's xmlNode, up to the field read here (libxml/tree.h) */
 typedef struct XNode {
@@ -1361,6 +1362,8 @@ paragraphs_of(PyObject *text, int plain)
  * drops and collapses characters, so they hold no '<' either: text._settled keeps them), a tuple (paragraphs,
  * distinct non-ASCII characters, text(root)): what text.html_to_text returns when those characters are
  * text._nfc_inert, checked in one call without the Python screens. */
+static PyObject *raw_paragraphs(PyObject *raw);
+
 static PyObject *
 Walker_paragraphs(Walker *self, PyObject *root)
 {
@@ -1368,6 +1371,13 @@ Walker_paragraphs(Walker *self, PyObject *root)
     if (raw == NULL || raw == Py_None) {
         return raw;
     }
+    return raw_paragraphs(raw);
+}
+
+/* Walker.paragraphs' answer for the text `raw` (bytes; the reference is taken over). */
+static PyObject *
+raw_paragraphs(PyObject *raw)
+{
     const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(raw);
     Py_ssize_t n = PyBytes_GET_SIZE(raw);
     if (maybe_unsafe_bytes((const char *)src, (size_t)n)) {
@@ -1417,6 +1427,632 @@ plain_text(PyObject *module, PyObject *text)
         return NULL;
     }
     return paragraphs_of(text, 1);
+}
+
+/* ---- simple_html: the common simple HTML read without libxml2 (text.html_to_text's first pass) ---- */
+
+/* What the element may hold (text._BLOCK decides which give paragraph breaks; tests/test_simple_html.py checks
+ * that BLOCK here agrees with it). */
+enum {
+    EL_INLINE = 1,  /* a, b, ...: text and inline content */
+    EL_PHRASING,    /* p, h1-h6: a block of text and inline content */
+    EL_FLOW,        /* div, li, ...: text, inline content and blocks */
+    EL_LIST,        /* ul, ol: li only (and whitespace) */
+    EL_VOID_INLINE, /* img */
+    EL_VOID_BREAK,  /* br: a block without content, allowed wherever text is */
+    EL_VOID_BLOCK,  /* hr: only where blocks are */
+};
+
+typedef struct {
+    const char *name;
+    int kind;
+    int block; /* in text._BLOCK */
+} SimpleElement;
+
+static const SimpleElement SIMPLE_ELEMENTS[] = {
+    {"a", EL_INLINE, 0}, {"abbr", EL_INLINE, 0}, {"b", EL_INLINE, 0}, {"cite", EL_INLINE, 0},
+    {"code", EL_INLINE, 0}, {"em", EL_INLINE, 0}, {"i", EL_INLINE, 0}, {"mark", EL_INLINE, 0},
+    {"s", EL_INLINE, 0}, {"small", EL_INLINE, 0}, {"span", EL_INLINE, 0}, {"strong", EL_INLINE, 0},
+    {"sub", EL_INLINE, 0}, {"sup", EL_INLINE, 0}, {"u", EL_INLINE, 0},
+    {"p", EL_PHRASING, 1}, {"h1", EL_PHRASING, 1}, {"h2", EL_PHRASING, 1}, {"h3", EL_PHRASING, 1},
+    {"h4", EL_PHRASING, 1}, {"h5", EL_PHRASING, 1}, {"h6", EL_PHRASING, 1},
+    {"blockquote", EL_FLOW, 1}, {"div", EL_FLOW, 1}, {"figcaption", EL_FLOW, 1}, {"figure", EL_FLOW, 1},
+    {"li", EL_FLOW, 1},
+    {"ol", EL_LIST, 1}, {"ul", EL_LIST, 1},
+    {"img", EL_VOID_INLINE, 0}, {"br", EL_VOID_BREAK, 1}, {"hr", EL_VOID_BLOCK, 1},
+};
+#define N_SIMPLE_ELEMENTS ((int)(sizeof(SIMPLE_ELEMENTS) / sizeof(SIMPLE_ELEMENTS[0])))
+#define SIMPLE_MAX_DEPTH 32
+
+/* Named references read here (exactly these spellings, with their ';'); any other -> not simple. */
+static const struct {
+    const char *name;
+    const char *utf8;
+} SIMPLE_ENTITIES[] = {
+    {"amp", "&"}, {"lt", "<"}, {"gt", ">"}, {"quot", "\""}, {"apos", "'"},
+    {"nbsp", "\xc2\xa0"}, {"copy", "\xc2\xa9"}, {"reg", "\xc2\xae"}, {"deg", "\xc2\xb0"},
+    {"middot", "\xc2\xb7"}, {"laquo", "\xc2\xab"}, {"raquo", "\xc2\xbb"}, {"pound", "\xc2\xa3"},
+    {"euro", "\xe2\x82\xac"}, {"trade", "\xe2\x84\xa2"}, {"ndash", "\xe2\x80\x93"}, {"mdash", "\xe2\x80\x94"},
+    {"lsquo", "\xe2\x80\x98"}, {"rsquo", "\xe2\x80\x99"}, {"ldquo", "\xe2\x80\x9c"}, {"rdquo", "\xe2\x80\x9d"},
+    {"hellip", "\xe2\x80\xa6"}, {"bull", "\xe2\x80\xa2"}, {"times", "\xc3\x97"},
+};
+#define N_SIMPLE_ENTITIES ((int)(sizeof(SIMPLE_ENTITIES) / sizeof(SIMPLE_ENTITIES[0])))
+
+static Buffer simple_out;
+
+/* Each byte of text: copied as it is, the end of the run ('<', '&'), the start of a UTF-8 sequence to check,
+ * or not simple (controls but tab and newline, CR, DEL, a byte no sequence starts with). */
+enum { TEXT_COPY = 0, TEXT_STOP, TEXT_WIDE, TEXT_REFUSE };
+static unsigned char SIMPLE_TEXT[256];
+
+static void
+init_simple_text(void)
+{
+    for (int c = 0; c < 256; c++) {
+        SIMPLE_TEXT[c] = c >= 0x20 && c < 0x7f ? TEXT_COPY : c >= 0xc2 && c <= 0xf4 ? TEXT_WIDE : TEXT_REFUSE;
+    }
+    SIMPLE_TEXT['\t'] = SIMPLE_TEXT['\n'] = TEXT_COPY;
+    SIMPLE_TEXT['<'] = SIMPLE_TEXT['&'] = TEXT_STOP;
+}
+
+static inline int
+is_ascii_alpha(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+static inline int
+is_ascii_digit(unsigned char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+
+static inline int
+is_tag_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n';
+}
+
+/* A code point this path passes on as libxml2 would (no control, C1, surrogate, BOM or noncharacter; tab and
+ * newline are allowed, CR is not). */
+static inline int
+simple_char(uint32_t cp)
+{
+    if (cp < 0x80) {
+        return cp == '\t' || cp == '\n' || (cp >= 0x20 && cp < 0x7f);
+    }
+    return cp >= 0xa0 && !(cp >= 0xd800 && cp < 0xe000) && !(cp >= 0xfdd0 && cp < 0xfdf0) && (cp & 0xfffe) != 0xfffe &&
+           cp != 0xfeff && cp <= 0x10ffff;
+}
+
+static int
+append_code_point(Buffer *buf, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    }
+    else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    }
+    else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    }
+    else {
+        u[0] = (char)(0xf0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    return append(buf, u, n);
+}
+
+/* The reference at s[i] == '&' decoded into out: the index after its ';', or 0 (not one read here), or -1
+ * (error set). */
+static Py_ssize_t
+simple_reference(const unsigned char *s, Py_ssize_t n, Py_ssize_t i, Buffer *out)
+{
+    Py_ssize_t j = i + 1;
+    if (j < n && s[j] == '#') {
+        uint32_t cp = 0;
+        Py_ssize_t digits = 0;
+        j++;
+        if (j < n && (s[j] | 0x20) == 'x') {
+            for (j++; j < n && digits < 6; j++, digits++) {
+                unsigned char c = s[j];
+                int v = is_ascii_digit(c) ? c - '0' : (unsigned char)((c | 0x20) - 'a') < 6 ? (c | 0x20) - 'a' + 10 : -1;
+                if (v < 0) {
+                    break;
+                }
+                cp = cp * 16 + (uint32_t)v;
+            }
+        }
+        else {
+            for (; j < n && digits < 7 && is_ascii_digit(s[j]); j++, digits++) {
+                cp = cp * 10 + (uint32_t)(s[j] - '0');
+            }
+        }
+        if (digits == 0 || j >= n || s[j] != ';' || !simple_char(cp)) {
+            return 0;
+        }
+        return append_code_point(out, cp) < 0 ? -1 : j + 1;
+    }
+    while (j < n && j - i <= 8 && (is_ascii_alpha(s[j]) || is_ascii_digit(s[j]))) {
+        j++;
+    }
+    if (j >= n || s[j] != ';') {
+        return 0;
+    }
+    size_t len = (size_t)(j - i - 1);
+    for (int k = 0; k < N_SIMPLE_ENTITIES; k++) {
+        const char *name = SIMPLE_ENTITIES[k].name;
+        if (name[0] == s[i + 1] && strncmp(name, (const char *)s + i + 1, len) == 0 && name[len] == 0) {
+            const char *u = SIMPLE_ENTITIES[k].utf8;
+            return append(out, u, strlen(u)) < 0 ? -1 : j + 1;
+        }
+    }
+    return 0;
+}
+
+/* The element of this (ASCII, any case) name, or -1. */
+static int
+simple_element(const unsigned char *name, size_t len)
+{
+    char lower[12];
+    if (len == 0 || len >= sizeof(lower)) {
+        return -1;
+    }
+    for (size_t k = 0; k < len; k++) {
+        lower[k] = (char)(name[k] | 0x20);
+    }
+    for (int k = 0; k < N_SIMPLE_ELEMENTS; k++) {
+        const char *e = SIMPLE_ELEMENTS[k].name;
+        if (e[0] == lower[0] && strncmp(e, lower, len) == 0 && e[len] == 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* After a start tag's name at s[i]: its attributes (any names, quoted or simple unquoted values), up to and
+ * past the '>'. The index after it, or 0 (not simple); *closed: it ended with "/>". */
+static Py_ssize_t
+simple_attributes(const unsigned char *s, Py_ssize_t n, Py_ssize_t i, int *closed)
+{
+    *closed = 0;
+    for (;;) {
+        int spaced = 0;
+        while (i < n && is_tag_space(s[i])) {
+            i++;
+            spaced = 1;
+        }
+        if (i >= n) {
+            return 0;
+        }
+        if (s[i] == '>') {
+            return i + 1;
+        }
+        if (s[i] == '/') {
+            if (i + 1 < n && s[i + 1] == '>') {
+                *closed = 1;
+                return i + 2;
+            }
+            return 0;
+        }
+        if (!spaced || !is_ascii_alpha(s[i])) {
+            return 0;
+        }
+        while (i < n && (is_ascii_alpha(s[i]) || is_ascii_digit(s[i]) || s[i] == '-' || s[i] == '_' || s[i] == ':')) {
+            i++;
+        }
+        Py_ssize_t after_name = i;
+        while (i < n && is_tag_space(s[i])) {
+            i++;
+        }
+        if (i >= n || s[i] != '=') {
+            i = after_name; /* an attribute without a value */
+            continue;
+        }
+        i++;
+        while (i < n && is_tag_space(s[i])) {
+            i++;
+        }
+        if (i >= n) {
+            return 0;
+        }
+        unsigned char quote = s[i];
+        if (quote == '"' || quote == '\'') {
+            i++;
+            while (i < n && s[i] != quote) {
+                unsigned char c = s[i];
+                if (c == '<' || c == 0 || c == '\r') {
+                    return 0;
+                }
+                i++;
+            }
+            if (i >= n) {
+                return 0;
+            }
+            i++;
+            if (i < n && !is_tag_space(s[i]) && s[i] != '>' && s[i] != '/') {
+                return 0;
+            }
+        }
+        else {
+            Py_ssize_t start = i;
+            while (i < n && (is_ascii_alpha(s[i]) || is_ascii_digit(s[i]) || strchr("-_.:;,+%#?~", s[i]) != NULL)) {
+                i++;
+            }
+            if (i == start || (i < n && !is_tag_space(s[i]) && s[i] != '>')) {
+                return 0;
+            }
+        }
+    }
+}
+
+typedef struct {
+    int element;
+    int content; /* EL_INLINE (phrasing content), EL_FLOW or EL_LIST */
+} Open;
+
+/* The text Walker.text gives of libxml2's tree of `s`, into simple_out, when s is simple HTML: the elements of
+ * SIMPLE_ELEMENTS properly nested as their content allows (so that the tree has exactly the source's elements:
+ * nothing for the parser to close, move or imply), start tags with plain attributes, end tags as written,
+ * references of SIMPLE_ENTITIES or numeric ones with their ';', text without '<' or a stray '&', controls
+ * (but tab and newline), CR, C1 controls, BOM or noncharacters. 0, or 1 (not simple), or -1 (error set). */
+static int
+simple_text(const unsigned char *s, Py_ssize_t n)
+{
+    Open stack[SIMPLE_MAX_DEPTH];
+    int depth = 0;
+    uint64_t open_inline = 0; /* the inline elements open (none nests in itself) */
+    int started = 0;          /* a node was made: libxml2 drops whitespace (also by reference) before the first */
+    Buffer *out = &simple_out;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        int content = depth ? stack[depth - 1].content : EL_FLOW;
+        unsigned char c = s[i];
+        if (c == '<') {
+            if (i + 1 < n && s[i + 1] == '/') {
+                Py_ssize_t j = i + 2, start = j;
+                while (j < n && (is_ascii_alpha(s[j]) || is_ascii_digit(s[j]))) {
+                    j++;
+                }
+                int k = simple_element(s + start, (size_t)(j - start));
+                while (j < n && is_tag_space(s[j])) {
+                    j++;
+                }
+                if (k < 0 || j >= n || s[j] != '>' || depth == 0 || stack[depth - 1].element != k) {
+                    return 1;
+                }
+                depth--;
+                open_inline &= ~((uint64_t)1 << k);
+                if (SIMPLE_ELEMENTS[k].block && append(out, "\n\n", 2) < 0) {
+                    return -1;
+                }
+                i = j + 1;
+                continue;
+            }
+            Py_ssize_t j = i + 1, start = j;
+            if (j >= n || !is_ascii_alpha(s[j])) {
+                return 1;
+            }
+            while (j < n && (is_ascii_alpha(s[j]) || is_ascii_digit(s[j]))) {
+                j++;
+            }
+            int k = simple_element(s + start, (size_t)(j - start));
+            if (k < 0) {
+                return 1;
+            }
+            int closed;
+            j = simple_attributes(s, n, j, &closed);
+            if (j == 0) {
+                return 1;
+            }
+            int kind = SIMPLE_ELEMENTS[k].kind;
+            int void_element = kind == EL_VOID_INLINE || kind == EL_VOID_BREAK || kind == EL_VOID_BLOCK;
+            int allowed;
+            switch (kind) {
+            case EL_INLINE:
+                allowed = content != EL_LIST && !(open_inline & ((uint64_t)1 << k));
+                break;
+            case EL_VOID_INLINE:
+            case EL_VOID_BREAK:
+                allowed = content != EL_LIST;
+                break;
+            case EL_FLOW:
+                allowed = strcmp(SIMPLE_ELEMENTS[k].name, "li") == 0 ? content == EL_LIST : content == EL_FLOW;
+                break;
+            default: /* phrasing blocks, lists, hr */
+                allowed = content == EL_FLOW;
+            }
+            if (!allowed || (closed && !void_element)) {
+                return 1;
+            }
+            started = 1;
+            if (SIMPLE_ELEMENTS[k].block && append(out, "\n\n\n\n", void_element ? 4 : 2) < 0) {
+                return -1;
+            }
+            if (!void_element) {
+                if (depth == SIMPLE_MAX_DEPTH) {
+                    return 1;
+                }
+                stack[depth].element = k;
+                stack[depth].content = kind == EL_PHRASING ? EL_INLINE : kind;
+                depth++;
+                if (kind == EL_INLINE) {
+                    open_inline |= (uint64_t)1 << k;
+                }
+            }
+            i = j;
+            continue;
+        }
+        if (c == '&') {
+            if (content == EL_LIST) {
+                return 1;
+            }
+            size_t before = out->len;
+            Py_ssize_t j = simple_reference(s, n, i, out);
+            if (j <= 0) {
+                return j < 0 ? -1 : 1;
+            }
+            if (!started) {
+                started = !is_tag_space((unsigned char)out->data[before]);
+                out->len = started ? out->len : before;
+            }
+            i = j;
+            continue;
+        }
+        /* a run of text up to the next '<' or '&' */
+        Py_ssize_t j = i;
+        for (;;) {
+            while (j < n && SIMPLE_TEXT[s[j]] == TEXT_COPY) {
+                j++;
+            }
+            if (j >= n || SIMPLE_TEXT[s[j]] == TEXT_STOP) {
+                break;
+            }
+            uint32_t cp;
+            int len = SIMPLE_TEXT[s[j]] == TEXT_WIDE ? decode_utf8(s + j, n - j, &cp) : 0;
+            if (len == 0 || !simple_char(cp)) {
+                return 1;
+            }
+            j += len;
+        }
+        if (content == EL_LIST) { /* only whitespace between list items */
+            for (Py_ssize_t k = i; k < j; k++) {
+                if (!is_tag_space(s[k])) {
+                    return 1;
+                }
+            }
+        }
+        if (!started) {
+            while (i < j && is_tag_space(s[i])) {
+                i++;
+            }
+            started = i < j;
+        }
+        if (append(out, (const char *)s + i, (size_t)(j - i)) < 0) {
+            return -1;
+        }
+        i = j;
+    }
+    return depth == 0 ? 0 : 1;
+}
+
+/* simple_html(html): what Walker.paragraphs gives of libxml2's tree of html, when html is simple HTML (see
+ * simple_text); None otherwise (the caller parses it with lxml). */
+static PyObject *
+simple_html(PyObject *module, PyObject *html)
+{
+    (void)module;
+    if (!PyUnicode_Check(html)) {
+        PyErr_SetString(PyExc_TypeError, "simple_html() needs a str");
+        return NULL;
+    }
+    PyObject *owner;
+    Py_ssize_t n;
+    const unsigned char *s = utf8_of(html, &n, &owner);
+    if (s == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_NONE; /* lone surrogates */
+    }
+    simple_out.len = 0;
+    int status = simple_text(s, n);
+    Py_XDECREF(owner);
+    PyObject *raw = NULL;
+    if (status == 0) {
+        raw = PyBytes_FromStringAndSize(simple_out.data ? simple_out.data : "", (Py_ssize_t)simple_out.len);
+    }
+    shrink(&simple_out);
+    if (status == 1) {
+        Py_RETURN_NONE;
+    }
+    return raw == NULL ? NULL : raw_paragraphs(raw);
+}
+
+/* The elements simple_html reads, and whether each gives paragraph breaks (for the tests). */
+static PyObject *
+simple_html_elements(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    PyObject *elements = PyDict_New();
+    for (int k = 0; elements != NULL && k < N_SIMPLE_ELEMENTS; k++) {
+        if (PyDict_SetItemString(elements, SIMPLE_ELEMENTS[k].name, SIMPLE_ELEMENTS[k].block ? Py_True : Py_False) < 0) {
+            Py_CLEAR(elements);
+        }
+    }
+    return elements;
+}
+
+/* ---- cdata_as_text: an RSS document's CDATA sections as escaped text (fastfeed._document) ---- */
+
+#define CDATA_MAX (1 << 20)
+
+/* Each byte of CDATA content: copied, written as a reference ('&', '<', and ']' so that no "]]>" forms with the
+ * text around it; '>' alone needs none), or not plain (a control character but tab and newline, CR, DEL). */
+static unsigned char CDATA_CLASS[256];
+
+static void
+init_cdata_class(void)
+{
+    for (int c = 0; c < 0x20; c++) {
+        CDATA_CLASS[c] = 2;
+    }
+    CDATA_CLASS['\t'] = CDATA_CLASS['\n'] = 0;
+    CDATA_CLASS[0x7f] = 2;
+    CDATA_CLASS['&'] = CDATA_CLASS['<'] = CDATA_CLASS[']'] = 1;
+}
+
+/* Whether one of the 8 bytes at p is not copied as it is (CDATA_CLASS nonzero, or a tab or newline, which the
+ * byte loop then copies): a byte below 0x20, '&', '<', ']' or DEL (exact: no borrow between bytes). */
+static inline int
+cdata_special8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL, low7 = 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t special = 0;
+    const unsigned char bytes[] = {'&', '<', ']', 0x7f};
+    for (int b = 0; b < 4; b++) {
+        uint64_t x = w ^ (bytes[b] * ones);
+        special |= ~(((x & low7) + low7) | x) & high; /* high bit of each zero byte of x */
+    }
+    uint64_t small = ~(((w & low7) + (0x80 - 0x20) * ones) | w) & high; /* high bit of each byte below 0x20 */
+    return (special | small) != 0;
+}
+
+/* Appends the n bytes of CDATA content at p as character data: 0, 1 (not plain), -1 (error set). */
+static int
+append_escaped(Buffer *out, const unsigned char *p, size_t n)
+{
+    if (reserve(out, n + 64) < 0) {
+        return -1;
+    }
+    size_t start = 0, k = 0;
+    for (;;) {
+        while (k + 8 <= n && !cdata_special8(p + k)) {
+            k += 8;
+        }
+        while (k < n && CDATA_CLASS[p[k]] == 0) {
+            k++;
+        }
+        if (k >= n) {
+            break;
+        }
+        if (CDATA_CLASS[p[k]] == 2) {
+            return 1;
+        }
+        const char *ref = p[k] == '&' ? "&amp;" : p[k] == '<' ? "&lt;" : "&#93;";
+        if (append(out, (const char *)p + start, k - start) < 0 || append(out, ref, strlen(ref)) < 0) {
+            return -1;
+        }
+        start = ++k;
+    }
+    return append(out, (const char *)p + start, n - start);
+}
+
+/* find_bytes over [p, end) of the document s. */
+static const char *
+find_in(const char *s, const char *p, const char *end, const char *what, size_t m)
+{
+    return (const char *)find_bytes((const unsigned char *)s, (size_t)(end - s), (size_t)(p - s), what, m);
+}
+
+/* cdata_as_text(data): the document with every CDATA section inside the root element replaced by its content
+ * as escaped character data (the same text for an XML parser, which reads character data several times faster
+ * than CDATA), or None when there is none or the document is not plain (a DOCTYPE or other "<!" declaration, an
+ * unterminated comment, PI, tag or section, a CDATA section outside the root element, over CDATA_MAX bytes, or
+ * holding a control character or CR): the caller parses `data` as it is then. */
+static PyObject *
+cdata_as_text(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "cdata_as_text() needs bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(data);
+    const char *end = s + PyBytes_GET_SIZE(data);
+    const char *copied = s, *p = s;
+    Py_ssize_t depth = 0;
+    int sections = 0, plain = 1;
+    Buffer out = {NULL, 0, 0};
+    while (plain && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+        size_t left = (size_t)(end - p);
+        if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            const char *close = find_in(s, p + 9, end, "]]>", 3);
+            if (close == NULL || depth < 1 || close - (p + 9) > CDATA_MAX) {
+                plain = 0;
+                break;
+            }
+            if (append(&out, copied, (size_t)(p - copied)) < 0) {
+                break;
+            }
+            int status = append_escaped(&out, (const unsigned char *)p + 9, (size_t)(close - p - 9));
+            if (status != 0) {
+                plain = status < 0 ? plain : 0;
+                break;
+            }
+            sections++;
+            p = copied = close + 3;
+        }
+        else if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
+            const char *close = find_in(s, p + 4, end, "-->", 3);
+            plain = close != NULL;
+            p = plain ? close + 3 : p;
+        }
+        else if (left >= 2 && p[1] == '?') {
+            const char *close = find_in(s, p + 2, end, "?>", 2);
+            plain = close != NULL;
+            p = plain ? close + 2 : p;
+        }
+        else if (left >= 2 && p[1] == '!') {
+            plain = 0;
+        }
+        else { /* a start or end tag: to its '>', past quoted attribute values */
+            const char *c = p + 1;
+            while (c < end && *c != '>' && *c != '<') {
+                if (*c == '"' || *c == '\'') {
+                    c = memchr(c + 1, *c, (size_t)(end - c - 1));
+                    if (c == NULL) {
+                        c = end;
+                        break;
+                    }
+                }
+                c++;
+            }
+            if (c >= end || *c != '>') {
+                plain = 0;
+                break;
+            }
+            depth += p[1] == '/' ? -1 : c[-1] == '/' ? 0 : 1;
+            p = c + 1;
+        }
+    }
+    PyObject *result = NULL;
+    if (PyErr_Occurred()) {
+        result = NULL;
+    }
+    else if (!plain || sections == 0) {
+        result = Py_NewRef(Py_None);
+    }
+    else if (append(&out, copied, (size_t)(end - copied)) == 0) {
+        result = PyBytes_FromStringAndSize(out.data, (Py_ssize_t)out.len);
+    }
+    PyMem_Free(out.data);
+    return result;
 }
 
 /* ---- hash_form ---- */
@@ -1590,6 +2226,190 @@ has_nul_or_surrogate(PyObject *module, PyObject *text)
     return PyBool_FromLong(found);
 }
 
+/* ---- plain_url ---- */
+
+/* urls._PLAIN_URL_RE's character classes: host labels, path (after its '/'), query (after its '?'). */
+static int
+url_host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+static int
+url_path_char(unsigned char c)
+{
+    return url_host_char(c) || (c != 0 && strchr("._~!$&'()*+,;=@%/", c) != NULL);
+}
+
+typedef struct {
+    Py_ssize_t start, len, name_len; /* a query pair, and the length of its name (up to the first '=') */
+} UrlPair;
+
+static int
+url_pair_before(const char *q, const UrlPair *a, const UrlPair *b)
+{
+    /* strictly before, by name (ASCII: byte order is str order; a prefix first) */
+    Py_ssize_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+    int c = memcmp(q + a->start, q + b->start, (size_t)n);
+    return c < 0 || (c == 0 && a->name_len < b->name_len);
+}
+
+/* Stable merge sort of pairs[lo, hi) by name (list.sort(key=name) keeps equal names in order). */
+static void
+url_sort_pairs(const char *q, UrlPair *pairs, UrlPair *tmp, Py_ssize_t lo, Py_ssize_t hi)
+{
+    if (hi - lo < 2) {
+        return;
+    }
+    Py_ssize_t mid = lo + (hi - lo) / 2;
+    url_sort_pairs(q, pairs, tmp, lo, mid);
+    url_sort_pairs(q, pairs, tmp, mid, hi);
+    Py_ssize_t i = lo, j = mid, k = lo;
+    while (i < mid && j < hi) {
+        tmp[k++] = url_pair_before(q, &pairs[j], &pairs[i]) ? pairs[j++] : pairs[i++];
+    }
+    while (i < mid) {
+        tmp[k++] = pairs[i++];
+    }
+    while (j < hi) {
+        tmp[k++] = pairs[j++];
+    }
+    memcpy(pairs + lo, tmp + lo, (size_t)(hi - lo) * sizeof(UrlPair));
+}
+
+/* urls.canonical_url(url) for a URL _PLAIN_URL_RE matches whole: the host lower-cased, "/" for no path, the
+ * query's pairs without those `dropped(name)` says to drop (tracking, secrets), sorted by name. None for
+ * any other URL (the Python path reads it). */
+static PyObject *
+plain_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "plain_url() needs a str and a callable");
+        return NULL;
+    }
+    PyObject *url = args[0], *dropped = args[1];
+    if (!PyUnicode_IS_ASCII(url)) {
+        Py_RETURN_NONE;
+    }
+    const char *u = (const char *)PyUnicode_1BYTE_DATA(url);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(url), i;
+    if (n >= 7 && memcmp(u, "http://", 7) == 0) {
+        i = 7;
+    }
+    else if (n >= 8 && memcmp(u, "https://", 8) == 0) {
+        i = 8;
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t host = i;
+    for (;;) { /* labels of [A-Za-z0-9-]+ joined by single dots */
+        Py_ssize_t label = i;
+        while (i < n && url_host_char((unsigned char)u[i])) {
+            i++;
+        }
+        if (i == label) {
+            Py_RETURN_NONE;
+        }
+        if (i < n && u[i] == '.') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    Py_ssize_t host_end = i, path = i;
+    if (i < n && u[i] == '/') {
+        while (i < n && url_path_char((unsigned char)u[i])) {
+            i++;
+        }
+    }
+    Py_ssize_t path_end = i, query = -1;
+    if (i < n && u[i] == '?') {
+        query = ++i;
+        while (i < n && (url_path_char((unsigned char)u[i]) || u[i] == '?')) {
+            i++;
+        }
+    }
+    if (i != n) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t max_pairs = query < 0 ? 0 : n - query + 1;
+    char *out = PyMem_Malloc((size_t)n + 2);
+    UrlPair *pairs = PyMem_Malloc(((size_t)max_pairs * 2 + 1) * sizeof(UrlPair));
+    PyObject *result = NULL;
+    if (out == NULL || pairs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t len = host;
+    memcpy(out, u, (size_t)host);
+    for (Py_ssize_t k = host; k < host_end; k++) {
+        unsigned char c = (unsigned char)u[k];
+        out[len++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (path_end > path) {
+        memcpy(out + len, u + path, (size_t)(path_end - path));
+        len += path_end - path;
+    }
+    else {
+        out[len++] = '/';
+    }
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t start = query; start >= 0 && start <= n;) {
+        const char *amp = memchr(u + start, '&', (size_t)(n - start));
+        Py_ssize_t end = amp == NULL ? n : amp - u;
+        if (end > start) {
+            const char *eq = memchr(u + start, '=', (size_t)(end - start));
+            Py_ssize_t name_len = eq == NULL ? end - start : eq - (u + start);
+            PyObject *name = PyUnicode_FromStringAndSize(u + start, name_len);
+            PyObject *answer = name == NULL ? NULL : PyObject_CallOneArg(dropped, name);
+            Py_XDECREF(name);
+            int drop = answer == NULL ? -1 : PyObject_IsTrue(answer);
+            Py_XDECREF(answer);
+            if (drop < 0) {
+                goto done;
+            }
+            if (!drop) {
+                pairs[kept++] = (UrlPair){start, end - start, name_len};
+            }
+        }
+        start = end + 1;
+    }
+    url_sort_pairs(u, pairs, pairs + max_pairs, 0, kept);
+    for (Py_ssize_t k = 0; k < kept; k++) {
+        out[len++] = k == 0 ? '?' : '&';
+        memcpy(out + len, u + pairs[k].start, (size_t)pairs[k].len);
+        len += pairs[k].len;
+    }
+    result = PyUnicode_DecodeASCII(out, len, NULL);
+done:
+    PyMem_Free(out);
+    PyMem_Free(pairs);
+    return result;
+}
+
+/* ---- digest32 ---- */
+
+static int sha_ni; /* whether the CPU has the SHA extensions (set at import) */
+
+static PyObject *
+digest32(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "digest32() needs bytes");
+        return NULL;
+    }
+    if (!sha_ni) {
+        PyErr_SetString(PyExc_RuntimeError, "digest32() needs the CPU's SHA extensions (see SHA_NI)");
+        return NULL;
+    }
+    char hex[32];
+    sha256_ni_hex32((const unsigned char *)PyBytes_AS_STRING(data), (size_t)PyBytes_GET_SIZE(data), hex);
+    return PyUnicode_FromStringAndSize(hex, 32);
+}
+
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
@@ -1603,8 +2423,21 @@ static PyMethodDef module_methods[] = {
      "Whether UTF-8 text holds '<' or 't:'/'T:' (what text.strip_unsafe may act on)."},
     {"has_nul_or_surrogate", (PyCFunction)has_nul_or_surrogate, METH_O,
      "Whether a str holds NUL or a lone surrogate."},
+    {"cdata_as_text", (PyCFunction)cdata_as_text, METH_O,
+     "The XML document with its CDATA sections inside the root element as escaped text, or None (none, or "
+     "not plain)."},
+    {"simple_html", (PyCFunction)simple_html, METH_O,
+     "Walker.paragraphs of libxml2's tree of simple HTML (a few well-nested elements, plain references), read "
+     "without building it; None for any other HTML."},
+    {"simple_html_elements", (PyCFunction)simple_html_elements, METH_NOARGS,
+     "{element: gives paragraph breaks} of the elements simple_html reads."},
     {"nothing_to_cut", (PyCFunction)nothing_to_cut, METH_O,
      "prescreen._nothing_to_cut(data): whether every author field is short text or one short CDATA section."},
+    {"plain_url", (PyCFunction)(void (*)(void))plain_url, METH_FASTCALL,
+     "urls.canonical_url(url) for a URL urls._PLAIN_URL_RE matches whole (query pairs kept unless "
+     "dropped(name)), else None."},
+    {"digest32", (PyCFunction)digest32, METH_O,
+     "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1624,6 +2457,8 @@ PyMODINIT_FUNC
 PyInit__accel(void)
 {
     init_classes();
+    init_simple_text();
+    init_cdata_class();
     PyObject *etree = PyImport_ImportModule("lxml.etree");
     if (etree == NULL) {
         return NULL;
@@ -1646,7 +2481,9 @@ PyInit__accel(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
+    sha_ni = sha256_ni_available();
+    if (PyModule_AddObjectRef(module, "SHA_NI", sha_ni ? Py_True : Py_False) < 0 ||
+        PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
         PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0) {
         Py_DECREF(module);
         return NULL;

@@ -174,5 +174,8 @@ def _parse_text(value: str) -> datetime | None:
     text = value.strip()
     if not text or len(text) > 100:
         return None
-    dt = _parse_canonical(text) or _parse_rfc822(text) or _parse_iso(text) or _parse_fuzzy(text)
+    if text[:4].isdigit():  # ISO 8601's year first: neither RFC 822 pattern can match (a day is 1-2 digits)
+        dt = _parse_iso(text) or _parse_fuzzy(text)
+    else:
+        dt = _parse_canonical(text) or _parse_rfc822(text) or _parse_iso(text) or _parse_fuzzy(text)
     return _in_range(dt) if dt is not None else None

@@ -425,14 +425,22 @@ def _document(data: bytes) -> tuple[str, Any, Iterator[Any]]:
     """The format, the root element and an iterator over the elements that hold entries (RSS: the
     channel's children; Atom: the feed's). Large input is parsed as it is read, each child freed after."""
     if len(data) > STREAM_BYTES:
-        return _stream(data)
-    root = etree.fromstring(data, _parser())
+        return _stream(_without_cdata(data))
+    root = etree.fromstring(_without_cdata(data), _parser())
     kind = _kind(root)
     if kind == "atom":
         return kind, root, iter(root)
     if len(root) != 1 or root[0].tag != "channel" or root[0].attrib:
         raise Doubt("not one channel")
     return kind, root, iter(root[0])
+
+
+def _without_cdata(data: bytes) -> bytes:
+    """The document with its CDATA sections as escaped text where the compiled pass is sure that is the same
+    for the parser (libxml2 reads CDATA a character at a time, escaped text several times faster)."""
+    if COMPILED and (as_text := _accel.cdata_as_text(data)) is not None:
+        return as_text
+    return data
 
 
 def _stream(data: bytes) -> tuple[str, Any, Iterator[Any]]:

@@ -112,13 +112,18 @@ def _text_transform() -> etree.XSLT:
 
 # The XSLT's work by a walk over libxml2's nodes (the compiled module's; tests/test_text.py compares them).
 _WALKER: Final = _accel.Walker(block=_BLOCK, skip=_SKIP) if COMPILED else None
+SIMPLE_HTML = COMPILED  # False: every fragment goes through libxml2 (the differential tests compare both)
 
 
 def _extract_utf8(html: str) -> str | bytes | tuple[str, str, bytes]:
     """Text of an HTML fragment: skipped elements dropped, block elements -> paragraph breaks. As the UTF-8
     bytes the compiled walker gives when it ran (no decoding for the caller to undo), else as str; or, where
     that text needs none of the screens, (its paragraphs, their distinct non-ASCII characters, the bytes):
-    see Walker.paragraphs in _accel.c."""
+    see Walker.paragraphs in _accel.c. Simple HTML (a few well-nested elements, plain references: most feed
+    bodies) is read by the compiled simple_html without a libxml2 parse, with the walker's answer for the tree
+    libxml2 would build (tests/test_simple_html.py holds the two equal)."""
+    if COMPILED and SIMPLE_HTML and (simple := _accel.simple_html(html)) is not None:
+        return simple
     if _has_nul_or_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
         html = _CONTROL_RE.sub("", html)
     parser = _lxml_parser()

@@ -15,7 +15,11 @@ import re
 from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+from pipeline.parsing.text import COMPILED
 from pipeline.redact import secret_param
+
+if COMPILED:
+    from pipeline.parsing._accel import plain_url as _compiled_plain_url
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _TRACKING_PREFIXES: Final = ("utm_", "mc_", "_hs", "pk_", "mtm_", "oly_", "ga_")
@@ -85,6 +89,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """http(s) URL -> canonical form, resolving relative links against `base`; anything else -> None."""
     if not url:
         return None
+    if COMPILED and (done := _compiled_plain_url(url, _dropped)) is not None:  # the lines below, in C
+        return done
     plain = _PLAIN_URL_RE.fullmatch(url)
     if plain is None:
         return _canonical(url, None if base is None or _ABSOLUTE_RE.match(url) else base)
