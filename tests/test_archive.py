@@ -491,3 +491,19 @@ def test_the_plain_reader_takes_ordinary_records() -> None:
     assert entry.title_is_html and entry.link == "https://x.example/a"
     for declined in (b'{"hl": 1}', b'{"by": [{"name": "A"}]}', b'{"hl": "' + b"t" * 1001 + b'"}', b"[1]"):
         assert read(declined) is None
+
+
+def test_the_plain_reader_builds_its_decoder_once_per_mapping_and_checks_a_long_default_source() -> None:
+    fields = _PLAIN_MAPPINGS[0]
+    archive.plain_entry_reader(fields, origin="o", source="s")
+    built = archive._struct_decoder.cache_info().misses
+    read = archive.plain_entry_reader(dict(fields), origin="o2", source="s2")  # another file, same mapping
+    assert archive._struct_decoder.cache_info().misses == built
+    assert read(b'{"hl": "t"}') is not None
+    long_source = (
+        "s" * 501
+    )  # over the source cap: a record without its own source is left to the general reading
+    read = archive.plain_entry_reader(fields, origin="o", source=long_source)
+    assert read(b'{"hl": "t"}') is None and read(b'{"hl": "t", "src": "wire"}') is not None
+    _, cuts = archive.cap_entry(archive.record_entry({"hl": "t"}, fields, origin="o", source=long_source))
+    assert cuts

@@ -187,3 +187,29 @@ def test_to_table_equals_the_column_lists_reference() -> None:
     del missing["body"]
     with pytest.raises(KeyError):
         to_table([make_story(), missing])
+
+
+def test_timestamp_columns_equal_pa_array_for_every_kind_of_datetime() -> None:
+    """to_table builds a column of aware datetimes from their microseconds: the same array as pa.array,
+    also at the extremes, for offsets other than UTC, and naive or mixed columns (those go to pa.array)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from pipeline.lake.parquet import _column
+
+    typ = pa.timestamp("us", tz="UTC")
+    plus2 = timezone(timedelta(hours=2))
+    columns = [
+        (
+            datetime(2025, 9, 1, 23, 16, 0, 123456, tzinfo=UTC),
+            datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        ),
+        (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        (datetime(2025, 9, 1, 1, 0, tzinfo=plus2), datetime(2025, 9, 1, 1, 0, tzinfo=UTC)),
+        (datetime(2025, 9, 1, 1, 0), datetime(2025, 9, 1, 2, 0)),
+        (datetime(2025, 9, 1, 1, 0, tzinfo=UTC), None),
+    ]
+    for values in columns:
+        assert _column(values, typ).equals(pa.array(values, type=typ)), values
+        assert _column(values, typ).type == typ
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
+        _column((datetime(2025, 9, 1, tzinfo=UTC), "yesterday"), typ)

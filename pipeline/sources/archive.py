@@ -18,6 +18,7 @@ the real name.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -30,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -38,7 +39,15 @@ from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
 from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
 from pipeline.parsing.dates import parse_date
-from pipeline.parsing.parse import RawEntry, cap_entry, new_entry, within_caps
+from pipeline.parsing.parse import (
+    FIELD_CAPS,
+    MAX_NAMES,
+    NAME_CAP,
+    RawEntry,
+    cap_entry,
+    new_entry,
+    within_caps,
+)
 from pipeline.redact import redact_url
 from pipeline.sources.feeds import load_feeds
 
@@ -462,7 +471,7 @@ def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any
     (bad JSON, not an object, too deep, NaN, lone surrogates), and what msgspec does not check in the values
     it skips: UTF-8 (json.loads' own decoding is tried first) and integers longer than int() reads."""
     targets = list(fields.values())
-    decode = _record_decoder(fields, {})
+    decode = _record_decoder(fields, plain=False)
 
     def mapped(line: bytes) -> dict[str, Any] | None:
         values = decode(line)
@@ -471,19 +480,11 @@ def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any
     return mapped
 
 
-def _record_decoder(
-    fields: Mapping[str, str], types: Mapping[str, Any]
-) -> Callable[[bytes], tuple[Any, ...] | None]:
+def _record_decoder(fields: Mapping[str, str], *, plain: bool) -> Callable[[bytes], tuple[Any, ...] | None]:
     """line -> the values of the mapped fields, in mapping order (None for an absent field), or None where
-    mapped_decoder leaves the line to json_value. `types`: target -> the type every value mapped to it
-    must have (else None too); Any for the others."""
-    names = list(fields)
-    record_type = msgspec.defstruct(
-        "MappedRecord",
-        [(f"f{i}", types.get(fields[name], Any), None) for i, name in enumerate(names)],
-        rename={f"f{i}": name for i, name in enumerate(names)},
-    )
-    decode = msgspec.json.Decoder(record_type).decode
+    mapped_decoder leaves the line to json_value. `plain`: every value must have its target's _PLAIN_TYPES
+    type, within the caps (else None too)."""
+    decode = _struct_decoder(tuple(fields.items()), plain)
     as_tuple = msgspec.structs.astuple
     max_digits = sys.get_int_max_str_digits() or 0
 
@@ -504,10 +505,30 @@ def _record_decoder(
     return values
 
 
+@functools.lru_cache(maxsize=64)
+def _struct_decoder(fields: tuple[tuple[str, str], ...], plain: bool) -> Callable[[bytes], Any]:
+    """The msgspec decoder of a struct of the mapped fields (one per mapping, not per file: building the
+    struct type and its decoder costs more than reading a small file)."""
+    record_type = msgspec.defstruct(
+        "MappedRecord",
+        [(f"f{i}", _PLAIN_TYPES[target] if plain else Any, None) for i, (_, target) in enumerate(fields)],
+        rename={f"f{i}": name for i, (name, _) in enumerate(fields)},
+    )
+    return msgspec.json.Decoder(record_type).decode
+
+
+def _capped(name: str) -> Any:
+    return Annotated[str, msgspec.Meta(max_length=FIELD_CAPS[name])]
+
+
+_NAME = Annotated[str, msgspec.Meta(max_length=NAME_CAP)]
+_NAMES = Annotated[list[_NAME], msgspec.Meta(max_length=MAX_NAMES)] | _NAME | None
+# A plain record's value types: strings or null, names also a list of strings; each within its cap, so the
+# entry is within every cap (parse.cap_entry cuts nothing) unless the file's default source is not
 _PLAIN_TYPES: Final[dict[str, Any]] = {
-    **{name: str | None for name in _TARGETS},
-    "authors": list[str] | str | None,
-    "categories": list[str] | str | None,
+    **{name: (_capped(name) if name in FIELD_CAPS else str) | None for name in _TARGETS},
+    "authors": _NAMES,
+    "categories": _NAMES,
 }
 
 
@@ -516,10 +537,10 @@ def plain_entry_reader(
 ) -> Callable[[bytes], RawEntry | None]:
     """A reader of one line into the entry the general reading gives it (mapped_decoder or json_value, then
     mapped_entry and cap_entry), for the common record: every mapped value a string or null (names also a
-    list of strings) and the entry certainly within the caps (parse.within_caps). Any other line -> None,
-    for the general reading. Such values need none of mapped_entry's conversions, and with one field per
-    target the first set value is the field's own (an empty one maps as an unset one does)."""
-    decode = _record_decoder(fields, _PLAIN_TYPES)
+    list of strings), each within its cap (_PLAIN_TYPES), so the entry is within the caps. Any other line ->
+    None, for the general reading. Such values need none of mapped_entry's conversions, and with one field
+    per target the first set value is the field's own (an empty one maps as an unset one does)."""
+    decode = _record_decoder(fields, plain=True)
     targets = list(fields.values())
     if len(set(targets)) == len(targets):
         absent = len(targets)  # the index of the None added after the record's values
@@ -533,6 +554,8 @@ def plain_entry_reader(
         def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
             get = _first_set(zip(values, targets, strict=True)).get
             return tuple(get(t) for t in _ENTRY_ORDER)
+
+    capped = len(source) <= FIELD_CAPS["source"]  # else the entry of a record without a source is not
 
     def read(line: bytes) -> RawEntry | None:
         values = decode(line)
@@ -567,7 +590,7 @@ def plain_entry_reader(
             updated or None,
             attribution or None,
         )
-        return new_entry(entry) if within_caps(entry) else None
+        return new_entry(entry) if capped or within_caps(entry) else None
 
     return read
 
