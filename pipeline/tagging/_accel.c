@@ -2530,6 +2530,18 @@ static PyMethodDef TagCore_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+TagCore_vocab_in_scan(TagCore *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->vocab_in_scan);
+}
+
+static PyGetSetDef TagCore_getset[] = {
+    {"vocab_in_scan", (getter)TagCore_vocab_in_scan, NULL,
+     "whether the scan's \" word \" keys give the vocabulary words (else a lookup of each word)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject TagCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pipeline.tagging._accel.TagCore",
@@ -2539,6 +2551,7 @@ static PyTypeObject TagCoreType = {
     .tp_new = TagCore_new,
     .tp_dealloc = (destructor)TagCore_dealloc,
     .tp_methods = TagCore_methods,
+    .tp_getset = TagCore_getset,
 };
 
 static PyMethodDef accel_functions[] = {
