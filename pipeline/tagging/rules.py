@@ -340,7 +340,8 @@ class Tagger:
         phrases = {f" {p} ".encode("latin-1"): len(p) for p in self._dismissal_keys}
         keys += [p for p in phrases if p not in own]
         # and every vocabulary word as " word ", so the sense model's words need no second pass
-        words = {b" %s " % w: v for v, w in enumerate(self._vocabulary or ()) if w and not _SEPARATOR_BYTES & set(w)}
+        vocabulary = enumerate(self._vocabulary or ())
+        words = {b" %s " % w: v for v, w in vocabulary if w and not _SEPARATOR_BYTES.intersection(w)}
         own = set(keys)
         keys += [w for w in words if w not in own]
         scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
