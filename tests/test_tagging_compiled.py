@@ -290,3 +290,31 @@ def test_vocabulary_words_of_every_length_anywhere_in_the_text(seed: int) -> Non
     differ = [(t, b) for t, b in items if fast.tag(t, b) != slow.tag(t, b)]
     assert not differ, differ[:3]
     assert sum(1 for t, b in items if any(h["term"].startswith("sense:") for h in fast.tag(t, b)[1])) > 10
+
+
+@needs_core
+@pytest.mark.parametrize("seed", range(3))
+def test_vocabulary_words_from_the_scan(seed: int) -> None:
+    """TagCore's scan has every vocabulary word as a " word " key: in a story without bytes 0x85 and 0xA0
+    (the only separators but the space in the folded text) the words it finds are the lookup's, title words
+    included; a story with one of them takes the lookup. Words next to punctuation, the separator, the
+    text's ends and each other, repeated, in title and body, with and without such bytes elsewhere."""
+    fast, slow = taggers()
+    assert fast._core is not None and fast._core.vocab_in_scan
+    assert slow._core is None
+    vocab = sorted(w.decode("latin-1") for w in fast._vocabulary or ())
+    words = soup_words()
+    glue = [" ", "  ", ",", ". ", "-", "'", "(", ")", "\n", "\t"]
+    glue += ["/", " \u00e0 ", "\u00a0", "\u2014", "\u2019s "]
+    rng = random.Random(seed)
+    items = []
+    for _ in range(300):
+        pieces = [rng.choice(vocab + words + vocab) for _ in range(rng.randrange(1, 60))]
+        text = "".join(p + rng.choice(glue[:10] if rng.random() < 0.7 else glue) for p in pieces)
+        cut = rng.randrange(len(text) + 1)
+        items.append((text[:cut].upper() if rng.random() < 0.2 else text[:cut], text[cut:]))
+    plain = [(t, b) for t, b in items if not any(c in t + b for c in "\u00e0\u00a0")]
+    assert len(plain) > 100 and len(items) - len(plain) > 30
+    differ = [(t, b) for t, b in items if fast.tag(t, b) != slow.tag(t, b)]
+    assert not differ, differ[:3]
+    assert sum(1 for t, b in plain if any(h["term"].startswith("sense:") for h in fast.tag(t, b)[1])) > 10

@@ -405,7 +405,8 @@ typedef struct {
     double *bias, *threshold, *w_terms, *w_candidates, *w_length, *w_dismissed, *w_all_dismissed, *w_rule_any,
         *w_rule_title, *w_class, *w_cclass, *w_title, *w_proper, *w_unruled;
     int32_t *class_order, *cclass_order, *voc_order, *voc_class_off, *voc_class,
-        *dis_len;
+        *dis_len, *voc_key;
+    int vocab_in_scan; /* voc_key covers every vocabulary word: sense_words may take the scanner's matches */
     int64_t *voc_micro;
     double *voc_w;
     NearSlot *near_slots;
@@ -798,6 +799,41 @@ TagCore_dealloc(TagCore *self)
         goto fail;                                                                        \
     }
 
+/* Whether the scanner's " word " keys (voc_key: key -> vocabulary word, or -1) cover every vocabulary word
+   that can be a word (no separator in it), and the scanner folds as `fold` does (the Python side passes
+   ASCII_LOWER_TO_SPACE to both): then the words between spaces of a story without bytes 0x85 and 0xA0 are
+   its " word " matches. 1, 0, or -1 with an exception set. */
+static int
+vocab_covered(const TagCore *self)
+{
+    const Vocabulary *vocab = self->vocab;
+    Py_ssize_t all_keys = self->api->nkeys(self->scanner), V = self->nvocab;
+    if (vocab == NULL || !self->fold_is_formula) {
+        return 0;
+    }
+    unsigned char *covered = PyMem_Calloc((size_t)V + 1, 1);
+    if (covered == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < all_keys; k++) {
+        if (self->voc_key[k] >= 0) {
+            covered[self->voc_key[k]] = 1;
+        }
+    }
+    int all = 1;
+    for (Py_ssize_t e = 0; e < vocab->count && all; e++) {
+        const Word *w = &vocab->entries[e];
+        int can_be_word = w->length > 0;
+        for (Py_ssize_t j = 0; j < w->length && can_be_word; j++) {
+            can_be_word = !IS_SEPARATOR[(unsigned char)vocab->keys[w->offset + j]];
+        }
+        all = !can_be_word || covered[w->name];
+    }
+    PyMem_Free(covered);
+    return all;
+}
+
 static PyObject *
 TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -985,6 +1021,10 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     for (Py_ssize_t k = 0; k < all_keys; k++) {
         self->any_dismissal |= self->dis_len[k] >= 0;
     }
+    I32(voc_key, "vocab_key", all_keys, -1, V - 1);
+    if ((self->vocab_in_scan = vocab_covered(self)) < 0) {
+        goto fail;
+    }
     if ((self->scratch = scratch_new(self)) == NULL) {
         goto fail;
     }
@@ -1091,6 +1131,11 @@ typedef struct {
 } Row;
 
 typedef struct {
+    int32_t vocab;    /* a vocabulary word's " word " match: the word's index */
+    int32_t in_title; /* the match ends before the separator */
+} VocabMatch;
+
+typedef struct {
     const TagCore *core;
     const unsigned char *raw;
     unsigned char *low;
@@ -1105,6 +1150,7 @@ typedef struct {
     VEC(Blocked) blocked;
     VEC(Range) dismissal; /* (start, end) of every dismissal phrase, by end */
     VEC(Range) spots;
+    VEC(VocabMatch) vocab; /* the " word " matches of vocabulary words (core->vocab_in_scan), by offset */
 } Story;
 
 /* by start, then the longest first */
@@ -1668,9 +1714,36 @@ fail:
     return -1;
 }
 
+/* sense_words from the scanner's " word " matches: where the folded text has no separator but the space
+   (no byte 0x85 or 0xA0; vocab_in_scan: the fold keeps no control byte), its words are the pieces between
+   spaces, each vocabulary word's found by its " word " key, in the text's order; a title word (before the
+   separator) has a space on either side. */
+static int
+sense_words_scanned(Story *st, Sense *s)
+{
+    uint64_t *seen = st->sc->voc_seen, *title = st->sc->voc_title, now = st->now;
+    for (Py_ssize_t k = 0; k < st->vocab.n; k++) {
+        const VocabMatch m = st->vocab.v[k];
+        if (seen[m.vocab] != now) {
+            seen[m.vocab] = now;
+            PUSH(s->words, m.vocab);
+        }
+        if (m.in_title) {
+            title[m.vocab] = now;
+        }
+    }
+    return 0;
+fail:
+    return -1;
+}
+
 static int
 sense_words(Story *st, Sense *s)
 {
+    if (st->core->vocab_in_scan && memchr(st->low, 0x85, (size_t)st->n) == NULL &&
+        memchr(st->low, 0xa0, (size_t)st->n) == NULL) {
+        return sense_words_scanned(st, s);
+    }
     return st->core->low_controls ? sense_words_in(st, s, 1) : sense_words_in(st, s, 0);
 }
 
@@ -2244,6 +2317,9 @@ TagCore_tag(TagCore *self, PyObject *args)
             if (c->dis_len[m.key] >= 0) {
                 PUSH(st.dismissal, m.at - c->dis_len[m.key], m.at);
             }
+            if (c->voc_key[m.key] >= 0) {
+                PUSH(st.vocab, c->voc_key[m.key], m.at < st.sep);
+            }
             if (m.key < c->nkeys) {
                 st.m.v[kept++] = m;
             }
@@ -2438,6 +2514,7 @@ done:
     PyMem_Free(st.blocked.v);
     PyMem_Free(st.spots.v);
     PyMem_Free(st.dismissal.v);
+    PyMem_Free(st.vocab.v);
     if (self->scratch == NULL) {
         self->scratch = sc;
     }
@@ -2453,6 +2530,18 @@ static PyMethodDef TagCore_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+TagCore_vocab_in_scan(TagCore *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->vocab_in_scan);
+}
+
+static PyGetSetDef TagCore_getset[] = {
+    {"vocab_in_scan", (getter)TagCore_vocab_in_scan, NULL,
+     "whether the scan's \" word \" keys give the vocabulary words (else a lookup of each word)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyTypeObject TagCoreType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pipeline.tagging._accel.TagCore",
@@ -2462,6 +2551,7 @@ static PyTypeObject TagCoreType = {
     .tp_new = TagCore_new,
     .tp_dealloc = (destructor)TagCore_dealloc,
     .tp_methods = TagCore_methods,
+    .tp_getset = TagCore_getset,
 };
 
 static PyMethodDef accel_functions[] = {

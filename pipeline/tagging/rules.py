@@ -62,6 +62,7 @@ WORDS_CHARS = 16  # a context window of N words looks at most N * WORDS_CHARS ch
 _NO_CONTEXT = -1
 _SECOND = itemgetter(1)
 _LATIN1_SPACES = bytes.maketrans(b"\x85\xa0", b"  ")  # whitespace to str.split() in latin-1 text
+_SEPARATOR_BYTES = frozenset(b" \t\n\v\f\r\x85\xa0")  # what splits words (_words_of): never in one
 
 # A context rule: ((context phrase set id, whether it must be near), ...), words before, words after
 _Rule = tuple[tuple[tuple[int, bool], ...], int, int]
@@ -338,9 +339,15 @@ class Tagger:
         own = set(keys)
         phrases = {f" {p} ".encode("latin-1"): len(p) for p in self._dismissal_keys}
         keys += [p for p in phrases if p not in own]
+        # and every vocabulary word as " word ", so the sense model's words need no second pass
+        vocabulary = enumerate(self._vocabulary or ())
+        words = {b" %s " % w: v for v, w in vocabulary if w and not _SEPARATOR_BYTES.intersection(w)}
+        own = set(keys)
+        keys += [w for w in words if w not in own]
         scanner = COMPILED(keys, [None] * len(keys), ASCII_LOWER_TO_SPACE)
         tables = self._core_tables()
         tables["dismissal_len"] = [phrases.get(k, -1) for k in keys]
+        tables["vocab_key"] = [words.get(k, -1) for k in keys]
         return _accel.TagCore(scanner, self._known, tables)
 
     def _core_applies(self) -> bool:
