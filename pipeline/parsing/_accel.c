@@ -1046,6 +1046,32 @@ init_classes(void)
     }
 }
 
+/* The UTF-8 of code point cp (at most 0x10ffff, not a surrogate: the callers check) into out: its length. */
+static inline size_t
+encode_utf8(uint32_t cp, unsigned char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xc0 | (cp >> 6));
+        out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xe0 | (cp >> 12));
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xf0 | (cp >> 18));
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
 /* Length of the UTF-8 sequence at p (at most `left` bytes) and its code point; 0 when invalid. */
 static int
 decode_utf8(const unsigned char *p, Py_ssize_t left, uint32_t *cp)
@@ -1528,31 +1554,8 @@ simple_char(uint32_t cp)
 static int
 append_code_point(Buffer *buf, uint32_t cp)
 {
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    }
-    else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    }
-    else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    }
-    else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return append(buf, u, n);
+    unsigned char u[4];
+    return append(buf, (const char *)u, encode_utf8(cp, u));
 }
 
 /* The reference at s[i] == '&' decoded into out: the index after its ';', or 0 (not one read here), or -1
@@ -2090,21 +2093,7 @@ cdata_as_text(PyObject *module, PyObject *data)
                 status = 1;                                                               \
                 break;                                                                    \
             }                                                                             \
-            if (c < 0x800) {                                                              \
-                dst[len++] = (unsigned char)(0xc0 | (c >> 6));                            \
-                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
-            }                                                                             \
-            else if (c < 0x10000) {                                                       \
-                dst[len++] = (unsigned char)(0xe0 | (c >> 12));                           \
-                dst[len++] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));                   \
-                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
-            }                                                                             \
-            else {                                                                        \
-                dst[len++] = (unsigned char)(0xf0 | (c >> 18));                           \
-                dst[len++] = (unsigned char)(0x80 | ((c >> 12) & 0x3f));                  \
-                dst[len++] = (unsigned char)(0x80 | ((c >> 6) & 0x3f));                   \
-                dst[len++] = (unsigned char)(0x80 | (c & 0x3f));                          \
-            }                                                                             \
+            len += encode_utf8(c, dst + len);                                             \
         }                                                                                 \
     } while (0)
 
