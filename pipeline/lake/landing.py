@@ -252,10 +252,10 @@ def _land(
     # Encode everything first: nothing is touched before every object's bytes exist.
     payloads = [(day, len(idx), _encode(_select(rows, idx), interval)) for day, idx in _day_rows(rows)]
     object_keys = [story_object_key(day, interval) for day, _, _ in payloads]
-    held_ids = [sid for sid, _ in sorted(held)]
-    owned_ids = [*(ids[row] for row in landed), *held_ids]
+    held_versions = sorted(held)
+    owned_ids = [*(ids[row] for row in landed), *(sid for sid, _ in held_versions)]
     owned_hashes = pa.concat_arrays(
-        [rows.column("content_hash").combine_chunks(), pa.array([h for _, h in sorted(held)], pa.string())]
+        [rows.column("content_hash").combine_chunks(), pa.array([h for _, h in held_versions], pa.string())]
     )
     index.begin(owner, run_id, [*owned_ids, *ids[carried_from:]], object_keys)  # (+ the old rows' shards)
     index.assign_columns(owner, owned_ids, owned_hashes)
