@@ -42,7 +42,6 @@ from pipeline.lake.files import (
 )
 from pipeline.lake.landing import (
     COUNT_KEYS,
-    PARQUET_TYPE,
     STORIES_PREFIX,
     Manifest,
     _write_verified,
@@ -118,7 +117,9 @@ def compact_day(lake: Lake, day: date, objects: list[CommittedObject]) -> str:
         taxonomy_version=",".join(sorted({v for v in table.column("taxonomy_version").to_pylist() if v})),
         counts={**dict.fromkeys(COUNT_KEYS, 0), "input": table.num_rows, "kept": table.num_rows},
         objects=[entry],
-        topics=dict(sorted(Counter(t for ts in table.column("topics").to_pylist() for t in ts or []).items())),
+        topics=dict(
+            sorted(Counter(t for ts in table.column("topics").to_pylist() for t in ts or []).items())
+        ),
         source_info={COMPACTION_INFO: {"pending": True, "replaces": replaces}},
     )
     lake.put(this, manifest.to_json(), "application/json")  # the commit point
@@ -169,14 +170,18 @@ def _read_checked(lake: Lake, day: date, objects: list[CommittedObject]) -> pa.T
             raise FatalError(f"{obj.key} does not have the story schema; run wirefeed validate", key=obj.key)
         tables.append(table)
     table = pa.concat_tables(tables)
-    versions = Counter(zip(table.column("story_id").to_pylist(), table.column("content_hash").to_pylist()))
+    versions = Counter(
+        zip(table.column("story_id").to_pylist(), table.column("content_hash").to_pylist(), strict=True)
+    )
     twice = [f"{sid} {h}" for (sid, h), n in versions.items() if n > 1]
     if twice:
         raise FatalError(
             f"dt={day} holds story versions more than once ({', '.join(twice[:3])}); run wirefeed validate",
             day=day.isoformat(),
         )
-    return table.sort_by([("published_at", "ascending"), ("story_id", "ascending"), ("content_hash", "ascending")])
+    return table.sort_by(
+        [("published_at", "ascending"), ("story_id", "ascending"), ("content_hash", "ascending")]
+    )
 
 
 def _remove_compaction_orphans(lake: Lake, days: list[date], committed: list[CommittedObject]) -> list[str]:

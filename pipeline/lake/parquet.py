@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import operator
 import os
@@ -21,14 +22,13 @@ def _use_jemalloc() -> None:
     """Arrow's allocator: jemalloc rather than the wheel's default, mimalloc, which hands freed pages back to
     the system at once, so every batch's table and Parquet buffers fault their pages in again (in a 100,000
     story backfill: about twice the CPU in to_table and in the Parquet write, and more system time). An
-    explicit ARROW_DEFAULT_MEMORY_POOL other than jemalloc is left alone; so is a pyarrow built without jemalloc.
-    (pipeline/__init__.py sets that variable to jemalloc for Arrow's C++ allocations, unless the user did.)"""
+    explicit ARROW_DEFAULT_MEMORY_POOL other than jemalloc is left alone; so is a pyarrow built without
+    jemalloc. (pipeline/__init__.py sets that variable to jemalloc for Arrow's C++ allocations, unless the
+    user did.)"""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL", "jemalloc") != "jemalloc":
         return
-    try:
+    with contextlib.suppress(NotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:
-        pass
 
 
 _use_jemalloc()

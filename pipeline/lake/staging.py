@@ -9,6 +9,7 @@ the interval's next landing.
 from __future__ import annotations
 
 import logging
+
 from pipeline.jobs.intervals import Interval
 from pipeline.lake.store import Lake
 

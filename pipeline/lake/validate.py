@@ -153,6 +153,8 @@ def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str
             f"{len(missing)} landed versions missing from the key index, {len(extra)} it names that no "
             f"manifest does (e.g. {', '.join(sample)}); run `wirefeed validate --repair-index`",
         )
+
+
 def _check_compaction(lake: Lake, key: str, manifest: Manifest, report: ValidationReport) -> None:
     """An unfinished compaction: readers of the manifests see the compacted file, but until it is finished
     the files it replaced stay under stories/ too (`wirefeed compact` finishes it first thing)."""
