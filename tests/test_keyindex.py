@@ -269,3 +269,26 @@ def test_new_rows_are_sorted_and_deduplicated_as_python_sorts_them() -> None:
     )
     got = keyindex._sorted_unique(table)
     assert list(zip(*(got.column(n).to_pylist() for n in got.column_names), strict=True)) == sorted(set(rows))
+
+
+def test_io_map_overlaps_calls_only_for_lakes_with_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    def thread_of(_: int) -> str:
+        return threading.current_thread().name
+
+    assert set(keyindex.io_map(thread_of, range(4), parallel=False)) == {threading.current_thread().name}
+    assert all(name.startswith("lake-io") for name in keyindex.io_map(thread_of, range(4)))
+
+    # a local lake's landings (shard reads and writes) never start threads: they would only add CPU
+    def no_threads(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a local lake started an I/O thread pool")
+
+    monkeypatch.setattr(keyindex, "ThreadPoolExecutor", no_threads)
+    lake = LocalLake(tmp_path)
+    assert lake.parallel_io is False
+    land(lake, DAY1, [story(i) for i in range(40)])
+    land(lake, DAY2, [story(i, day=25) for i in range(20, 60)])
+    assert len(landed_versions(lake)) == 60

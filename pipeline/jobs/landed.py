@@ -43,7 +43,7 @@ def mark_landed(lake: Lake, manifest: Manifest, replaced: Manifest | None) -> No
         return
     doc = json.dumps({"manifest": manifest.key}).encode()
     keys = sorted({raw for _, raw in landed_bodies(replaced) - landed_bodies(manifest)})
-    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), keys)
+    io_map(lambda k: lake.put(landed_key(k), doc, "application/json"), keys, parallel=lake.parallel_io)
 
 
 def landed_bodies(manifest: Manifest | None) -> set[tuple[str, str]]:

@@ -67,10 +67,11 @@ _SCHEMA: Final = pa.schema(
 )
 
 
-def io_map(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """fn over items in IO_THREADS threads (object-store round trips overlap), results in order."""
+def io_map(fn: Callable[[T], R], items: Iterable[T], *, parallel: bool = True) -> list[R]:
+    """fn over items, results in order: in IO_THREADS threads when `parallel` (object-store round trips
+    overlap), else one after the other (a local directory: the threads would only add CPU)."""
     work = list(items)
-    if len(work) <= 1:
+    if len(work) <= 1 or not parallel:
         return [fn(item) for item in work]
     with ThreadPoolExecutor(min(IO_THREADS, len(work)), thread_name_prefix="lake-io") as pool:
         return list(pool.map(fn, work))
@@ -140,7 +141,9 @@ class KeyIndex:
         if not self.pending:
             try:
                 for number, rows in zip(
-                    missing, io_map(lambda n: _read_shard(self.lake, n), missing), strict=True
+                    missing,
+                    io_map(lambda n: _read_shard(self.lake, n), missing, parallel=self.lake.parallel_io),
+                    strict=True,
                 ):
                     self.shards[number] = rows
             except ValueError:
@@ -238,7 +241,9 @@ class KeyIndex:
         if self.defer:
             self.dirty.update(changed)
         else:
-            io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+            io_map(
+                lambda n: _write_shard(self.lake, n, self.shards[n]), changed, parallel=self.lake.parallel_io
+            )
 
     def _rows_of(self, owner: str, numbers: list[int]) -> dict[int, set[Version]]:
         """The owner's rows in these (loaded) shards, by shard: one comparison over all of them."""
@@ -273,7 +278,7 @@ class KeyIndex:
         if self.landing is not None:
             raise FatalError("key index: flush() in the middle of a landing", owner=self.landing)
         changed = sorted(self.dirty)
-        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed)
+        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed, parallel=self.lake.parallel_io)
         self.dirty.clear()
         if self.pending:
             self.head["pending"] = []
@@ -398,7 +403,7 @@ def rebuild_index(lake: Lake) -> KeyIndex:
     shards = {number: _table(shard_rows) for number, shard_rows in rows.items()}
     stale = {info.key for info in lake.list(f"{INDEX_PREFIX}shards/")}
     filled = [number for number, table in shards.items() if table.num_rows]  # absent reads as empty
-    io_map(lambda n: _write_shard(lake, n, shards[n]), filled)
+    io_map(lambda n: _write_shard(lake, n, shards[n]), filled, parallel=lake.parallel_io)
     stale -= {shard_key(n) for n in filled}
     for key in sorted(stale):
         lake.delete(key)

@@ -314,7 +314,7 @@ def land_staged(
     every batch is such, the manifest is returned as it is. A missing batch that no manifest records fails
     with a FatalError before anything is written: fetch the interval again."""
     keys = [lake.key_for(uri) for uri in staged_uris]
-    read = io_map(lambda key: _read_staged(lake, key), keys)  # in parallel: one round trip each
+    read = io_map(lambda key: _read_staged(lake, key), keys, parallel=lake.parallel_io)
     tables = [table for table in read if table is not None]
     missing = [key for key, table in zip(keys, read, strict=True) if table is None]
     if missing:

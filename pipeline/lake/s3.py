@@ -1,6 +1,6 @@
 """The S3 backend of the lake (AWS or an S3-compatible store such as MinIO): `S3Lake` and botocore's errors
-mapped onto the pipeline's. Imported only when a lake or archive URI is s3:// (pipeline.lake.store.open_lake), so
-a run on a local lake never loads botocore (about 0.3 s of imports in every process)."""
+mapped onto the pipeline's. Imported only when a lake or archive URI is s3:// (pipeline.lake.store.open_lake),
+so a run on a local lake never loads botocore (about 0.3 s of imports in every process)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,8 @@ def s3_client(s3: S3Settings, *, max_attempts: int = 3, connect_timeout: float =
 
 class S3Lake:
     """A lake under s3://bucket/prefix (AWS or an S3-compatible store such as MinIO)."""
+
+    parallel_io = True
 
     def __init__(
         self,

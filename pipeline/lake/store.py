@@ -70,6 +70,10 @@ class BadKeyError(FatalError):
 
 @runtime_checkable
 class Lake(Protocol):
+    # whether calls should overlap in threads (pipeline.lake.keyindex.io_map): each is a round trip to an
+    # object store; on a local disk they are not, and threads would only add CPU
+    parallel_io: bool
+
     def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
         """Write `key`; the answer's sha256 is the hex SHA-256 of `data` (what was sent)."""
         ...
@@ -138,6 +142,8 @@ def lake_for(settings: Settings, *, create: bool = False, must_exist: bool = Fal
 
 class LocalLake:
     """A lake in a local directory (the embedded default ./lake)."""
+
+    parallel_io = False
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
