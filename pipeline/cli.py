@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from importlib import metadata
+from typing import Any
 
 import pipeline
 from pipeline.errors import BadInputError, BadRecordError, ConfigError, RetriableError, WirefeedError
@@ -45,10 +45,23 @@ TAXONOMY_HELP = "taxonomy YAML file (default: the bundled schemas/topics.yaml)"
 
 
 def version() -> str:
+    from importlib import metadata  # lazy: 40-50 ms of imports (email, zipfile, csv) only --version needs
+
     try:
         return metadata.version("wirefeed")
     except metadata.PackageNotFoundError:  # a source tree that was never installed
         return pipeline.__version__
+
+
+class _VersionAction(argparse.Action):
+    """--version, with the version looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"wirefeed {version()}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    p.add_argument("--version", action="version", version=f"wirefeed {version()}")
+    p.add_argument("--version", action=_VersionAction, help="show the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
