@@ -348,3 +348,32 @@ def test_an_archive_file_over_the_parse_budget_is_too_slow_in_worker_processes(t
     assert totals["landed"] == 2 and totals["failed"] == [] and totals["stories"]["new"] == 2
     (error,) = totals["results"][0]["errors"]
     assert error["input"].endswith("huge.xml") and error["reason"].startswith("too_slow:")
+
+
+def test_a_days_parsed_entries_are_freed_before_the_collector_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the first allocation after the paused step makes the collector traverse a whole JSON Lines file's
+    records (about 14 ms a 17,000-record chunk, for nothing: they are garbage a moment later)."""
+    import contextlib
+    import gc
+    from collections.abc import Iterator
+
+    from pipeline.parsing.parse import RawEntry
+
+    alive_at_resume: list[int] = []
+
+    @contextlib.contextmanager
+    def paused() -> Iterator[None]:
+        with backfill_gc_paused():
+            yield
+            alive_at_resume.append(sum(isinstance(o, RawEntry) for o in gc.get_objects()))
+
+    backfill_gc_paused = backfill.gc_paused
+    monkeypatch.setattr(backfill, "gc_paused", paused)
+    arch = tmp_path / "arch"
+    records = [{"title": f"T{i}", "body": f"Body {i}.", "url": f"https://j.example/{i}"} for i in range(50)]
+    put(arch, "exports/desk-2026-11-26.jsonl", "\n".join(json.dumps(r) for r in records).encode())
+    prepared = backfill.prepare_day(str(arch), D3, layout="jsonl", settings=SETTINGS)
+    assert prepared.table.num_rows == 50
+    assert alive_at_resume == [0]

@@ -168,11 +168,12 @@ def prepare_day(
     settings.arm_redaction()
     tagger = tagger or load_default_tagger()
     builder = _TableBuilder()
-    outcomes = []
+    items = iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned)
+    # each input (a JSON Lines file: all its records) is freed inside, before the collector resumes
     with gc_paused():
-        for item in iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned):
-            outcomes.append(_item_stories(item, tagger, builder, settings.parse_budget))
-    return PreparedDay(day, archive_uri, builder.table(), outcomes)
+        outcomes = [_item_stories(item, tagger, builder, settings.parse_budget) for item in items]
+        table = builder.table()
+    return PreparedDay(day, archive_uri, table, outcomes)
 
 
 def land_day(lake: Lake, prepared: PreparedDay, session: IndexSession | None = None) -> dict[str, Any]:
