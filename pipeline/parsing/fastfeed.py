@@ -594,16 +594,17 @@ def _rss_fields(
     text: dict[str, str], names: list[str], categories: list[str], guid_is_link: bool, base: str
 ) -> dict[str, Any]:
     guid = text.get("guid")
-    if guid_is_link and guid:  # a permalink guid is resolved, and it is the link when the item has none
-        guid = _urljoin(base, guid)
+    # (_urljoin leaves a URI without ":///" as it is when there is no base)
+    if guid_is_link and guid and (base or ":///" in guid):  # a permalink guid is resolved, and it is the link
+        guid = _urljoin(base, guid)  # when the item has none
     link = text.get("link")
     if link is None:
         link = guid if guid_is_link else None
     else:
-        if link:
+        if link and (base or ":///" in link):
             link = _urljoin(base, link)
-        link = link.replace("&amp;", "&")
         if "&" in link:
+            link = link.replace("&amp;", "&")
             link = _LINK_QUERY_RE.sub(r"&\g<1>", link)
     description, content = text.get("description"), text.get(_CONTENT_ENCODED)
     # feedparser copies content:encoded into a missing description, as a summary that is not HTML
@@ -636,8 +637,8 @@ def _rss_fields(
         "attribution": None,
         "summary_is_html": summary_html,
         "base": None,
-        "published_parsed": None if published is None else _fallback_date(published),
-        "updated_parsed": None if updated is None else _fallback_date(updated),
+        "published_parsed": None if published is None or parse_date(published) else _fallback_date(published),
+        "updated_parsed": None if updated is None or parse_date(updated) else _fallback_date(updated),
     }
 
 
