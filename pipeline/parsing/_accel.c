@@ -474,9 +474,9 @@ static const Role *
 role_of(const ItemReader *self, const XNode *node)
 {
     const unsigned char *href = node->ns != NULL ? node->ns->href : NULL;
-    for (Py_ssize_t k = 0; k < self->count; k++) {
+    for (Py_ssize_t k = 0; k < self->count; k++) { /* (the first byte tells most roles apart without strcmp) */
         const Role *r = &self->roles[k];
-        if (strcmp(r->local, (const char *)node->name) == 0 &&
+        if (r->local[0] == node->name[0] && strcmp(r->local, (const char *)node->name) == 0 &&
             (r->ns == NULL ? href == NULL : href != NULL && strcmp(r->ns, (const char *)href) == 0)) {
             return r;
         }
