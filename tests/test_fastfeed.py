@@ -125,8 +125,16 @@ def test_the_item_check_of_caps_says_what_cap_entry_says():
         for over in (0, 1)
     ]
     variants += [
-        replace(base, authors=("a",) * (MAX_NAMES + 1)),
-        replace(base, categories=("c" * (NAME_CAP + 1),)),
+        replace(base, **{name: names})
+        for name in ("authors", "categories")
+        for names in (
+            ("a",) * (MAX_NAMES + 1),
+            ("a",) * MAX_NAMES,
+            ("a", "b"),
+            ("c" * NAME_CAP,),
+            ("c" * (NAME_CAP + 1),),
+            ("a", "c" * (NAME_CAP + 1)),
+        )
     ]
     for entry in variants:
         assert fastfeed._capped(entry) == cap_entry(entry)
@@ -150,6 +158,46 @@ def test_an_item_gives_every_entry_field_in_order():
     children = fastfeed._document(_rss("<item><title>t</title></item>"))[2]
     item = next(el for el in children if el.tag == "item")
     assert tuple(fastfeed._rss_item(item, "")) == tuple(f.name for f in fields(RawEntry))
+
+
+def test_an_item_s_entry_is_the_one_new_entry_makes():
+    from pipeline.parsing.parse import new_entry
+
+    children = fastfeed._document(_rss("<item><title>t</title><category>c</category></item>"))[2]
+    item = next(el for el in children if el.tag == "item")
+    fields = fastfeed._rss_item(item, "")
+    entry = fastfeed._entry_of(dict(fields))
+    assert entry == new_entry(dict(fields)) and vars(entry) == fields
+
+
+def test_each_thread_reuses_its_own_parser():
+    import threading
+
+    mine = fastfeed._parser()
+    assert fastfeed._parser() is mine
+    theirs: list[object] = []
+    thread = threading.Thread(target=lambda: theirs.append(fastfeed._parser()))
+    thread.start()
+    thread.join()
+    assert theirs and theirs[0] is not mine
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_contains_is_bytes_in(monkeypatch, compiled):
+    if compiled and not fastfeed.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    monkeypatch.setattr(fastfeed, "COMPILED", compiled)
+    documents = [b"", b"<!ENTIT", b"x<!ENTITY y", b"<!ENTITY", b"a<!entity", b"ab" * 5000 + b"<!ENTITY"]
+    cases = [(data, b"<!ENTITY") for data in documents] + [(b"abc", b""), (b"", b""), (b"ab", b"abc")]
+    for data, needle in cases:
+        assert fastfeed._contains(data, needle) is (needle in data), (data[:20], needle)
+
+
+def test_an_entity_declaration_anywhere_sends_the_feed_to_feedparser():
+    data = _rss("<item><title>t</title><description><![CDATA[<!ENTITY x 'y'>]]></description></item>")
+    assert fastfeed.parse_fast(data, "x", source=None, feed_url=None, content_type=None) is None
+    assert fastfeed.parse_fast(data.replace(b"ENTITY", b"ENTITx"), "x", source=None, feed_url=None,
+                               content_type=None) is not None  # fmt: skip
 
 
 @pytest.mark.parametrize("base", ["", "https://ex.com/feeds/a.xml", "http://ex.com", "https://[::1]:8080/x/"])

@@ -162,3 +162,27 @@ def test_the_compiled_no_cut_check_is_the_regular_expressions_one(shared_dir):
     answers = [prescreen_module._nothing_to_cut(doc) for doc in docs]
     assert [prescreen_module._accel.nothing_to_cut(doc) for doc in docs] == answers
     assert 100 < sum(answers) < len(docs) - 100  # both answers given often
+
+
+@pytest.mark.skipif(not prescreen_module.COMPILED, reason="pipeline.parsing._accel was not built")
+def test_the_compiled_byte_count_is_bytes_count() -> None:
+    rng = random.Random(9)
+    docs = [b"", b"<", b"<" * 255, b"<" * 256, b"<" * 100_000, rss("<b/>" * 300, items=40)]
+    docs += [bytes(rng.choice(b"<<>a\x00\xff") for _ in range(rng.randrange(0, 2000))) for _ in range(200)]
+    for doc in docs:
+        for byte in (0x3C, 0x00, 0xFF):
+            assert prescreen_module._accel.count_byte(doc, byte) == doc.count(bytes([byte]))
+    with pytest.raises(ValueError):
+        prescreen_module._accel.count_byte(b"x", 256)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_the_entry_cap_is_the_same_either_way(monkeypatch, compiled) -> None:
+    if compiled and not prescreen_module.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    monkeypatch.setattr(prescreen_module, "COMPILED", compiled)
+    many_tags = rss("<b/>" * (MAX_ENTRIES + 10), items=1)
+    assert prescreen_xml(many_tags)[0] == many_tags
+    with pytest.raises(BadInputError) as raised:
+        prescreen_xml(rss("", items=MAX_ENTRIES + 1))
+    assert raised.value.fields["entries"] == MAX_ENTRIES + 1

@@ -474,9 +474,9 @@ static const Role *
 role_of(const ItemReader *self, const XNode *node)
 {
     const unsigned char *href = node->ns != NULL ? node->ns->href : NULL;
-    for (Py_ssize_t k = 0; k < self->count; k++) {
+    for (Py_ssize_t k = 0; k < self->count; k++) { /* (the first byte tells most roles apart without strcmp) */
         const Role *r = &self->roles[k];
-        if (strcmp(r->local, (const char *)node->name) == 0 &&
+        if (r->local[0] == node->name[0] && strcmp(r->local, (const char *)node->name) == 0 &&
             (r->ns == NULL ? href == NULL : href != NULL && strcmp(r->ns, (const char *)href) == 0)) {
             return r;
         }
@@ -2399,6 +2399,62 @@ digest32(PyObject *module, PyObject *data)
     return PyUnicode_FromStringAndSize(hex, 32);
 }
 
+/* ---- s20-rss: fastfeed's byte screens ---- */
+
+/* contains(data, needle): needle in data, for bytes (memmem: several times faster than bytes.__contains__ on a
+ * document full of '<'). */
+static PyObject *
+contains(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "contains() needs two bytes");
+        return NULL;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]), m = PyBytes_GET_SIZE(args[1]);
+    if (m == 0) {
+        Py_RETURN_TRUE;
+    }
+    const void *found = m > n ? NULL : memmem(PyBytes_AS_STRING(args[0]), (size_t)n, PyBytes_AS_STRING(args[1]), (size_t)m);
+    return PyBool_FromLong(found != NULL);
+}
+
+/* count_byte(data, byte): data.count(bytes([byte])) (CPython's loop takes ~5 instructions a byte; this one is
+ * vectorized). */
+static PyObject *
+count_byte(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "count_byte() needs bytes and an int");
+        return NULL;
+    }
+    long byte = PyLong_AsLong(args[1]);
+    if (byte < 0 || byte > 255) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "count_byte(): byte must be in range(256)");
+        }
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char c = (unsigned char)byte;
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    size_t count = 0;
+    while (n > 0) { /* blocks of at most 255 bytes: a byte-wide counter each, which the compiler vectorizes */
+        Py_ssize_t block = n < 255 ? n : 255;
+        unsigned char in_block = 0;
+        for (Py_ssize_t i = 0; i < block; i++) {
+            in_block += p[i] == c;
+        }
+        count += in_block;
+        p += block;
+        n -= block;
+    }
+    return PyLong_FromSize_t(count);
+}
+
+/* ---- end of s20-rss ---- */
+
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
@@ -2427,6 +2483,8 @@ static PyMethodDef module_methods[] = {
      "dropped(name)), else None."},
     {"digest32", (PyCFunction)digest32, METH_O,
      "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
+    {"contains", (PyCFunction)(void (*)(void))contains, METH_FASTCALL, "needle in data, for bytes (memmem)."},
+    {"count_byte", (PyCFunction)(void (*)(void))count_byte, METH_FASTCALL, "data.count(bytes([byte])), for bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -50,7 +50,7 @@ _CDATA_CLOSE: Final = b"]]>"
 def prescreen_xml(data: bytes) -> tuple[bytes, list[str]]:
     """(bytes to parse, problems). BadInputError('too_many_entries') above MAX_ENTRIES entries."""
     # every entry start tag begins with a '<': counting those (in C) settles most inputs
-    entries = data.count(b"<")
+    entries = _accel.count_byte(data, 0x3C) if COMPILED else data.count(b"<")
     if entries > MAX_ENTRIES:
         entries = len(_ENTRY_START.findall(data))
     if entries > MAX_ENTRIES:
