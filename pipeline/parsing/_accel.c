@@ -2399,6 +2399,95 @@ digest32(PyObject *module, PyObject *data)
     return PyUnicode_FromStringAndSize(hex, 32);
 }
 
+/* ---- s20-norm: content_digest (normalize._clean_content_hash in one call) ---- */
+
+/* Appends hash_form's bytes of `text` (ASCII letters lowered, "\n\n" -> " ", other characters noted and encoded
+ * as UTF-8) at text_out.data + *plen; 1 at a lone surrogate or too many astral characters. The caller reserved
+ * 4 bytes a character. */
+static int
+fold_append(PyObject *text, size_t *plen)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    unsigned char *dst = (unsigned char *)text_out.data;
+    size_t len = *plen;
+    int status = 0;
+    switch (kind) {
+    case PyUnicode_1BYTE_KIND:
+        FOLD_LOOP(Py_UCS1);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        FOLD_LOOP(Py_UCS2);
+        break;
+    default:
+        FOLD_LOOP(Py_UCS4);
+    }
+    *plen = len;
+    return status;
+}
+
+/* content_digest(title, body): digest32(hash_form(f"{title} {body}" if title and body else title or body))
+ * without building the joined text or the folded bytes (the " " between the two cannot be part of a "\n\n").
+ * Returns the digest when the text is ASCII, (digest, distinct non-ASCII characters) otherwise for the caller
+ * to check as it checks hash_form's, None where hash_form would (lone surrogates, too many astral characters)
+ * or without the CPU's SHA extensions. */
+static PyObject *
+content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "content_digest() needs two str");
+        return NULL;
+    }
+    if (!sha_ni) {
+        Py_RETURN_NONE;
+    }
+    PyObject *title = args[0], *body = args[1];
+    Py_ssize_t nt = PyUnicode_GET_LENGTH(title), nb = PyUnicode_GET_LENGTH(body);
+    if (nt > PY_SSIZE_T_MAX / 8 || nb > PY_SSIZE_T_MAX / 8 ||
+        reserve(&text_out, ((size_t)nt + (size_t)nb + 1) * 4) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        return NULL;
+    }
+    size_t len = 0;
+    int status = fold_append(title, &len);
+    if (status == 0 && nt > 0 && nb > 0) {
+        ((unsigned char *)text_out.data)[len++] = ' ';
+    }
+    if (status == 0) {
+        status = fold_append(body, &len);
+    }
+    PyObject *result = NULL;
+    if (status == 0) {
+        char hex[32];
+        sha256_ni_hex32((const unsigned char *)text_out.data, len, hex);
+        PyObject *digest = PyUnicode_FromStringAndSize(hex, 32);
+        if (n_distinct == 0 || digest == NULL) {
+            take_chars(0);
+            result = digest;
+        }
+        else {
+            PyObject *chars = take_chars(1);
+            if (chars != NULL) {
+                result = PyTuple_Pack(2, digest, chars);
+                Py_DECREF(chars);
+            }
+            Py_DECREF(digest);
+        }
+    }
+    else {
+        take_chars(0);
+        result = Py_NewRef(Py_None);
+    }
+    shrink(&text_out);
+    return result;
+}
+
+/* ---- end s20-norm ---- */
+
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
      "text._paragraphs_utf8 in one pass: (text, distinct non-ASCII characters), or None."},
@@ -2427,6 +2516,9 @@ static PyMethodDef module_methods[] = {
      "dropped(name)), else None."},
     {"digest32", (PyCFunction)digest32, METH_O,
      "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
+    {"content_digest", (PyCFunction)(void (*)(void))content_digest, METH_FASTCALL,
+     "normalize._clean_content_hash(title, body) in one pass: the digest, (digest, distinct non-ASCII "
+     "characters) for the caller to check, or None (as hash_form, or without SHA_NI)."},
     {NULL, NULL, 0, NULL},
 };
 
