@@ -298,8 +298,12 @@ def test_the_compiled_content_digest_is_the_hash_of_the_joined_hash_form():
     compiled = module._compiled_content_digest
     rng = random.Random(9)
     pieces = ["a", "B", " ", "\n", "\n\n", "\n\n\n", "Ü", "ß", "İ", "Σ", "\xa0", "€", "\U0001f600", "x\u2028"]
+    pieces += ["AZaz@[`{", "Hello World, THE end.", "\x00\x7f"]
     many_astral = "".join(map(chr, range(0x1F300, 0x1F400)))
     cases = [("", ""), ("T", ""), ("", "B"), ("T\n", "\nB"), ("Straße", "ΣΑΣ"), (many_astral, "x")]
+    for code in range(128):  # every ASCII character in each lane of the 2-byte str's four-unit steps
+        for shift in range(4):
+            cases.append(("Σ" * shift + chr(code) * 9, "€" + (chr(code) + "A") * 5 + "\n\n"))
     for _ in range(5000):
         title = "".join(rng.choice(pieces) for _ in range(rng.randrange(5)))
         body = "".join(rng.choice(pieces) for _ in range(rng.randrange(25)))

@@ -1521,6 +1521,22 @@ init_simple_text(void)
     SIMPLE_TEXT['<'] = SIMPLE_TEXT['&'] = TEXT_STOP;
 }
 
+/* Whether the 8 bytes at p are all printable ASCII (0x20-0x7e) other than '<' and '&' (each TEXT_COPY). */
+static inline int
+simple_copy8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t lt, amp, del, below;
+    lt = w ^ (ones * '<');
+    amp = w ^ (ones * '&');
+    del = w ^ (ones * 0x7f);
+    below = (w - ones * 0x20) & ~w; /* high bit where a byte is below 0x20 (exact for bytes below 0x80) */
+    uint64_t zero = ((lt - ones) & ~lt) | ((amp - ones) & ~amp) | ((del - ones) & ~del);
+    return ((w | zero | below) & high) == 0;
+}
+
 static inline int
 is_ascii_alpha(unsigned char c)
 {
@@ -1817,8 +1833,15 @@ simple_text(const unsigned char *s, Py_ssize_t n)
         /* a run of text up to the next '<' or '&' */
         Py_ssize_t j = i;
         for (;;) {
-            while (j < n && SIMPLE_TEXT[s[j]] == TEXT_COPY) {
-                j++;
+            for (;;) { /* TEXT_COPY bytes: eight at a time while they are printable ASCII but '<' and '&' */
+                while (j + 8 <= n && simple_copy8(s + j)) {
+                    j += 8;
+                }
+                if (j < n && SIMPLE_TEXT[s[j]] == TEXT_COPY) {
+                    j++;
+                    continue;
+                }
+                break;
             }
             if (j >= n || SIMPLE_TEXT[s[j]] == TEXT_STOP) {
                 break;
@@ -2401,9 +2424,32 @@ digest32(PyObject *module, PyObject *data)
 
 /* ---- s20-norm: content_digest (normalize._clean_content_hash in one call) ---- */
 
+/* One code unit c of a str (not a plain ASCII run): hash_form's step for it at dst + *plen; i moves past a
+ * "\n\n" pair. Returns 1 at a lone surrogate or too many astral characters. */
+#define FOLD_ONE(c, u, i, n)                                                              \
+    do {                                                                                  \
+        if ((c) < 0x80) {                                                                 \
+            Py_UCS4 c_ = (c);                                                             \
+            if (c_ == '\n' && (i) < (n) && (u)[i] == '\n') {                              \
+                c_ = ' ';                                                                 \
+                (i)++;                                                                    \
+            }                                                                             \
+            dst[len++] = ASCII_LOWER[c_];                                                 \
+        }                                                                                 \
+        else if (((c) >= 0xd800 && (c) <= 0xdfff) || note_char(c)) {                      \
+            status = 1;                                                                   \
+        }                                                                                 \
+        else {                                                                            \
+            len += encode_utf8((c), dst + len);                                           \
+        }                                                                                 \
+    } while (0)
+
+#define LANES16(x) ((x) * 0x0001000100010001ULL)
+
 /* Appends hash_form's bytes of `text` (ASCII letters lowered, "\n\n" -> " ", other characters noted and encoded
  * as UTF-8) at text_out.data + *plen; 1 at a lone surrogate or too many astral characters. The caller reserved
- * 4 bytes a character. */
+ * 4 bytes a character. A 2-byte str (most non-ASCII news text) goes four code units at a time while they are
+ * ASCII other than newlines (lowered in a 64-bit word: each lane is below 0x80, so no carry crosses lanes). */
 static int
 fold_append(PyObject *text, size_t *plen)
 {
@@ -2413,14 +2459,63 @@ fold_append(PyObject *text, size_t *plen)
     unsigned char *dst = (unsigned char *)text_out.data;
     size_t len = *plen;
     int status = 0;
-    switch (kind) {
-    case PyUnicode_1BYTE_KIND:
+    if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *u = (const Py_UCS2 *)data;
+        Py_ssize_t i = 0;
+        while (i < n && status == 0) {
+            while (i + 4 <= n) {
+                uint64_t w;
+                memcpy(&w, u + i, 8);
+                if (w & LANES16(0xff80)) {
+                    break; /* a unit >= 0x80 */
+                }
+                uint64_t t = w ^ LANES16('\n'); /* a newline's lane is 0; every lane is below 0x80 */
+                if (((t + LANES16(0x7f)) & LANES16(0x80)) != LANES16(0x80)) {
+                    break;
+                }
+                uint64_t upper = ((w + LANES16(0x80 - 'A')) & ~(w + LANES16(0x80 - 'Z' - 1))) & LANES16(0x80);
+                uint64_t low = w + (upper >> 2); /* 0x80 >> 2 == 32: 'A'..'Z' -> 'a'..'z' */
+                dst[len] = (unsigned char)low;
+                dst[len + 1] = (unsigned char)(low >> 16);
+                dst[len + 2] = (unsigned char)(low >> 32);
+                dst[len + 3] = (unsigned char)(low >> 48);
+                len += 4;
+                i += 4;
+            }
+            if (i >= n) {
+                break;
+            }
+            Py_UCS4 c = u[i++];
+            FOLD_ONE(c, u, i, n);
+        }
+    }
+    else if (kind == PyUnicode_1BYTE_KIND && PyUnicode_IS_ASCII(text)) { /* hash_form's ASCII pass */
+        const unsigned char *u = (const unsigned char *)data;
+        Py_ssize_t i = 0;
+        while (i < n) {
+            const unsigned char *nl = memchr(u + i, '\n', (size_t)(n - i));
+            Py_ssize_t end = nl == NULL ? n : nl - u;
+            for (Py_ssize_t k = i; k < end; k++) {
+                dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((unsigned char)(u[k] - 'A') < 26 ? 32 : 0));
+            }
+            len += (size_t)(end - i);
+            if (nl == NULL) {
+                break;
+            }
+            i = end + 1;
+            if (i < n && u[i] == '\n') {
+                dst[len++] = ' ';
+                i++;
+            }
+            else {
+                dst[len++] = '\n';
+            }
+        }
+    }
+    else if (kind == PyUnicode_1BYTE_KIND) {
         FOLD_LOOP(Py_UCS1);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        FOLD_LOOP(Py_UCS2);
-        break;
-    default:
+    }
+    else {
         FOLD_LOOP(Py_UCS4);
     }
     *plen = len;
@@ -2485,6 +2580,9 @@ content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     shrink(&text_out);
     return result;
 }
+
+#undef FOLD_ONE
+#undef LANES16
 
 /* ---- end s20-norm ---- */
 
