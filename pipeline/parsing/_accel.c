@@ -2535,9 +2535,6 @@ content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "content_digest() needs two str");
         return NULL;
     }
-    if (!sha_ni) {
-        Py_RETURN_NONE;
-    }
     PyObject *title = args[0], *body = args[1];
     Py_ssize_t nt = PyUnicode_GET_LENGTH(title), nb = PyUnicode_GET_LENGTH(body);
     if (nt > PY_SSIZE_T_MAX / 8 || nb > PY_SSIZE_T_MAX / 8 ||
@@ -2556,7 +2553,7 @@ content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         status = fold_append(body, &len);
     }
     PyObject *result = NULL;
-    if (status == 0) {
+    if (status == 0 && sha_ni) { /* (folded first all the same: callgrind, which hides SHA, counts the pass) */
         char hex[32];
         sha256_ni_hex32((const unsigned char *)text_out.data, len, hex);
         PyObject *digest = PyUnicode_FromStringAndSize(hex, 32);

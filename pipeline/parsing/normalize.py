@@ -10,7 +10,14 @@ from typing import Final
 from pipeline.errors import BadRecordError
 from pipeline.parsing.dates import parse_date
 from pipeline.parsing.parse import RawEntry, default_source
-from pipeline.parsing.text import COMPILED, clean_inline, strip_unsafe, to_text, without_surrogates
+from pipeline.parsing.text import (
+    COMPILED,
+    clean_inline,
+    html_to_text,
+    plain_to_text,
+    strip_unsafe,
+    without_surrogates,
+)
 from pipeline.parsing.urls import canonical_url
 from pipeline.redact import redact_url
 from pipeline.schema import SCHEMA_VERSION, Story
@@ -146,13 +153,6 @@ def _feed_url(feed_url: str | None) -> str | None:
     return canonical_url(feed_url) or redact_url(strip_unsafe(feed_url))
 
 
-def _story_url(link: str | None, base: str | None) -> str | None:
-    """Canonical link (an absolute http(s) link with a host needs no base)."""
-    if not link:
-        return None
-    return canonical_url(without_surrogates(link), base)
-
-
 def _as_utc(fetched_at: datetime) -> datetime:
     last = _LAST_UTC[0]
     if last[0] is fetched_at:  # the entries of one input share their fetched_at (a datetime is immutable)
@@ -198,11 +198,18 @@ def normalize(
     """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left.
     `origins`: a dict kept by the caller across one batch's entries, remembering their redacted origins."""
     title = clean_inline(entry.title, entry.title_is_html)
-    body = to_text(entry.body, entry.body_is_html)
-    summary = to_text(entry.summary, entry.summary_is_html) or None
+    body = entry.body  # to_text(...), without its frame
+    if body:
+        body = html_to_text(body) if entry.body_is_html else plain_to_text(body)
+    summary = entry.summary
+    if summary:
+        summary = (html_to_text(summary) if entry.summary_is_html else plain_to_text(summary)) or None
+    else:
+        summary = None
     if not body and summary:
         body = summary
-    url = _story_url(entry.link, entry.base)
+    link = entry.link  # canonical (an absolute http(s) link with a host needs no base)
+    url = canonical_url(without_surrogates(link), entry.base) if link else None
     if not (title or body or url):
         raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
     source = clean_inline(entry.source) or default_source(entry.origin)
