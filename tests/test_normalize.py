@@ -285,3 +285,52 @@ def test_stories_are_the_same_with_hashlibs_digest(monkeypatch, fixtures_dir, fe
     compiled = [s for name in names for s in stories(fixtures_dir, name, fetched_at)]
     monkeypatch.setattr(module, "_digest32", module._hashlib_digest32)
     assert compiled == [s for name in names for s in stories(fixtures_dir, name, fetched_at)] and compiled
+
+
+def test_the_compiled_content_digest_is_the_hash_of_the_joined_hash_form():
+    """_accel.content_digest(title, body) (one pass, no joined text) against _digest32(_hash_form(joined)):
+    ASCII, characters that fold to something else (reported for the caller to check), line breaks at the
+    edges of either part, empty parts, many astral characters and lone surrogates (both None)."""
+    from pipeline.parsing import normalize as module
+
+    if not module.CONTENT_DIGEST:
+        pytest.skip("no compiled content digest here (no C build or no SHA instructions)")
+    compiled = module._compiled_content_digest
+    rng = random.Random(9)
+    pieces = ["a", "B", " ", "\n", "\n\n", "\n\n\n", "Ü", "ß", "İ", "Σ", "\xa0", "€", "\U0001f600", "x\u2028"]
+    pieces += ["AZaz@[`{", "Hello World, THE end.", "\x00\x7f"]
+    many_astral = "".join(map(chr, range(0x1F300, 0x1F400)))
+    cases = [("", ""), ("T", ""), ("", "B"), ("T\n", "\nB"), ("Straße", "ΣΑΣ"), (many_astral, "x")]
+    for code in range(128):  # every ASCII character in each lane of the 2-byte str's four-unit steps
+        for shift in range(4):
+            cases.append(("Σ" * shift + chr(code) * 9, "€" + (chr(code) + "A") * 5 + "\n\n"))
+    for _ in range(5000):
+        title = "".join(rng.choice(pieces) for _ in range(rng.randrange(5)))
+        body = "".join(rng.choice(pieces) for _ in range(rng.randrange(25)))
+        cases.append((title, body))
+    for title, body in cases:
+        joined = f"{title} {body}" if title and body else title or body
+        expected = module._digest32(casefold_utf8(joined).replace(b"\n\n", b" "))
+        done = compiled(title, body)
+        if done is None:  # as hash_form: too many astral characters
+            assert module._compiled_hash_form(joined) is None
+        elif isinstance(done, str):
+            assert joined.isascii() and done == expected
+        else:
+            digest, chars = done
+            assert set(chars) == {c for c in joined if not c.isascii()}
+            if all(c.casefold() == c for c in chars):
+                assert digest == expected, (title, body)
+        assert module._clean_content_hash(title, body) == expected, (title, body)
+    assert compiled("a\ud800", "b") is None and compiled("a", "\udfff") is None
+    with pytest.raises(TypeError):
+        compiled("a", b"b")  # type: ignore[arg-type]
+
+
+def test_stories_are_the_same_without_the_compiled_content_digest(monkeypatch, fixtures_dir, fetched_at):
+    from pipeline.parsing import normalize as module
+
+    names = ["rss20_content_encoded.xml", "atom10.xml", "rss10_rdf.xml", "hostile.xml", "jsonfeed11.json"]
+    compiled = [s for name in names for s in stories(fixtures_dir, name, fetched_at)]
+    monkeypatch.setattr(module, "CONTENT_DIGEST", False)
+    assert compiled == [s for name in names for s in stories(fixtures_dir, name, fetched_at)] and compiled
