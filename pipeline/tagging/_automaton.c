@@ -270,36 +270,12 @@ matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
     return 0;
 }
 
-/* matches_push for an array that starts in a caller's buffer `local` (not to be freed or resized) */
-static int
-matches_push_local(AutomatonMatches *m, const AutomatonMatch *local, Py_ssize_t at, int32_t key)
-{
-    if (m->n == m->cap) {
-        if (m->v != local) {
-            return matches_push(m, at, key);
-        }
-        AutomatonMatch *moved = PyMem_New(AutomatonMatch, m->cap * 2);
-        if (moved == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        memcpy(moved, local, sizeof(AutomatonMatch) * m->cap);
-        m->v = moved;
-        m->cap *= 2;
-    }
-    m->v[m->n].at = at;
-    m->v[m->n].key = key;
-    m->n++;
-    return 0;
-}
-
 #define STREAMS 4
-#define LOCAL_HITS 128 /* hits a stream keeps on the stack before it needs the heap */
 #define STEP(k, at)                                                                \
     do {                                                                           \
         state##k = delta[state##k + cls[p[at]]];                                   \
         if (state##k >= first_emitting && (at) >= from[k] &&                       \
-            matches_push_local(&hits[k], local[k], (at), state##k) < 0) {          \
+            matches_push(&hits[k], (at), state##k) < 0) {                          \
             goto done;                                                             \
         }                                                                          \
     } while (0)
@@ -315,12 +291,8 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     const int32_t *delta = self->delta;
     const uint16_t *cls = self->cls;
     const int32_t first_emitting = self->first_emitting;
-    AutomatonMatch local[STREAMS][LOCAL_HITS];
-    AutomatonMatches hits[STREAMS]; /* where a stream passed through a state that emits:
-                                       (offset, row offset of the state) */
-    for (int k = 0; k < STREAMS; k++) {
-        hits[k] = (AutomatonMatches){local[k], 0, LOCAL_HITS};
-    }
+    AutomatonMatches hits[STREAMS] = {{NULL, 0, 0}}; /* where a stream passed through a state that emits:
+                                                      (offset, row offset of the state) */
     Py_ssize_t from[STREAMS + 1], stop[STREAMS], begin[STREAMS];
     Py_ssize_t length = end - start;
     int streams = length >= (Py_ssize_t)8 * self->longest + 256 ? STREAMS : 1;
@@ -365,19 +337,6 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
         STEP(0, at);
     }
     const int32_t *key_of = self->key_of, *link = self->link;
-    Py_ssize_t total = out->n; /* every hit gives at least one match: room for those at once */
-    for (int k = 0; k < streams; k++) {
-        total += hits[k].n;
-    }
-    if (total > out->cap) {
-        AutomatonMatch *grown = PyMem_Resize(out->v, AutomatonMatch, total);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        out->v = grown;
-        out->cap = total;
-    }
     for (int k = 0; k < streams; k++) {
         for (Py_ssize_t h = 0; h < hits[k].n; h++) {
             int32_t s = hits[k].v[h].key / self->nclasses;
@@ -391,9 +350,7 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     rc = 0;
 done:
     for (int k = 0; k < STREAMS; k++) {
-        if (hits[k].v != local[k]) {
-            PyMem_Free(hits[k].v);
-        }
+        PyMem_Free(hits[k].v);
     }
     return rc;
 }
