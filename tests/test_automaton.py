@@ -53,6 +53,18 @@ def test_scan_equals_a_plain_search_on_random_text(size: int) -> None:
 
 
 @needs_automaton
+@pytest.mark.parametrize("size", [127, 128, 129, 1000, 4000, 20_000])
+def test_scan_keeps_every_hit_past_the_stack_buffers(size: int) -> None:
+    """A stream keeps its first hits on the stack, then moves them to the heap: none is lost at the move, in
+    one stream (a long key keeps a short text to one) or four."""
+    assert Automaton is not None
+    keys = [b"a", b"aa", b"x" * 100]
+    automaton = Automaton(keys, list(range(len(keys))), ASCII_LOWER_TO_SPACE)
+    text = b"a" * size
+    assert automaton.scan(text) == _search(keys, text)
+
+
+@needs_automaton
 def test_scan_of_a_stretch_reports_offsets_in_the_whole_text() -> None:
     assert Automaton is not None
     automaton = Automaton(KEYS, list(range(len(KEYS))), ASCII_LOWER_TO_SPACE)

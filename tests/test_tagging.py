@@ -405,3 +405,41 @@ def test_words_of_splits_like_str_split(text: str) -> None:
 
     low = text.encode("utf-8")
     assert _words_of(low) == [w.encode("latin-1") for w in low.decode("latin-1").split()]
+
+
+def _overlap_reference(a: list[str], b: list[str], *, same: bool) -> bool:
+    """_can_overlap as first written: every placement of b against a, word pairs compared one by one."""
+    for offset in range(-len(b) + 1, len(a)):
+        if same and offset == 0:
+            continue
+        pairs = [(a[k], b[k - offset]) for k in range(max(0, offset), min(len(a), offset + len(b)))]
+        if pairs and all(x == y for x, y in pairs):
+            return True
+    return False
+
+
+def test_can_overlap_matches_every_placement() -> None:
+    import itertools
+
+    from pipeline.tagging.rules import _can_overlap
+
+    seqs = [list(p) for n in range(1, 5) for p in itertools.product("xyz", repeat=n)]
+    for a in seqs:
+        for b in seqs:
+            assert _can_overlap(a, b, same=False) == _overlap_reference(a, b, same=False), (a, b)
+        assert _can_overlap(a, a, same=True) == _overlap_reference(a, a, same=True), a
+
+
+def test_overlapping_forms_checks_only_pairs_that_share_a_word() -> None:
+    """The pruned search finds what comparing every pair of a topic's forms finds."""
+    from pipeline.tagging.rules import _overlapping_forms
+
+    taxonomy = Taxonomy.load()
+    everything: set[tuple[str, str]] = set()
+    for topic in taxonomy.topics:
+        forms = {key: key.split(" ") for term in topic.terms for key in term.keys}
+        for a, a_words in forms.items():
+            for b, b_words in forms.items():
+                if _overlap_reference(a_words, b_words, same=a == b):
+                    everything.update({(topic.id, a), (topic.id, b)})
+    assert everything and _overlapping_forms(taxonomy) == everything

@@ -387,6 +387,7 @@ typedef struct {
     Vocabulary *vocab;   /* the sense model's words and the class words, or NULL without a model */
     PyObject *topic_ids, *term_names, *names, *class_terms; /* tuples of str */
     PyObject *k_topic, *k_term, *k_count, *k_in_title, *sense_prefix;
+    PyObject *hit_template; /* {"topic": None, "term": None, "count": 0, "in_title": False}: new_hit copies it */
     void *owned[MAX_OWNED]; /* every table below, freed with the object */
     int nowned;
     unsigned char fold[256], keep[256]; /* ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE */
@@ -780,6 +781,7 @@ TagCore_dealloc(TagCore *self)
     Py_XDECREF(self->k_count);
     Py_XDECREF(self->k_in_title);
     Py_XDECREF(self->sense_prefix);
+    Py_XDECREF(self->hit_template);
     for (int k = 0; k < self->nowned; k++) {
         PyMem_Free(self->owned[k]);
     }
@@ -871,6 +873,16 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!self->k_topic || !self->k_term || !self->k_count || !self->k_in_title || !self->sense_prefix) {
         goto fail;
     }
+    PyObject *zero = PyLong_FromLong(0);
+    self->hit_template = zero ? PyDict_New() : NULL;
+    if (self->hit_template == NULL || PyDict_SetItem(self->hit_template, self->k_topic, Py_None) < 0 ||
+        PyDict_SetItem(self->hit_template, self->k_term, Py_None) < 0 ||
+        PyDict_SetItem(self->hit_template, self->k_count, zero) < 0 ||
+        PyDict_SetItem(self->hit_template, self->k_in_title, Py_False) < 0) {
+        Py_XDECREF(zero);
+        goto fail;
+    }
+    Py_DECREF(zero);
 
     Py_buffer fold, keep;
     PyObject *fold_obj = PyDict_GetItemString(tables, "fold"), *keep_obj = PyDict_GetItemString(tables, "keep");
@@ -1797,10 +1809,12 @@ count_spaced(const unsigned char *low, Py_ssize_t n, const unsigned char *word, 
 static PyObject *
 new_hit(const TagCore *c, PyObject *topic, PyObject *term, Py_ssize_t count, int in_title)
 {
-    PyObject *hit = _PyDict_NewPresized(4), *n = PyLong_FromSsize_t(count);
+    /* a copy of the template (its keys' table copied whole, in the same order) with its values replaced:
+       cheaper than four insertions into a new dict */
+    PyObject *hit = PyDict_Copy(c->hit_template), *n = PyLong_FromSsize_t(count);
     if (hit == NULL || n == NULL || PyDict_SetItem(hit, c->k_topic, topic) < 0 ||
         PyDict_SetItem(hit, c->k_term, term) < 0 || PyDict_SetItem(hit, c->k_count, n) < 0 ||
-        PyDict_SetItem(hit, c->k_in_title, in_title ? Py_True : Py_False) < 0) {
+        (in_title && PyDict_SetItem(hit, c->k_in_title, Py_True) < 0)) {
         Py_XDECREF(hit);
         Py_XDECREF(n);
         return NULL;

@@ -324,7 +324,8 @@ class Tagger:
         taxonomy's version, plus "+sense.<model version>" when a sense model decides some topics.
         """
         body = story.get("body") or story.get("summary") or ""
-        topics, hits = self.tag(story.get("title") or "", body)
+        core = self._core  # tag() in C, called directly: one Python call less per story
+        topics, hits = (self if core is None else core).tag(story.get("title") or "", body)
         story["topics"] = topics
         story["topic_hits"] = hits
         story["taxonomy_version"] = self.version
@@ -937,9 +938,18 @@ def _overlapping_forms(taxonomy: Taxonomy) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for topic in taxonomy.topics:
         forms = {key: key.split(" ") for term in topic.terms for key in term.keys}
+        # forms that overlap share a word: only pairs that share one are checked (the checks of all pairs
+        # cost most of a tagger's build)
+        having: dict[str, list[str]] = {}
+        for key, words in forms.items():
+            for w in set(words):
+                having.setdefault(w, []).append(key)
         for a, a_words in forms.items():
-            for b, b_words in forms.items():
-                if _can_overlap(a_words, b_words, same=a == b):
+            others = {b: None for w in a_words for b in having[w]}
+            for b in others:
+                if (topic.id, a) in out and (topic.id, b) in out:
+                    continue  # nothing to add
+                if _can_overlap(a_words, forms[b], same=a == b):
                     out.update({(topic.id, a), (topic.id, b)})
     return out
 
@@ -950,7 +960,12 @@ def _can_overlap(a: list[str], b: list[str], *, same: bool) -> bool:
     for offset in range(-len(b) + 1, len(a)):
         if same and offset == 0:
             continue
-        pairs = [(a[k], b[k - offset]) for k in range(max(0, offset), min(len(a), offset + len(b)))]
-        if pairs and all(x == y for x, y in pairs):
-            return True
+        if offset >= 0:  # b starts at a[offset]: the words they share are equal
+            m = min(len(a) - offset, len(b))
+            if a[offset : offset + m] == b[:m]:
+                return True
+        else:  # a starts at b[-offset]
+            m = min(len(a), len(b) + offset)
+            if a[:m] == b[-offset : m - offset]:
+                return True
     return False
