@@ -383,7 +383,7 @@ def test_a_jsonl_file_reads_the_same_with_or_without_the_mapped_decoder(
         return [([vars(e) for e in i.entries], i.problems, i.rejected) for i in items]
 
     fast = read()
-    monkeypatch.setattr(archive, "mapped_decoder", lambda fields: lambda line: None)
+    monkeypatch.setattr(archive, "mapped_decoder", lambda fields, **_: lambda line: None)
     monkeypatch.setattr(archive, "plain_entry_reader", lambda fields, **_: lambda line: None)
     assert read() == fast
     [(entries, problems, rejected)] = fast
@@ -411,6 +411,65 @@ def test_record_entry_maps_names_text_and_html_flags() -> None:
     assert entry.authors == ("Ann", "Bob", "7") and entry.categories == ("econ", "rates")
     assert entry.published is None and entry.source == "wire"
     assert archive.record_entry({"by": "Solo"}, fields, origin="o", source="s").authors == ("Solo",)
+
+
+def _decodes(line: bytes) -> bool:
+    """_record_decoder's check of one line."""
+    try:
+        line.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_lines_are_checked_as_utf8_once_per_file() -> None:
+    """lines_checked(file) is true only when every line passes the per-line UTF-8 check."""
+    good = [
+        b'{"a": "x"}',
+        '{"a": "\u00e9\U0001f600"}'.encode(),
+        '{"a": "\ud800"}'.encode("utf-8", "surrogatepass"),
+    ]
+    bad = [b'{"a": "\xff"}', b'{"a": "\xc3"}', b'{"a": "\xed\xa0"}']
+    for lines in ([*good], [*good, bad[0]], [bad[1], *good], [good[1], bad[2]], []):
+        data = b"\n".join(lines) + b"\n"
+        each = all(_decodes(line) for line in lines)
+        assert archive.lines_checked(data) == each, lines
+
+
+@pytest.mark.parametrize("checked", [True, False])
+def test_a_checked_reader_reads_what_an_unchecked_one_reads(checked: bool) -> None:
+    """Readers told their file's lines are UTF-8 give what the checking ones give on such lines (long digit
+    runs are still declined)."""
+    fields = _PLAIN_MAPPINGS[0]
+    lines = [
+        *_random_lines(11, fields, 500),
+        b'{"hl": ' + b"1" * 5000 + b"}",
+        b'{"hl": "t", "n": ' + b"1" * 5000 + b"}",
+    ]
+    lines = [line for line in lines if archive.lines_checked(line)]
+    plain = archive.plain_entry_reader(fields, origin="o", source="s", checked=checked)
+    reference = archive.plain_entry_reader(fields, origin="o", source="s")
+    mapped = archive.mapped_decoder(fields, checked=checked)
+    mapped_reference = archive.mapped_decoder(fields)
+    for line in lines:
+        entry, expected = plain(line), reference(line)
+        assert (None if entry is None else vars(entry)) == (None if expected is None else vars(expected))
+        assert mapped(line) == mapped_reference(line)
+    assert plain(lines[-1]) is None and mapped(lines[-2]) is None
+
+
+def test_the_plain_readers_entries_are_built_in_field_order() -> None:
+    """The plain reader builds the entry's attribute dict itself: RawEntry's fields, in order, as new_entry
+    requires of the dicts it takes."""
+    from dataclasses import fields as dataclass_fields
+
+    for mapping in _PLAIN_MAPPINGS:
+        entry = archive.plain_entry_reader(mapping, origin="o", source="s")(
+            b'{"hl": "t <i>x</i>", "teaser": "<b>s</b>"}'
+        )
+        assert entry is not None and list(vars(entry)) == [f.name for f in dataclass_fields(archive.RawEntry)]
+        assert entry == archive.new_entry(dict(vars(entry)))
+        assert entry.title_is_html and entry.summary_is_html == ("teaser" in mapping)
 
 
 # --- the plain-record reader against the general reading ---------------------------------------------------

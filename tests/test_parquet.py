@@ -213,3 +213,105 @@ def test_timestamp_columns_equal_pa_array_for_every_kind_of_datetime() -> None:
         assert _column(values, typ).type == typ
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
         _column((datetime(2025, 9, 1, tzinfo=UTC), "yesterday"), typ)
+
+
+_HITS_TYPE = pa.list_(
+    pa.struct(
+        [("topic", pa.string()), ("term", pa.string()), ("count", pa.int32()), ("in_title", pa.bool_())]
+    )
+)
+
+
+def _hit(
+    topic: object = "t", term: object = "x", count: object = 1, in_title: object = False
+) -> dict[str, object]:
+    return {"topic": topic, "term": term, "count": count, "in_title": in_title}
+
+
+_BUFFER_COLUMNS: list[tuple[pa.DataType, list[tuple[object, ...]]]] = [
+    (
+        pa.string(),
+        [
+            ("a", "", "\u00e9t\u00e9 \U0001f600", "x" * 5000),
+            ("a", None, "b", None),
+            (None, None),
+            (),
+            ("",),
+        ],
+    ),
+    (
+        pa.list_(pa.string()),
+        [
+            (["a", "b"], [], ["\u00e9"], [""]),
+            ([], []),
+            (),
+        ],
+    ),
+    (
+        _HITS_TYPE,
+        [
+            ([_hit(), _hit("u", "\u00e9", 7, True)], [], [_hit(count=2**31 - 1, in_title=True)]),
+            ([], []),
+            ([_hit(count=-(2**31))] * 9, [_hit(in_title=True)] * 17),
+            (),
+        ],
+    ),
+]
+
+# Values the compiled builders leave to pa.array (which converts them, or raises its own error)
+_OTHER_VALUES: list[tuple[pa.DataType, tuple[object, ...]]] = [
+    (pa.string(), ("a", 1)),
+    (pa.string(), ("a", "\ud800")),
+    (pa.string(), ("a", b"bytes")),
+    (pa.list_(pa.string()), (["a"], ("b",))),
+    (pa.list_(pa.string()), (["a"], None)),
+    (pa.list_(pa.string()), (["a", None],)),
+    (pa.list_(pa.string()), (["a", 1],)),
+    (_HITS_TYPE, ([_hit(count=2**31)],)),
+    (_HITS_TYPE, ([_hit(count=True)],)),
+    (_HITS_TYPE, ([_hit(count=1.0)],)),
+    (_HITS_TYPE, ([_hit(in_title=1)],)),
+    (_HITS_TYPE, ([_hit(topic=None)],)),
+    (_HITS_TYPE, ([{"topic": "t", "term": "x", "count": 1}],)),
+    (_HITS_TYPE, ([{**_hit(), "extra": 1}],)),
+    (_HITS_TYPE, ([_hit()], None)),
+    (_HITS_TYPE, ([("t", "x", 1, False)],)),
+]
+
+
+@pytest.mark.parametrize("accel", [True, False], ids=["compiled", "python"])
+def test_buffer_built_columns_equal_pa_array(accel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """String, list<string> and topic_hits columns built from the compiled module's buffers are pa.array's
+    own arrays (values, nulls, types), and values it does not take go to pa.array: same result or error."""
+    from pipeline.lake import parquet
+
+    if accel and parquet._column_accel() is None:
+        pytest.skip("pipeline.parsing._accel is not built")
+    if not accel:
+        monkeypatch.setattr(parquet, "_column_accel", lambda: None)
+    for typ, columns in _BUFFER_COLUMNS:
+        for values in columns:
+            built = parquet._column(values, typ)
+            built.validate(full=True)
+            expected = pa.array(values, type=typ)
+            assert built.equals(expected) and built.type == typ and built.null_count == expected.null_count
+    for typ, values in _OTHER_VALUES:
+        if accel:
+            assert parquet._from_buffers(values, typ) is None, values
+        try:
+            expected = pa.array(values, type=typ)
+        except Exception as exc:  # pa.array's error: _column raises the same
+            with pytest.raises(type(exc)):
+                parquet._column(values, typ)
+        else:
+            assert parquet._column(values, typ).equals(expected), values
+
+
+def test_buffer_built_columns_survive_their_values() -> None:
+    """The arrays own copies of the values' bytes: they stay valid after the values are gone."""
+    from pipeline.lake import parquet
+
+    values = tuple(f"story {i} \u00e9" for i in range(100))
+    column = parquet._column(values, pa.string())
+    del values
+    assert column.to_pylist() == [f"story {i} \u00e9" for i in range(100)]

@@ -80,7 +80,12 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 def _column(values: tuple[Any, ...], typ: pa.DataType) -> Any:
     """pa.array(values, type=typ); a timestamp column of aware datetimes is built cheaper (the same array)
-    from their microseconds since the epoch (pa.array asks each value's utcoffset() in Python)."""
+    from their microseconds since the epoch (pa.array asks each value's utcoffset() in Python), and string,
+    list-of-string and topic_hits columns from their buffers, where the compiled module takes the values
+    (_from_buffers)."""
+    built = _from_buffers(values, typ)
+    if built is not None:
+        return built
     if pa.types.is_timestamp(typ) and set(map(type, values)) == {datetime} and typ.unit == "us" and typ.tz:
         try:  # aware: the difference from the epoch is exact; a naive datetime raises TypeError
             micros = [(value - _EPOCH) // _MICROSECOND for value in values]
@@ -88,6 +93,68 @@ def _column(values: tuple[Any, ...], typ: pa.DataType) -> Any:
             return pa.array(values, type=typ)
         return pa.array(micros, type=pa.int64()).view(typ)
     return pa.array(values, type=typ)
+
+
+_STRING: Final = pa.string()
+_STRING_LIST: Final = pa.list_(pa.string())
+_HIT: Final = pa.struct(
+    [("topic", pa.string()), ("term", pa.string()), ("count", pa.int32()), ("in_title", pa.bool_())]
+)
+_HITS: Final = pa.list_(_HIT)
+
+
+@functools.cache
+def _column_accel() -> Any:
+    """The compiled column builders (pipeline.parsing._accel), or None where it is not built; imported on
+    first use (it loads lxml), not with this module."""
+    try:
+        from pipeline.parsing import _accel
+    except ImportError:
+        return None
+    return _accel
+
+
+def _from_buffers(values: tuple[Any, ...], typ: pa.DataType) -> Any:
+    """pa.array(values, type=typ) built from the buffers the compiled module fills (one pass over the values,
+    no per-value conversion in pyarrow) for a string, list<string> or topic_hits column; None where it is not
+    built or does not take the values (another value type, a lone surrogate, ...): pa.array decides then,
+    with the same array or its own error."""
+    accel = _column_accel()
+    if accel is None:
+        return None
+    n = len(values)
+    if typ == _STRING:
+        parts = accel.string_column(values)
+        if parts is None:
+            return None
+        validity, nulls, offsets, data = parts
+        buffers = [_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+        return pa.Array.from_buffers(typ, n, buffers, null_count=nulls)
+    if typ == _STRING_LIST:
+        lists = accel.string_lists(values)
+        if lists is None:
+            return None
+        list_offsets, offsets, data, count = lists
+        strings = pa.Array.from_buffers(_STRING, count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return pa.Array.from_buffers(typ, n, [None, pa.py_buffer(list_offsets)], children=[strings])
+    if typ == _HITS:
+        hits = accel.topic_hits(values)
+        if hits is None:
+            return None
+        list_offsets, topic_offsets, topics, term_offsets, terms, counts, flags, count = hits
+        children: list[Any] = [
+            pa.Array.from_buffers(_STRING, count, [None, pa.py_buffer(topic_offsets), pa.py_buffer(topics)]),
+            pa.Array.from_buffers(_STRING, count, [None, pa.py_buffer(term_offsets), pa.py_buffer(terms)]),
+            pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(counts)]),
+            pa.Array.from_buffers(pa.bool_(), count, [None, pa.py_buffer(flags)]),
+        ]
+        struct = pa.Array.from_buffers(_HIT, count, [None], children=children)
+        return pa.Array.from_buffers(typ, n, [None, pa.py_buffer(list_offsets)], children=[struct])
+    return None
+
+
+def _buffer(data: bytes | None) -> pa.Buffer | None:
+    return None if data is None else pa.py_buffer(data)
 
 
 def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None:

@@ -2705,6 +2705,8 @@ static struct PyModuleDef accel_module = {
     NULL,
 };
 
+static int add_column_functions(PyObject *module); /* at the end of this file */
+
 PyMODINIT_FUNC
 PyInit__accel(void)
 {
@@ -2736,9 +2738,329 @@ PyInit__accel(void)
     sha_ni = sha256_ni_available();
     if (PyModule_AddObjectRef(module, "SHA_NI", sha_ni ? Py_True : Py_False) < 0 ||
         PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0 ||
-        PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0) {
+        PyModule_AddObjectRef(module, "ItemReader", (PyObject *)&ItemReaderType) < 0 ||
+        add_column_functions(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }
     return module;
+}
+
+/* --- Arrow column buffers (pipeline/lake/parquet.py's to_table) ---------------------------------------------
+ *
+ * string_column(values): the buffers of pa.array(values, pa.string()) for a tuple or list of exact str and
+ *   None: (validity bytes or None, null count, int32 offsets bytes, UTF-8 data bytes).
+ * string_lists(values): the buffers of pa.array(values, pa.list_(pa.string())) for a sequence of exact lists of
+ *   exact str: (list offsets bytes, string offsets bytes, data bytes, number of strings).
+ * topic_hits(values): the buffers of pa.array(values, list<struct<topic: string, term: string, count: int32,
+ *   in_title: bool>>) for a sequence of exact lists of dicts holding exactly those four keys, topic and term
+ *   exact str, count an exact int within int32, in_title a bool: (list offsets, topic offsets, topic data, term
+ *   offsets, term data, counts (int32), in_title bitmap, number of hits).
+ * Each returns None for anything else (another type, a lone surrogate, more than 2 GiB of text), and the
+ * caller then converts with pa.array, which gives the same array or raises its own error. */
+
+typedef struct {
+    const char *ptr;
+    Py_ssize_t len;
+} ColStr;
+
+/* The UTF-8 of an exact str (cached in the object, as pyarrow reads it), or -1 (error cleared) */
+static int
+col_utf8(PyObject *value, ColStr *out)
+{
+    if (!PyUnicode_CheckExact(value)) {
+        return -1;
+    }
+    out->ptr = PyUnicode_AsUTF8AndSize(value, &out->len);
+    if (out->ptr == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    return 0;
+}
+
+/* offsets (int32, n + 1) and data of n strings; NULL on overflow (no error set) or memory error (set) */
+static int
+col_fill_strings(const ColStr *strs, Py_ssize_t n, PyObject **offsets, PyObject **data)
+{
+    int64_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        total += strs[i].len;
+    }
+    if (total > INT32_MAX) {
+        return 1;
+    }
+    *offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(int32_t));
+    *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (*offsets == NULL || *data == NULL) {
+        Py_CLEAR(*offsets);
+        Py_CLEAR(*data);
+        return -1;
+    }
+    int32_t *off = (int32_t *)PyBytes_AS_STRING(*offsets);
+    char *dst = PyBytes_AS_STRING(*data);
+    int32_t at = 0;
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (strs[i].len) {
+            memcpy(dst + at, strs[i].ptr, (size_t)strs[i].len);
+        }
+        at += (int32_t)strs[i].len;
+        off[i + 1] = at;
+    }
+    return 0;
+}
+
+static PyObject *
+string_column(PyObject *self, PyObject *values)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(values, "values must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    ColStr *strs = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(ColStr));
+    PyObject *validity = NULL, *offsets = NULL, *data = NULL, *result = NULL;
+    if (strs == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t nulls = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] == Py_None) {
+            strs[i].ptr = NULL;
+            strs[i].len = 0;
+            nulls++;
+        } else if (col_utf8(items[i], &strs[i]) < 0) {
+            goto other;
+        }
+    }
+    if (nulls) {
+        validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+        if (validity == NULL) {
+            goto done;
+        }
+        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
+        memset(bits, 0, (size_t)((n + 7) / 8));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (items[i] != Py_None) {
+                bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+            }
+        }
+    }
+    int filled = col_fill_strings(strs, n, &offsets, &data);
+    if (filled > 0) {
+        goto other;
+    }
+    if (filled == 0) {
+        result = Py_BuildValue("(OnNN)", validity ? validity : Py_None, nulls, offsets, data);
+    }
+    goto done;
+other:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(validity);
+    PyMem_Free(strs);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *
+string_lists(PyObject *self, PyObject *values)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(values, "values must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *lists = NULL, *offsets = NULL, *data = NULL, *result = NULL;
+    ColStr *strs = NULL;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyList_CheckExact(items[i])) {
+            goto other;
+        }
+        count += PyList_GET_SIZE(items[i]);
+    }
+    if (count > INT32_MAX) {
+        goto other;
+    }
+    strs = PyMem_Malloc((size_t)(count ? count : 1) * sizeof(ColStr));
+    lists = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(int32_t));
+    if (strs == NULL || lists == NULL) {
+        if (strs == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    int32_t *loff = (int32_t *)PyBytes_AS_STRING(lists);
+    Py_ssize_t k = 0;
+    loff[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *list = items[i];
+        Py_ssize_t m = PyList_GET_SIZE(list);
+        if (k + m > count) { /* the list grew: not what was counted */
+            goto other;
+        }
+        for (Py_ssize_t j = 0; j < m; j++) {
+            if (col_utf8(PyList_GET_ITEM(list, j), &strs[k++]) < 0) {
+                goto other;
+            }
+        }
+        loff[i + 1] = (int32_t)k;
+    }
+    if (k != count) {
+        goto other;
+    }
+    int filled = col_fill_strings(strs, count, &offsets, &data);
+    if (filled > 0) {
+        goto other;
+    }
+    if (filled == 0) {
+        result = Py_BuildValue("(ONNn)", lists, offsets, data, count);
+    }
+    goto done;
+other:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(lists);
+    PyMem_Free(strs);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyObject *hit_keys[4]; /* "topic", "term", "count", "in_title" (interned) */
+
+static PyObject *
+topic_hits(PyObject *self, PyObject *values)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(values, "values must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *lists = NULL, *topic_off = NULL, *topic_data = NULL, *term_off = NULL, *term_data = NULL;
+    PyObject *counts = NULL, *flags = NULL, *result = NULL;
+    ColStr *strs = NULL;
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyList_CheckExact(items[i])) {
+            goto other;
+        }
+        count += PyList_GET_SIZE(items[i]);
+    }
+    if (count > INT32_MAX / 2) {
+        goto other;
+    }
+    strs = PyMem_Malloc((size_t)(count ? 2 * count : 1) * sizeof(ColStr));
+    lists = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(int32_t));
+    counts = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int32_t));
+    flags = PyBytes_FromStringAndSize(NULL, (count + 7) / 8);
+    if (strs == NULL || lists == NULL || counts == NULL || flags == NULL) {
+        if (strs == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    int32_t *loff = (int32_t *)PyBytes_AS_STRING(lists);
+    int32_t *cnt = (int32_t *)PyBytes_AS_STRING(counts);
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(flags);
+    memset(bits, 0, (size_t)((count + 7) / 8));
+    Py_ssize_t k = 0;
+    loff[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *list = items[i];
+        Py_ssize_t m = PyList_GET_SIZE(list);
+        if (k + m > count) {
+            goto other;
+        }
+        for (Py_ssize_t j = 0; j < m; j++, k++) {
+            PyObject *hit = PyList_GET_ITEM(list, j);
+            if (!PyDict_CheckExact(hit) || PyDict_GET_SIZE(hit) != 4) {
+                goto other;
+            }
+            PyObject *topic = PyDict_GetItemWithError(hit, hit_keys[0]);
+            PyObject *term = topic ? PyDict_GetItemWithError(hit, hit_keys[1]) : NULL;
+            PyObject *number = term ? PyDict_GetItemWithError(hit, hit_keys[2]) : NULL;
+            PyObject *flag = number ? PyDict_GetItemWithError(hit, hit_keys[3]) : NULL;
+            if (flag == NULL) {
+                PyErr_Clear();
+                goto other;
+            }
+            if (col_utf8(topic, &strs[k]) < 0 || col_utf8(term, &strs[count + k]) < 0) {
+                goto other;
+            }
+            if (!PyLong_CheckExact(number) || !PyBool_Check(flag)) {
+                goto other;
+            }
+            int overflow = 0;
+            long c = PyLong_AsLongAndOverflow(number, &overflow);
+            if (overflow || c < INT32_MIN || c > INT32_MAX) {
+                PyErr_Clear();
+                goto other;
+            }
+            cnt[k] = (int32_t)c;
+            if (flag == Py_True) {
+                bits[k >> 3] |= (unsigned char)(1u << (k & 7));
+            }
+        }
+        loff[i + 1] = (int32_t)k;
+    }
+    if (k != count) {
+        goto other;
+    }
+    int filled = col_fill_strings(strs, count, &topic_off, &topic_data);
+    if (filled == 0) {
+        filled = col_fill_strings(strs + count, count, &term_off, &term_data);
+    }
+    if (filled > 0) {
+        goto other;
+    }
+    if (filled == 0) {
+        result = Py_BuildValue("(OOOOOOOn)", lists, topic_off, topic_data, term_off, term_data, counts, flags,
+                               count);
+    }
+    goto done;
+other:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(lists);
+    Py_XDECREF(topic_off);
+    Py_XDECREF(topic_data);
+    Py_XDECREF(term_off);
+    Py_XDECREF(term_data);
+    Py_XDECREF(counts);
+    Py_XDECREF(flags);
+    PyMem_Free(strs);
+    Py_DECREF(seq);
+    return result;
+}
+
+static PyMethodDef column_methods[] = {
+    {"string_column", (PyCFunction)string_column, METH_O,
+     "The buffers of pa.array(values, pa.string()): (validity or None, null count, offsets, data), or None."},
+    {"string_lists", (PyCFunction)string_lists, METH_O,
+     "The buffers of pa.array(values, pa.list_(pa.string())): (list offsets, offsets, data, strings), or None."},
+    {"topic_hits", (PyCFunction)topic_hits, METH_O,
+     "The buffers of the topic_hits column: (list offsets, topic offsets, topic data, term offsets, term data, "
+     "counts, in_title bits, hits), or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+add_column_functions(PyObject *module)
+{
+    static const char *names[4] = {"topic", "term", "count", "in_title"};
+    for (int i = 0; i < 4; i++) {
+        if (hit_keys[i] == NULL && (hit_keys[i] = PyUnicode_InternFromString(names[i])) == NULL) {
+            return -1;
+        }
+    }
+    return PyModule_AddFunctions(module, column_methods);
 }

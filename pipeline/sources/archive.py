@@ -403,8 +403,9 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
         return _with(base, error=exc)
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     out = _Records()
-    mapped = mapped_decoder(fields)
-    read_plain = plain_entry_reader(fields, origin=origin, source=default_source)
+    checked = lines_checked(data)
+    mapped = mapped_decoder(fields, checked=checked)
+    read_plain = plain_entry_reader(fields, origin=origin, source=default_source, checked=checked)
     for lineno, line in enumerate(io.BytesIO(data), start=1):
         if not line or line.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip() strips)
             continue
@@ -464,14 +465,30 @@ def _general_entry(
     return entry
 
 
-def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any] | None]:
+def lines_checked(data: bytes) -> bool:
+    """Whether every line of `data` is UTF-8 as _record_decoder checks a line, judged once for the file: a
+    line is a slice of the file cut at a newline byte, which is never part of a longer UTF-8 sequence, so a
+    file that decodes has only lines that decode."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def mapped_decoder(
+    fields: Mapping[str, str], *, checked: bool = False
+) -> Callable[[bytes], dict[str, Any] | None]:
     """A reader of one line straight into mapped_values(json_value(line), fields), decoding only the mapped
     fields' values (msgspec, into a struct of them: no dict of the whole record). It answers None, leaving
     the line to json_value, wherever json.loads could judge the line differently: anything msgspec refuses
     (bad JSON, not an object, too deep, NaN, lone surrogates), and what msgspec does not check in the values
-    it skips: UTF-8 (json.loads' own decoding is tried first) and integers longer than int() reads."""
+    it skips: UTF-8 (json.loads' own decoding is tried first) and integers longer than int() reads.
+    `checked`: the lines are known to be UTF-8 (lines_checked of their file)."""
     targets = list(fields.values())
-    decode = _record_decoder(fields, plain=False)
+    decode = _record_decoder(fields, plain=False, checked=checked)
 
     def mapped(line: bytes) -> dict[str, Any] | None:
         values = decode(line)
@@ -480,15 +497,40 @@ def mapped_decoder(fields: Mapping[str, str]) -> Callable[[bytes], dict[str, Any
     return mapped
 
 
-def _record_decoder(fields: Mapping[str, str], *, plain: bool) -> Callable[[bytes], tuple[Any, ...] | None]:
+def _record_decoder(
+    fields: Mapping[str, str], *, plain: bool, checked: bool = False
+) -> Callable[[bytes], tuple[Any, ...] | None]:
     """line -> the values of the mapped fields, in mapping order (None for an absent field), or None where
     mapped_decoder leaves the line to json_value. `plain`: every value must have its target's _PLAIN_TYPES
-    type, within the caps (else None too)."""
-    decode = _struct_decoder(tuple(fields.items()), plain)
+    type, within the caps (else None too). `checked`: as mapped_decoder's."""
     as_tuple = msgspec.structs.astuple
-    max_digits = sys.get_int_max_str_digits() or 0
+    record = _line_decoder(fields, plain=plain, checked=checked)
 
     def values(line: bytes) -> tuple[Any, ...] | None:
+        decoded = record(line)
+        return None if decoded is None else as_tuple(decoded)
+
+    return values
+
+
+def _line_decoder(fields: Mapping[str, str], *, plain: bool, checked: bool) -> Callable[[bytes], Any]:
+    """line -> the struct of the mapped fields (_struct_decoder), or None where mapped_decoder leaves the line
+    to json_value; `checked`: the line's UTF-8 needs no check (lines_checked)."""
+    decode = _struct_decoder(tuple(fields.items()), plain)
+    max_digits = sys.get_int_max_str_digits() or 0
+    if checked:
+
+        def checked_record(line: bytes) -> Any:
+            if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
+                return None
+            try:
+                return decode(line)
+            except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
+                return None
+
+        return checked_record
+
+    def record(line: bytes) -> Any:
         if not line.isascii():
             try:
                 line.decode("utf-8", "surrogatepass")  # what json.loads decodes a line starting with "{" by
@@ -497,12 +539,11 @@ def _record_decoder(fields: Mapping[str, str], *, plain: bool) -> Callable[[byte
         if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
             return None
         try:
-            record = decode(line)
+            return decode(line)
         except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
             return None
-        return as_tuple(record)
 
-    return values
+    return record
 
 
 @functools.lru_cache(maxsize=64)
@@ -513,8 +554,13 @@ def _struct_decoder(fields: tuple[tuple[str, str], ...], plain: bool) -> Callabl
         "MappedRecord",
         [(f"f{i}", _PLAIN_TYPES[target] if plain else Any, None) for i, (_, target) in enumerate(fields)],
         rename={f"f{i}": name for i, (name, _) in enumerate(fields)},
+        namespace={_ABSENT: None},  # what plain_entry_reader picks for a target no field maps to
+        gc=False,  # decoded JSON values hold no reference cycles
     )
     return msgspec.json.Decoder(record_type).decode
+
+
+_ABSENT: Final = "absent"  # a class attribute (None) of the mapped-fields struct, never a field (f0, f1, ...)
 
 
 def _capped(name: str) -> Any:
@@ -533,33 +579,36 @@ _PLAIN_TYPES: Final[dict[str, Any]] = {
 
 
 def plain_entry_reader(
-    fields: Mapping[str, str], *, origin: str, source: str
+    fields: Mapping[str, str], *, origin: str, source: str, checked: bool = False
 ) -> Callable[[bytes], RawEntry | None]:
     """A reader of one line into the entry the general reading gives it (mapped_decoder or json_value, then
     mapped_entry and cap_entry), for the common record: every mapped value a string or null (names also a
     list of strings), each within its cap (_PLAIN_TYPES), so the entry is within the caps. Any other line ->
     None, for the general reading. Such values need none of mapped_entry's conversions, and with one field
-    per target the first set value is the field's own (an empty one maps as an unset one does)."""
-    decode = _record_decoder(fields, plain=True)
+    per target the first set value is the field's own (an empty one maps as an unset one does). `checked`: as
+    mapped_decoder's. The entry's attribute dict is built here in RawEntry's field order (_entry_fields'
+    dict, without its call and new_entry's check of the order)."""
+    decode = _line_decoder(fields, plain=True, checked=checked)
     targets = list(fields.values())
+    picked: Callable[[Any], tuple[Any, ...]]
     if len(set(targets)) == len(targets):
-        absent = len(targets)  # the index of the None added after the record's values
-        pick = operator.itemgetter(*(targets.index(t) if t in targets else absent for t in _ENTRY_ORDER))
-
-        def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
-            return pick((*values, None))  # type: ignore[no-any-return]
-
+        names = {target: f"f{i}" for i, target in enumerate(targets)}
+        picked = operator.attrgetter(*(names.get(t, _ABSENT) for t in _ENTRY_ORDER))
     else:
+        as_tuple = msgspec.structs.astuple
 
-        def picked(values: tuple[Any, ...]) -> tuple[Any, ...]:
-            get = _first_set(zip(values, targets, strict=True)).get
+        def picked(record: Any) -> tuple[Any, ...]:
+            get = _first_set(zip(as_tuple(record), targets, strict=True)).get
             return tuple(get(t) for t in _ENTRY_ORDER)
 
     capped = len(source) <= FIELD_CAPS["source"]  # else the entry of a record without a source is not
+    html = _HTML.search
+    new = RawEntry.__new__
+    set_dict = object.__setattr__
 
     def read(line: bytes) -> RawEntry | None:
-        values = decode(line)
-        if values is None:
+        record = decode(line)
+        if record is None:
             return None
         (
             src,
@@ -574,23 +623,38 @@ def plain_entry_reader(
             published,
             updated,
             attribution,
-        ) = picked(values)
-        entry = _entry_fields(
-            origin,
-            src or source,
-            guid or None,
-            link or None,
-            title or "",
-            summary or None,
-            body or "",
-            _plain_names(authors),
-            language or None,
-            _plain_names(categories),
-            published or None,
-            updated or None,
-            attribution or None,
-        )
-        return new_entry(entry) if capped or within_caps(entry) else None
+        ) = picked(record)
+        title = title or ""
+        body = body or ""
+        summary = summary or None
+        values = {
+            "origin": origin,
+            "source": src or source,
+            "feed_url": None,
+            "guid": guid or None,
+            "link": link or None,
+            "title": title,
+            "title_is_html": "<" in title and html(title) is not None,
+            "summary": summary,
+            "body": body,
+            "body_is_html": "<" in body and html(body) is not None,
+            "authors": _plain_names(authors) if authors else (),
+            "language": language or None,
+            "categories": _plain_names(categories) if categories else (),
+            "published": published or None,
+            "updated": updated or None,
+            "references": (),
+            "attribution": attribution or None,
+            "summary_is_html": summary is not None and "<" in summary and html(summary) is not None,
+            "base": None,
+            "published_parsed": None,
+            "updated_parsed": None,
+        }
+        if not (capped or within_caps(values)):
+            return None
+        entry = new(RawEntry)
+        set_dict(entry, "__dict__", values)
+        return entry
 
     return read
 
