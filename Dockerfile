@@ -30,8 +30,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 USER airflow
-# Editable, so pipeline.schema finds /opt/wirefeed/schemas next to the package; build deps pinned by the lock.
+# Editable, so pipeline.schema finds /opt/wirefeed/schemas next to the package; build deps pinned by the lock;
+# byte-compiled as a regular install is (an editable install is not).
 RUN PIP_CONSTRAINT=requirements/lock.txt pip install --no-deps -e . \
+    && python -m compileall -q pipeline schemas \
     && python -c "import pipeline.schema as s; s.arrow_schema()" \
     && python -c "import pipeline.tagging._automaton" \
     && python -c "import pipeline.tagging._accel" \
