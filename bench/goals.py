@@ -112,7 +112,7 @@ def growth(days: int) -> None:
 
     r = landing_growth(days, per_day=20)
     print(
-        f"landing growth (days of 20 stories, local lake, 9 interleaved pairs): day 1 median "
+        f"landing growth (days of 20 stories, local lake, {r['pairs']:.0f} interleaved pairs): day 1 median "
         f"{r['first_cpu'] * 1000:.1f} ms CPU, day {days} median {r['last_cpu'] * 1000:.1f} ms "
         f"CPU = {r['cpu_ratio']:.2f}x "
         f"(wall {r['first_wall'] * 1000:.1f} -> {r['last_wall'] * 1000:.1f} ms = {r['wall_ratio']:.2f}x); "
