@@ -2120,6 +2120,35 @@ cdata_as_text(PyObject *module, PyObject *data)
         }                                                                                 \
     } while (0)
 
+/* hash_form's pass over ASCII text (FOLD_LOOP's steps, the newlines found by memchr): lower-cased into dst,
+ * a blank line (two newlines) becomes a space; returns the length written (at most n). */
+static size_t
+fold_ascii_lines(const unsigned char *u, Py_ssize_t n, unsigned char *dst)
+{
+    size_t len = 0;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        const unsigned char *nl = memchr(u + i, '\n', (size_t)(n - i));
+        Py_ssize_t end = nl == NULL ? n : nl - u;
+        for (Py_ssize_t k = i; k < end; k++) {
+            dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((unsigned char)(u[k] - 'A') < 26 ? 32 : 0));
+        }
+        len += (size_t)(end - i);
+        if (nl == NULL) {
+            break;
+        }
+        i = end + 1;
+        if (i < n && u[i] == '\n') {
+            dst[len++] = ' ';
+            i++;
+        }
+        else {
+            dst[len++] = '\n';
+        }
+    }
+    return len;
+}
+
 static PyObject *
 hash_form(PyObject *module, PyObject *text)
 {
@@ -2142,28 +2171,8 @@ hash_form(PyObject *module, PyObject *text)
     int status = 0;
     switch (kind) {
     case PyUnicode_1BYTE_KIND:
-        if (PyUnicode_IS_ASCII(text)) { /* FOLD_LOOP's steps, the newlines found by memchr */
-            const unsigned char *u = (const unsigned char *)data;
-            Py_ssize_t i = 0;
-            while (i < n) {
-                const unsigned char *nl = memchr(u + i, '\n', (size_t)(n - i));
-                Py_ssize_t end = nl == NULL ? n : nl - u;
-                for (Py_ssize_t k = i; k < end; k++) {
-                    dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((unsigned char)(u[k] - 'A') < 26 ? 32 : 0));
-                }
-                len += (size_t)(end - i);
-                if (nl == NULL) {
-                    break;
-                }
-                i = end + 1;
-                if (i < n && u[i] == '\n') {
-                    dst[len++] = ' ';
-                    i++;
-                }
-                else {
-                    dst[len++] = '\n';
-                }
-            }
+        if (PyUnicode_IS_ASCII(text)) {
+            len += fold_ascii_lines((const unsigned char *)data, n, dst + len);
             break;
         }
         FOLD_LOOP(Py_UCS1);
@@ -2422,7 +2431,7 @@ digest32(PyObject *module, PyObject *data)
     return PyUnicode_FromStringAndSize(hex, 32);
 }
 
-/* ---- s20-rss: fastfeed's byte screens ---- */
+/* ---- fastfeed's byte screens ---- */
 
 /* contains(data, needle): needle in data, for bytes (memmem: several times faster than bytes.__contains__ on a
  * document full of '<'). */
@@ -2476,8 +2485,7 @@ count_byte(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSize_t(count);
 }
 
-/* ---- end of s20-rss ---- */
-/* ---- s20-norm: content_digest (normalize._clean_content_hash in one call) ---- */
+/* ---- content_digest (normalize._clean_content_hash in one call) ---- */
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -2564,27 +2572,7 @@ fold_append(PyObject *text, size_t *plen)
         }
     }
     else if (kind == PyUnicode_1BYTE_KIND && PyUnicode_IS_ASCII(text)) { /* hash_form's ASCII pass */
-        const unsigned char *u = (const unsigned char *)data;
-        Py_ssize_t i = 0;
-        while (i < n) {
-            const unsigned char *nl = memchr(u + i, '\n', (size_t)(n - i));
-            Py_ssize_t end = nl == NULL ? n : nl - u;
-            for (Py_ssize_t k = i; k < end; k++) {
-                dst[len + (size_t)(k - i)] = (unsigned char)(u[k] + ((unsigned char)(u[k] - 'A') < 26 ? 32 : 0));
-            }
-            len += (size_t)(end - i);
-            if (nl == NULL) {
-                break;
-            }
-            i = end + 1;
-            if (i < n && u[i] == '\n') {
-                dst[len++] = ' ';
-                i++;
-            }
-            else {
-                dst[len++] = '\n';
-            }
-        }
+        len += fold_ascii_lines((const unsigned char *)data, n, dst + len);
     }
     else if (kind == PyUnicode_1BYTE_KIND) {
         FOLD_LOOP(Py_UCS1);
@@ -2655,7 +2643,6 @@ content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 #undef FOLD_ONE
 #undef LANES16
 
-/* ---- end s20-norm ---- */
 
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,

@@ -518,16 +518,16 @@ def _line_decoder(fields: Mapping[str, str], *, plain: bool, checked: bool) -> C
     to json_value; `checked`: the line's UTF-8 needs no check (lines_checked)."""
     decode = _struct_decoder(tuple(fields.items()), plain)
     max_digits = sys.get_int_max_str_digits() or 0
+
+    def checked_record(line: bytes) -> Any:
+        if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
+            return None
+        try:
+            return decode(line)
+        except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
+            return None
+
     if checked:
-
-        def checked_record(line: bytes) -> Any:
-            if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
-                return None
-            try:
-                return decode(line)
-            except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
-                return None
-
         return checked_record
 
     def record(line: bytes) -> Any:
@@ -536,12 +536,7 @@ def _line_decoder(fields: Mapping[str, str], *, plain: bool, checked: bool) -> C
                 line.decode("utf-8", "surrogatepass")  # what json.loads decodes a line starting with "{" by
             except UnicodeDecodeError:
                 return None
-        if max_digits and len(line) > max_digits and _has_digit_run(line, max_digits + 1):
-            return None
-        try:
-            return decode(line)
-        except Exception:  # DecodeError, ValidationError, RecursionError, ...: json_value decides
-            return None
+        return checked_record(line)
 
     return record
 
