@@ -255,18 +255,28 @@ done:
     return ok;
 }
 
+/* room for `cap` matches in `m` (at least); 0, or -1 with MemoryError set */
+static int
+matches_reserve(AutomatonMatches *m, Py_ssize_t cap)
+{
+    if (cap <= m->cap) {
+        return 0;
+    }
+    AutomatonMatch *grown = PyMem_Resize(m->v, AutomatonMatch, cap);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    m->v = grown;
+    m->cap = cap;
+    return 0;
+}
+
 static int
 matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 {
-    if (m->n == m->cap) {
-        Py_ssize_t cap = m->cap ? m->cap * 2 : 64;
-        AutomatonMatch *grown = PyMem_Resize(m->v, AutomatonMatch, cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        m->v = grown;
-        m->cap = cap;
+    if (m->n == m->cap && matches_reserve(m, m->cap ? m->cap * 2 : 64) < 0) {
+        return -1;
     }
     m->v[m->n].at = at;
     m->v[m->n].key = key;
@@ -275,6 +285,7 @@ matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 }
 
 #define STREAMS 4
+#define EXPECTED 16 /* text bytes a match, about, in news text (the tagger's keys and vocabulary) */
 #define STEP(k, at)                                                                \
     do {                                                                           \
         state##k = delta[state##k + cls[p[at]]];                                   \
@@ -308,6 +319,10 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     from[streams] = end;
     for (int k = 0; k < streams; k++) {
         stop[k] = from[k + 1];
+        /* room for a match every EXPECTED bytes, so a story's scan mostly allocates once a stream */
+        if (matches_reserve(&hits[k], (stop[k] - begin[k]) / EXPECTED + 16) < 0) {
+            goto done;
+        }
     }
     int32_t state0 = 0, state1 = 0, state2 = 0, state3 = 0;
     Py_ssize_t at = begin[0];
@@ -341,6 +356,13 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
         STEP(0, at);
     }
     const int32_t *key_of = delta + self->nclasses + ROW_KEY, *link = delta + self->nclasses + ROW_LINK;
+    Py_ssize_t found = out->n;
+    for (int k = 0; k < streams; k++) {
+        found += hits[k].n;
+    }
+    if (matches_reserve(out, found + found / 8 + 16) < 0) {
+        goto done;
+    }
     for (int k = 0; k < streams; k++) {
         for (Py_ssize_t h = 0; h < hits[k].n; h++) {
             int32_t s = hits[k].v[h].key; /* a row offset, as key_of and link are indexed */
