@@ -1075,10 +1075,17 @@ fold_text(const TagCore *c, const unsigned char *src, unsigned char *dst, Py_ssi
 
 #define VEC(T) struct { T *v; Py_ssize_t n, cap; }
 
+/* room for at least `least` items (0: double the room) */
 static int
-vec_grow(void **v, Py_ssize_t *cap, size_t size)
+vec_grow(void **v, Py_ssize_t *cap, size_t size, Py_ssize_t least)
 {
+    if (least && *cap >= least) {
+        return 0;
+    }
     Py_ssize_t wanted = *cap ? *cap * 2 : 16;
+    if (wanted < least) {
+        wanted = least;
+    }
     if ((size_t)wanted > PY_SSIZE_T_MAX / size) {
         PyErr_NoMemory();
         return -1;
@@ -1095,7 +1102,7 @@ vec_grow(void **v, Py_ssize_t *cap, size_t size)
 
 #define PUSH(vec, ...)                                                                               \
     do {                                                                                             \
-        if ((vec).n == (vec).cap && vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) < 0) { \
+        if ((vec).n == (vec).cap && vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v, 0) < 0) { \
             goto fail;                                                                               \
         }                                                                                            \
         (vec).v[(vec).n++] = (__typeof__(*(vec).v)){__VA_ARGS__};                                    \
@@ -2324,19 +2331,23 @@ TagCore_tag(TagCore *self, PyObject *args)
     if (c->api->matches(c->scanner, st.raw, 0, st.n, &st.m) < 0) {
         goto fail;
     }
-    { /* the tagger's keys' matches stay in st.m, the dismissal phrases' go to st.dismissal */
+    { /* the tagger's keys' matches stay in st.m, the dismissal phrases' go to st.dismissal, the vocabulary
+         words' to st.vocab. The kinds come mixed, so each match is written to all three and counted where it
+         belongs: no branch to mispredict. */
+        if (vec_grow((void **)&st.dismissal.v, &st.dismissal.cap, sizeof *st.dismissal.v, st.m.n + 1) < 0 ||
+            vec_grow((void **)&st.vocab.v, &st.vocab.cap, sizeof *st.vocab.v, st.m.n + 1) < 0) {
+            goto fail;
+        }
         Py_ssize_t kept = 0;
         for (Py_ssize_t i = 0; i < st.m.n; i++) {
-            AutomatonMatch m = st.m.v[i];
-            if (c->dis_len[m.key] >= 0) {
-                PUSH(st.dismissal, m.at - c->dis_len[m.key], m.at);
-            }
-            if (c->voc_key[m.key] >= 0) {
-                PUSH(st.vocab, c->voc_key[m.key], m.at < st.sep);
-            }
-            if (m.key < c->nkeys) {
-                st.m.v[kept++] = m;
-            }
+            const AutomatonMatch m = st.m.v[i];
+            const int32_t phrase = c->dis_len[m.key], word = c->voc_key[m.key];
+            st.dismissal.v[st.dismissal.n] = (Range){m.at - phrase, m.at};
+            st.dismissal.n += phrase >= 0;
+            st.vocab.v[st.vocab.n] = (VocabMatch){word, m.at < st.sep};
+            st.vocab.n += word >= 0;
+            st.m.v[kept] = m;
+            kept += m.key < c->nkeys;
         }
         st.m.n = kept;
     }
