@@ -1741,19 +1741,19 @@ static int
 sense_words_scanned(Story *st, Sense *s)
 {
     uint64_t *seen = st->sc->voc_seen, *title = st->sc->voc_title, now = st->now;
+    if (vec_grow((void **)&s->words.v, &s->words.cap, sizeof *s->words.v, s->words.n + st->vocab.n + 1) < 0) {
+        return -1;
+    }
+    /* first and repeated words come mixed: written each time, counted when new (no branch to mispredict) */
     for (Py_ssize_t k = 0; k < st->vocab.n; k++) {
         const VocabMatch m = st->vocab.v[k];
-        if (seen[m.vocab] != now) {
-            seen[m.vocab] = now;
-            PUSH(s->words, m.vocab);
-        }
-        if (m.in_title) {
-            title[m.vocab] = now;
-        }
+        const int fresh = seen[m.vocab] != now;
+        seen[m.vocab] = now;
+        s->words.v[s->words.n] = m.vocab;
+        s->words.n += fresh;
+        title[m.vocab] = m.in_title ? now : title[m.vocab];
     }
     return 0;
-fail:
-    return -1;
 }
 
 static int
