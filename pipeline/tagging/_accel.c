@@ -407,6 +407,7 @@ typedef struct {
         *w_rule_title, *w_class, *w_cclass, *w_title, *w_proper, *w_unruled;
     int32_t *class_order, *cclass_order, *voc_order, *voc_class_off, *voc_class,
         *dis_len, *voc_key;
+    int32_t *voc_class1; /* per vocabulary word: its first class, or nclasses (a slot nothing reads) */
     int vocab_in_scan; /* voc_key covers every vocabulary word: sense_words may take the scanner's matches */
     int64_t *voc_micro;
     double *voc_w;
@@ -1009,6 +1010,13 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     I32(voc_order, "voc_order", V, 0, INT32_MAX);
     OFFSETS(voc_class_off, "voc_class_off", V, total);
     I32(voc_class, "voc_class", total, 0, C - 1);
+    if ((self->voc_class1 = core_own(self, PyMem_New(int32_t, V + 1))) == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t v = 0; v < V; v++) {
+        int none = self->voc_class_off[v] == self->voc_class_off[v + 1];
+        self->voc_class1[v] = none ? (int32_t)C : self->voc_class[self->voc_class_off[v]];
+    }
     /* micro weights: any sum of them stays below 2**53, so it converts to a double exactly */
     if ((self->voc_micro = load_ints(self, tables, "voc_micro", R * V, NULL, -(INT64_C(1) << 40),
                                      INT64_C(1) << 40)) == NULL) {
@@ -2108,19 +2116,19 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
                 goto fail;
             }
         }
-        else { /* the class's words among the topic's words */
+        else { /* the class's words among the story's words that are not the topic's own: counted with no
+                  branch per word (words in and out of the class come mixed) */
             count = 0;
+            const int32_t klass = top[k].klass;
             for (Py_ssize_t j = 0; j < s->words.n; j++) {
                 int32_t v = s->words.v[j];
-                if (sc->voc_own[v] == mine) {
-                    continue;
+                Py_ssize_t in = c->voc_class1[v] == klass;
+                for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
+                    in += c->voc_class[x] == klass;
                 }
-                for (int32_t x = c->voc_class_off[v]; x < c->voc_class_off[v + 1]; x++) {
-                    if (c->voc_class[x] == top[k].klass) {
-                        count++;
-                        in_title |= sc->voc_title[v] == st->now;
-                    }
-                }
+                in *= sc->voc_own[v] != mine;
+                count += in;
+                in_title |= (in != 0) & (sc->voc_title[v] == st->now);
             }
             term = Py_NewRef(PyTuple_GET_ITEM(c->class_terms, top[k].klass));
         }
@@ -2422,10 +2430,13 @@ TagCore_tag(TagCore *self, PyObject *args)
             if (sense_words(&st, &s) < 0) {
                 goto fail;
             }
-            memset(sc->class_count, 0, sizeof(int32_t) * (size_t)c->nclasses);
+            memset(sc->class_count, 0, sizeof(int32_t) * (size_t)(c->nclasses + 1));
             for (Py_ssize_t k = 0; k < s.words.n; k++) {
+                /* the first class counted with no branch (words with and without one come mixed), the
+                   rest (words of several classes: few) by a loop */
                 int32_t v = s.words.v[k];
-                for (int32_t x = c->voc_class_off[v]; x < c->voc_class_off[v + 1]; x++) {
+                sc->class_count[c->voc_class1[v]]++;
+                for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
                     sc->class_count[c->voc_class[x]]++;
                 }
             }
