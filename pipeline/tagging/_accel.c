@@ -2087,11 +2087,15 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
     }
     Evidence top[EVIDENCE];
     int ntop = 0;
+    double least = 0; /* once EVIDENCE are kept, a word below the last cannot enter: most words skip here */
     for (Py_ssize_t k = 0; k < s->words.n; k++) {
         int32_t v = s->words.v[k];
-        if (sc->voc_own[v] != mine && c->voc_w[r * V + v] > 0) {
-            rank_evidence(top, &ntop, (Evidence){c->voc_w[r * V + v], c->voc_order[v], v, -1});
+        const double w = c->voc_w[r * V + v];
+        if (w < least || w <= 0 || sc->voc_own[v] == mine) {
+            continue;
         }
+        rank_evidence(top, &ntop, (Evidence){w, c->voc_order[v], v, -1});
+        least = ntop == EVIDENCE ? top[EVIDENCE - 1].value : 0;
     }
     const int32_t *order = affirmed_term ? c->class_order : c->cclass_order;
     for (Py_ssize_t k = 0; k < C; k++) {
