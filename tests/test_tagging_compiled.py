@@ -5,6 +5,7 @@ extension is built wherever a C compiler is (CI included), so a broken build can
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -318,3 +319,31 @@ def test_vocabulary_words_from_the_scan(seed: int) -> None:
     differ = [(t, b) for t, b in items if fast.tag(t, b) != slow.tag(t, b)]
     assert not differ, differ[:3]
     assert sum(1 for t, b in plain if any(h["term"].startswith("sense:") for h in fast.tag(t, b)[1])) > 10
+
+
+@needs_core
+def test_words_of_several_classes() -> None:
+    """TagCore counts a word's first class from a per-word table and any further class by a loop: with every
+    class word also in the next class or two (none is in two today), class counts and class evidence stay
+    the Python path's."""
+    taxonomy = Taxonomy.load()
+    assert taxonomy.sense is not None
+    classes = taxonomy.sense.classes
+
+    def member(i: int) -> frozenset[str]:
+        return classes[i % len(classes)][1]
+
+    shared = tuple(
+        (name, member(i) | member(i + 1) | (member(i + 2) if i % 2 else frozenset()))
+        for i, (name, _) in enumerate(classes)
+    )
+    taxonomy = dataclasses.replace(taxonomy, sense=dataclasses.replace(taxonomy.sense, classes=shared))
+    fast, slow = Tagger(taxonomy), Tagger(taxonomy, compiled=False)
+    assert fast._core is not None and slow._core is None
+    from bench.tagging import make_stories
+
+    stories = make_stories(Taxonomy.load(), 300, seed=7)
+    differ = [(t, b) for t, b in stories if fast.tag(t, b) != slow.tag(t, b)]
+    assert not differ, differ[:3]
+    tagged = [fast.tag(t, b)[1] for t, b in stories]
+    assert sum(1 for hits in tagged if any(h["term"].startswith("sense:class:") for h in hits)) > 10

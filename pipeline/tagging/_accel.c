@@ -407,6 +407,7 @@ typedef struct {
         *w_rule_title, *w_class, *w_cclass, *w_title, *w_proper, *w_unruled;
     int32_t *class_order, *cclass_order, *voc_order, *voc_class_off, *voc_class,
         *dis_len, *voc_key;
+    int32_t *voc_class1; /* per vocabulary word: its first class, or nclasses (a slot nothing reads) */
     int vocab_in_scan; /* voc_key covers every vocabulary word: sense_words may take the scanner's matches */
     int64_t *voc_micro;
     double *voc_w;
@@ -1009,6 +1010,13 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     I32(voc_order, "voc_order", V, 0, INT32_MAX);
     OFFSETS(voc_class_off, "voc_class_off", V, total);
     I32(voc_class, "voc_class", total, 0, C - 1);
+    if ((self->voc_class1 = core_own(self, PyMem_New(int32_t, V + 1))) == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t v = 0; v < V; v++) {
+        int none = self->voc_class_off[v] == self->voc_class_off[v + 1];
+        self->voc_class1[v] = none ? (int32_t)C : self->voc_class[self->voc_class_off[v]];
+    }
     /* micro weights: any sum of them stays below 2**53, so it converts to a double exactly */
     if ((self->voc_micro = load_ints(self, tables, "voc_micro", R * V, NULL, -(INT64_C(1) << 40),
                                      INT64_C(1) << 40)) == NULL) {
@@ -1075,10 +1083,17 @@ fold_text(const TagCore *c, const unsigned char *src, unsigned char *dst, Py_ssi
 
 #define VEC(T) struct { T *v; Py_ssize_t n, cap; }
 
+/* room for at least `least` items (0: double the room) */
 static int
-vec_grow(void **v, Py_ssize_t *cap, size_t size)
+vec_grow(void **v, Py_ssize_t *cap, size_t size, Py_ssize_t least)
 {
+    if (least && *cap >= least) {
+        return 0;
+    }
     Py_ssize_t wanted = *cap ? *cap * 2 : 16;
+    if (wanted < least) {
+        wanted = least;
+    }
     if ((size_t)wanted > PY_SSIZE_T_MAX / size) {
         PyErr_NoMemory();
         return -1;
@@ -1095,7 +1110,7 @@ vec_grow(void **v, Py_ssize_t *cap, size_t size)
 
 #define PUSH(vec, ...)                                                                               \
     do {                                                                                             \
-        if ((vec).n == (vec).cap && vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v) < 0) { \
+        if ((vec).n == (vec).cap && vec_grow((void **)&(vec).v, &(vec).cap, sizeof *(vec).v, 0) < 0) { \
             goto fail;                                                                               \
         }                                                                                            \
         (vec).v[(vec).n++] = (__typeof__(*(vec).v)){__VA_ARGS__};                                    \
@@ -1734,19 +1749,19 @@ static int
 sense_words_scanned(Story *st, Sense *s)
 {
     uint64_t *seen = st->sc->voc_seen, *title = st->sc->voc_title, now = st->now;
+    if (vec_grow((void **)&s->words.v, &s->words.cap, sizeof *s->words.v, s->words.n + st->vocab.n + 1) < 0) {
+        return -1;
+    }
+    /* first and repeated words come mixed: written each time, counted when new (no branch to mispredict) */
     for (Py_ssize_t k = 0; k < st->vocab.n; k++) {
         const VocabMatch m = st->vocab.v[k];
-        if (seen[m.vocab] != now) {
-            seen[m.vocab] = now;
-            PUSH(s->words, m.vocab);
-        }
-        if (m.in_title) {
-            title[m.vocab] = now;
-        }
+        const int fresh = seen[m.vocab] != now;
+        seen[m.vocab] = now;
+        s->words.v[s->words.n] = m.vocab;
+        s->words.n += fresh;
+        title[m.vocab] = m.in_title ? now : title[m.vocab];
     }
     return 0;
-fail:
-    return -1;
 }
 
 static int
@@ -2072,11 +2087,15 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
     }
     Evidence top[EVIDENCE];
     int ntop = 0;
+    double least = 0; /* once EVIDENCE are kept, a word below the last cannot enter: most words skip here */
     for (Py_ssize_t k = 0; k < s->words.n; k++) {
         int32_t v = s->words.v[k];
-        if (sc->voc_own[v] != mine && c->voc_w[r * V + v] > 0) {
-            rank_evidence(top, &ntop, (Evidence){c->voc_w[r * V + v], c->voc_order[v], v, -1});
+        const double w = c->voc_w[r * V + v];
+        if (w < least || w <= 0 || sc->voc_own[v] == mine) {
+            continue;
         }
+        rank_evidence(top, &ntop, (Evidence){w, c->voc_order[v], v, -1});
+        least = ntop == EVIDENCE ? top[EVIDENCE - 1].value : 0;
     }
     const int32_t *order = affirmed_term ? c->class_order : c->cclass_order;
     for (Py_ssize_t k = 0; k < C; k++) {
@@ -2101,19 +2120,19 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
                 goto fail;
             }
         }
-        else { /* the class's words among the topic's words */
+        else { /* the class's words among the story's words that are not the topic's own: counted with no
+                  branch per word (words in and out of the class come mixed) */
             count = 0;
+            const int32_t klass = top[k].klass;
             for (Py_ssize_t j = 0; j < s->words.n; j++) {
                 int32_t v = s->words.v[j];
-                if (sc->voc_own[v] == mine) {
-                    continue;
+                Py_ssize_t in = c->voc_class1[v] == klass;
+                for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
+                    in += c->voc_class[x] == klass;
                 }
-                for (int32_t x = c->voc_class_off[v]; x < c->voc_class_off[v + 1]; x++) {
-                    if (c->voc_class[x] == top[k].klass) {
-                        count++;
-                        in_title |= sc->voc_title[v] == st->now;
-                    }
-                }
+                in *= sc->voc_own[v] != mine;
+                count += in;
+                in_title |= (in != 0) & (sc->voc_title[v] == st->now);
             }
             term = Py_NewRef(PyTuple_GET_ITEM(c->class_terms, top[k].klass));
         }
@@ -2324,19 +2343,23 @@ TagCore_tag(TagCore *self, PyObject *args)
     if (c->api->matches(c->scanner, st.raw, 0, st.n, &st.m) < 0) {
         goto fail;
     }
-    { /* the tagger's keys' matches stay in st.m, the dismissal phrases' go to st.dismissal */
+    { /* the tagger's keys' matches stay in st.m, the dismissal phrases' go to st.dismissal, the vocabulary
+         words' to st.vocab. The kinds come mixed, so each match is written to all three and counted where it
+         belongs: no branch to mispredict. */
+        if (vec_grow((void **)&st.dismissal.v, &st.dismissal.cap, sizeof *st.dismissal.v, st.m.n + 1) < 0 ||
+            vec_grow((void **)&st.vocab.v, &st.vocab.cap, sizeof *st.vocab.v, st.m.n + 1) < 0) {
+            goto fail;
+        }
         Py_ssize_t kept = 0;
         for (Py_ssize_t i = 0; i < st.m.n; i++) {
-            AutomatonMatch m = st.m.v[i];
-            if (c->dis_len[m.key] >= 0) {
-                PUSH(st.dismissal, m.at - c->dis_len[m.key], m.at);
-            }
-            if (c->voc_key[m.key] >= 0) {
-                PUSH(st.vocab, c->voc_key[m.key], m.at < st.sep);
-            }
-            if (m.key < c->nkeys) {
-                st.m.v[kept++] = m;
-            }
+            const AutomatonMatch m = st.m.v[i];
+            const int32_t phrase = c->dis_len[m.key], word = c->voc_key[m.key];
+            st.dismissal.v[st.dismissal.n] = (Range){m.at - phrase, m.at};
+            st.dismissal.n += phrase >= 0;
+            st.vocab.v[st.vocab.n] = (VocabMatch){word, m.at < st.sep};
+            st.vocab.n += word >= 0;
+            st.m.v[kept] = m;
+            kept += m.key < c->nkeys;
         }
         st.m.n = kept;
     }
@@ -2411,10 +2434,13 @@ TagCore_tag(TagCore *self, PyObject *args)
             if (sense_words(&st, &s) < 0) {
                 goto fail;
             }
-            memset(sc->class_count, 0, sizeof(int32_t) * (size_t)c->nclasses);
+            memset(sc->class_count, 0, sizeof(int32_t) * (size_t)(c->nclasses + 1));
             for (Py_ssize_t k = 0; k < s.words.n; k++) {
+                /* the first class counted with no branch (words with and without one come mixed), the
+                   rest (words of several classes: few) by a loop */
                 int32_t v = s.words.v[k];
-                for (int32_t x = c->voc_class_off[v]; x < c->voc_class_off[v + 1]; x++) {
+                sc->class_count[c->voc_class1[v]]++;
+                for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
                     sc->class_count[c->voc_class[x]]++;
                 }
             }

@@ -5,7 +5,9 @@
    story's case-kept bytes directly. scan(text, start=0, end=len(text)) returns every match, overlapping ones
    included, as (offset of the key's last byte, values[key]), ordered by that offset and, at one offset, longest
    key first: the order of ahocorasick_rs's overlapping search, which stays the pure-Python fallback.
-   Bytes that occur in no key share one class, so the table has (states x classes) entries, not x 256. */
+   Bytes that occur in no key share one class, so the table has (states x classes) entries, not x 256. Each
+   row ends with two more entries: the key that ends at the state and its output link (ROW_KEY, ROW_LINK), so a
+   match is resolved from the row offset the scan holds, with no division. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,11 +16,18 @@
 
 #include "_automaton.h"
 
+/* a row's entries after its nclasses transitions: the key that ends at the state (or -1), and the row offset of
+   the nearest proper suffix state where a key ends (0: none) */
+#define ROW_KEY 0
+#define ROW_LINK 1
+#define ROW_EXTRA 2
+
 typedef struct {
     PyObject_HEAD
-    int32_t *delta;  /* nstates x nclasses transitions, to the next state's row offset (state x nclasses) */
-    int32_t *key_of; /* per state: the key that ends there, or -1 */
-    int32_t *link;   /* per state: the nearest proper suffix state where a key ends (0: none) */
+    int32_t *delta;  /* nstates rows of nclasses + ROW_EXTRA entries; a transition is the next state's row
+                        offset (state x (nclasses + ROW_EXTRA)); while building, nclasses per state only */
+    int32_t *key_of; /* build only: per state, the key that ends there, or -1 */
+    int32_t *link;   /* build only: per state, the nearest proper suffix state where a key ends (0: none) */
     uint8_t *emits;  /* build only: a key ends at the state or at one of its suffix states */
     PyObject *values;
     Py_ssize_t nkeys;
@@ -51,19 +60,17 @@ automaton_dealloc(Automaton *self)
 }
 
 /* Number the states that emit last (so the scan tells them by one comparison) and store transitions as the
-   next state's row offset (no multiplication in the scan's dependency chain). */
+   next state's row offset (no multiplication in the scan's dependency chain), each row followed by its
+   ROW_EXTRA entries. Frees the build-only per-state tables. */
 static int
 renumber(Automaton *self, int32_t nstates, int32_t nclasses)
 {
+    const int32_t stride = nclasses + ROW_EXTRA;
     int32_t *order = PyMem_New(int32_t, nstates); /* old state -> new state */
-    int32_t *delta = PyMem_New(int32_t, (Py_ssize_t)nstates * nclasses);
-    int32_t *key_of = PyMem_New(int32_t, nstates);
-    int32_t *link = PyMem_New(int32_t, nstates);
-    if (!order || !delta || !key_of || !link) {
+    int32_t *delta = PyMem_New(int32_t, (Py_ssize_t)nstates * stride);
+    if (!order || !delta) {
         PyMem_Free(order);
         PyMem_Free(delta);
-        PyMem_Free(key_of);
-        PyMem_Free(link);
         PyErr_NoMemory();
         return -1;
     }
@@ -81,20 +88,17 @@ renumber(Automaton *self, int32_t nstates, int32_t nclasses)
         if (self->emits[s] && n < first) {
             first = n;
         }
+        int32_t *row = &delta[(Py_ssize_t)n * stride];
         for (int32_t c = 0; c < nclasses; c++) {
-            delta[(Py_ssize_t)n * nclasses + c] = order[self->delta[(Py_ssize_t)s * nclasses + c]] * nclasses;
+            row[c] = order[self->delta[(Py_ssize_t)s * nclasses + c]] * stride;
         }
-        key_of[n] = self->key_of[s];
-        link[n] = order[self->link[s]]; /* the root (no link) stays state 0: it never emits */
+        row[nclasses + ROW_KEY] = self->key_of[s];
+        row[nclasses + ROW_LINK] = order[self->link[s]] * stride; /* the root (no link) stays state 0 */
     }
     PyMem_Free(order);
-    PyMem_Free(self->delta);
-    PyMem_Free(self->key_of);
-    PyMem_Free(self->link);
+    automaton_free_tables(self);
     self->delta = delta;
-    self->key_of = key_of;
-    self->link = link;
-    self->first_emitting = first * nclasses;
+    self->first_emitting = first * stride;
     return 0;
 }
 
@@ -149,7 +153,7 @@ automaton_init(Automaton *self, PyObject *args, PyObject *kwds)
             longest = n > INT32_MAX ? INT32_MAX : (int32_t)n;
         }
     }
-    if (total >= INT32_MAX / nclasses) {
+    if (total >= INT32_MAX / (nclasses + ROW_EXTRA)) {
         PyErr_SetString(PyExc_ValueError, "too many key bytes");
         goto done;
     }
@@ -251,18 +255,28 @@ done:
     return ok;
 }
 
+/* room for `cap` matches in `m` (at least); 0, or -1 with MemoryError set */
+static int
+matches_reserve(AutomatonMatches *m, Py_ssize_t cap)
+{
+    if (cap <= m->cap) {
+        return 0;
+    }
+    AutomatonMatch *grown = PyMem_Resize(m->v, AutomatonMatch, cap);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    m->v = grown;
+    m->cap = cap;
+    return 0;
+}
+
 static int
 matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 {
-    if (m->n == m->cap) {
-        Py_ssize_t cap = m->cap ? m->cap * 2 : 64;
-        AutomatonMatch *grown = PyMem_Resize(m->v, AutomatonMatch, cap);
-        if (grown == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        m->v = grown;
-        m->cap = cap;
+    if (m->n == m->cap && matches_reserve(m, m->cap ? m->cap * 2 : 64) < 0) {
+        return -1;
     }
     m->v[m->n].at = at;
     m->v[m->n].key = key;
@@ -271,6 +285,7 @@ matches_push(AutomatonMatches *m, Py_ssize_t at, int32_t key)
 }
 
 #define STREAMS 4
+#define EXPECTED 16 /* text bytes a match, about, in news text (the tagger's keys and vocabulary) */
 #define STEP(k, at)                                                                \
     do {                                                                           \
         state##k = delta[state##k + cls[p[at]]];                                   \
@@ -304,6 +319,10 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     from[streams] = end;
     for (int k = 0; k < streams; k++) {
         stop[k] = from[k + 1];
+        /* room for a match every EXPECTED bytes, so a story's scan mostly allocates once a stream */
+        if (matches_reserve(&hits[k], (stop[k] - begin[k]) / EXPECTED + 16) < 0) {
+            goto done;
+        }
     }
     int32_t state0 = 0, state1 = 0, state2 = 0, state3 = 0;
     Py_ssize_t at = begin[0];
@@ -336,10 +355,17 @@ collect(const Automaton *self, const unsigned char *p, Py_ssize_t start, Py_ssiz
     for (; at < stop[0]; at++) {
         STEP(0, at);
     }
-    const int32_t *key_of = self->key_of, *link = self->link;
+    const int32_t *key_of = delta + self->nclasses + ROW_KEY, *link = delta + self->nclasses + ROW_LINK;
+    Py_ssize_t found = out->n;
+    for (int k = 0; k < streams; k++) {
+        found += hits[k].n;
+    }
+    if (matches_reserve(out, found + found / 8 + 16) < 0) {
+        goto done;
+    }
     for (int k = 0; k < streams; k++) {
         for (Py_ssize_t h = 0; h < hits[k].n; h++) {
-            int32_t s = hits[k].v[h].key / self->nclasses;
+            int32_t s = hits[k].v[h].key; /* a row offset, as key_of and link are indexed */
             for (int32_t t = key_of[s] >= 0 ? s : link[s]; t != 0; t = link[t]) {
                 if (matches_push(out, hits[k].v[h].at, key_of[t]) < 0) {
                     goto done;
