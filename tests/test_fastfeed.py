@@ -211,6 +211,39 @@ def test_urljoin_is_feedparser_s(base):
         assert fastfeed._urljoin(base, uri) == _urljoin(base, uri), uri
 
 
+def test_cp1252_map_is_feedparser_s():
+    from feedparser.html import _cp1252
+
+    assert _cp1252 == fastfeed._CP1252
+
+
+def test_looks_like_html_is_feedparser_s():
+    """The RSS title heuristic, whose first test is made without importing feedparser."""
+    from feedparser.mixin import _FeedParserMixin
+
+    titles = ["", "plain", "AT&T", "a < b", "a &amp; b", "&#8220;q&#8221;", "&#x201c;", "&nosuch; x",
+              "<b>bold</b>", "<b>open", "</blink>", "x</b >", "<script>a</script>", "a &amp b", "&;", "<br/>",
+              "R&D &mdash; X"]  # fmt: skip
+    for title in titles:
+        expected = bool(title and _FeedParserMixin.looks_like_html(title))
+        assert fastfeed._looks_like_html(title) == expected, title
+
+
+def test_common_feeds_do_not_import_feedparser():
+    """feedparser is imported only for what the fast path cannot read (a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom pipeline.parsing.parse import parse_bytes\n"
+        'data = b\'<rss version="2.0"><channel><title>T</title><item><title>a &amp; b</title>'
+        "<link>https://ex.com/a</link><description>&lt;p&gt;x&lt;/p&gt;</description></item></channel></rss>'\n"
+        "assert len(parse_bytes(data, 'x').entries) == 1\nprint('feedparser' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
 def test_no_lone_surrogate_reaches_the_fast_path():
     """Why _rss_item strips without parse._str's without_surrogates: such input never gets that far."""
     reference = _rss("<item><title>a&#xD800;b</title></item>")

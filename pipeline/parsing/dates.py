@@ -9,8 +9,6 @@ import warnings
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Final
 
-from dateutil import parser as dateutil_parser  # type: ignore[import-untyped]
-
 MIN_YEAR: Final = 1800
 MAX_YEAR: Final = 2999
 
@@ -130,6 +128,9 @@ _DATEUTIL_SENTINEL: Final = datetime(1, 1, 1, tzinfo=UTC)
 def _parse_fuzzy(text: str) -> datetime | None:
     if not any(c.isdigit() for c in text):
         return None
+    # (imported here: the forms above read nearly every feed date, and dateutil costs ~5 ms to import)
+    from dateutil import parser as dateutil_parser  # type: ignore[import-untyped]
+
     try:
         with warnings.catch_warnings():  # unknown zone names warn; they are read as UTC like a missing zone
             warnings.simplefilter("ignore")

@@ -6,7 +6,8 @@ input that is not well-formed, xml:base/xml:lang, an element it does not know (f
 namespaces onto story fields), a repeated single-valued element, markup inside a text element, an author
 with an e-mail address, a relative link. The caller then uses feedparser. It mirrors feedparser's own
 post-processing of each value (strip, relative-URI resolution, the UTF-8-read-as-Latin-1 repair, the
-cp1252 map, the query repair of links) by calling feedparser's helpers where they exist.
+cp1252 map, the query repair of links) by calling feedparser's helpers where they exist. feedparser is
+imported only when one of them is needed (a backfill of common feeds never needs it: ~20 ms of start-up).
 An RSS item becomes a RawEntry straight from its element (_rss_item: what parse._entry_from_feedparser makes
 of feedparser's entry, without building that entry); Atom entries go through feedparser-shaped dicts.
 tests/test_fastfeed.py holds the differential tests; `make bench` prints agreement and fallback rates.
@@ -22,10 +23,6 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any, Final
 
-import feedparser
-from feedparser.html import _cp1252
-from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urifixer
 from lxml import etree  # type: ignore[import-untyped]
 
 from pipeline.parsing.dates import parse_date
@@ -189,8 +186,13 @@ def _value(text: str | None) -> str:
     if not text.isascii():
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             text = text.encode("iso-8859-1").decode("utf-8")
-        text = text.translate(_cp1252)
+        text = text.translate(_CP1252)
     return text
+
+
+# feedparser.html._cp1252 (tests/test_fastfeed.py holds them equal): bytes 0x80-0x9f read as Latin-1 -> the
+# characters cp1252 gives them (the five it leaves undefined stay as they are)
+_CP1252: Final = {c: char for c in range(0x80, 0xA0) if (char := bytes([c]).decode("cp1252", "ignore"))}
 
 
 def _text_of(el: Any) -> str:
@@ -504,6 +506,8 @@ def _urljoin(base: str, uri: str) -> str:
     """feedparser's _urljoin (`_urifixer.sub(r"\\1\\3", uri)`, then urljoin, '' on ValueError) with the
     substitution done by hand: re.sub's template machinery cost more than the rest."""
     if ":///" in uri:  # (group 2 matches a '/' right after "://": no need to match otherwise)
+        from feedparser.urls import _urifixer
+
         fixed = _urifixer.match(uri)
         if fixed is not None and fixed.group(2):  # scheme:/// -> scheme:// (group 3 is always empty)
             uri = fixed.group(1) + uri[fixed.end() :]
@@ -525,7 +529,14 @@ def _looks_like_html(value: str | None) -> bool:
     """An RSS title is text/plain unless feedparser's heuristic says it is HTML."""
     if not value or ("<" not in value and "&" not in value):
         return False
+    if not _HTML_CLUE_RE.search(value):  # looks_like_html's first test, without importing feedparser
+        return False
+    from feedparser.mixin import _FeedParserMixin
+
     return bool(_FeedParserMixin.looks_like_html(value))
+
+
+_HTML_CLUE_RE: Final = re.compile(r"</(\w+)>|&#?\w+;")  # a close tag or an entity reference
 
 
 def _rss_item(item: Any, base: str) -> dict[str, Any]:
@@ -687,4 +698,6 @@ def _fallback_date(value: str | None) -> Any:
 
 def feedparser_date(value: str) -> Any:
     """feedparser's own date parsing (used only when pipeline.parsing.dates cannot read the value)."""
-    return feedparser.datetimes._parse_date(value)
+    from feedparser.datetimes import _parse_date
+
+    return _parse_date(value)
