@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from pipeline.config import S3Settings, Settings
 from pipeline.errors import ConfigError, FatalError, RetriableError
+from pipeline.lake import store
 from pipeline.lake.s3 import S3Lake, map_s3_error
 from pipeline.lake.store import (
     BadKeyError,
@@ -85,6 +86,30 @@ def test_local_put_replaces_atomically_and_never_leaves_a_half_file(
     assert lake.get("k/obj") == b"old content"
     assert not lake.exists("k/fresh")
     assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["obj"]  # no temp files left
+
+
+def test_local_batch_fsyncs_each_directory_once_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(store, "_fsync_dir", lambda path: synced.append(path.name))
+    lake = LocalLake(tmp_path)
+    lake.put("a/x", b"1")
+    assert synced == ["a"]  # outside a batch: after each put
+    with lake.batch():
+        lake.put("b/x", b"1")
+        with lake.batch():  # nested: part of the outer block
+            lake.put("b/y", b"2")
+            lake.put("a/y", b"3")
+        assert lake.put_new("b/z", b"4") and not lake.put_new("b/z", b"5")
+        assert synced == ["a"] and lake.get("b/y") == b"2"  # renamed, not yet synced
+    assert synced == ["a", "a", "b"]
+    with pytest.raises(RuntimeError), lake.batch():  # a failed block syncs what it renamed
+        lake.put("c/x", b"1")
+        raise RuntimeError("failed")
+    assert synced == ["a", "a", "b", "c"] and lake.get("c/x") == b"1"
+    lake.put("d/x", b"1")
+    assert synced[-1] == "d"
 
 
 def test_local_list_skips_temp_files_of_an_interrupted_put(tmp_path: Path) -> None:

@@ -8,8 +8,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.lake.parquet import arrow_reader, dedupe, parquet_bytes, read_stories, read_table, to_table
-from pipeline.schema import arrow_schema
+from pipeline.lake.parquet import (
+    DICTIONARY_COLUMNS,
+    STATISTICS_COLUMNS,
+    arrow_reader,
+    dedupe,
+    parquet_bytes,
+    read_stories,
+    read_table,
+    to_table,
+)
+from pipeline.schema import arrow_schema, field_names
 from tests.conftest import REPO
 from tests.test_schema import make_story
 
@@ -20,6 +29,24 @@ def test_roundtrip_keeps_schema_and_values() -> None:
     assert data[:4] == b"PAR1"
     table = read_table(data)
     assert table.schema.equals(arrow_schema(), check_metadata=False)
+    assert read_stories(data) == stories
+
+
+def test_dictionary_encoding_and_statistics_only_on_the_chosen_columns() -> None:
+    assert set(field_names()) >= DICTIONARY_COLUMNS | STATISTICS_COLUMNS  # a renamed field is not lost
+    stories = [make_story(story_id=f"u:{i}", body=f"body {i}", categories=["a", "b"]) for i in range(50)]
+    data = parquet_bytes(to_table(stories))
+    chunks = pq.ParquetFile(arrow_reader(data)).metadata.row_group(0)
+    dictionary, statistics = set(), set()
+    for i in range(chunks.num_columns):
+        chunk = chunks.column(i)
+        top = chunk.path_in_schema.split(".")[0]
+        if "RLE_DICTIONARY" in chunk.encodings:
+            dictionary.add(top)
+        if chunk.statistics is not None:
+            statistics.add(top)
+    assert dictionary == DICTIONARY_COLUMNS  # nested ones too (leaf paths: topics.list.element, ...)
+    assert statistics == STATISTICS_COLUMNS
     assert read_stories(data) == stories
 
 

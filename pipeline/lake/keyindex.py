@@ -241,9 +241,7 @@ class KeyIndex:
         if self.defer:
             self.dirty.update(changed)
         else:
-            io_map(
-                lambda n: _write_shard(self.lake, n, self.shards[n]), changed, parallel=self.lake.parallel_io
-            )
+            _write_shards(self.lake, self.shards, changed)
 
     def _rows_of(self, owner: str, numbers: list[int]) -> dict[int, set[Version]]:
         """The owner's rows in these (loaded) shards, by shard: one comparison over all of them."""
@@ -278,7 +276,7 @@ class KeyIndex:
         if self.landing is not None:
             raise FatalError("key index: flush() in the middle of a landing", owner=self.landing)
         changed = sorted(self.dirty)
-        io_map(lambda n: _write_shard(self.lake, n, self.shards[n]), changed, parallel=self.lake.parallel_io)
+        _write_shards(self.lake, self.shards, changed)
         self.dirty.clear()
         if self.pending:
             self.head["pending"] = []
@@ -403,7 +401,7 @@ def rebuild_index(lake: Lake) -> KeyIndex:
     shards = {number: _table(shard_rows) for number, shard_rows in rows.items()}
     stale = {info.key for info in lake.list(f"{INDEX_PREFIX}shards/")}
     filled = [number for number, table in shards.items() if table.num_rows]  # absent reads as empty
-    io_map(lambda n: _write_shard(lake, n, shards[n]), filled, parallel=lake.parallel_io)
+    _write_shards(lake, shards, filled)
     stale -= {shard_key(n) for n in filled}
     for key in sorted(stale):
         lake.delete(key)
@@ -483,6 +481,13 @@ def _read_shard(lake: Lake, number: int) -> pa.Table:
     if not table.schema.equals(_SCHEMA):
         raise ValueError(f"key index shard {number:02x} has the schema {table.schema}")
     return table
+
+
+def _write_shards(lake: Lake, shards: Mapping[int, pa.Table], numbers: Iterable[int]) -> None:
+    """Write these shards, durable together once all are (a local lake fsyncs their directory once, not
+    after each: 256 shards, about 30 ms of CPU less): every caller writes HEAD or a manifest only after."""
+    with lake.batch():
+        io_map(lambda n: _write_shard(lake, n, shards[n]), numbers, parallel=lake.parallel_io)
 
 
 def _write_shard(lake: Lake, number: int, table: pa.Table) -> None:

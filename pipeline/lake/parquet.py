@@ -16,6 +16,16 @@ import pyarrow.parquet as pq
 from pipeline.schema import Story, arrow_schema, field_names
 
 COMPRESSION: Final = "zstd"
+# Dictionary encoding only where values repeat (per input, feed or taxonomy): on unique values (ids, URLs,
+# titles, bodies) it only fills a dictionary, gives up and writes them plain. Statistics (min/max, nulls)
+# only on what readers filter by: ids, the time windows, the low-cardinality labels.
+DICTIONARY_COLUMNS: Final = frozenset(
+    {"source", "origin", "feed_url", "authors", "language", "categories", "fetched_at", "topics"}
+    | {"topic_hits", "taxonomy_version", "references", "attribution", "schema_version"}
+)
+STATISTICS_COLUMNS: Final = frozenset(
+    {"story_id", "source", "language", "published_at", "updated_at", "fetched_at", "taxonomy_version"}
+)
 
 
 def _use_jemalloc() -> None:
@@ -160,7 +170,31 @@ def _buffer(data: bytes | None) -> pa.Buffer | None:
 def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None:
     if not table.schema.equals(arrow_schema(), check_metadata=False):
         table = table.cast(arrow_schema())
-    pq.write_table(table, sink, compression=COMPRESSION, write_statistics=True)
+    pq.write_table(table, sink, **_writer_options())
+
+
+@functools.cache
+def _writer_options() -> dict[str, Any]:
+    """Parquet writer options: by leaf column path ("topics.list.element"; a top-level name alone does not
+    reach a nested column's values)."""
+    schema = arrow_schema()
+
+    def leaves(names: frozenset[str]) -> list[str]:
+        return [path for f in schema if f.name in names for path in _leaf_paths(f.name, f.type)]
+
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": leaves(DICTIONARY_COLUMNS),
+        "write_statistics": leaves(STATISTICS_COLUMNS),
+    }
+
+
+def _leaf_paths(path: str, typ: pa.DataType) -> list[str]:
+    if pa.types.is_list(typ):
+        return _leaf_paths(f"{path}.list.element", typ.value_type)
+    if pa.types.is_struct(typ):
+        return [leaf for f in typ for leaf in _leaf_paths(f"{path}.{f.name}", f.type)]
+    return [path]
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

@@ -5,6 +5,7 @@ so a run on a local lake never loads botocore (about 0.3 s of imports in every p
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -187,6 +188,10 @@ class S3Lake:
     def put_new(self, key: str, data: bytes, content_type: str | None = None) -> bool:
         """Write `key` unless it exists (True when written): a conditional write, If-None-Match: *."""
         return self._put(key, data, content_type, only_new=True) is not None
+
+    def batch(self) -> contextlib.nullcontext[None]:
+        """Each put is durable once it returned: nothing to do at the end."""
+        return contextlib.nullcontext()
 
     def _put(self, key: str, data: bytes, content_type: str | None, *, only_new: bool) -> str | None:
         """The hex SHA-256 of what was written; None when `only_new` and the key exists."""

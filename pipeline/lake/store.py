@@ -7,6 +7,8 @@ beside the objects (readers of `stories/` must not see them); writers hold a sha
 the first write of a LocalLake removes the temp files a killed writer left when no write is under way.
 A local object whose path leads outside the root (a symlink) is refused when read. The hex SHA-256 is also
 kept in the object metadata (S3: x-amz-meta-sha256) so `stat()` can report it without re-reading the object.
+`batch()` makes a block of puts durable together when it ends (locally: each directory they renamed into is
+fsynced once then, not after every put), for writes nothing relies on before the block's end.
 `put_new` writes only when no object exists at the key, in one step (a hard link locally, a conditional
 write, If-None-Match: *, on S3): no exists() round trip first, and an object already there is never touched.
 S3Lake lives in pipeline.lake.s3, imported only for an s3:// URI.
@@ -79,6 +81,10 @@ class Lake(Protocol):
         ...
 
     def put_new(self, key: str, data: bytes, content_type: str | None = None) -> bool: ...
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Puts inside the block are durable once it has ended (not each on its return)."""
+        ...
+
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> ObjectInfo | None: ...
@@ -148,6 +154,7 @@ class LocalLake:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self._swept = False
+        self._unsynced: set[Path] | None = None  # directories to fsync when the batch() block ends
 
     def __repr__(self) -> str:
         return f"LocalLake({str(self.root)!r})"
@@ -204,8 +211,27 @@ class LocalLake:
                 tmp.unlink(missing_ok=True)
             raise FatalError(f"cannot write {path}: {exc.strerror or exc}", key=key, path=str(path)) from exc
         if written:
-            _fsync_dir(path.parent)
+            if self._unsynced is None:
+                _fsync_dir(path.parent)
+            else:
+                self._unsynced.add(path.parent)
         return written
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Each put's file is fsynced before its rename as always; the renames' directories once, at the
+        end (also when the block fails: what was renamed stays, as after a crash). A nested block is part
+        of the outer one."""
+        if self._unsynced is not None:
+            yield
+            return
+        self._unsynced = set()
+        try:
+            yield
+        finally:
+            directories, self._unsynced = self._unsynced, None
+            for directory in sorted(directories):
+                _fsync_dir(directory)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
