@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from pipeline.errors import BadRecordError
+from pipeline.parsing import normalize as normalize_module
 from pipeline.parsing.normalize import casefold_utf8, content_hash, normalize, story_id
 from pipeline.parsing.parse import RawEntry, Reference, parse_bytes
 from pipeline.schema import check_story, field_names
@@ -334,3 +335,18 @@ def test_stories_are_the_same_without_the_compiled_content_digest(monkeypatch, f
     compiled = [s for name in names for s in stories(fixtures_dir, name, fetched_at)]
     monkeypatch.setattr(module, "CONTENT_DIGEST", False)
     assert compiled == [s for name in names for s in stories(fixtures_dir, name, fetched_at)] and compiled
+
+
+def test_unique_names_remembered_are_fresh_lists():
+    """_unique remembers the cleaned form of short name lists: the same answer as cleaning them again, and a
+    new list each time (a story's list may be changed without changing the next story's)."""
+    values = ("  J. Smith ", "<b>Li Wei</b>", "J. Smith", "")
+    first = normalize_module._unique(values)
+    assert first == ["J. Smith", "Li Wei"]
+    first.append("changed")
+    assert normalize_module._unique(values) == ["J. Smith", "Li Wei"]
+    assert normalize_module._unique(values) is not normalize_module._unique(values)
+    assert normalize_module._unique(()) == []
+    many = tuple(f"name {i}" for i in range(normalize_module._NAMES_KEPT + 1))
+    assert normalize_module._unique(many) == list(many)
+    assert many not in normalize_module._NAMES

@@ -138,11 +138,28 @@ def casefold_utf8(text: str) -> bytes:
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
-    if len(values) <= 1:  # the common case (one author, one category), without the generator and dict
-        only = clean_inline(values[0]) if values else ""
-        return [only] if only else []
+    """The distinct cleaned names, in order. Short lists (bylines, sections) repeat from story to story:
+    their cleaned form is remembered (up to a bound; clean_inline depends on nothing but the names)."""
+    if not values:
+        return []
+    known = _NAMES.get(values)
+    if known is None:
+        known = _unique_names(values)
+        if len(values) <= _NAMES_KEPT:
+            if len(_NAMES) >= _NAMES_MAX:
+                _NAMES.clear()
+            _NAMES[values] = known
+    return [*known]
+
+
+def _unique_names(values: tuple[str, ...]) -> tuple[str, ...]:
     cleaned = (clean_inline(v) for v in values)
-    return list(dict.fromkeys(v for v in cleaned if v))
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+_NAMES: Final[dict[tuple[str, ...], tuple[str, ...]]] = {}
+_NAMES_MAX: Final = 2048
+_NAMES_KEPT: Final = 4  # lists of up to this many names are remembered (each name at most NAME_CAP chars)
 
 
 @functools.lru_cache(maxsize=1024)  # one feed's entries share it
