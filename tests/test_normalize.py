@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from pipeline.errors import BadRecordError
+from pipeline.parsing import normalize as normalize_module
 from pipeline.parsing.normalize import casefold_utf8, content_hash, normalize, story_id
 from pipeline.parsing.parse import RawEntry, Reference, parse_bytes
 from pipeline.schema import check_story, field_names
@@ -334,3 +335,70 @@ def test_stories_are_the_same_without_the_compiled_content_digest(monkeypatch, f
     compiled = [s for name in names for s in stories(fixtures_dir, name, fetched_at)]
     monkeypatch.setattr(module, "CONTENT_DIGEST", False)
     assert compiled == [s for name in names for s in stories(fixtures_dir, name, fetched_at)] and compiled
+
+
+def test_unique_names_remembered_are_fresh_lists():
+    """_unique remembers the cleaned form of short name lists: the same answer as cleaning them again, and a
+    new list each time (a story's list may be changed without changing the next story's)."""
+    values = ("  J. Smith ", "<b>Li Wei</b>", "J. Smith", "")
+    first = normalize_module._unique(values)
+    assert first == ["J. Smith", "Li Wei"]
+    first.append("changed")
+    assert normalize_module._unique(values) == ["J. Smith", "Li Wei"]
+    assert normalize_module._unique(values) is not normalize_module._unique(values)
+    assert normalize_module._unique(()) == []
+    many = tuple(f"name {i}" for i in range(normalize_module._NAMES_KEPT + 1))
+    assert normalize_module._unique(many) == list(many)
+    assert many not in normalize_module._NAMES
+
+
+_TEXT_PIECES = ("word", "Word.", " ", "  ", "\n", "\n\n", "\t", "\r", "\x01", "caf\xe9", "\u200b", "<b>",
+                "<p", "t:", "x", "javascript:x", "&amp;", "\xa0")  # fmt: skip
+
+
+def _texts_of(rng: random.Random, pieces: tuple[str, ...]) -> list[str]:
+    return ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8))) for _ in range(3)]
+
+
+@pytest.mark.skipif(not normalize_module.PLAIN_STORY, reason="pipeline.parsing._accel was not built")
+def test_compiled_plain_story_equals_the_python_steps(monkeypatch):
+    """normalize's one compiled call for an entry without HTML text (title, body, summary and content hash)
+    gives the story the Python steps give, and declines (None) exactly where a text is not ASCII or would not
+    be settled by the compiled pass, or the title breaks into paragraphs."""
+    rng = random.Random(5)
+    fetched = datetime(2025, 9, 1, tzinfo=UTC)
+    ascii_pieces = tuple(p for p in _TEXT_PIECES if p.isascii() and "<" not in p and ":" not in p)
+    cases = [_texts_of(rng, _TEXT_PIECES) for _ in range(3000)] + [
+        _texts_of(rng, ascii_pieces) for _ in range(3000)
+    ]
+    cases += [
+        ["", "", ""],
+        ["t", "", "   "],
+        ["", "", "only a summary"],
+        ["a\n\nb", "x", "y"],
+        ["A  b", "c\n\n\nd", ""],
+    ]
+    for title, body, summary in cases:
+        entry = RawEntry(
+            origin="o", source="s", link="https://e.com/x", title=title, body=body, summary=summary or None
+        )
+        compiled = normalize(entry, fetched_at=fetched)
+        with monkeypatch.context() as python_only:
+            python_only.setattr(normalize_module, "PLAIN_STORY", False)
+            python = normalize(entry, fetched_at=fetched)
+        assert compiled == python, (title, body, summary)
+        done = normalize_module._compiled_plain_story(title, body, summary or None)
+        if done is not None:
+            digest = done[3] or normalize_module._clean_content_hash(done[0], done[1])  # (None: no SHA-NI)
+            assert (*done[:3], digest) == (
+                python["title"],
+                python["body"],
+                python["summary"],
+                python["content_hash"],
+            )
+            assert (title + body + summary).isascii() and "\n" not in python["title"]
+        elif all(
+            t.isascii() and "<" not in t and "t:" not in t and "T:" not in t for t in (title, body, summary)
+        ):
+            assert "\n" in normalize_module.plain_to_text(title), (title, body, summary)
+    assert normalize_module._compiled_plain_story(None, "b", None) is None  # not str: the Python steps decide

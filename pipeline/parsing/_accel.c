@@ -2640,6 +2640,71 @@ content_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* plain_to_text(text) where the compiled pass settles it with ASCII paragraphs (a new reference), or None
+ * (a new reference) where the Python steps would decide (markup, a script URL, non-ASCII characters). */
+static PyObject *
+plain_ascii(PyObject *text)
+{
+    PyObject *done = paragraphs_of(text, 1);
+    if (done == NULL || done == Py_None) {
+        return done;
+    }
+    PyObject *clean = PyTuple_GET_ITEM(done, 0), *chars = PyTuple_GET_ITEM(done, 1);
+    PyObject *result = Py_NewRef(PyUnicode_GET_LENGTH(chars) == 0 ? clean : Py_None);
+    Py_DECREF(done);
+    return result;
+}
+
+/* plain_story(title, body, summary): normalize's texts of an entry none of whose three is HTML, in one call:
+ * (clean_inline(title, False), body, summary, content hash) as normalize computes them (an empty cleaned
+ * summary -> None; no body -> the summary; the hash None without the CPU's SHA extensions), or None where any
+ * of them is not ASCII text the compiled passes settle or the title breaks into paragraphs: the Python steps
+ * decide. */
+static PyObject *
+plain_story(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "plain_story() takes 3 arguments");
+        return NULL;
+    }
+    if (!PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !(args[2] == Py_None || PyUnicode_Check(args[2]))) {
+        Py_RETURN_NONE; /* (e.g. a title of None: the Python steps take it) */
+    }
+    PyObject *texts[3] = {NULL, NULL, NULL}; /* title, body, summary */
+    PyObject *result = NULL;
+    for (int i = 0; i < 3; i++) {
+        PyObject *text = args[i];
+        texts[i] = text == Py_None || PyUnicode_GET_LENGTH(text) == 0 ? Py_NewRef(i == 2 ? Py_None : text) : plain_ascii(text);
+        if (texts[i] == NULL || (texts[i] == Py_None && text != Py_None && PyUnicode_GET_LENGTH(text) > 0)) {
+            goto done; /* an error, or the Python steps decide */
+        }
+    }
+    if (PyUnicode_FindChar(texts[0], '\n', 0, PyUnicode_GET_LENGTH(texts[0]), 1) != -1) {
+        Py_SETREF(texts[0], Py_NewRef(Py_None)); /* a title in paragraphs: clean_inline joins them */
+        goto done;
+    }
+    if (texts[2] != Py_None && PyUnicode_GET_LENGTH(texts[2]) == 0) {
+        Py_SETREF(texts[2], Py_NewRef(Py_None));
+    }
+    if (PyUnicode_GET_LENGTH(texts[1]) == 0 && texts[2] != Py_None) {
+        Py_SETREF(texts[1], Py_NewRef(texts[2]));
+    }
+    PyObject *pair[2] = {texts[0], texts[1]};
+    PyObject *digest = content_digest(module, pair, 2);
+    if (digest != NULL) {
+        result = PyTuple_Pack(4, texts[0], texts[1], texts[2], PyUnicode_Check(digest) ? digest : Py_None);
+        Py_DECREF(digest);
+    }
+done:
+    if (result == NULL && !PyErr_Occurred()) {
+        result = Py_NewRef(Py_None);
+    }
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(texts[i]);
+    }
+    return result;
+}
+
 #undef FOLD_ONE
 #undef LANES16
 
@@ -2674,6 +2739,9 @@ static PyMethodDef module_methods[] = {
      "hashlib.sha256(data).hexdigest()[:32] for bytes, where SHA_NI is true (RuntimeError elsewhere)."},
     {"contains", (PyCFunction)(void (*)(void))contains, METH_FASTCALL, "needle in data, for bytes (memmem)."},
     {"count_byte", (PyCFunction)(void (*)(void))count_byte, METH_FASTCALL, "data.count(bytes([byte])), for bytes."},
+    {"plain_story", (PyCFunction)(void (*)(void))plain_story, METH_FASTCALL,
+     "normalize's (title, body, summary, content hash or None) of an entry with no HTML text, where all are "
+     "ASCII text the compiled passes settle; else None."},
     {"content_digest", (PyCFunction)(void (*)(void))content_digest, METH_FASTCALL,
      "normalize._clean_content_hash(title, body) in one pass: the digest, (digest, distinct non-ASCII "
      "characters) for the caller to check, or None (as hash_form, or without SHA_NI)."},

@@ -27,6 +27,7 @@ if COMPILED:
     from pipeline.parsing._accel import content_digest as _compiled_content_digest
     from pipeline.parsing._accel import digest32 as _compiled_digest32
     from pipeline.parsing._accel import hash_form as _compiled_hash_form
+    from pipeline.parsing._accel import plain_story as _compiled_plain_story
 
 ID_CHARS: Final = 32
 _ASCII_BYTES: Final = bytes(range(128))
@@ -45,6 +46,8 @@ _digest32: Final = _compiled_digest32 if COMPILED and SHA_NI else _hashlib_diges
 
 # _clean_content_hash by _accel.content_digest (False: by _hash_form and _digest32; the tests compare both)
 CONTENT_DIGEST = COMPILED and SHA_NI
+# an entry's texts and content hash by _accel.plain_story where it settles them (False: by the Python steps)
+PLAIN_STORY = COMPILED
 
 
 def _digest(*parts: str) -> str:
@@ -138,11 +141,28 @@ def casefold_utf8(text: str) -> bytes:
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
-    if len(values) <= 1:  # the common case (one author, one category), without the generator and dict
-        only = clean_inline(values[0]) if values else ""
-        return [only] if only else []
+    """The distinct cleaned names, in order. Short lists (bylines, sections) repeat from story to story:
+    their cleaned form is remembered (up to a bound; clean_inline depends on nothing but the names)."""
+    if not values:
+        return []
+    known = _NAMES.get(values)
+    if known is None:
+        known = _unique_names(values)
+        if len(values) <= _NAMES_KEPT:
+            if len(_NAMES) >= _NAMES_MAX:
+                _NAMES.clear()
+            _NAMES[values] = known
+    return [*known]
+
+
+def _unique_names(values: tuple[str, ...]) -> tuple[str, ...]:
     cleaned = (clean_inline(v) for v in values)
-    return list(dict.fromkeys(v for v in cleaned if v))
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+_NAMES: Final[dict[tuple[str, ...], tuple[str, ...]]] = {}
+_NAMES_MAX: Final = 2048
+_NAMES_KEPT: Final = 4  # lists of up to this many names are remembered (each name at most NAME_CAP chars)
 
 
 @functools.lru_cache(maxsize=1024)  # one feed's entries share it
@@ -188,15 +208,8 @@ def _redacted_origin(origin: str, memo: dict[str, str] | None) -> str:
     return redacted
 
 
-def normalize(
-    entry: RawEntry,
-    *,
-    fetched_at: datetime,
-    taxonomy_version: str = "",
-    origins: dict[str, str] | None = None,
-) -> Story:
-    """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left.
-    `origins`: a dict kept by the caller across one batch's entries, remembering their redacted origins."""
+def _texts(entry: RawEntry) -> tuple[str, str, str | None]:
+    """The entry's cleaned title, body and summary (no body: the summary)."""
     title = clean_inline(entry.title, entry.title_is_html)
     body = entry.body  # to_text(...), without its frame
     if body:
@@ -208,6 +221,26 @@ def normalize(
         summary = None
     if not body and summary:
         body = summary
+    return title, body, summary
+
+
+def normalize(
+    entry: RawEntry,
+    *,
+    fetched_at: datetime,
+    taxonomy_version: str = "",
+    origins: dict[str, str] | None = None,
+) -> Story:
+    """Clean one entry into a Story (topics empty). Raises BadRecordError when nothing usable is left.
+    `origins`: a dict kept by the caller across one batch's entries, remembering their redacted origins."""
+    done = None
+    if PLAIN_STORY and not (entry.title_is_html or entry.body_is_html or entry.summary_is_html):
+        done = _compiled_plain_story(entry.title, entry.body, entry.summary)  # (most wire records)
+    if done is not None:
+        title, body, summary, digest = done
+    else:
+        title, body, summary = _texts(entry)
+        digest = None
     link = entry.link  # canonical (an absolute http(s) link with a host needs no base)
     url = canonical_url(without_surrogates(link), entry.base) if link else None
     if not (title or body or url):
@@ -225,7 +258,7 @@ def normalize(
     language = _language(entry.language) if entry.language else None
     return {
         "story_id": _story_id(url, source, guid, title, published_at, body),
-        "content_hash": _clean_content_hash(title, body),
+        "content_hash": digest or _clean_content_hash(title, body),
         "source": source,
         "origin": _redacted_origin(entry.origin, origins),
         "feed_url": _feed_url(entry.feed_url) if entry.feed_url else None,

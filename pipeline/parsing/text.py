@@ -259,7 +259,7 @@ def _paragraphs_compiled(text: str | bytes) -> str:
     done = _accel.paragraphs(text)
     if done is not None:
         clean, chars = done
-        if _all_inert(chars):
+        if not chars or _all_inert(chars):  # (ASCII text: no call)
             return clean
     return _paragraphs_unicode(text if isinstance(text, str) else text.decode("utf-8"))
 
@@ -349,7 +349,7 @@ def html_to_text(html: str) -> str:
         extracted = _extract_utf8(text)
         if isinstance(extracted, tuple):  # no '<', no "t:" before or after the paragraph pass: no screen acts
             clean, chars, extracted = extracted
-            if _all_inert(chars):
+            if not chars or _all_inert(chars):
                 return clean
         if isinstance(extracted, bytes):  # the compiled walker's: usually its paragraphs are all that is left
             if not _accel.maybe_unsafe(extracted):  # no '<' (so no markup: the loop ends), no "t:" (so no
@@ -365,7 +365,7 @@ def plain_to_text(text: str) -> str:
     """Text that is not HTML: paragraphs on blank lines, whitespace normalized, stray markup removed."""
     if COMPILED and (done := _accel.plain_text(text)) is not None:  # no '<' (no markup) and no "t:" before
         clean, chars = done  # or after the paragraph pass: strip_unsafe and _settled would change nothing
-        if _all_inert(chars):
+        if not chars or _all_inert(chars):
             return clean
     if has_markup(text):  # text carrying real markup (e.g. escaped HTML in a text/plain field)
         return html_to_text(text)
@@ -401,7 +401,9 @@ def clean_inline(value: str | None, is_html: bool = True) -> str:
 
 
 def _clean_inline(value: str | None, is_html: bool) -> str:
-    text = to_text(value, is_html)
+    if not value:
+        return ""
+    text = html_to_text(value) if is_html else plain_to_text(value)  # to_text, without its frame
     return _SPACE_RE.sub(" ", text.replace("\n", " ")).strip() if "\n" in text else text
 
 

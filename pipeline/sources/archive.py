@@ -563,7 +563,7 @@ def _capped(name: str) -> Any:
 
 
 _NAME = Annotated[str, msgspec.Meta(max_length=NAME_CAP)]
-_NAMES = Annotated[list[_NAME], msgspec.Meta(max_length=MAX_NAMES)] | _NAME | None
+_NAMES = Annotated[tuple[_NAME, ...], msgspec.Meta(max_length=MAX_NAMES)] | _NAME | None  # (a list: a tuple)
 # A plain record's value types: strings or null, names also a list of strings; each within its cap, so the
 # entry is within every cap (parse.cap_entry cuts nothing) unless the file's default source is not
 _PLAIN_TYPES: Final[dict[str, Any]] = {
@@ -654,12 +654,14 @@ def plain_entry_reader(
     return read
 
 
-def _plain_names(value: list[str] | str | None) -> tuple[str, ...]:
-    """_strings(value) for a names value of a plain record (a list of strings, a string, or unset: None,
-    "" or [], all of which map to no names)."""
+def _plain_names(value: tuple[str, ...] | str | None) -> tuple[str, ...]:
+    """_strings(value) for a names value of a plain record (a list of strings, decoded as a tuple, kept as it
+    is when no name is empty; a string; or unset: None, "" or [], all of which map to no names)."""
     if not value:
         return ()
-    return tuple(filter(None, value)) if value.__class__ is list else (value,)  # type: ignore[return-value]
+    if isinstance(value, str):
+        return (value,)
+    return value if "" not in value else tuple(filter(None, value))
 
 
 _DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
