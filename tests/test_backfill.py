@@ -1,11 +1,8 @@
 import io
 import json
 import tempfile
-from collections.abc import Callable
-from concurrent.futures import Future
 from datetime import date
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
@@ -131,52 +128,6 @@ def test_parallel_workers_land_each_story_once(tmp_path: Path) -> None:
     assert totals["stories"]["duplicate"] == 1 and totals["results"][1]["stories"]["duplicate"] == 1
     assert validate(lake).ok
     assert "3/3" in out.getvalue()
-
-
-class SlowPool:
-    """A stand-in process pool whose chunks are never back before the parent asks for the result (each
-    runs then, in this process): the parent parses every later chunk itself meanwhile."""
-
-    instances: ClassVar[list["SlowPool"]] = []
-
-    def __init__(self, max_workers: int, mp_context: object) -> None:
-        self.max_workers, self.submitted = max_workers, 0
-        SlowPool.instances.append(self)
-
-    def __enter__(self) -> "SlowPool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def submit(self, fn: Callable[..., object], *args: object) -> Future[object]:
-        self.submitted += 1
-        return SlowFuture(lambda: fn(*args))
-
-
-class SlowFuture(Future[object]):
-    def __init__(self, run: Callable[[], object]) -> None:
-        super().__init__()
-        self.run = run
-
-    def result(self, timeout: float | None = None) -> object:
-        if not self.done():
-            self.set_result(self.run())
-        return super().result(timeout)
-
-
-def test_the_parent_parses_chunks_itself_while_the_oldest_is_not_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
-    make_archive(arch)
-    monkeypatch.setattr(backfill, "ProcessPoolExecutor", SlowPool)
-    SlowPool.instances.clear()
-    totals = run_backfill(str(arch), D1, D3, str(lake_dir), workers=2, settings=SETTINGS)
-    (pool,) = SlowPool.instances
-    assert pool.max_workers == 1 and pool.submitted == 2  # 2 x 1 in flight; the other chunks: the parent's
-    assert totals["landed"] == 3 and totals["failed"] == [] and totals["stories"]["duplicate"] == 1
-    assert len(landed(LocalLake(lake_dir))) == 5 and validate(LocalLake(lake_dir)).ok
 
 
 def test_workers_hand_tables_back_through_spool_files_that_never_outlive_the_run(

@@ -8,10 +8,8 @@ several days' archives lands with the first of those days and counts as a duplic
 build their tables a few thousand stories at a time, write each chunk's table as an Arrow IPC file into the
 run's spool directory (a private temporary directory, removed when the run ends) and hand back its path: the
 parent maps the file and unlinks it at once, so no story is pickled, copied or decompressed on the way and
-nothing is left behind even when the parent dies. Of `workers` N, N - 1 are worker processes and the
-parent is the last: it parses the next chunk itself while the oldest one in flight is not back. Workers
-fork from a server process that imported the pipeline and built the default tagger once
-(pipeline.jobs.tagger_preload).
+nothing is left behind even when the parent dies. Workers fork from a server process that imported the
+pipeline and built the default tagger once (pipeline.jobs.tagger_preload).
 `backfill_day` (the Airflow task) does both steps for one day, so the DAG must not land two days at once
 (max_active_runs=1 or a one-slot pool).
 
@@ -343,23 +341,8 @@ def _summary(prepared: PreparedDay, manifest: Manifest) -> dict[str, Any]:
 
 # --- the parallel runner --------------------------------------------------------------------------------
 
-# A chunk's answer: (its table, or the path of its Arrow IPC file in the spool directory when a worker
-# process parsed it, outcomes), or an error dict.
-_ChunkResult = tuple[str | pa.Table, list[dict[str, Any]]] | dict[str, Any]
-_Parsed = tuple[pa.Table, list[dict[str, Any]]] | dict[str, Any]
-
-
-def _prepare_chunk(
-    archive_uri: str, day: date, planned: list[Planned], mapping: dict[str, str], settings: Settings
-) -> _Parsed:
-    """One chunk of a day's inputs -> (table, outcomes), or an error dict (exceptions stay here: ours do not
-    all survive pickling)."""
-    try:
-        prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
-        return prepared.table, prepared.outcomes
-    except Exception as exc:
-        log.debug("backfill %s failed: %s", day, traceback.format_exc())
-        return _error(exc)
+# A worker's answer: (path of the chunk's Arrow IPC file in the spool directory, outcomes), or an error dict.
+_ChunkResult = tuple[str, list[dict[str, Any]]] | dict[str, Any]
 
 
 def _prepare_in_worker(
@@ -370,16 +353,15 @@ def _prepare_in_worker(
     settings: Settings,
     spool: str,
 ) -> _ChunkResult:
-    """Worker process entry point: _prepare_chunk, its table handed back as an Arrow IPC file in `spool`."""
-    result = _prepare_chunk(archive_uri, day, planned, mapping, settings)
-    if isinstance(result, dict):
-        return result
-    table, outcomes = result
+    """Worker process entry point: one chunk of a day's inputs -> an Arrow IPC file in `spool` + outcomes, or
+    an error dict (exceptions stay here: ours do not all survive pickling)."""
     path = os.path.join(spool, f"{day.isoformat()}-{uuid.uuid4().hex}.arrow")
     try:
-        _write_ipc(table, path)
-        return path, outcomes
+        prepared = prepare_day(archive_uri, day, mapping=mapping, settings=settings, planned=planned)
+        _write_ipc(prepared.table, path)
+        return path, prepared.outcomes
     except Exception as exc:
+        log.debug("backfill %s failed in worker: %s", day, traceback.format_exc())
         _unlink(path)
         return _error(exc)
 
@@ -495,36 +477,30 @@ def _run_parallel(
     finish: Callable[[dict[str, Any]], None],
     session: IndexSession,
 ) -> None:
-    """Chunks of days' inputs run in `workers` - 1 processes (at most 2 x that many in flight) and in the
-    parent, which parses the next chunk itself whenever the oldest one in flight is not back yet (its table
-    needs no hand-off, and one process fewer warms up a heap); a day lands in the parent once all its chunks
-    are back and every earlier day has landed."""
+    """Chunks of days' inputs run in `workers` processes (at most 2 x workers in flight); a day lands in the
+    parent once all its chunks are back and every earlier day has landed."""
     chunks = plan_chunks({day: work.to_read for day, work in todo.items()}, workers)
     expected = Counter(day for day, _ in chunks)
     pending = iter(chunks)
     inflight: list[tuple[date, Future[_ChunkResult]]] = []
     done: dict[date, list[_ChunkResult]] = {}
-    processes = workers - 1
     with (
         tempfile.TemporaryDirectory(prefix="wirefeed-backfill-") as spool,
         ProcessPoolExecutor(
-            max_workers=processes, mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload")
+            max_workers=workers, mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload")
         ) as pool,
     ):
         while True:
-            while len(inflight) < 2 * processes and (chunk := next(pending, None)) is not None:
+            while len(inflight) < 2 * workers and (chunk := next(pending, None)) is not None:
                 day, inputs = chunk
                 try:
                     future = pool.submit(_prepare_in_worker, archive, day, inputs, fields, settings, spool)
                 except BrokenProcessPool as exc:  # a worker died: the rest fail; a rerun resumes
-                    future = _finished(_error(exc))
+                    future = Future()
+                    future.set_result(_error(exc))
                 inflight.append((day, future))
             if not inflight:
                 return
-            if not inflight[0][1].done() and (chunk := next(pending, None)) is not None:
-                day, inputs = chunk
-                inflight.append((day, _finished(_prepare_chunk(archive, day, inputs, fields, settings))))
-                continue
             day, future = inflight.pop(0)
             try:
                 result: _ChunkResult = future.result()
@@ -535,12 +511,6 @@ def _run_parallel(
                 finish(_land_chunks(target, todo.pop(day), done.pop(day), session))
 
 
-def _finished(result: _ChunkResult) -> Future[_ChunkResult]:
-    future: Future[_ChunkResult] = Future()
-    future.set_result(result)
-    return future
-
-
 def _land_chunks(
     target: Lake, work: DayWork, results: list[_ChunkResult], session: IndexSession
 ) -> dict[str, Any]:
@@ -548,13 +518,12 @@ def _land_chunks(
     parts = [r for r in results if not isinstance(r, dict)]
     failed = next((r for r in results if isinstance(r, dict)), None)
     if failed is not None:
-        for part, _ in parts:
-            if isinstance(part, str):
-                _unlink(part)
+        for path, _ in parts:
+            _unlink(path)
         log.error("backfill %s failed: %s", day, failed.get("message"))
         return {"day": day.isoformat(), "skipped": False, **failed}
     try:
-        tables = [_read_ipc(part) if isinstance(part, str) else part for part, _ in parts]
+        tables = [_read_ipc(path) for path, _ in parts]
         outcomes = [o for _, day_outcomes in parts for o in day_outcomes]
         return land_day(target, work.completed(pa.concat_tables(tables), outcomes), session)
     except Exception as exc:  # a landing failure: this day fails, the rest goes on
