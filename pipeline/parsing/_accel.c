@@ -2680,8 +2680,7 @@ plain_story(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (PyUnicode_FindChar(texts[0], '\n', 0, PyUnicode_GET_LENGTH(texts[0]), 1) != -1) {
-        Py_SETREF(texts[0], Py_NewRef(Py_None)); /* a title in paragraphs: clean_inline joins them */
-        goto done;
+        goto done; /* a title in paragraphs: clean_inline joins them */
     }
     if (texts[2] != Py_None && PyUnicode_GET_LENGTH(texts[2]) == 0) {
         Py_SETREF(texts[2], Py_NewRef(Py_None));
@@ -2707,7 +2706,6 @@ done:
 
 #undef FOLD_ONE
 #undef LANES16
-
 
 static PyMethodDef module_methods[] = {
     {"paragraphs", (PyCFunction)paragraphs, METH_O,
