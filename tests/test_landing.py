@@ -367,3 +367,16 @@ def test_choosing_rows_column_wise_matches_the_row_by_row_rule(seed: int) -> Non
     table = pa.table({"story_id": ids, "content_hash": hashes})
     landed, counts = _choose(table, carried_from, existing)
     assert (landed, counts) == _choose_reference(versions, carried_from, existing)
+
+
+def test_first_rows_of_each_version_equal_arrows_group_by() -> None:
+    from pipeline.lake.landing import _first_rows
+
+    rng = random.Random(5)
+    for n in (0, 1, 2, 7, 300):
+        halves = [n // 2, n - n // 2]
+        ids = pa.chunked_array([[f"u:{rng.randrange(9)}" for _ in range(h)] for h in halves], pa.string())
+        hashes = pa.chunked_array([[f"h{rng.randrange(3)}" for _ in range(h)] for h in halves], pa.string())
+        numbered = pa.table({"i": ids, "h": hashes, "row": pa.array(range(n), pa.int64())})
+        firsts = numbered.group_by(["i", "h"], use_threads=False).aggregate([("row", "min")])
+        assert _first_rows(ids, hashes) == sorted(firsts.column("row_min").to_pylist())

@@ -342,3 +342,18 @@ def test_buffer_built_columns_survive_their_values() -> None:
     column = parquet._column(values, pa.string())
     del values
     assert column.to_pylist() == [f"story {i} \u00e9" for i in range(100)]
+
+
+def test_write_parquet_writes_the_bytes_pyarrow_parquet_writes(tmp_path: Path) -> None:
+    """write_parquet calls pyarrow's compiled writer itself (no pyarrow.parquet import): same bytes as
+    pq.write_table with the same options, to memory and to a path."""
+    table = to_table([make_story(), make_story(story_id="u:2", topics=[], topic_hits=[], references=[])])
+    from pipeline.lake.parquet import _writer_options, write_parquet
+
+    chosen = {k: _writer_options()[k] for k in ("compression", "use_dictionary", "write_statistics")}
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **chosen)
+    assert parquet_bytes(table) == sink.getvalue().to_pybytes()
+    write_parquet(table, str(tmp_path / "a.parquet"))
+    pq.write_table(table, str(tmp_path / "b.parquet"), **chosen)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()

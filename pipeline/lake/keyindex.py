@@ -39,9 +39,9 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.errors import FatalError, WirefeedError
+from pipeline.lake import kernels as k
 from pipeline.lake.parquet import arrow_reader
 from pipeline.lake.store import Lake, NotFoundError
 
@@ -161,7 +161,7 @@ class KeyIndex:
         if not tables:
             return found
         rows = pa.concat_tables(tables)  # one filter over every shard asked (an id is in its shard only)
-        hits = rows.filter(pc.is_in(rows.column("story_id"), value_set=pa.array(wanted, pa.string())))
+        hits = k.filter_rows(rows, k.is_in(rows.column("story_id"), pa.array(wanted, pa.string())))
         for sid, chash, owner in zip(*(hits.column(n).to_pylist() for n in _SCHEMA.names), strict=True):
             found.setdefault(str(sid), {})[str(chash)] = str(owner)
         return found
@@ -172,7 +172,8 @@ class KeyIndex:
         rows: set[Version] = set()
         for number in range(SHARDS):
             table = self.shard(number)
-            rows |= _versions_of(table.filter(pc.equal(table.column("owner"), pa.scalar(owner, pa.string()))))
+            mine = k.equal(table.column("owner"), pa.scalar(owner, pa.string()))
+            rows |= _versions_of(k.filter_rows(table, mine))
         return rows
 
     def leftovers(self, owner: str) -> list[str]:
@@ -205,7 +206,7 @@ class KeyIndex:
         if pending.get("owner") != owner:
             raise FatalError("key index: assign() without begin() for this owner", owner=owner)
         numbers = pa.array(self.shards_of(story_ids), pa.int32())
-        if set(pc.unique(numbers).to_pylist()) - set(pending["shards"]):
+        if set(k.unique(numbers).to_pylist()) - set(pending["shards"]):
             raise FatalError("key index: versions outside the shards begin() named", owner=owner)
         self.preload(pending["shards"])
         current = self._rows_of(owner, pending["shards"])
@@ -226,16 +227,17 @@ class KeyIndex:
             for n, (start, end) in runs.items()
             if (_versions_of(new.slice(start, end - start)) != current[n] if n in current else end > start)
         )
+        owners = pa.repeat(pa.scalar(owner, pa.string()), new.num_rows)
         added = pa.table(
-            [new.column("story_id"), new.column("content_hash"), pa.repeat(pa.scalar(owner), new.num_rows)],
+            [new.column("story_id"), new.column("content_hash"), owners],
             schema=_SCHEMA,
         )
         for number in changed:
             start, end = runs[number]
             table = self.shard(number)
             if number in current:
-                table = table.filter(
-                    pc.invert(pc.equal(table.column("owner"), pa.scalar(owner, pa.string())))
+                table = k.filter_rows(
+                    table, k.invert(k.equal(table.column("owner"), pa.scalar(owner, pa.string())))
                 )
             self.shards[number] = pa.concat_tables([table, added.slice(start, end - start)])
         if self.defer:
@@ -250,14 +252,12 @@ class KeyIndex:
         if not tables:
             return {}
         rows = pa.concat_tables([t for _, t in tables])
-        hits = pc.indices_nonzero(pc.equal(rows.column("owner"), pa.scalar(owner, pa.string()))).to_pylist()
+        hits = k.indices_nonzero(k.equal(rows.column("owner"), pa.scalar(owner, pa.string())))
         if not hits:
             return {}
         ends = list(itertools.accumulate(int(t.num_rows) for _, t in tables))
         found: dict[int, set[Version]] = defaultdict(set)
-        for position, version in zip(
-            hits, _versions_list(rows.take(pa.array(hits, pa.int64()))), strict=True
-        ):
+        for position, version in zip(hits, _versions_list(k.take(rows, hits)), strict=True):
             found[tables[bisect.bisect_right(ends, int(position or 0))][0]].add(version)
         return found
 
@@ -448,16 +448,15 @@ def _table(rows: Mapping[Version, str]) -> pa.Table:
 def _sorted_unique(rows: pa.Table) -> pa.Table:
     """(shard, story_id, content_hash) rows sorted by those columns, each row once (strings compare as UTF-8
     bytes, which is code point order: the order Python's sorted() gives)."""
-    order = pc.sort_indices(rows, sort_keys=[(name, "ascending") for name in rows.column_names])
-    rows = rows.take(order)
+    rows = k.take(rows, k.sort_indices(rows, rows.column_names))
     if rows.num_rows < 2:
         return rows
     ids, hashes = rows.column("story_id").combine_chunks(), rows.column("content_hash").combine_chunks()
     head, tail = slice(0, rows.num_rows - 1), slice(1, None)
-    repeated = pc.and_(
-        pc.equal(ids[tail], ids[head]), pc.equal(hashes[tail], hashes[head])
+    repeated = k.and_(
+        k.equal(ids[tail], ids[head]), k.equal(hashes[tail], hashes[head])
     )  # (the same id is in the same shard)
-    return rows.filter(pa.concat_arrays([pa.array([True]), pc.invert(repeated)]))
+    return k.filter_rows(rows, pa.concat_arrays([pa.array([True], pa.bool_()), k.invert(repeated)]))
 
 
 def _versions_list(rows: pa.Table) -> list[Version]:

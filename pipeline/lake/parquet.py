@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline.schema import Story, arrow_schema, field_names
 
@@ -170,7 +169,16 @@ def _buffer(data: bytes | None) -> pa.Buffer | None:
 def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None:
     if not table.schema.equals(arrow_schema(), check_metadata=False):
         table = table.cast(arrow_schema())
-    pq.write_table(table, sink, **_writer_options())
+    # pyarrow.parquet.write_table's own writer, called as that function calls it (same options, same bytes:
+    # tests/test_parquet.py) without importing pyarrow.parquet (its Python layer and pyarrow.fs: ~30 ms of
+    # CPU in every process that lands)
+    from pyarrow._parquet import ParquetWriter
+
+    writer = ParquetWriter(sink, table.schema, **_writer_options())
+    try:
+        writer.write_table(table, row_group_size=None)
+    finally:
+        writer.close()
 
 
 @functools.cache
@@ -186,6 +194,13 @@ def _writer_options() -> dict[str, Any]:
         "compression": COMPRESSION,
         "use_dictionary": leaves(DICTIONARY_COLUMNS),
         "write_statistics": leaves(STATISTICS_COLUMNS),
+        # pyarrow.parquet.ParquetWriter's defaults, which _parquet.ParquetWriter does not all share
+        "version": "2.6",
+        "writer_engine_version": "V2",
+        "data_page_version": "1.0",
+        "use_compliant_nested_type": True,
+        "use_deprecated_int96_timestamps": False,
+        "store_schema": True,
     }
 
 
@@ -216,6 +231,8 @@ def arrow_reader(data: bytes) -> pa.BufferReader:
 
 
 def read_table(source: bytes | str | BinaryIO, columns: list[str] | None = None) -> pa.Table:
+    import pyarrow.parquet as pq  # lazy: a landing writes Parquet, it rarely reads it
+
     reader = arrow_reader(source) if isinstance(source, bytes) else source
     return pq.read_table(reader, columns=columns)
 
