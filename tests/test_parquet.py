@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -332,6 +333,29 @@ def test_buffer_built_columns_equal_pa_array(accel: bool, monkeypatch: pytest.Mo
                 parquet._column(values, typ)
         else:
             assert parquet._column(values, typ).equals(expected), values
+
+
+def test_compiled_columns_are_zip_over_the_rows() -> None:
+    """The compiled transpose gives zip's columns (the same objects, in schema order), KeyError(name) for a
+    row without a field, as operator.itemgetter does, and None (zip decides) for a row that is not a dict."""
+    from pipeline.lake import parquet
+
+    accel = parquet._column_accel()
+    if accel is None:
+        pytest.skip("pipeline.parsing._accel is not built")
+    rows = [make_story(story_id=f"u:{i}", title=f"T{i}") for i in range(50)]
+    names = parquet._names()
+    assert accel.columns(rows, names) == list(zip(*map(parquet._row_values(), rows), strict=True))
+    ids = accel.columns(rows, names)[names.index("story_id")]
+    assert all(a is r["story_id"] for a, r in zip(ids, rows, strict=True))
+    assert accel.columns([], names) == [()] * len(names)
+    broken = [*rows[:3], {k: v for k, v in rows[3].items() if k != "body"}]
+    with pytest.raises(KeyError, match="body"):
+        accel.columns(broken, names)
+    with pytest.raises(KeyError, match="body"):
+        to_table(broken)
+    assert accel.columns([*rows[:2], MappingProxyType(rows[2])], names) is None
+    assert to_table([*rows[:2], MappingProxyType(rows[2])]).equals(to_table(rows[:3]))
 
 
 def test_buffer_built_columns_survive_their_values() -> None:

@@ -2801,6 +2801,7 @@ PyInit__accel(void)
 
 /* --- Arrow column buffers (pipeline/lake/parquet.py's to_table) ---------------------------------------------
  *
+ * columns(rows, names): the rows' values by column (below).
  * string_column(values): the buffers of pa.array(values, pa.string()) for a tuple or list of exact str and
  *   None: (validity bytes or None, null count, int32 offsets bytes, UTF-8 data bytes).
  * string_lists(values): the buffers of pa.array(values, pa.list_(pa.string())) for a sequence of exact lists of
@@ -2862,6 +2863,55 @@ col_fill_strings(const ColStr *strs, Py_ssize_t n, PyObject **offsets, PyObject 
         off[i + 1] = at;
     }
     return 0;
+}
+
+/* columns(rows, names): [tuple(row[name] for row in rows) for name in names] for a list of exact dicts (the
+   stories), read row by row; KeyError(name) for a row without it, as operator.itemgetter; None when a row is
+   not an exact dict (the caller then takes the values in Python). */
+static PyObject *
+columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "columns(rows: list, names: tuple)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *names = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(rows), k = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyDict_CheckExact(PyList_GET_ITEM(rows, i))) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *out = PyList_New(k);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *column = PyTuple_New(n);
+        if (column == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, j, column);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *name = PyTuple_GET_ITEM(names, j);
+            PyObject *value = PyDict_GetItemWithError(row, name);
+            if (value == NULL) {
+                if (!PyErr_Occurred()) {
+                    PyErr_SetObject(PyExc_KeyError, name);
+                }
+                Py_DECREF(out); /* the columns' slots not filled yet are NULL, which tuple dealloc skips */
+                return NULL;
+            }
+            Py_INCREF(value);
+            PyTuple_SET_ITEM(PyList_GET_ITEM(out, j), i, value);
+        }
+    }
+    return out;
 }
 
 static PyObject *
@@ -3096,6 +3146,8 @@ done:
 }
 
 static PyMethodDef column_methods[] = {
+    {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
+     "[tuple(row[name] for row in rows) for name in names] for a list of exact dicts, or None."},
     {"string_column", (PyCFunction)string_column, METH_O,
      "The buffers of pa.array(values, pa.string()): (validity or None, null count, offsets, data), or None."},
     {"string_lists", (PyCFunction)string_lists, METH_O,
