@@ -132,7 +132,7 @@ def main() -> None:
     p.add_argument("--stories", type=int, default=5000, help="generated stories for the tagging benchmark")
     p.add_argument("--repeats", type=int, default=7, help="timed repeats of the tagging benchmark")
     p.add_argument("--corpus-repeats", type=int, default=1, help="timed repeats over the corpus")
-    p.add_argument("--paired-repeats", type=int, default=3, help="runs of each side of a paired comparison")
+    p.add_argument("--paired-repeats", type=int, default=5, help="runs of each side of a paired comparison")
     p.add_argument("--growth-days", type=int, default=1000, help="days landed for the landing-growth figure")
     p.add_argument("--million", type=int, default=1_000_000, help="stories of the memory benchmark")
     p.add_argument("--only", choices=goals.SECTIONS, action="append", help="run only these goal sections")

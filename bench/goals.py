@@ -38,12 +38,18 @@ def _script(module: str, archive: Path, out: Path) -> Callable[[], Run]:
     return go
 
 
-def _report(name: str, ours: list[Run], theirs: list[Run], goal: str) -> None:
+def _report(
+    name: str, ours: list[Run], theirs: list[Run], goal: str, pair_ratio: Callable[[Run, Run], float]
+) -> None:
+    """The medians and the goal's ratio of them, then each pair's own ratio (the two runs of a pair ran one
+    after the other, under the same load: their spread shows how far one run's ratio can be trusted)."""
     a, b = median_cpu(ours), median_cpu(theirs)
+    pairs = [pair_ratio(x, y) for x, y in zip(ours, theirs, strict=True)]
     print(
         f"{name}: wirefeed {a:.2f} CPU-s (runs {', '.join(f'{r.cpu:.2f}' for r in ours)}; median wall "
         f"{statistics.median(r.wall for r in ours):.2f} s), baseline {b:.2f} CPU-s (runs "
-        f"{', '.join(f'{r.cpu:.2f}' for r in theirs)}): {goal}"
+        f"{', '.join(f'{r.cpu:.2f}' for r in theirs)}): {goal}; pair by pair "
+        f"{', '.join(f'{r:.2f}x' for r in pairs)} (median {statistics.median(pairs):.2f}x)"
     )
 
 
@@ -74,6 +80,7 @@ def snapshots(tmp: Path, repeats: int) -> None:
         ours,
         theirs,
         f"{ratio:.2f}x the plain feedparser -> pyarrow -> Parquet baseline (goal >= 7x)",
+        lambda ours, base: base.cpu / ours.cpu,
     )
 
 
@@ -93,6 +100,7 @@ def jsonl(tmp: Path, repeats: int) -> None:
         ours,
         theirs,
         f"{ratio:.2f}x the CPU of json.loads -> Arrow -> zstd Parquet (goal <= 2x)",
+        lambda ours, base: ours.cpu / base.cpu,
     )
 
 
