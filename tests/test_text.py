@@ -1,8 +1,10 @@
 import copy
+import ctypes
 import os
 import random
 import re
 import shutil
+import sys
 import unicodedata
 
 import pytest
@@ -352,6 +354,43 @@ def test_compiled_text_passes_equal_the_python_steps(monkeypatch):
         python = _cleaned(values)
     for value, got, want in zip(values, compiled, python, strict=True):
         assert got == want, repr(value)
+
+
+def _cached_utf8(value):
+    """What CPython hands a C reader as the str's UTF-8 (its cache, built on first use if missing)."""
+    size = ctypes.c_ssize_t()
+    as_utf8 = ctypes.pythonapi.PyUnicode_AsUTF8AndSize
+    as_utf8.restype, as_utf8.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.POINTER(ctypes.c_ssize_t)]
+    return ctypes.string_at(as_utf8(value, ctypes.byref(size)), size.value)
+
+
+@needs_compiled
+def test_compiled_text_caches_exactly_its_utf8():
+    """The compiled passes give their non-ASCII results the UTF-8 they decoded them from as the str's cached
+    UTF-8 (what pyarrow and the column builders read): it is always exactly value.encode("utf-8"), for text of
+    1-, 2- and 4-byte characters, and Arrow reads the same strings back."""
+    import pyarrow as pa
+
+    values = [
+        *_markup_values()[:3000],
+        "<p>Caf\u00e9 cr\u00e8me</p><p>na\u00efve</p>",
+        "<p>\u201cquoted\u201d \u2014 dash</p>",
+        "<p>emoji \U0001f600 and \u00e9</p>\n\n<div>\u4e2d\u6587</div>",
+        "plain \u00e9 text\n\nwith paragraphs \u2019",
+    ]
+    results = [r for v in values for r in (html_to_text(v), plain_to_text(v))]
+    non_ascii = [r for r in results if not r.isascii()]
+    assert len(non_ascii) > 100
+    if sys.version_info < (
+        3,
+        14,
+    ):  # the paragraph pass's str has its cache before anything asked for it: it is
+        for html in values[-4:-1]:  # larger than a fresh copy by the UTF-8
+            result = html_to_text(html)
+            assert sys.getsizeof(result) == sys.getsizeof("".join(list(result))) + len(result.encode()) + 1
+    for result in non_ascii:
+        assert _cached_utf8(result) == result.encode("utf-8"), repr(result)
+    assert pa.array(non_ascii, pa.string()).to_pylist() == non_ascii
 
 
 @needs_compiled
