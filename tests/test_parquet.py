@@ -381,3 +381,22 @@ def test_write_parquet_writes_the_bytes_pyarrow_parquet_writes(tmp_path: Path) -
     write_parquet(table, str(tmp_path / "a.parquet"))
     pq.write_table(table, str(tmp_path / "b.parquet"), **chosen)
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_write_parquet_leaves_no_partial_file_at_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails once its file exists removes the file, as pq.write_table does."""
+    from pipeline.lake import parquet
+
+    table = to_table([make_story()])
+    target = tmp_path / "a.parquet"
+    real = parquet._writer_options
+
+    def options() -> dict[str, object]:
+        return {**real(), "data_page_version": "9.9"}  # refused by the writer once it has opened its file
+
+    monkeypatch.setattr(parquet, "_writer_options", options)
+    with pytest.raises(ValueError):
+        parquet.write_parquet(table, str(target))
+    assert not target.exists()

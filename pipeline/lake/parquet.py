@@ -186,11 +186,17 @@ def write_parquet(table: pa.Table, sink: str | BinaryIO | pa.NativeFile) -> None
     # CPU in every process that lands)
     from pyarrow._parquet import ParquetWriter
 
-    writer = ParquetWriter(sink, table.schema, **_writer_options())
     try:
-        writer.write_table(table, row_group_size=None)
-    finally:
-        writer.close()
+        writer = ParquetWriter(sink, table.schema, **_writer_options())
+        try:
+            writer.write_table(table, row_group_size=None)
+        finally:
+            writer.close()
+    except Exception:
+        if isinstance(sink, str):  # as write_table does: no partial file left at a path
+            with contextlib.suppress(OSError):
+                os.remove(sink)
+        raise
 
 
 @functools.cache
