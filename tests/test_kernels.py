@@ -35,6 +35,15 @@ def test_each_kernel_equals_pyarrow_compute() -> None:
     assert k.value_counts(k.list_flatten(topics)).equals(pc.value_counts(pc.list_flatten(topics)))
 
 
+def test_run_starts_marks_each_new_key_of_sorted_columns() -> None:
+    a = pa.chunked_array([["a", "a"], ["a", "b", "b"]])
+    b = pa.array(["x", "x", "y", "y", "y"])
+    assert k.run_starts(a, b).to_pylist() == [True, False, True, True, False]
+    assert k.run_starts(a).to_pylist() == [True, False, False, True, False]
+    assert k.run_starts(pa.array([], pa.string())).to_pylist() == []
+    assert k.run_starts(pa.array(["a"])).to_pylist() == [True]
+
+
 def test_sort_indices_is_stable() -> None:
     table = pa.table({"k": ["a", "b", "a", "a", "b"]})
     assert k.sort_indices(table, ["k"]).to_pylist() == [0, 2, 3, 1, 4]

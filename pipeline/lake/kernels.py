@@ -65,6 +65,21 @@ def sort_indices(table: pa.Table, keys: list[str]) -> pa.Array[Any]:
     return order
 
 
+def run_starts(first: Any, *more: Any) -> pa.Array[Any]:
+    """For columns sorted so that equal keys are adjacent: true at each row whose key (its values in these
+    columns, none null) differs from the row before's, and at row 0. Filtering by it keeps each key once."""
+    columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in (first, *more)]
+    n = len(columns[0])
+    if n < 2:
+        return pa.array([True] * n, pa.bool_())
+    head, tail = slice(0, n - 1), slice(1, None)
+    repeated = equal(columns[0][tail], columns[0][head])
+    for column in columns[1:]:
+        repeated = and_(repeated, equal(column[tail], column[head]))
+    starts: pa.Array[Any] = pa.concat_arrays([pa.array([True], pa.bool_()), invert(repeated)])
+    return starts
+
+
 def cast(values: Any, target: pa.DataType) -> Any:
     return _call("cast", [values], CastOptions(target))
 
