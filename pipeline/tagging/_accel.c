@@ -377,7 +377,7 @@ typedef struct {
     int32_t *tid_count;
     uint64_t *set_stamp;                /* per context set */
     uint64_t *rule_stamp, *rule_title; /* per rank */
-    int32_t *class_count;               /* per class */
+    int32_t *class_count, *class_title; /* per class: the story's words in it, those of them in the title */
 } Scratch;
 
 typedef struct {
@@ -387,7 +387,11 @@ typedef struct {
     Vocabulary *vocab;   /* the sense model's words and the class words, or NULL without a model */
     PyObject *topic_ids, *term_names, *names, *class_terms; /* tuples of str */
     PyObject *k_topic, *k_term, *k_count, *k_in_title, *sense_prefix;
-    PyObject *hit_template; /* {"topic": None, "term": None, "count": 0, "in_title": False}: new_hit copies it */
+    PyObject *hit_template; /* {"topic": None, "term": None, "count": 0, "in_title": False} */
+    /* per hit kind, the hit of one topic and term with count 1, made from hit_template on first use: a hit is
+       a copy of its template with count and in_title set where they differ (HIT_* slots below) */
+    PyObject **hit_templates;
+    Py_ssize_t ntemplates;
     void *owned[MAX_OWNED]; /* every table below, freed with the object */
     int nowned;
     unsigned char fold[256], keep[256]; /* ASCII_LOWER_TO_SPACE, ASCII_TO_SPACE */
@@ -719,7 +723,7 @@ scratch_free(Scratch *sc)
     void *parts[] = {sc->voc_seen, sc->voc_title, sc->voc_own, sc->held_stamp, sc->held, sc->name_stamp,
                      sc->title_stamp, sc->proper_stamp, sc->name_count, sc->name_title, sc->form_stamp,
                      sc->form_count, sc->titled, sc->tid_stamp, sc->tid_count, sc->set_stamp, sc->rule_stamp,
-                     sc->rule_title, sc->class_count};
+                     sc->rule_title, sc->class_count, sc->class_title};
     for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
         PyMem_Free(parts[k]);
     }
@@ -756,10 +760,11 @@ scratch_new(const TagCore *c)
     sc->rule_stamp = PyMem_Calloc(R, sizeof(uint64_t));
     sc->rule_title = PyMem_Calloc(R, sizeof(uint64_t));
     sc->class_count = PyMem_Calloc(C, sizeof(int32_t));
+    sc->class_title = PyMem_Calloc(C, sizeof(int32_t));
     if (!sc->voc_seen || !sc->voc_title || !sc->voc_own || !sc->held_stamp || !sc->held || !sc->name_stamp ||
         !sc->title_stamp || !sc->proper_stamp || !sc->name_count || !sc->name_title || !sc->form_stamp ||
         !sc->form_count || !sc->titled || !sc->tid_stamp || !sc->tid_count || !sc->set_stamp ||
-        !sc->rule_stamp || !sc->rule_title || !sc->class_count) {
+        !sc->rule_stamp || !sc->rule_title || !sc->class_count || !sc->class_title) {
         scratch_free(sc);
         PyErr_NoMemory();
         return NULL;
@@ -783,6 +788,10 @@ TagCore_dealloc(TagCore *self)
     Py_XDECREF(self->k_in_title);
     Py_XDECREF(self->sense_prefix);
     Py_XDECREF(self->hit_template);
+    for (Py_ssize_t k = 0; self->hit_templates != NULL && k < self->ntemplates; k++) {
+        Py_XDECREF(self->hit_templates[k]);
+    }
+    PyMem_Free(self->hit_templates);
     for (int k = 0; k < self->nowned; k++) {
         PyMem_Free(self->owned[k]);
     }
@@ -1043,6 +1052,11 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     I32(voc_key, "vocab_key", all_keys, -1, V - 1);
     if ((self->vocab_in_scan = vocab_covered(self)) < 0) {
+        goto fail;
+    }
+    self->ntemplates = R * (M + V + C) + T;
+    if ((self->hit_templates = PyMem_Calloc((size_t)self->ntemplates + 1, sizeof(PyObject *))) == NULL) {
+        PyErr_NoMemory();
         goto fail;
     }
     if ((self->scratch = scratch_new(self)) == NULL) {
@@ -1623,6 +1637,7 @@ typedef struct {
     VEC(Range) near;
     VEC(int32_t) distinct;
     VEC(int32_t) forms;
+    VEC(int32_t) own; /* a sensed topic's own words (of its mentions' forms) that are among the story's words */
 } Sense;
 
 static void
@@ -1630,6 +1645,7 @@ sense_free(Sense *s)
 {
     PyMem_Free(s->words.v);
     PyMem_Free(s->mentions.v);
+    PyMem_Free(s->own.v);
     PyMem_Free(s->near.v);
     PyMem_Free(s->distinct.v);
     PyMem_Free(s->forms.v);
@@ -1821,20 +1837,61 @@ count_spaced(const unsigned char *low, Py_ssize_t n, const unsigned char *word, 
     return count;
 }
 
-static PyObject *
-new_hit(const TagCore *c, PyObject *topic, PyObject *term, Py_ssize_t count, int in_title)
+/* the template slots of a hit: a sensed topic's mention (rank, name), its word and class evidence (rank,
+   vocabulary word), (rank, class), and a rule topic's term (its rank is the term's) */
+#define HIT_NAME(c, r, name) ((r) * (c)->nnames + (name))
+#define HIT_WORD(c, r, v) ((c)->nranks * (c)->nnames + (r) * (c)->nvocab + (v))
+#define HIT_CLASS(c, r, k) ((c)->nranks * ((c)->nnames + (c)->nvocab) + (r) * (c)->nclasses + (k))
+#define HIT_TERM(c, tid) ((c)->nranks * ((c)->nnames + (c)->nvocab + (c)->nclasses) + (tid))
+
+/* Make slot's template, {"topic": topic, "term": term, "count": 1, "in_title": False}, unless it exists (a
+   call made meanwhile, from a finalizer, may have made it). 0, or -1 with an exception set. */
+static int
+make_hit_template(const TagCore *c, Py_ssize_t slot, PyObject *topic, PyObject *term)
 {
-    /* a copy of the template (its keys' table copied whole, in the same order) with its values replaced:
-       cheaper than four insertions into a new dict */
-    PyObject *hit = PyDict_Copy(c->hit_template), *n = PyLong_FromSsize_t(count);
-    if (hit == NULL || n == NULL || PyDict_SetItem(hit, c->k_topic, topic) < 0 ||
-        PyDict_SetItem(hit, c->k_term, term) < 0 || PyDict_SetItem(hit, c->k_count, n) < 0 ||
-        (in_title && PyDict_SetItem(hit, c->k_in_title, Py_True) < 0)) {
-        Py_XDECREF(hit);
-        Py_XDECREF(n);
+    PyObject *made = PyDict_Copy(c->hit_template), *one = PyLong_FromLong(1);
+    if (made == NULL || one == NULL || PyDict_SetItem(made, c->k_topic, topic) < 0 ||
+        PyDict_SetItem(made, c->k_term, term) < 0 || PyDict_SetItem(made, c->k_count, one) < 0) {
+        Py_XDECREF(made);
+        Py_XDECREF(one);
+        return -1;
+    }
+    Py_DECREF(one);
+    if (c->hit_templates[slot] == NULL) {
+        c->hit_templates[slot] = made;
+    }
+    else {
+        Py_DECREF(made);
+    }
+    return 0;
+}
+
+/* A new hit dict: a copy of slot's template (its keys' table copied whole, in the same order, topic and term
+   set), with count and in_title replaced where they differ; the template is made first when missing. Cheaper
+   than four insertions into a new dict, and than a copy of an empty template with every value replaced. */
+static PyObject *
+new_hit(const TagCore *c, Py_ssize_t slot, PyObject *topic, PyObject *term, Py_ssize_t count, int in_title)
+{
+    if (c->hit_templates[slot] == NULL && make_hit_template(c, slot, topic, term) < 0) {
         return NULL;
     }
-    Py_DECREF(n);
+    PyObject *hit = PyDict_Copy(c->hit_templates[slot]);
+    if (hit == NULL) {
+        return NULL;
+    }
+    if (count != 1) {
+        PyObject *n = PyLong_FromSsize_t(count);
+        if (n == NULL || PyDict_SetItem(hit, c->k_count, n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(hit);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    if (in_title && PyDict_SetItem(hit, c->k_in_title, Py_True) < 0) {
+        Py_DECREF(hit);
+        return NULL;
+    }
     return hit;
 }
 
@@ -1917,11 +1974,16 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
         PUSH(s->mentions, start, end, sp->name, sp->entry, start < st->sep, (unsigned char)gone,
              (unsigned char)c->men_cand[sp->entry], (unsigned char)proper);
     }
-    /* the words of the mentions' forms are not word features of this topic */
+    /* the words of the mentions' forms are not word features of this topic (those in the story listed) */
+    s->own.n = 0;
     for (Py_ssize_t k = 0; k < s->mentions.n; k++) {
         int32_t form = c->men_form[s->mentions.v[k].entry];
         for (int32_t x = c->own_off[form]; x < c->own_off[form + 1]; x++) {
-            sc->voc_own[c->own[x]] = mine;
+            int32_t v = c->own[x];
+            if (sc->voc_own[v] != mine && sc->voc_seen[v] == st->now) {
+                PUSH(s->own, v);
+            }
+            sc->voc_own[v] = mine;
         }
     }
     /* cue_features, summed in its order: sum(map(mul, weights, values)) */
@@ -2080,8 +2142,8 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
     }
     for (Py_ssize_t k = 0; k < s->distinct.n; k++) {
         int32_t name = s->distinct.v[k];
-        if (append_new(hits, new_hit(c, topic, PyTuple_GET_ITEM(c->names, name), sc->name_count[name],
-                                     sc->name_title[name])) < 0) {
+        if (append_new(hits, new_hit(c, HIT_NAME(c, r, name), topic, PyTuple_GET_ITEM(c->names, name),
+                                     sc->name_count[name], sc->name_title[name])) < 0) {
             goto fail;
         }
     }
@@ -2107,37 +2169,42 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
         }
     }
     for (int k = 0; k < ntop; k++) {
-        PyObject *term;
-        Py_ssize_t count;
+        PyObject *term = NULL;
+        Py_ssize_t count, slot;
         int in_title = 0;
         if (top[k].vocab >= 0) {
             int32_t v = top[k].vocab;
             PyObject *word = PyTuple_GET_ITEM(c->vocab->words, v);
             count = count_spaced(low, st->n, (const unsigned char *)PyBytes_AS_STRING(word), PyBytes_GET_SIZE(word));
             in_title = sc->voc_title[v] == st->now;
-            term = PyUnicode_Concat(c->sense_prefix, PyTuple_GET_ITEM(c->vocab->names, v));
-            if (term == NULL) {
-                goto fail;
+            slot = HIT_WORD(c, r, v);
+            if (c->hit_templates[slot] == NULL) { /* its term "sense:<word>" is made once, with the template */
+                term = PyUnicode_Concat(c->sense_prefix, PyTuple_GET_ITEM(c->vocab->names, v));
+                if (term == NULL) {
+                    goto fail;
+                }
             }
         }
-        else { /* the class's words among the story's words that are not the topic's own: counted with no
-                  branch per word (words in and out of the class come mixed) */
-            count = 0;
+        else { /* the class's words among the story's words that are not the topic's own: the story's count
+                  (TagCore_tag's) less the topic's own words in the class; in the title likewise */
             const int32_t klass = top[k].klass;
-            for (Py_ssize_t j = 0; j < s->words.n; j++) {
-                int32_t v = s->words.v[j];
+            count = sc->class_count[klass];
+            Py_ssize_t titled = sc->class_title[klass];
+            for (Py_ssize_t j = 0; j < s->own.n; j++) {
+                int32_t v = s->own.v[j];
                 Py_ssize_t in = c->voc_class1[v] == klass;
                 for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
                     in += c->voc_class[x] == klass;
                 }
-                in *= sc->voc_own[v] != mine;
-                count += in;
-                in_title |= (in != 0) & (sc->voc_title[v] == st->now);
+                count -= in;
+                titled -= sc->voc_title[v] == st->now ? in : 0;
             }
-            term = Py_NewRef(PyTuple_GET_ITEM(c->class_terms, top[k].klass));
+            in_title = titled > 0;
+            slot = HIT_CLASS(c, r, klass);
+            term = Py_NewRef(PyTuple_GET_ITEM(c->class_terms, klass));
         }
-        PyObject *hit = new_hit(c, topic, term, count > 1 ? count : 1, in_title);
-        Py_DECREF(term);
+        PyObject *hit = new_hit(c, slot, topic, term, count > 1 ? count : 1, in_title);
+        Py_XDECREF(term);
         if (append_new(hits, hit) < 0) {
             goto fail;
         }
@@ -2435,13 +2502,17 @@ TagCore_tag(TagCore *self, PyObject *args)
                 goto fail;
             }
             memset(sc->class_count, 0, sizeof(int32_t) * (size_t)(c->nclasses + 1));
+            memset(sc->class_title, 0, sizeof(int32_t) * (size_t)(c->nclasses + 1));
             for (Py_ssize_t k = 0; k < s.words.n; k++) {
                 /* the first class counted with no branch (words with and without one come mixed), the
-                   rest (words of several classes: few) by a loop */
+                   rest (words of several classes: few) by a loop; the title's words counted apart too */
                 int32_t v = s.words.v[k];
+                const int32_t titled = sc->voc_title[v] == st.now;
                 sc->class_count[c->voc_class1[v]]++;
+                sc->class_title[c->voc_class1[v]] += titled;
                 for (int32_t x = c->voc_class_off[v] + 1; x < c->voc_class_off[v + 1]; x++) {
                     sc->class_count[c->voc_class[x]]++;
+                    sc->class_title[c->voc_class[x]] += titled;
                 }
             }
             for (Py_ssize_t r = 0; r < R; r++) {
@@ -2510,7 +2581,8 @@ TagCore_tag(TagCore *self, PyObject *args)
             if (rows[k].rank != last && PyList_Append(topics, topic) < 0) {
                 goto fail;
             }
-            if (append_new(hits, new_hit(c, topic, PyTuple_GET_ITEM(c->term_names, rows[k].tid),
+            if (append_new(hits, new_hit(c, HIT_TERM(c, rows[k].tid), topic,
+                                         PyTuple_GET_ITEM(c->term_names, rows[k].tid),
                                          (Py_ssize_t)-rows[k].neg, sc->titled[rows[k].tid] == st.now)) < 0) {
                 goto fail;
             }
