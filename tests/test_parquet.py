@@ -400,3 +400,43 @@ def test_write_parquet_leaves_no_partial_file_at_a_path(
     with pytest.raises(ValueError):
         parquet.write_parquet(table, str(target))
     assert not target.exists()
+
+
+def test_compiled_columns_read_in_key_order_only_when_the_keys_are_the_names_in_order() -> None:
+    """Rows whose keys are the schema's names, the same objects in the same order, are read by position;
+    any other row (keys reordered, equal but not identical key objects, a key added or missing) by lookup:
+    the values are zip's either way. Likewise the topic_hits buffers for hits in and out of template order."""
+    from pipeline.lake import parquet
+
+    accel = parquet._column_accel()
+    if accel is None:
+        pytest.skip("pipeline.parsing._accel is not built")
+    names = parquet._names()
+    base = make_story(story_id="u:0")
+    in_order = [dict(zip(names, (base[n] for n in names), strict=True)) for _ in range(3)]
+    reordered = dict(reversed(list(in_order[0].items())))
+    # equal key strings that are other objects (built at run time, not interned), in schema order
+    copied = {"".join(list(n)): in_order[0][n] for n in names}
+    assert all(a is not b for a, b in zip(copied, names, strict=True))
+    swapped = dict(in_order[0])
+    swapped["title"], swapped["body"] = "body text", "title text"  # values moved, keys kept in place
+    extra = {**in_order[0], "zzz": 1}
+    rows = [*in_order, reordered, copied, swapped, extra]
+    expected = list(zip(*map(parquet._row_values(), rows), strict=True))
+    assert accel.columns(rows, names) == expected
+    got = accel.columns(rows, names)
+    assert all(a is b for c, e in zip(got, expected, strict=True) for a, b in zip(c, e, strict=True))
+    missing = dict(in_order[0])
+    del missing["schema_version"]
+    missing["other"] = 1  # same size as the names, one key different
+    with pytest.raises(KeyError, match="schema_version"):
+        accel.columns([*in_order, missing], names)
+
+    keys = ("topic", "term", "count", "in_title")
+    template = dict.fromkeys(keys)
+    ordered = {**template, "topic": "tariffs", "term": "tariff", "count": 2, "in_title": True}
+    backwards = {"in_title": False, "count": 1, "term": "duty", "topic": "tariffs"}
+    rebuilt = {"".join(list(k)): v for k, v in ordered.items()}
+    hits = [[ordered, backwards], [], [rebuilt]]
+    built = parquet._column(tuple(hits), parquet._HITS)
+    assert built.equals(pa.array(hits, type=parquet._HITS))

@@ -2889,9 +2889,30 @@ col_fill_strings(const ColStr *strs, Py_ssize_t n, PyObject **offsets, PyObject 
     return 0;
 }
 
+/* values[j] = dict[names[j]] (borrowed) for j < k when the dict's keys are exactly those objects in that order
+   (as a dict built with the same keys in the same order has them: PyDict_Next and one pointer comparison a
+   key, no hashing): 1; 0 when they are not (the caller looks each name up). */
+static int
+values_in_order(PyObject *dict, PyObject *const *names, Py_ssize_t k, PyObject **values)
+{
+    if (PyDict_GET_SIZE(dict) != k) {
+        return 0;
+    }
+    Py_ssize_t pos = 0, j = 0;
+    PyObject *key, *value;
+    while (j < k && PyDict_Next(dict, &pos, &key, &value)) {
+        if (key != names[j]) {
+            return 0;
+        }
+        values[j++] = value;
+    }
+    return j == k;
+}
+
 /* columns(rows, names): [tuple(row[name] for row in rows) for name in names] for a list of exact dicts (the
-   stories), read row by row; KeyError(name) for a row without it, as operator.itemgetter; None when a row is
-   not an exact dict (the caller then takes the values in Python). */
+   stories), read row by row (in key order where a row's keys are `names` in order: values_in_order);
+   KeyError(name) for a row without it, as operator.itemgetter; None when a row is not an exact dict (the
+   caller then takes the values in Python). */
 static PyObject *
 columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2919,8 +2940,20 @@ columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         PyList_SET_ITEM(out, j, column);
     }
+    PyObject *stack[32], **found = k <= 32 ? stack : PyMem_New(PyObject *, (size_t)k);
+    if (found == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    PyObject *const *wanted = &PyTuple_GET_ITEM(names, 0);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
+        if (values_in_order(row, wanted, k, found)) {
+            for (Py_ssize_t j = 0; j < k; j++) {
+                PyTuple_SET_ITEM(PyList_GET_ITEM(out, j), i, Py_NewRef(found[j]));
+            }
+            continue;
+        }
         for (Py_ssize_t j = 0; j < k; j++) {
             PyObject *name = PyTuple_GET_ITEM(names, j);
             PyObject *value = PyDict_GetItemWithError(row, name);
@@ -2929,11 +2962,17 @@ columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                     PyErr_SetObject(PyExc_KeyError, name);
                 }
                 Py_DECREF(out); /* the columns' slots not filled yet are NULL, which tuple dealloc skips */
+                if (found != stack) {
+                    PyMem_Free(found);
+                }
                 return NULL;
             }
             Py_INCREF(value);
             PyTuple_SET_ITEM(PyList_GET_ITEM(out, j), i, value);
         }
+    }
+    if (found != stack) {
+        PyMem_Free(found);
     }
     return out;
 }
@@ -3112,13 +3151,19 @@ topic_hits(PyObject *self, PyObject *values)
             if (!PyDict_CheckExact(hit) || PyDict_GET_SIZE(hit) != 4) {
                 goto other;
             }
-            PyObject *topic = PyDict_GetItemWithError(hit, hit_keys[0]);
-            PyObject *term = topic ? PyDict_GetItemWithError(hit, hit_keys[1]) : NULL;
-            PyObject *number = term ? PyDict_GetItemWithError(hit, hit_keys[2]) : NULL;
-            PyObject *flag = number ? PyDict_GetItemWithError(hit, hit_keys[3]) : NULL;
-            if (flag == NULL) {
-                PyErr_Clear();
-                goto other;
+            PyObject *v[4], *topic, *term, *number, *flag;
+            if (values_in_order(hit, hit_keys, 4, v)) { /* the tagger's hits: copies of one template */
+                topic = v[0], term = v[1], number = v[2], flag = v[3];
+            }
+            else {
+                topic = PyDict_GetItemWithError(hit, hit_keys[0]);
+                term = topic ? PyDict_GetItemWithError(hit, hit_keys[1]) : NULL;
+                number = term ? PyDict_GetItemWithError(hit, hit_keys[2]) : NULL;
+                flag = number ? PyDict_GetItemWithError(hit, hit_keys[3]) : NULL;
+                if (flag == NULL) {
+                    PyErr_Clear();
+                    goto other;
+                }
             }
             if (col_utf8(topic, &strs[k]) < 0 || col_utf8(term, &strs[count + k]) < 0) {
                 goto other;
