@@ -2,6 +2,7 @@ import ctypes
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import MappingProxyType
 
@@ -256,7 +257,27 @@ def _hit(
     return {"topic": topic, "term": term, "count": count, "in_title": in_title}
 
 
+_UTC = pa.timestamp("us", tz="UTC")
+_STAMP = datetime(2025, 9, 1, 12, 34, 56, 789012, tzinfo=UTC)
 _BUFFER_COLUMNS: list[tuple[pa.DataType, list[tuple[object, ...]]]] = [
+    (
+        _UTC,
+        [
+            (_STAMP, _STAMP, None, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+            (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+            (
+                datetime(2000, 2, 29, tzinfo=UTC),
+                datetime(1900, 3, 1, tzinfo=UTC),
+                datetime(2100, 2, 28, tzinfo=UTC),
+            ),
+            tuple(
+                datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=d, microseconds=d)
+                for d in range(-800, 800, 7)
+            ),
+            (None, None),
+            (),
+        ],
+    ),
     (
         pa.string(),
         [
@@ -286,8 +307,18 @@ _BUFFER_COLUMNS: list[tuple[pa.DataType, list[tuple[object, ...]]]] = [
     ),
 ]
 
+
 # Values the compiled builders leave to pa.array (which converts them, or raises its own error)
+class _Stamp(datetime):
+    pass
+
+
 _OTHER_VALUES: list[tuple[pa.DataType, tuple[object, ...]]] = [
+    (_UTC, (_STAMP, _STAMP.astimezone(timezone(timedelta(hours=2))))),  # another zone: the same instant
+    (_UTC, (_STAMP, _STAMP.replace(tzinfo=None))),  # naive
+    (_UTC, (_Stamp(2025, 9, 1, tzinfo=UTC),)),  # a subclass
+    (_UTC, (_STAMP, _STAMP.date())),
+    (_UTC, (_STAMP, "2025-09-01")),
     (pa.string(), ("a", 1)),
     (pa.string(), ("a", "\ud800")),
     (pa.string(), ("a", b"bytes")),
@@ -309,8 +340,9 @@ _OTHER_VALUES: list[tuple[pa.DataType, tuple[object, ...]]] = [
 
 @pytest.mark.parametrize("accel", [True, False], ids=["compiled", "python"])
 def test_buffer_built_columns_equal_pa_array(accel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """String, list<string> and topic_hits columns built from the compiled module's buffers are pa.array's
-    own arrays (values, nulls, types), and values it does not take go to pa.array: same result or error."""
+    """String, list<string>, topic_hits and UTC timestamp columns built from the compiled module's buffers are
+    pa.array's own arrays (values, nulls, types), and values it does not take go to pa.array: same result or
+    error."""
     from pipeline.lake import parquet
 
     if accel and parquet._column_accel() is None:

@@ -103,10 +103,10 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 
 def _column(values: tuple[Any, ...], typ: pa.DataType) -> Any:
-    """pa.array(values, type=typ); a timestamp column of aware datetimes is built cheaper (the same array)
-    from their microseconds since the epoch (pa.array asks each value's utcoffset() in Python), and string,
-    list-of-string and topic_hits columns from their buffers, where the compiled module takes the values
-    (_from_buffers)."""
+    """pa.array(values, type=typ); string, list-of-string, topic_hits and UTC timestamp columns from their
+    buffers, where the compiled module takes the values (_from_buffers); else a timestamp column of aware
+    datetimes cheaper (the same array) from their microseconds since the epoch (pa.array asks each value's
+    utcoffset() in Python)."""
     built = _from_buffers(values, typ)
     if built is not None:
         return built
@@ -120,6 +120,7 @@ def _column(values: tuple[Any, ...], typ: pa.DataType) -> Any:
 
 
 _STRING: Final = pa.string()
+_UTC_MICROS: Final = pa.timestamp("us", tz="UTC")
 _STRING_LIST: Final = pa.list_(pa.string())
 _HIT: Final = pa.struct(
     [("topic", pa.string()), ("term", pa.string()), ("count", pa.int32()), ("in_title", pa.bool_())]
@@ -140,9 +141,10 @@ def _column_accel() -> Any:
 
 def _from_buffers(values: tuple[Any, ...], typ: pa.DataType) -> Any:
     """pa.array(values, type=typ) built from the buffers the compiled module fills (one pass over the values,
-    no per-value conversion in pyarrow) for a string, list<string> or topic_hits column; None where it is not
-    built or does not take the values (another value type, a lone surrogate, ...): pa.array decides then,
-    with the same array or its own error."""
+    no per-value conversion in pyarrow) for a string, list<string>, topic_hits or UTC timestamp column; None
+    where it is not built or does not take the values (another value type, a lone surrogate, a datetime in
+    another zone, ...): pa.array (or _column's own conversion) decides then, with the same array or its own
+    error."""
     accel = _column_accel()
     if accel is None:
         return None
@@ -154,6 +156,12 @@ def _from_buffers(values: tuple[Any, ...], typ: pa.DataType) -> Any:
         validity, nulls, offsets, data = parts
         buffers = [_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
         return pa.Array.from_buffers(typ, n, buffers, null_count=nulls)
+    if typ == _UTC_MICROS:
+        stamps = accel.timestamp_column(values)
+        if stamps is None:
+            return None
+        validity, nulls, micros = stamps
+        return pa.Array.from_buffers(typ, n, [_buffer(validity), pa.py_buffer(micros)], null_count=nulls)
     if typ == _STRING_LIST:
         lists = accel.string_lists(values)
         if lists is None:

@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <datetime.h>
 #include <stdint.h>
 #include <string.h>
 #include "_sha256.h"
@@ -3214,6 +3215,82 @@ done:
     return result;
 }
 
+/* Days from 1970-01-01 to year-month-day of the proleptic Gregorian calendar (H. Hinnant's days_from_civil) */
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* timestamp_column(values): the buffers of pa.array(values, pa.timestamp("us", "UTC")) for values that are
+   each None or an exact datetime whose tzinfo is the UTC singleton (what normalize gives): (validity or None,
+   null count, int64 microseconds since the epoch); None for any other value (pa.array decides then). A
+   value repeated (a batch's fetched_at) is converted once. */
+static PyObject *
+timestamp_column(PyObject *self, PyObject *values)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(values, "values must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), nulls = 0;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *data = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t)), *validity = NULL;
+    PyObject *result = NULL;
+    if (data == NULL) {
+        goto done;
+    }
+    int64_t *micros = (int64_t *)PyBytes_AS_STRING(data), last_micros = 0;
+    PyObject *last = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = items[i];
+        if (v == Py_None) {
+            micros[i] = 0;
+            nulls++;
+            continue;
+        }
+        if (v == last) {
+            micros[i] = last_micros;
+            continue;
+        }
+        if (!PyDateTime_CheckExact(v) || !PyDateTime_DATE_GET_TZINFO(v) ||
+            PyDateTime_DATE_GET_TZINFO(v) != PyDateTime_TimeZone_UTC) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        const int64_t days = days_from_civil(PyDateTime_GET_YEAR(v), PyDateTime_GET_MONTH(v), PyDateTime_GET_DAY(v));
+        const int64_t seconds = days * 86400 + PyDateTime_DATE_GET_HOUR(v) * 3600 +
+                                PyDateTime_DATE_GET_MINUTE(v) * 60 + PyDateTime_DATE_GET_SECOND(v);
+        micros[i] = last_micros = seconds * 1000000 + PyDateTime_DATE_GET_MICROSECOND(v);
+        last = v;
+    }
+    if (nulls) {
+        validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+        if (validity == NULL) {
+            goto done;
+        }
+        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
+        memset(bits, 0, (size_t)((n + 7) / 8));
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (items[i] != Py_None) {
+                bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+            }
+        }
+    }
+    result = Py_BuildValue("(OnO)", validity ? validity : Py_None, nulls, data);
+done:
+    Py_XDECREF(validity);
+    Py_XDECREF(data);
+    Py_DECREF(seq);
+    return result;
+}
+
 static PyMethodDef column_methods[] = {
     {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
      "[tuple(row[name] for row in rows) for name in names] for a list of exact dicts, or None."},
@@ -3221,6 +3298,9 @@ static PyMethodDef column_methods[] = {
      "The buffers of pa.array(values, pa.string()): (validity or None, null count, offsets, data), or None."},
     {"string_lists", (PyCFunction)string_lists, METH_O,
      "The buffers of pa.array(values, pa.list_(pa.string())): (list offsets, offsets, data, strings), or None."},
+    {"timestamp_column", (PyCFunction)timestamp_column, METH_O,
+     "The buffers of pa.array(values, pa.timestamp('us', 'UTC')) for None and UTC datetimes: (validity or "
+     "None, null count, int64 data), or None."},
     {"topic_hits", (PyCFunction)topic_hits, METH_O,
      "The buffers of the topic_hits column: (list offsets, topic offsets, topic data, term offsets, term data, "
      "counts, in_title bits, hits), or None."},
@@ -3230,6 +3310,10 @@ static PyMethodDef column_methods[] = {
 static int
 add_column_functions(PyObject *module)
 {
+    PyDateTime_IMPORT; /* timestamp_column's datetime C API */
+    if (PyDateTimeAPI == NULL) {
+        return -1;
+    }
     static const char *names[4] = {"topic", "term", "count", "in_title"};
     for (int i = 0; i < 4; i++) {
         if (hit_keys[i] == NULL && (hit_keys[i] = PyUnicode_InternFromString(names[i])) == NULL) {
