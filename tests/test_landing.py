@@ -298,6 +298,7 @@ def test_manifest_roundtrip_and_malformed(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     m = land(lake, DAY1, [story(1)], source_info={"archive": "/data/x"})
     assert Manifest.from_dict(json.loads(m.to_json())) == m
+    assert m.to_json() == (json.dumps(m.to_dict(), indent=2, sort_keys=True) + "\n").encode()
     assert m.source_info == {"archive": "/data/x"}
     lake.put("_manifests/daily/bad.json", b"{not json")
     with pytest.raises(FatalError, match="not valid JSON"):
