@@ -292,3 +292,19 @@ def test_io_map_overlaps_calls_only_for_lakes_with_round_trips(
     land(lake, DAY1, [story(i) for i in range(40)])
     land(lake, DAY2, [story(i, day=25) for i in range(20, 60)])
     assert len(landed_versions(lake)) == 60
+
+
+def test_shards_of_is_shard_of_for_every_id(tmp_path: Path) -> None:
+    """The compiled hash (where built) gives shard_of() of each id: hex ids, empty, exactly one and several
+    128-byte blocks, non-ASCII; a list with a lone surrogate goes to hashlib (surrogatepass) whole."""
+    rnd = random.Random(7)
+    ids = ["", "a", "x" * 127, "x" * 128, "x" * 129, "y" * 256, "z" * 300, "\u00e9\U0001f600" * 70]
+    ids += [f"{rnd.getrandbits(128):032x}" for _ in range(3000)]
+    ids += ["".join(chr(rnd.randrange(1, 0xD800)) for _ in range(rnd.randrange(0, 200))) for _ in range(500)]
+    index = keyindex.KeyIndex(LocalLake(tmp_path), {})
+    expected = [keyindex.shard_of(sid) for sid in ids]
+    assert index.shards_of(ids) == expected
+    assert index.shards_of([*ids[:50], "lone \ud800"]) == [*expected[:50], keyindex.shard_of("lone \ud800")]
+    if keyindex._shard_numbers() is not None:
+        assert keyindex._compiled_shards(ids) == bytes(expected)
+        assert keyindex._compiled_shards(["\ud800"]) is None

@@ -27,6 +27,7 @@ then, so a crash in between is resolved like an interrupted landing: from their 
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import itertools
 import json
@@ -81,6 +82,21 @@ def shard_of(story_id: str) -> int:
     return hashlib.blake2b(story_id.encode("utf-8", "surrogatepass"), digest_size=1).digest()[0]
 
 
+def _compiled_shards(story_ids: list[str]) -> bytes | None:
+    """Each id's shard_of() by the compiled module (None where it is not built or does not take the ids)."""
+    hashed = _shard_numbers()
+    return None if hashed is None else hashed(story_ids)
+
+
+@functools.cache
+def _shard_numbers() -> Callable[[list[str]], bytes | None] | None:
+    try:
+        from pipeline.parsing._accel import shard_numbers
+    except ImportError:
+        return None
+    return shard_numbers
+
+
 def shard_key(shard: int) -> str:
     return f"{INDEX_PREFIX}shards/{shard:02x}.arrow"
 
@@ -111,8 +127,12 @@ class KeyIndex:
         return list(self.head.get("pending") or [])
 
     def shards_of(self, story_ids: Iterable[str]) -> list[int]:
-        """shard_of() of each id, in order (each id hashed once per opened index)."""
+        """shard_of() of each id, in order: by the compiled module where it is built (about 0.2 us an id),
+        else hashlib's, each id hashed once per opened index."""
         ids = list(story_ids)
+        compiled = _compiled_shards(ids)
+        if compiled is not None:
+            return list(compiled)
         known = self.numbers
         new = [sid for sid in ids if sid not in known]
         known.update(zip(new, map(shard_of, new), strict=True))

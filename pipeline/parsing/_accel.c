@@ -3291,6 +3291,125 @@ done:
     return result;
 }
 
+/* BLAKE2b (RFC 7693) with a 1-byte digest and no key: the key index's shard of a story id */
+static const uint64_t BLAKE2B_IV[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+static const unsigned char BLAKE2B_SIGMA[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4}, {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13}, {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11}, {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5}, {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static inline uint64_t
+rotr64(uint64_t x, int n)
+{
+    return (x >> n) | (x << (64 - n));
+}
+
+#define B2B_G(a, b, c, d, x, y)           \
+    do {                                  \
+        v[a] = v[a] + v[b] + (x);         \
+        v[d] = rotr64(v[d] ^ v[a], 32);   \
+        v[c] = v[c] + v[d];               \
+        v[b] = rotr64(v[b] ^ v[c], 24);   \
+        v[a] = v[a] + v[b] + (y);         \
+        v[d] = rotr64(v[d] ^ v[a], 16);   \
+        v[c] = v[c] + v[d];               \
+        v[b] = rotr64(v[b] ^ v[c], 63);   \
+    } while (0)
+
+static void
+blake2b_compress(uint64_t h[8], const unsigned char block[128], uint64_t t, int last)
+{
+    uint64_t m[16], v[16];
+    for (int i = 0; i < 16; i++) {
+        uint64_t w = 0;
+        for (int j = 7; j >= 0; j--) {
+            w = w << 8 | block[8 * i + j];
+        }
+        m[i] = w;
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = h[i];
+        v[i + 8] = BLAKE2B_IV[i];
+    }
+    v[12] ^= t; /* messages here are far below 2**64 bytes: the counter's high word stays 0 */
+    if (last) {
+        v[14] = ~v[14];
+    }
+    for (int r = 0; r < 12; r++) {
+        const unsigned char *s = BLAKE2B_SIGMA[r];
+        B2B_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        B2B_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        B2B_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        B2B_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        B2B_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        B2B_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        B2B_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        B2B_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++) {
+        h[i] ^= v[i] ^ v[i + 8];
+    }
+}
+
+/* hashlib.blake2b(data, digest_size=1).digest()[0] */
+static unsigned char
+blake2b_byte(const unsigned char *data, Py_ssize_t n)
+{
+    uint64_t h[8];
+    memcpy(h, BLAKE2B_IV, sizeof h);
+    h[0] ^= 0x01010001ULL; /* digest length 1, no key, fanout 1, depth 1 */
+    uint64_t t = 0;
+    while (n > 128) {
+        t += 128;
+        blake2b_compress(h, data, t, 0);
+        data += 128;
+        n -= 128;
+    }
+    unsigned char block[128] = {0};
+    if (n > 0) {
+        memcpy(block, data, (size_t)n);
+    }
+    blake2b_compress(h, block, t + (uint64_t)n, 1);
+    return (unsigned char)(h[0] & 0xff);
+}
+
+/* shard_numbers(ids): bytes of hashlib.blake2b(id.encode("utf-8"), digest_size=1).digest()[0] for a list of
+   str; None when an item is not an exact str or has no UTF-8 (a lone surrogate: the caller's encoding with
+   surrogatepass decides then). */
+static PyObject *
+shard_numbers(PyObject *self, PyObject *ids)
+{
+    (void)self;
+    if (!PyList_CheckExact(ids)) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(ids);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (out == NULL) {
+        return NULL;
+    }
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = PyList_GET_ITEM(ids, i);
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_CheckExact(id) ? PyUnicode_AsUTF8AndSize(id, &len) : NULL;
+        if (utf8 == NULL) {
+            PyErr_Clear();
+            Py_DECREF(out);
+            Py_RETURN_NONE;
+        }
+        dst[i] = blake2b_byte((const unsigned char *)utf8, len);
+    }
+    return out;
+}
+
 static PyMethodDef column_methods[] = {
     {"columns", (PyCFunction)(void (*)(void))columns, METH_FASTCALL,
      "[tuple(row[name] for row in rows) for name in names] for a list of exact dicts, or None."},
@@ -3298,6 +3417,8 @@ static PyMethodDef column_methods[] = {
      "The buffers of pa.array(values, pa.string()): (validity or None, null count, offsets, data), or None."},
     {"string_lists", (PyCFunction)string_lists, METH_O,
      "The buffers of pa.array(values, pa.list_(pa.string())): (list offsets, offsets, data, strings), or None."},
+    {"shard_numbers", (PyCFunction)shard_numbers, METH_O,
+     "bytes of hashlib.blake2b(id.encode(), digest_size=1).digest()[0] for a list of str, or None."},
     {"timestamp_column", (PyCFunction)timestamp_column, METH_O,
      "The buffers of pa.array(values, pa.timestamp('us', 'UTC')) for None and UTC datetimes: (validity or "
      "None, null count, int64 data), or None."},

@@ -34,3 +34,6 @@ def content_digest(title: str, body: str, /) -> str | tuple[str, str] | None: ..
 def plain_story(
     title: object, body: object, summary: object, /
 ) -> tuple[str, str, str | None, str | None] | None: ...
+
+# the lake: Arrow column buffers and the key index's shard hash
+def shard_numbers(ids: list[str], /) -> bytes | None: ...
