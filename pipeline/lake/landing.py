@@ -87,7 +87,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """The manifest's JSON: to_dict()'s, but from the fields themselves (asdict deep-copies every feed
-        outcome first: a backfill day of 200 inputs spent 12 ms copying)."""
+        outcome first: a snapshot backfill day of 50 inputs spent about 12 ms copying)."""
         doc = {f.name: getattr(self, f.name) for f in fields(self)}
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
