@@ -2978,6 +2978,25 @@ columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* An Arrow validity bitmap of items[:n]: bit i set where items[i] is not None (new bytes, or NULL with
+   MemoryError set) */
+static PyObject *
+validity_bitmap(PyObject *const *items, Py_ssize_t n)
+{
+    PyObject *validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    if (validity == NULL) {
+        return NULL;
+    }
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
+    memset(bits, 0, (size_t)((n + 7) / 8));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (items[i] != Py_None) {
+            bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+        }
+    }
+    return validity;
+}
+
 static PyObject *
 string_column(PyObject *self, PyObject *values)
 {
@@ -3004,18 +3023,8 @@ string_column(PyObject *self, PyObject *values)
             goto other;
         }
     }
-    if (nulls) {
-        validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
-        if (validity == NULL) {
-            goto done;
-        }
-        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
-        memset(bits, 0, (size_t)((n + 7) / 8));
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (items[i] != Py_None) {
-                bits[i >> 3] |= (unsigned char)(1u << (i & 7));
-            }
-        }
+    if (nulls && (validity = validity_bitmap(items, n)) == NULL) {
+        goto done;
     }
     int filled = col_fill_strings(strs, n, &offsets, &data);
     if (filled > 0) {
@@ -3270,18 +3279,8 @@ timestamp_column(PyObject *self, PyObject *values)
         micros[i] = last_micros = seconds * 1000000 + PyDateTime_DATE_GET_MICROSECOND(v);
         last = v;
     }
-    if (nulls) {
-        validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
-        if (validity == NULL) {
-            goto done;
-        }
-        unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(validity);
-        memset(bits, 0, (size_t)((n + 7) / 8));
-        for (Py_ssize_t i = 0; i < n; i++) {
-            if (items[i] != Py_None) {
-                bits[i >> 3] |= (unsigned char)(1u << (i & 7));
-            }
-        }
+    if (nulls && (validity = validity_bitmap(items, n)) == NULL) {
+        goto done;
     }
     result = Py_BuildValue("(OnO)", validity ? validity : Py_None, nulls, data);
 done:
