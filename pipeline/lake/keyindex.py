@@ -111,8 +111,9 @@ def owner_of(job: str, label: str) -> str:
 
 @dataclass
 class KeyIndex:
-    """An opened index (pending landings resolved). Shards are read on demand and cached, and so is the shard
-    number of each story id seen (a landing asks for its ids' shards three times: lookup, begin, assign)."""
+    """An opened index (pending landings resolved). Shards are read on demand and cached. A landing asks for
+    its ids' shards three times (lookup, begin, assign): the compiled hash answers each anew; hashlib's
+    fallback caches each id's shard in `numbers`."""
 
     lake: Lake
     head: dict[str, Any]
