@@ -1,8 +1,10 @@
-"""pipeline.jobs.workers: the collector pause around a bulk parse."""
+"""pipeline.jobs.workers: the collector pause around a bulk parse, the heap a worker keeps."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -57,3 +59,35 @@ def test_a_cycle_made_while_paused_is_collected_after() -> None:
         assert any(id(o) == ref for o in gc.get_objects())
     gc.collect()
     assert not any(id(o) == ref for o in gc.get_objects())
+
+
+_HEAP_PROBE = """
+import sys
+from pipeline.jobs.workers import retain_freed_heap
+if sys.argv[1] == "retain":
+    assert retain_freed_heap()
+
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4
+
+before = rss_kib()
+blocks = [bytearray(1 << 20) for _ in range(150)]  # 150 MiB touched, in blocks over 128 KiB
+del blocks
+print(rss_kib() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and /proc")
+def test_retained_heap_keeps_freed_blocks_for_the_next_chunk() -> None:
+    """By default glibc maps each 1 MiB block on its own and unmaps it when freed; a worker that retains
+    its heap keeps what it freed (so the next chunk does not fault it in and zero it again)."""
+
+    def kept_kib(mode: str) -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        return int(out.stdout.strip())
+
+    assert kept_kib("default") < 20 * 1024
+    assert kept_kib("retain") > 120 * 1024

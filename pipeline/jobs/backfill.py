@@ -45,7 +45,7 @@ from pipeline.errors import BadInputError, FatalError, WirefeedError
 from pipeline.jobs.fingerprints import DayPlan, listing_of, plan_days
 from pipeline.jobs.intervals import Interval, day_range
 from pipeline.jobs.progress import Progress
-from pipeline.jobs.workers import gc_paused, worker_context
+from pipeline.jobs.workers import gc_paused, retain_freed_heap, worker_context
 from pipeline.lake.keyindex import IndexSession
 from pipeline.lake.landing import COUNT_KEYS, Manifest, land, manifest_key, read_manifest
 from pipeline.lake.parquet import to_table
@@ -408,6 +408,7 @@ def run_backfill(
 ) -> dict[str, Any]:
     """Backfill every day in [date_from, date_to]: parse in up to `workers` processes, land in date order."""
     settings = settings or Settings.load()
+    retain_freed_heap()  # each day's table and Parquet bytes are freed before the next day's: reuse them
     fields = load_mapping(mapping)  # a bad mapping or archive URI fails here, before any work
     days = day_range(date_from, date_to)
     target = open_lake(lake, settings)
@@ -487,7 +488,9 @@ def _run_parallel(
     with (
         tempfile.TemporaryDirectory(prefix="wirefeed-backfill-") as spool,
         ProcessPoolExecutor(
-            max_workers=workers, mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload")
+            max_workers=workers,
+            mp_context=worker_context(__name__, "pipeline.jobs.tagger_preload"),
+            initializer=retain_freed_heap,
         ) as pool,
     ):
         while True:
