@@ -377,3 +377,90 @@ def test_a_days_parsed_entries_are_freed_before_the_collector_resumes(
     prepared = backfill.prepare_day(str(arch), D3, layout="jsonl", settings=SETTINGS)
     assert prepared.table.num_rows == 50
     assert alive_at_resume == [0]
+
+
+def _odd_export(root: Path) -> None:
+    """A dated JSON Lines export mixing good records with the general reading's problems."""
+    lines = [
+        json.dumps({"title": f"T{i}", "body": f"Body {i}.", "url": f"https://j.example/{i}"})
+        for i in range(7)
+    ]
+    lines[1] = "{not json"
+    lines[3] = "[1, 2]"
+    lines[4] = json.dumps({"title": "x" * 5000, "body": "Long title.", "url": "https://j.example/long"})
+    lines[5] = json.dumps({"title": "", "body": "", "url": ""})  # no text: normalize rejects it
+    lines.insert(2, "   ")
+    put(root, "exports/desk-2026-11-26.jsonl", "\n".join(lines).encode())
+
+
+@pytest.mark.parametrize("batch", [2000, 3, 1])
+def test_a_streamed_json_lines_file_reports_what_the_whole_file_reading_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """prepare_day reads JSON Lines a slice of records at a time: the same stories, problems (lines' own
+    first, then entries', numbered in the file) and rejections as reading every record first."""
+    from pipeline.jobs.backfill import _item_stories, _TableBuilder
+    from pipeline.parsing.stories import load_default_tagger
+    from pipeline.sources.archive import iter_archive_day
+
+    _odd_export(tmp_path)
+    monkeypatch.setattr(backfill, "STORY_BATCH", batch)
+    monkeypatch.setattr(backfill, "RECORD_SLICE", 2)
+    tagger = load_default_tagger()
+    seen = {}
+    for stream in (False, True):
+        (item,) = iter_archive_day(str(tmp_path), D3, "jsonl", settings=SETTINGS, stream=stream)
+        assert (item.records is not None) is stream and bool(item.entries) is not stream
+        builder = _TableBuilder()
+        outcome = _item_stories(item, tagger, builder, None)
+        seen[stream] = (outcome, builder.table().to_pylist())
+    assert seen[True] == seen[False]
+    outcome, rows = seen[True]
+    assert [r["title"] for r in rows] == ["T0", "T2", "x" * 1000, "T6"]
+    assert outcome["rejected"] == 3 and outcome["stories"] == 4
+    assert [p.split(":")[0] for p in outcome["problems"]] == ["line 2", "line 5", "line 6", "entry 3"]
+
+
+def test_a_streamed_batch_over_its_budget_is_rejected_and_the_files_others_land(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of STORY_BATCH lines shares one budget: past it, all its lines are rejected ("lines a-b"),
+    what they had given is dropped, and the next batch goes on (entries numbered as if it gave none)."""
+    import time
+
+    from pipeline.parsing import stories as stories_module
+
+    real = stories_module.stories_from_entries
+
+    def slow_on_t4(entries: list, *args: object, **kw: object) -> object:
+        if any(e.title == "T4" for e in entries):
+            deadline = time.process_time() + 5
+            while time.process_time() < deadline:  # CPU, so the budget's CPU timer fires
+                pass
+        return real(entries, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backfill, "stories_from_entries", slow_on_t4)
+    monkeypatch.setattr(backfill, "STORY_BATCH", 3)
+    monkeypatch.setattr(backfill, "RECORD_SLICE", 1)
+    lines = [
+        json.dumps({"title": f"T{i}", "body": f"Body {i}.", "url": f"https://j.example/{i}"})
+        for i in range(8)
+    ]
+    lines[7] = "{not json"
+    put(tmp_path, "exports/desk-2026-11-26.jsonl", "\n".join(lines).encode())
+    prepared = backfill.prepare_day(
+        str(tmp_path), D3, layout="jsonl", settings=SETTINGS.with_(parse_budget=0.3)
+    )
+    assert [r["title"] for r in prepared.table.to_pylist()] == ["T0", "T1", "T2", "T6"]
+    (outcome,) = prepared.outcomes
+    assert outcome["status"] == "ok" and outcome["stories"] == 4 and outcome["rejected"] == 4
+    assert outcome["problems"][0] == "line 8: not valid JSON"
+    assert outcome["problems"][1].startswith("lines 4-6: too_slow: ")
+
+
+def test_a_streamed_file_without_records_is_no_entries(tmp_path: Path) -> None:
+    put(tmp_path, "exports/desk-2026-11-26.jsonl", b"\n  \n\n")
+    prepared = backfill.prepare_day(str(tmp_path), D3, layout="jsonl", settings=SETTINGS)
+    (outcome,) = prepared.outcomes
+    assert outcome["status"] == "failed" and outcome["reason"].startswith("no_entries:")
+    assert prepared.table.num_rows == 0

@@ -23,6 +23,7 @@ lands the day).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import tempfile
@@ -58,14 +59,22 @@ from pipeline.parsing.stories import (
     stories_from_entries,
 )
 from pipeline.schema import Story
-from pipeline.sources.archive import ArchiveItem, Planned, iter_archive_day, load_mapping
+from pipeline.sources.archive import (
+    ArchiveItem,
+    JsonlRecords,
+    Planned,
+    iter_archive_day,
+    load_mapping,
+    no_entries,
+)
 
 log = logging.getLogger(__name__)
 
 JOB = "backfill"
 MAX_PROBLEMS = 20  # per input, in the manifest
 MAX_ERRORS = 50  # failed inputs listed in a day's summary
-STORY_BATCH = 2000  # stories turned into an Arrow table at a time
+STORY_BATCH = 2000  # stories turned into an Arrow table at a time; JSON Lines records under one budget
+RECORD_SLICE = 128  # JSON Lines records read, normalized and tagged together
 CHUNKS_PER_WORKER = 4  # work units per worker over a run (so workers finish together)
 MAX_CHUNK_INPUTS = 64  # inputs in one unit at most (bounds a worker's memory and the parent's wait)
 
@@ -168,7 +177,9 @@ def prepare_day(
     settings.arm_redaction()
     tagger = tagger or load_default_tagger()
     builder = _TableBuilder()
-    items = iter_archive_day(archive_uri, day, layout, mapping, settings=settings, planned=planned)
+    items = iter_archive_day(
+        archive_uri, day, layout, mapping, settings=settings, planned=planned, stream=True
+    )
     # each input (a JSON Lines file: all its records) is freed inside, before the collector resumes
     with gc_paused():
         outcomes = [_item_stories(item, tagger, builder, settings.parse_budget) for item in items]
@@ -286,6 +297,8 @@ def _item_stories(
             count += len(batch.stories)
             outcome["problems"] += batch.problems
             outcome["rejected"] += batch.rejected_entries
+        if item.records is not None:
+            count += _record_stories(item, item.records, tagger, builder, budget, outcome)
         for start in range(0, len(item.entries), STORY_BATCH):  # mapped JSON Lines records, in slices
             entries = item.entries[start : start + STORY_BATCH]
             try:
@@ -311,6 +324,51 @@ def _item_stories(
         more = len(outcome["problems"]) - MAX_PROBLEMS
         outcome["problems"] = [*outcome["problems"][:MAX_PROBLEMS], f"... and {more} more"]
     return outcome
+
+
+def _record_stories(
+    item: ArchiveItem,
+    records: JsonlRecords,
+    tagger: StoryTagger,
+    builder: _TableBuilder,
+    budget: float | None,
+    outcome: dict[str, Any],
+) -> int:
+    """A JSON Lines input read as it goes (JsonlRecords) into `builder`: STORY_BATCH lines under one parse
+    budget, RECORD_SLICE records at a time decoded, normalized and tagged (their text still in the cache);
+    a batch past its budget is rejected as a whole ("lines a-b: too_slow"), the file's others go on. Its
+    problems follow the general reading's order: the lines' own, then the entries'. Returns the stories."""
+    problems: list[str] = []
+    rejected = count = 0
+    fetched_at, lines = item.fetched_at, records.lines()
+    while batch := list(itertools.islice(lines, STORY_BATCH)):
+        mark = (len(records.problems), records.rejected, records.entries)
+        stories: list[Story] = []
+        found: list[str] = []
+        dropped = 0
+        try:
+            with parse_budget(budget, item.origin):
+                for i in range(0, len(batch), RECORD_SLICE):
+                    entries = records.read(batch[i : i + RECORD_SLICE])
+                    done = stories_from_entries(entries, item.origin, fetched_at=fetched_at, tagger=tagger)
+                    stories += done.stories
+                    found += [_offset(p, records.entries - len(entries)) for p in done.problems]
+                    dropped += done.rejected_entries
+        except BadInputError as exc:  # too_slow: what the batch's lines gave is dropped with them
+            del records.problems[mark[0] :]
+            records.rejected, records.entries = mark[1], mark[2]
+            rejected += len(batch)
+            problems.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc.kind}: {exc.message}")
+            continue
+        builder.add(stories)
+        count += len(stories)
+        problems += found
+        rejected += dropped
+    if not (records.entries or records.rejected or rejected):
+        raise no_entries(item.key)
+    outcome["problems"] += [*records.problems, *problems]
+    outcome["rejected"] += records.rejected + rejected
+    return count
 
 
 def _offset(problem: str, start: int) -> str:

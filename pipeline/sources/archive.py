@@ -28,7 +28,7 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -126,6 +126,7 @@ class ArchiveItem:
     fetched_at: datetime
     data: bytes | None = None
     entries: tuple[RawEntry, ...] = ()
+    records: JsonlRecords | None = None  # JSON Lines read as it is consumed (iter_archive_day's stream)
     source: str | None = None
     feed_url: str | None = None
     content_type: str | None = None
@@ -154,9 +155,12 @@ def iter_archive_day(
     *,
     settings: Settings | None = None,
     planned: Iterable[Planned] | None = None,
+    stream: bool = False,
 ) -> Iterator[ArchiveItem]:
     """Yield the day's inputs one at a time (each object is fetched only when its item is produced).
-    `planned`: the day's inputs from plan_archive(), so a multi-day run lists the archive only once."""
+    `planned`: the day's inputs from plan_archive(), so a multi-day run lists the archive only once.
+    `stream`: a JSON Lines file dated by its key comes as `records` to read (JsonlRecords), not `entries`:
+    its problems, rejections and a `no_entries` verdict are known only once they are read."""
     check_layout(layout)
     settings = settings or Settings.load()
     lake = open_lake(uri, settings)
@@ -170,7 +174,7 @@ def iter_archive_day(
             sources = _feed_sources(settings) if sources is None else sources
             yield _raw_item(lake, plan, day, settings.max_body_bytes, sources)
         elif plan.layout == "jsonl":
-            item = _jsonl_item(lake, plan, day, fields)
+            item = _jsonl_item(lake, plan, day, fields, stream)
             if item is not None:
                 yield item
         else:
@@ -386,14 +390,81 @@ def _meta_url(meta: Mapping[str, Any]) -> str | None:
 # --- JSON Lines -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Records:
-    entries: list[RawEntry] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    rejected: int = 0
+class JsonlRecords:
+    """A JSON Lines input's records, read a batch of lines at a time: `lines()` yields the non-blank lines
+    with their numbers, `read(lines)` turns some of them into entries, tallying each line's problem and
+    rejection as it is met (`problems`, `rejected`) and the entries read so far (`entries`). The backfill
+    reads a file so, a few dozen records at a time, each record's text still in the CPU cache when it is
+    normalized and tagged, and never holds the whole file's entries at once. `day`: keep only records
+    dated on it (an undated export placed by record, see Planned.by_record)."""
+
+    def __init__(
+        self, data: bytes, fields: dict[str, str], origin: str, source: str, day: date | None = None
+    ) -> None:
+        checked = lines_checked(data)
+        self.data, self.fields, self.origin, self.source, self.day = data, fields, origin, source, day
+        self._mapped = mapped_decoder(fields, checked=checked)
+        self._plain = plain_entry_reader(fields, origin=origin, source=source, checked=checked)
+        self.problems: list[str] = []
+        self.rejected = 0
+        self.entries = 0
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        for lineno, line in enumerate(io.BytesIO(self.data), start=1):
+            if line and not line.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip() strips)
+                yield lineno, line
+
+    def read(self, lines: Iterable[tuple[int, bytes]]) -> list[RawEntry]:
+        entries: list[RawEntry] = []
+        for lineno, line in lines:
+            entry = self._plain(line)
+            if entry is None:  # the general reading
+                entry = self._general(line, lineno)
+                if entry is None:
+                    continue
+            if self.day is not None:
+                when = parse_date(entry.published) or parse_date(entry.updated)
+                if when is None:
+                    self._reject(lineno, "no usable date to place the record on a day")
+                    continue
+                if when.date() != self.day:
+                    continue
+            entries.append(entry)
+        self.entries += len(entries)
+        return entries
+
+    def _general(self, line: bytes, lineno: int) -> RawEntry | None:
+        """The entry of one line, read as json.loads reads it, its cuts and rejection tallied."""
+        values = self._mapped(line)
+        if values is None:  # json.loads' values and errors
+            try:
+                record = json_value(line)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
+                self._reject(lineno, why)
+                return None
+            if not isinstance(record, dict):
+                self._reject(lineno, "not a JSON object")
+                return None
+            values = mapped_values(record, self.fields)
+        try:
+            entry, cuts = cap_entry(mapped_entry(values, origin=self.origin, source=self.source))
+        except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
+            self._reject(lineno, f"unusable value ({type(exc).__name__})")
+            return None
+        self.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
+        return entry
+
+    def _reject(self, lineno: int, why: str) -> None:
+        self.rejected += 1
+        self.problems.append(f"line {lineno}: {why}")
 
 
-def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) -> ArchiveItem | None:
+def _jsonl_item(
+    lake: Lake, plan: Planned, day: date, fields: dict[str, str], stream: bool = False
+) -> ArchiveItem | None:
+    """`stream`: a file dated by its key comes with its `records` unread (JsonlRecords); else (and for a
+    file placed by record, which is an input of the day only if it has records for it) with its entries."""
     key, by_record = plan.key, plan.by_record
     origin = _origin(lake, key)
     base = ArchiveItem(origin, key, "jsonl", _day_start(day))
@@ -402,67 +473,19 @@ def _jsonl_item(lake: Lake, plan: Planned, day: date, fields: dict[str, str]) ->
     except BadInputError as exc:
         return _with(base, error=exc)
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
-    out = _Records()
-    checked = lines_checked(data)
-    mapped = mapped_decoder(fields, checked=checked)
-    read_plain = plain_entry_reader(fields, origin=origin, source=default_source, checked=checked)
-    for lineno, line in enumerate(io.BytesIO(data), start=1):
-        if not line or line.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip() strips)
-            continue
-        entry = read_plain(line)
-        if entry is None:  # the general reading
-            entry = _general_entry(line, lineno, mapped, fields, origin, default_source, out)
-            if entry is None:
-                continue
-        if by_record:
-            when = parse_date(entry.published) or parse_date(entry.updated)
-            if when is None:
-                out.rejected += 1
-                out.problems.append(f"line {lineno}: no usable date to place the record on a day")
-                continue
-            if when.date() != day:
-                continue
-        out.entries.append(entry)
-    if not out.entries and not out.rejected:
+    records = JsonlRecords(data, fields, origin, default_source, day if by_record else None)
+    if stream and not by_record:
+        return _with(base, records=records)
+    entries = records.read(records.lines())
+    if not entries and not records.rejected:
         if by_record:
             return None  # an undated export with nothing for this day is not one of the day's inputs
-        return _with(base, error=BadInputError("no_entries", f"{key}: no records", key=key))
-    return _with(base, entries=tuple(out.entries), problems=tuple(out.problems), rejected=out.rejected)
+        return _with(base, error=no_entries(key))
+    return _with(base, entries=tuple(entries), problems=tuple(records.problems), rejected=records.rejected)
 
 
-def _general_entry(
-    line: bytes,
-    lineno: int,
-    mapped: Callable[[bytes], dict[str, Any] | None],
-    fields: Mapping[str, str],
-    origin: str,
-    source: str,
-    out: _Records,
-) -> RawEntry | None:
-    """The entry of one line, read as json.loads reads it, its cuts and rejection noted in `out`."""
-    values = mapped(line)
-    if values is None:  # json.loads' values and errors
-        try:
-            record = json_value(line)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            out.rejected += 1
-            why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
-            out.problems.append(f"line {lineno}: {why}")
-            return None
-        if not isinstance(record, dict):
-            out.rejected += 1
-            out.problems.append(f"line {lineno}: not a JSON object")
-            return None
-        values = mapped_values(record, fields)
-    try:
-        entry, cuts = cap_entry(mapped_entry(values, origin=origin, source=source))
-    except (ValueError, RecursionError) as exc:  # a value too deep or too long to turn into text
-        out.rejected += 1
-        out.problems.append(f"line {lineno}: unusable value ({type(exc).__name__})")
-        return None
-    if cuts:
-        out.problems.extend(f"line {lineno}: {cut}" for cut in cuts)
-    return entry
+def no_entries(key: str) -> BadInputError:
+    return BadInputError("no_entries", f"{key}: no records", key=key)
 
 
 def lines_checked(data: bytes) -> bool:
