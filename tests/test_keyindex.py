@@ -308,3 +308,17 @@ def test_shards_of_is_shard_of_for_every_id(tmp_path: Path) -> None:
     if keyindex._shard_numbers() is not None:
         assert keyindex._compiled_shards(ids) == bytes(expected)
         assert keyindex._compiled_shards(["\ud800"]) is None
+
+
+def test_shards_of_answers_a_repeated_question_from_its_last_answer_and_a_new_one_anew(
+    tmp_path: Path,
+) -> None:
+    index = keyindex.open_index(LocalLake(tmp_path))
+    ids = [f"id-{i}" for i in range(300)]
+    first = index.shards_of(ids)
+    assert first == [keyindex.shard_of(sid) for sid in ids]
+    first.append(-1)  # the caller's copy: the kept answer is not changed through it
+    assert index.shards_of(list(ids)) == [keyindex.shard_of(sid) for sid in ids]
+    other = [*ids[:-1], "another id"]
+    assert index.shards_of(other) == [keyindex.shard_of(sid) for sid in other]
+    assert index.shards_of(iter(ids[:5])) == [keyindex.shard_of(sid) for sid in ids[:5]]

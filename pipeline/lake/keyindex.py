@@ -112,8 +112,8 @@ def owner_of(job: str, label: str) -> str:
 @dataclass
 class KeyIndex:
     """An opened index (pending landings resolved). Shards are read on demand and cached. A landing asks for
-    its ids' shards three times (lookup, begin, assign): the compiled hash answers each anew; hashlib's
-    fallback caches each id's shard in `numbers`."""
+    its ids' shards three times (lookup, begin, assign), usually for the same list of ids: the last answer
+    is kept for the next question (`last`); hashlib's fallback caches each id's shard in `numbers`."""
 
     lake: Lake
     head: dict[str, Any]
@@ -122,6 +122,7 @@ class KeyIndex:
     defer: bool = False  # assign() leaves changed shards to flush() (an IndexSession's index)
     dirty: set[int] = field(default_factory=set)  # shards changed in memory, not written yet
     landing: str | None = None  # the owner between begin() and commit()
+    last: tuple[list[str], list[int]] = field(default_factory=lambda: ([], []))  # shards_of: last ids, answer
 
     @property
     def pending(self) -> list[dict[str, Any]]:
@@ -131,13 +132,18 @@ class KeyIndex:
         """shard_of() of each id, in order: by the compiled module where it is built (about 0.2 us an id),
         else hashlib's, each id hashed once per opened index."""
         ids = list(story_ids)
+        if ids == self.last[0]:  # (the same string objects: an identity test each)
+            return list(self.last[1])
         compiled = _compiled_shards(ids)
         if compiled is not None:
-            return list(compiled)
-        known = self.numbers
-        new = [sid for sid in ids if sid not in known]
-        known.update(zip(new, map(shard_of, new), strict=True))
-        return [known[sid] for sid in ids]
+            numbers = list(compiled)
+        else:
+            known = self.numbers
+            new = [sid for sid in ids if sid not in known]
+            known.update(zip(new, map(shard_of, new), strict=True))
+            numbers = [known[sid] for sid in ids]
+        self.last = (ids, numbers)
+        return list(numbers)
 
     # --- reading ---
 
@@ -175,7 +181,7 @@ class KeyIndex:
     def lookup(self, story_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """story_id -> {content_hash: owner} for the ids that any manifest names."""
         found: dict[str, dict[str, str]] = {}
-        wanted = list(set(story_ids))  # (in any order: the filter below is a set membership)
+        wanted = list(dict.fromkeys(story_ids))  # in order: usually the list begin() asks about next
         numbers = sorted(set(self.shards_of(wanted)))
         self.preload(numbers)
         tables = [table for table in map(self.shard, numbers) if table.num_rows]
