@@ -342,7 +342,7 @@ def _record_stories(
     rejected = count = 0
     fetched_at, lines = item.fetched_at, records.lines()
     while batch := list(itertools.islice(lines, STORY_BATCH)):
-        mark = (len(records.problems), records.rejected, records.entries)
+        mark = (len(records.problems), records.rejected, records.entries_read)
         stories: list[Story] = []
         found: list[str] = []
         dropped = 0
@@ -352,11 +352,11 @@ def _record_stories(
                     entries = records.read(batch[i : i + RECORD_SLICE])
                     done = stories_from_entries(entries, item.origin, fetched_at=fetched_at, tagger=tagger)
                     stories += done.stories
-                    found += [_offset(p, records.entries - len(entries)) for p in done.problems]
+                    found += [_offset(p, records.entries_read - len(entries)) for p in done.problems]
                     dropped += done.rejected_entries
         except BadInputError as exc:  # too_slow: what the batch's lines gave is dropped with them
             del records.problems[mark[0] :]
-            records.rejected, records.entries = mark[1], mark[2]
+            records.rejected, records.entries_read = mark[1], mark[2]
             rejected += len(batch)
             problems.append(f"lines {batch[0][0]}-{batch[-1][0]}: {exc.kind}: {exc.message}")
             continue
@@ -364,7 +364,7 @@ def _record_stories(
         count += len(stories)
         problems += found
         rejected += dropped
-    if not (records.entries or records.rejected or rejected):
+    if not (records.entries_read or records.rejected or rejected):
         raise no_entries(item.key)
     outcome["problems"] += [*records.problems, *problems]
     outcome["rejected"] += records.rejected + rejected

@@ -393,7 +393,7 @@ def _meta_url(meta: Mapping[str, Any]) -> str | None:
 class JsonlRecords:
     """A JSON Lines input's records, read a batch of lines at a time: `lines()` yields the non-blank lines
     with their numbers, `read(lines)` turns some of them into entries, tallying each line's problem and
-    rejection as it is met (`problems`, `rejected`) and the entries read so far (`entries`). The backfill
+    rejection as it is met (`problems`, `rejected`) and the entries read so far (`entries_read`). The backfill
     reads a file so, a few dozen records at a time, each record's text still in the CPU cache when it is
     normalized and tagged, and never holds the whole file's entries at once. `day`: keep only records
     dated on it (an undated export placed by record, see Planned.by_record)."""
@@ -407,7 +407,7 @@ class JsonlRecords:
         self._plain = plain_entry_reader(fields, origin=origin, source=source, checked=checked)
         self.problems: list[str] = []
         self.rejected = 0
-        self.entries = 0
+        self.entries_read = 0
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
         for lineno, line in enumerate(io.BytesIO(self.data), start=1):
@@ -430,7 +430,7 @@ class JsonlRecords:
                 if when.date() != self.day:
                     continue
             entries.append(entry)
-        self.entries += len(entries)
+        self.entries_read += len(entries)
         return entries
 
     def _general(self, line: bytes, lineno: int) -> RawEntry | None:
