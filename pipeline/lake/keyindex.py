@@ -145,6 +145,11 @@ class KeyIndex:
         self.last = (ids, numbers)
         return list(numbers)
 
+    def forget_ids(self) -> None:
+        """Drop what shards_of remembers of the ids it was asked about (a finished landing's)."""
+        self.numbers.clear()
+        self.last = ([], [])
+
     # --- reading ---
 
     def shard(self, number: int) -> pa.Table:
@@ -329,7 +334,7 @@ class IndexSession:
     def landed(self) -> None:
         self._landings += 1
         if self._index is not None:
-            self._index.numbers.clear()  # ids of the landing done: not asked again
+            self._index.forget_ids()  # ids of the landing done: not asked again
             if self._landings % MAX_DEFERRED == 0:
                 try:
                     self._index.flush()
