@@ -37,6 +37,10 @@ class ReadRecordingLake(LocalLake):
         self.gets.append(key)
         return super().get(key)
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        self.gets.append(key)
+        return super().get_range(key, start, length)
+
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         self.lists.append(prefix)
         return super().list(prefix)
@@ -68,21 +72,40 @@ def test_index_follows_landings_reruns_and_edits_and_equals_a_rebuild(tmp_path: 
     assert validate(lake).ok
 
 
-def shard_puts(lake: RecordingLake) -> list[str]:
-    return [key for op, key in lake.ops if op == "put" and key.startswith(f"{keyindex.INDEX_PREFIX}shards/")]
+def segment_puts(lake: RecordingLake) -> list[str]:
+    return [key for op, key in lake.ops if op == "put" and key.startswith(keyindex.SEGMENTS_PREFIX)]
 
 
-def test_a_landing_rewrites_only_the_shards_where_its_rows_change(tmp_path: Path) -> None:
+def named_segments(lake: LocalLake) -> dict[str, set[int]]:
+    """HEAD's segments (as keys) and the shards it names in each."""
+    named: dict[str, set[int]] = {}
+    for number, (name, _, _) in json.loads(lake.get(keyindex.HEAD_KEY))["segments"].items():
+        named.setdefault(keyindex.segment_key(name), set()).add(int(number, 16))
+    return named
+
+
+def segments_on(lake: LocalLake) -> set[str]:
+    return {info.key for info in lake.list(keyindex.SEGMENTS_PREFIX)}
+
+
+def shards(*numbers: int) -> set[int]:
+    return {keyindex.shard_of(f"id-{i:03d}") for i in numbers}
+
+
+def test_a_landing_stores_only_the_shards_where_its_rows_change_in_one_object(tmp_path: Path) -> None:
     lake = RecordingLake(tmp_path)
     land(lake, DAY1, [story(i) for i in range(1, 40)])
     land(lake, DAY2, [story(50)])
-    assert len(shard_puts(lake)) == len({keyindex.shard_of(f"id-{i:03d}") for i in [*range(1, 40), 50]})
+    first, second = segment_puts(lake)  # one object a landing, however many shards it changes
+    assert named_segments(lake) == {first: shards(*range(1, 40)) - shards(50), second: shards(50)}
     lake.ops.clear()
     land(lake, DAY1, [story(i) for i in range(1, 40)])  # a rerun of the same stories: no row changes
     land(lake, DAY1, [story(1)])  # a rerun that lacks 2-39 keeps them: no row changes either
-    assert not shard_puts(lake)
+    assert not segment_puts(lake)
     land(lake, DAY1, [story(1, version="v2")])  # an edit: only its shard changes
-    assert shard_puts(lake) == [keyindex.shard_key(keyindex.shard_of("id-001"))]
+    (third,) = segment_puts(lake)
+    assert named_segments(lake)[third] == shards(1)
+    assert segments_on(lake) == set(named_segments(lake))  # a segment no shard names is deleted
     assert indexed(lake) == landed_versions(lake) and validate(lake).ok
     maintained = keyindex.index_versions(lake)
     keyindex.rebuild_index(lake)
@@ -94,9 +117,11 @@ def test_an_interrupted_landing_is_rolled_back_by_the_next_one(tmp_path: Path) -
     crashing = RecordingLake(tmp_path, fail_story_put=1)
     with pytest.raises(RetriableError):
         land(crashing, DAY2, [story(9, day=25)])  # the index already named story 9 when the put failed
-    assert ("id-009", "v1-009") in indexed(crashing)  # pending, not committed
+    assert ("id-009", "v1-009") not in indexed(crashing)  # stored, but HEAD names only committed rows
+    assert len(segments_on(crashing)) == 2  # (its segment, which no HEAD names)
     m = land(LocalLake(tmp_path), DAY3, [story(9, day=25)])
     assert m.counts["new"] == 1  # the interrupted landing did not count
+    assert segments_on(crashing) == set(named_segments(crashing))  # its segment deleted when resolved
     assert keyindex.index_versions(crashing)[("id-009", "v1-009")] == "daily/2026-11-26"
     again = land(LocalLake(tmp_path), DAY2, [story(9, day=25)])
     assert again.counts["duplicate"] == 1 and again.rows == 0
@@ -146,7 +171,7 @@ def test_landing_cost_does_not_grow_with_the_lake(tmp_path: Path) -> None:
     land(recording, Interval.for_date("2026-10-21"), [story(5, day=24), story(200, day=24)])
     assert recording.lists == []
     assert [k for k in recording.gets if k.startswith(("stories/", "_manifests/"))] == []
-    assert len([k for k in recording.gets if k.startswith(keyindex.INDEX_PREFIX + "shards/")]) <= 2
+    assert len([k for k in recording.gets if k.startswith(keyindex.SEGMENTS_PREFIX)]) <= 2
 
 
 def test_validate_reports_a_damaged_index_and_repair_index_fixes_it(
@@ -154,13 +179,41 @@ def test_validate_reports_a_damaged_index_and_repair_index_fixes_it(
 ) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(n) for n in range(1, 30)])
-    victim = lake.list(keyindex.INDEX_PREFIX + "shards/")[0].key
+    (victim,) = segments_on(lake)
     lake.delete(victim)
     assert [v.kind for v in validate(lake).violations] == ["index_mismatch"]
     assert main(["validate", "--lake", str(tmp_path)]) == 1
     assert main(["validate", "--lake", str(tmp_path), "--repair-index"]) == 0
     assert "key index rebuilt" in capsys.readouterr().out
-    assert validate(lake).ok and lake.exists(victim)
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+    assert segments_on(lake) == set(named_segments(lake))
+
+
+def test_a_damaged_segment_is_rebuilt_by_the_next_landing(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(n) for n in range(1, 30)])
+    (segment,) = segments_on(lake)
+    lake.put(segment, lake.get(segment)[:100])  # cut short
+    m = land(lake, DAY2, [story(1), story(40)])
+    assert (m.counts["duplicate"], m.counts["new"]) == (1, 1)
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
+def test_neighbouring_shards_of_a_segment_are_read_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    land(LocalLake(tmp_path), DAY1, [story(n) for n in range(1, 200)])
+    (segment,) = segments_on(LocalLake(tmp_path))
+    numbers = sorted(shards(*range(1, 200)))
+    recording = ReadRecordingLake(tmp_path)
+    index = keyindex.open_index(recording)
+    recording.gets.clear()
+    index.preload(numbers[:3])
+    assert recording.gets == [segment]
+    monkeypatch.setattr(keyindex, "READ_GAP", 0)
+    index.preload([numbers[5], numbers[100], numbers[102]])
+    assert recording.gets == [segment] * 4
+    assert indexed(recording) == landed_versions(recording)
 
 
 def test_a_rerun_of_an_interval_whose_files_were_compacted_lands_nothing_twice(tmp_path: Path) -> None:
@@ -185,12 +238,11 @@ def test_a_session_writes_each_changed_shard_once_and_ends_equal_to_a_rebuild(tm
         land(lake, DAY1, [story(i) for i in range(1, 30)], session=session)
         land(lake, DAY2, [story(i, day=25) for i in range(20, 50)], session=session)
         land(lake, DAY3, [story(7, version="v2", day=26)], session=session)
-        assert not shard_puts(lake)  # deferred; HEAD names the landings meanwhile
+        assert not segment_puts(lake)  # deferred; HEAD names the landings meanwhile
         assert len(json.loads(lake.get(keyindex.HEAD_KEY))["pending"]) == 3
-    puts = shard_puts(lake)
-    assert sorted(puts) == sorted(
-        {keyindex.shard_key(keyindex.shard_of(f"id-{i:03d}")) for i in range(1, 50)}
-    )
+    (segment,) = segment_puts(lake)
+    assert named_segments(lake) == {segment: shards(*range(1, 50))}
+    assert segments_on(lake) == {segment}
     assert json.loads(lake.get(keyindex.HEAD_KEY))["pending"] == []
     assert indexed(lake) == landed_versions(lake) and validate(lake).ok
     maintained = keyindex.index_versions(lake)
@@ -223,6 +275,20 @@ def test_a_failed_landing_in_a_session_is_rolled_back_and_the_others_kept(tmp_pa
     assert indexed(lake) == landed_versions(lake) and validate(lake).ok
 
 
+def as_previous_format(lake: LocalLake, head: dict[str, object]) -> None:
+    """Store the lake's index as formats 1 and 2 did (one Arrow stream object per shard), with this HEAD."""
+    where = keyindex._where(json.loads(lake.get(keyindex.HEAD_KEY)))
+    for number, table in keyindex._read_shards(lake, where, range(keyindex.SHARDS)).items():
+        if table.num_rows:
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            lake.put(keyindex.legacy_shard_key(number), sink.getvalue().to_pybytes())
+    for key in segments_on(lake):
+        lake.delete(key)
+    lake.put(keyindex.HEAD_KEY, json.dumps(head).encode())
+
+
 def test_a_head_of_the_first_format_with_a_pending_landing_is_resolved(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1)])
@@ -231,9 +297,25 @@ def test_a_head_of_the_first_format_with_a_pending_landing_is_resolved(tmp_path:
         land(crashing, DAY2, [story(9, day=25)])
     head = json.loads(lake.get(keyindex.HEAD_KEY))
     (pending,) = head["pending"]
-    lake.put(keyindex.HEAD_KEY, json.dumps({"format": 1, "pending": pending}).encode())  # as before format 2
+    as_previous_format(lake, {"format": 1, "pending": pending})  # as before format 2
     m = land(lake, DAY3, [story(9, day=25)])
     assert m.counts["new"] == 1 and indexed(lake) == landed_versions(lake) and validate(lake).ok
+    assert not lake.list(keyindex.LEGACY_SHARDS_PREFIX) and segments_on(lake) == set(named_segments(lake))
+
+
+def test_an_index_of_one_object_per_shard_is_converted_when_opened(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(n) for n in range(1, 40)])
+    land(lake, DAY2, [story(n, day=25) for n in range(30, 60)])
+    before = keyindex.index_versions(lake)
+    as_previous_format(lake, {"format": 2, "pending": []})
+    assert len(lake.list(keyindex.LEGACY_SHARDS_PREFIX)) == len(shards(*range(1, 60)))
+    assert keyindex.index_versions(lake) == before and validate(lake).ok  # read as it is
+    m = land(lake, DAY3, [story(1), story(70, day=26)])
+    assert (m.counts["duplicate"], m.counts["new"]) == (1, 1)
+    assert json.loads(lake.get(keyindex.HEAD_KEY))["format"] == keyindex.FORMAT
+    assert not lake.list(keyindex.LEGACY_SHARDS_PREFIX) and segments_on(lake) == set(named_segments(lake))
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
 
 
 def test_a_failed_periodic_flush_loses_no_landing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,7 +323,7 @@ def test_a_failed_periodic_flush_loses_no_landing(tmp_path: Path, monkeypatch: p
         failures = 1
 
         def put(self, key: str, data: bytes, content_type: str | None = None) -> ObjectInfo:
-            if key.startswith(f"{keyindex.INDEX_PREFIX}shards/") and self.failures:
+            if key.startswith(keyindex.SEGMENTS_PREFIX) and self.failures:
                 self.failures -= 1
                 raise RetriableError(f"put {key}: object store unreachable", key=key)
             return super().put(key, data, content_type)

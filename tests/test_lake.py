@@ -51,6 +51,16 @@ def test_local_put_get_stat_list_delete(tmp_path: Path) -> None:
         lake.get("_manifests/daily/x.json")
 
 
+def test_local_get_range_reads_part_of_an_object(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    lake.put("_state/index/segments/a.arrow", b"0123456789")
+    assert lake.get_range("_state/index/segments/a.arrow", 2, 3) == b"234"
+    assert lake.get_range("_state/index/segments/a.arrow", 8, 5) == b"89"  # the object ends first
+    assert lake.get_range("_state/index/segments/a.arrow", 12, 5) == b""
+    with pytest.raises(NotFoundError):
+        lake.get_range("_state/index/segments/b.arrow", 0, 1)
+
+
 def test_local_put_new_writes_only_a_missing_key(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     assert lake.put_new("raw/aa/x.json", b"first", "application/json")

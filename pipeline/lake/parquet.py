@@ -254,9 +254,14 @@ def arrow_reader(data: bytes) -> pa.BufferReader:
     Python memory needs the GIL; when that happens while the interpreter shuts down, the thread is ended
     inside a C++ destructor and the process aborts ("terminate called without an active exception", exit
     134, after all work is done)."""
+    return pa.BufferReader(arrow_buffer(data))
+
+
+def arrow_buffer(data: bytes) -> pa.Buffer:
+    """A copy of `data` in Arrow's own memory (see arrow_reader)."""
     copy = pa.BufferOutputStream()
     copy.write(data)
-    return pa.BufferReader(copy.getvalue())
+    return copy.getvalue()
 
 
 def read_table(source: bytes | str | BinaryIO, columns: list[str] | None = None) -> pa.Table:

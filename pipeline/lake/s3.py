@@ -272,6 +272,22 @@ class S3Lake:
             raise map_s3_error(exc, "get", self.uri(key)) from exc
         return body
 
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            resp = self.client.get_object(
+                Bucket=self.bucket, Key=self._full(key), Range=f"bytes={start}-{start + length - 1}"
+            )
+            body: bytes = resp["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # starts past the end
+                return b""
+            raise map_s3_error(exc, "get", self.uri(key)) from exc
+        except BotoCoreError as exc:
+            raise map_s3_error(exc, "get", self.uri(key)) from exc
+        return body
+
     def stat(self, key: str) -> ObjectInfo | None:
         try:
             resp = self.client.head_object(Bucket=self.bucket, Key=self._full(key))

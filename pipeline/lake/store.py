@@ -86,6 +86,10 @@ class Lake(Protocol):
         ...
 
     def get(self, key: str) -> bytes: ...
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """`length` bytes of `key` from `start` (fewer where the object ends before)."""
+        ...
+
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> ObjectInfo | None: ...
     def leftovers(self) -> list[str]: ...
@@ -283,6 +287,16 @@ class LocalLake:
     def get(self, key: str) -> bytes:
         try:
             return self._inside(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
+        except OSError as exc:
+            raise FatalError(f"cannot read {self.uri(key)}: {exc.strerror or exc}", key=key) from None
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        try:
+            with open(self._inside(key), "rb") as fh:
+                fh.seek(start)
+                return fh.read(length)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
         except OSError as exc:

@@ -143,7 +143,15 @@ def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str
         return
     if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
         return
-    indexed = keyindex.index_versions(lake)
+    try:
+        indexed = keyindex.index_versions(lake)
+    except ValueError as exc:
+        report.add(
+            "index_mismatch",
+            [keyindex.INDEX_PREFIX],
+            f"the key index cannot be read ({exc}); run `wirefeed validate --repair-index`",
+        )
+        return
     missing, extra = named - set(indexed), set(indexed) - named
     if missing or extra:
         sample = sorted(f"{sid}/{h}" for sid, h in [*missing, *extra])[:5]

@@ -13,7 +13,7 @@ import pytest
 from pipeline.config import Settings
 from pipeline.errors import FatalError, RetriableError
 from pipeline.lake.s3 import S3Lake
-from pipeline.lake.store import open_lake
+from pipeline.lake.store import NotFoundError, open_lake
 from tests.integration.conftest import PrivateMinio, free_port
 
 pytestmark = pytest.mark.integration
@@ -34,6 +34,17 @@ def test_roundtrip_with_checksums_and_paginated_listing(s3_lake_uri: str, s3_set
     lake.delete(infos[0].key)
     assert not lake.exists(infos[0].key)
     assert lake.stat(infos[0].key) is None
+
+
+def test_get_range_reads_part_of_an_object(s3_lake_uri: str, s3_settings: Settings) -> None:
+    lake = open_lake(s3_lake_uri, s3_settings)
+    lake.put("_state/index/segments/a.arrow", b"0123456789")
+    assert lake.get_range("_state/index/segments/a.arrow", 2, 3) == b"234"
+    assert lake.get_range("_state/index/segments/a.arrow", 8, 5) == b"89"  # the object ends first
+    assert lake.get_range("_state/index/segments/a.arrow", 12, 5) == b""  # (S3 answers 416)
+    assert lake.get_range("_state/index/segments/a.arrow", 0, 0) == b""
+    with pytest.raises(NotFoundError):
+        lake.get_range("_state/index/segments/b.arrow", 0, 1)
 
 
 def test_multipart_roundtrip(s3_lake_uri: str, s3_settings: Settings) -> None:
