@@ -199,6 +199,20 @@ def test_a_damaged_segment_is_rebuilt_by_the_next_landing(tmp_path: Path) -> Non
     assert indexed(lake) == landed_versions(lake) and validate(lake).ok
 
 
+@pytest.mark.parametrize(
+    "segments",
+    [{"00": ["x", -5, 10]}, {"100": ["x", 0, 10]}, {"00": ["x", 0]}, {"00": ["", 0, 10]}, ["x"]],
+)
+def test_a_head_naming_impossible_ranges_is_rebuilt_when_opened(tmp_path: Path, segments: object) -> None:
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(n) for n in range(1, 10)])
+    head = json.loads(lake.get(keyindex.HEAD_KEY))
+    lake.put(keyindex.HEAD_KEY, json.dumps({**head, "segments": segments}).encode())
+    m = land(lake, DAY2, [story(1), story(40)])
+    assert (m.counts["duplicate"], m.counts["new"]) == (1, 1)
+    assert indexed(lake) == landed_versions(lake) and validate(lake).ok
+
+
 def test_neighbouring_shards_of_a_segment_are_read_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

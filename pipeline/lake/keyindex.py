@@ -430,14 +430,18 @@ def open_index(lake: Lake) -> KeyIndex:
 
 
 def _where(head: Mapping[str, Any]) -> dict[int, Location]:
-    """HEAD's `segments`: shard -> (segment name, offset, length)."""
+    """HEAD's `segments`: shard -> (segment name, offset, length); ValueError when it is not that."""
     try:
-        return {
+        where = {
             int(number, 16): (str(name), int(offset), int(length))
             for number, (name, offset, length) in dict(head.get("segments") or {}).items()
         }
     except (TypeError, ValueError) as exc:
         raise ValueError(f"HEAD's segments are not shard -> [segment, offset, length]: {exc}") from exc
+    for number, (name, offset, length) in where.items():
+        if not (0 <= number < SHARDS and offset >= 0 and length > 0 and name):
+            raise ValueError(f"HEAD's segments: shard {number} at {name!r} [{offset}, +{length}]")
+    return where
 
 
 def _named_segments(head: Mapping[str, Any]) -> set[str]:
@@ -448,9 +452,10 @@ def _convert(lake: Lake, head: dict[str, Any]) -> KeyIndex:
     """An index of the previous format (one object per shard) as one segment, its pending landings kept for
     _resolve; the old shard objects are deleted once HEAD names the segment."""
     legacy = [info.key for info in lake.list(LEGACY_SHARDS_PREFIX)]
-    index = KeyIndex(lake, {**head, "segments": {}})
-    tables = io_map(lambda n: _read_legacy_shard(lake, n), range(SHARDS), parallel=lake.parallel_io)
-    index.shards = dict(enumerate(tables))
+    numbers = sorted({n for n in range(SHARDS)} & {_legacy_number(key) for key in legacy})
+    index = KeyIndex(lake, {**head, "segments": {}}, {n: _SCHEMA.empty_table() for n in range(SHARDS)})
+    tables = io_map(lambda n: _read_legacy_shard(lake, n), numbers, parallel=lake.parallel_io)
+    index.shards.update(zip(numbers, tables, strict=True))
     index.store(n for n, table in index.shards.items() if table.num_rows)
     index.write_head()
     for key in legacy:
@@ -546,6 +551,12 @@ def index_versions(lake: Lake) -> dict[Version, str]:
         ids, hashes, owners = (table.column(n).to_pylist() for n in _SCHEMA.names)
         rows.update({(str(i), str(h)): str(o) for i, h, o in zip(ids, hashes, owners, strict=True)})
     return rows
+
+
+def _legacy_number(key: str) -> int:
+    """The shard a format-2 object holds (-1 for a key that is no shard's)."""
+    name = key.removeprefix(LEGACY_SHARDS_PREFIX).removesuffix(".arrow")
+    return int(name, 16) if len(name) == 2 and all(c in "0123456789abcdef" for c in name) else -1
 
 
 def _delete_unnamed_segments(lake: Lake, head: Mapping[str, Any]) -> None:
