@@ -189,6 +189,23 @@ def test_validate_reports_a_damaged_index_and_repair_index_fixes_it(
     assert segments_on(lake) == set(named_segments(lake))
 
 
+def test_validate_gives_no_verdict_on_an_index_a_landing_replaced_while_it_was_read(tmp_path: Path) -> None:
+    land(LocalLake(tmp_path), DAY1, [story(n) for n in range(1, 30)])
+
+    class LandingMeanwhile(LocalLake):
+        landed = False
+
+        def get_range(self, key: str, start: int, length: int) -> bytes:
+            if not self.landed:  # every shard changes: the segment about to be read is deleted
+                self.landed = True
+                land(LocalLake(tmp_path), DAY1, [story(n, version="v2") for n in range(1, 30)])
+            return super().get_range(key, start, length)
+
+    lake = LandingMeanwhile(tmp_path)
+    assert validate(lake).ok and lake.landed
+    assert validate(lake).ok and indexed(lake) == landed_versions(lake)
+
+
 def test_a_damaged_segment_is_rebuilt_by_the_next_landing(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(n) for n in range(1, 30)])

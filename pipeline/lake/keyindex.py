@@ -534,12 +534,14 @@ def rebuild_index(lake: Lake) -> KeyIndex:
     return index
 
 
-def index_versions(lake: Lake) -> dict[Version, str]:
-    """Every row of the index (for validate; ValueError when it cannot be read)."""
-    try:
-        head = json.loads(lake.get(HEAD_KEY))
-    except NotFoundError:
-        return {}
+def index_versions(lake: Lake, head: Mapping[str, Any] | None = None) -> dict[Version, str]:
+    """Every row of the index, as `head` (else the lake's HEAD) names it (for validate; ValueError when it
+    cannot be read)."""
+    if head is None:
+        try:
+            head = json.loads(lake.get(HEAD_KEY))
+        except NotFoundError:
+            return {}
     if not isinstance(head, dict):
         raise ValueError("key index HEAD is not an object")
     if head.get("format") in LEGACY_FORMATS:

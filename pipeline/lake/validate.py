@@ -144,8 +144,10 @@ def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str
     if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
         return
     try:
-        indexed = keyindex.index_versions(lake)
+        indexed = keyindex.index_versions(lake, head)
     except ValueError as exc:
+        if _head_now(lake) != head:  # a landing replaced the index while it was read: no verdict, as pending
+            return
         report.add(
             "index_mismatch",
             [keyindex.INDEX_PREFIX],
@@ -161,6 +163,13 @@ def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str
             f"{len(missing)} landed versions missing from the key index, {len(extra)} it names that no "
             f"manifest does (e.g. {', '.join(sample)}); run `wirefeed validate --repair-index`",
         )
+
+
+def _head_now(lake: Lake) -> object:
+    try:
+        return json.loads(lake.get(keyindex.HEAD_KEY))
+    except (NotFoundError, ValueError):
+        return None
 
 
 def _check_compaction(lake: Lake, key: str, manifest: Manifest, report: ValidationReport) -> None:
