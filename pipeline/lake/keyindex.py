@@ -452,7 +452,7 @@ def _convert(lake: Lake, head: dict[str, Any]) -> KeyIndex:
     """An index of the previous format (one object per shard) as one segment, its pending landings kept for
     _resolve; the old shard objects are deleted once HEAD names the segment."""
     legacy = [info.key for info in lake.list(LEGACY_SHARDS_PREFIX)]
-    numbers = sorted({n for n in range(SHARDS)} & {_legacy_number(key) for key in legacy})
+    numbers = sorted(n for n in map(_legacy_number, legacy) if 0 <= n < SHARDS)
     index = KeyIndex(lake, {**head, "segments": {}}, {n: _SCHEMA.empty_table() for n in range(SHARDS)})
     tables = io_map(lambda n: _read_legacy_shard(lake, n), numbers, parallel=lake.parallel_io)
     index.shards.update(zip(numbers, tables, strict=True))

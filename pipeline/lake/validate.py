@@ -137,16 +137,13 @@ def validate(
 def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str]]) -> None:
     """The key index names exactly the versions the manifests name (judged on an otherwise sound lake,
     when the index exists and no landing is pending; a missing index is rebuilt by the next landing)."""
-    try:
-        head = json.loads(lake.get(keyindex.HEAD_KEY))
-    except (NotFoundError, ValueError):
-        return
+    head = _read_head(lake)
     if not isinstance(head, dict) or head.get("pending") or head.get("rebuilding"):
         return
     try:
         indexed = keyindex.index_versions(lake, head)
     except ValueError as exc:
-        if _head_now(lake) != head:  # a landing replaced the index while it was read: no verdict, as pending
+        if _read_head(lake) != head:  # a landing replaced the index while it was read: no verdict, as pending
             return
         report.add(
             "index_mismatch",
@@ -165,7 +162,8 @@ def _check_index(lake: Lake, report: ValidationReport, named: set[tuple[str, str
         )
 
 
-def _head_now(lake: Lake) -> object:
+def _read_head(lake: Lake) -> object:
+    """The key index's HEAD as JSON; None when missing or unreadable."""
     try:
         return json.loads(lake.get(keyindex.HEAD_KEY))
     except (NotFoundError, ValueError):
