@@ -37,7 +37,7 @@ FEED = rss(
 class MarkTagger:
     """Stands in for the taxonomy tagger: marks every story so the test can see tagging ran."""
 
-    def tag_story(self, story: Story) -> Story:
+    def tag_story(self, story: Story, packed: bool = False) -> Story:
         return {**story, "topics": ["marked"], "taxonomy_version": "test"}
 
 

@@ -472,3 +472,50 @@ def test_compiled_columns_read_in_key_order_only_when_the_keys_are_the_names_in_
     hits = [[ordered, backwards], [], [rebuilt]]
     built = parquet._column(tuple(hits), parquet._HITS)
     assert built.equals(pa.array(hits, type=parquet._HITS))
+
+
+def _packed(hits: list[dict[str, object]]) -> tuple[object, ...]:
+    return tuple(hit[name] for hit in hits for name in ("topic", "term", "count", "in_title"))
+
+
+_HIT_LISTS: list[list[dict[str, object]]] = [
+    [_hit(), _hit("u", "\u00e9t\u00e9 \U0001f600", 7, True)],
+    [],
+    [_hit(count=2**31 - 1, in_title=True), _hit(count=-(2**31))],
+    [_hit("tariffs", "sense:class:trade", 3, True)] * 20,
+]
+
+
+@pytest.mark.parametrize("accel", [True, False], ids=["compiled", "python"])
+def test_packed_topic_hits_build_the_table_their_dicts_build(
+    accel: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A story's topic_hits packed (one flat tuple, as the compiled tagger gives it for a story bound for a
+    table) gives the column its hit dicts give, alone or among unpacked ones; values the compiled builder
+    does not take are unpacked and go to pa.array, whose array or error they get."""
+    from pipeline.lake import parquet
+
+    if accel and parquet._column_accel() is None:
+        pytest.skip("pipeline.parsing._accel is not built")
+    if not accel:
+        monkeypatch.setattr(parquet, "_column_accel", lambda: None)
+    dicts = [make_story(story_id=f"u:{i}", topic_hits=hits) for i, hits in enumerate(_HIT_LISTS)]
+    packed = [{**s, "topic_hits": _packed(s["topic_hits"])} for s in dicts]  # type: ignore[arg-type]
+    mixed = [p if i % 2 else d for i, (d, p) in enumerate(zip(dicts, packed, strict=True))]
+    expected = to_table(dicts)
+    assert to_table(packed).equals(expected) and to_table(mixed).equals(expected)
+    for d, p in zip(dicts, packed, strict=True):
+        assert parquet.unpack_hits(p["topic_hits"]) == d["topic_hits"]
+    for bad, error in [
+        (_packed([_hit(count=2**31)]), (pa.ArrowInvalid, OverflowError)),
+        (_packed([_hit(term=None)]), None),  # a null term: pa.array takes it
+        (("t", "x", 1), ValueError),  # not whole hits
+    ]:
+        values = (_packed(_HIT_LISTS[0]), bad)
+        if error is None:
+            assert parquet._column(values, _HITS_TYPE).equals(
+                pa.array([_HIT_LISTS[0], parquet.unpack_hits(bad)], type=_HITS_TYPE)
+            )
+        else:
+            with pytest.raises(error):
+                parquet._column(values, _HITS_TYPE)

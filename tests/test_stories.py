@@ -11,7 +11,7 @@ class RecordingTagger:
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def tag_story(self, story: Story) -> Story:
+    def tag_story(self, story: Story, packed: bool = False) -> Story:
         self.seen.append(story["story_id"])
         return {**story, "topics": ["seen"], "taxonomy_version": "test-1"}
 
@@ -179,3 +179,19 @@ def test_words_about_scripts_stay_in_every_field(fetched_at):
     (story,) = stories_from_bytes(data, "r.xml", fetched_at=fetched_at).stories
     assert story["title"] == "Best Practices in JavaScript: Types"
     assert story["body"] == "VBScript: and JavaScript: tips"
+
+
+def test_stories_for_a_table_make_the_table_of_plain_stories(fixtures_dir, fetched_at):
+    """for_table: the tagger may pack topic_hits (one tuple, not a dict a hit); the table is the same."""
+    from pipeline.lake.parquet import to_table, unpack_hits
+    from pipeline.tagging.rules import default_tagger
+
+    tagger = default_tagger()
+    data = (fixtures_dir / "wire_story.txt").read_bytes()
+    plain = stories_from_bytes(data, "w", fetched_at=fetched_at, tagger=tagger)
+    packed = stories_from_bytes(data, "w", fetched_at=fetched_at, tagger=tagger, for_table=True)
+    assert to_table(packed.stories).equals(to_table(plain.stories))
+    assert sum(len(s["topic_hits"]) for s in plain.stories) > 0
+    for a, b in zip(plain.stories, packed.stories, strict=True):
+        assert unpack_hits(b["topic_hits"]) == a["topic_hits"]
+        assert {**b, "topic_hits": a["topic_hits"]} == a

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.lake.parquet import unpack_hits
 from pipeline.tagging.rules import Tagger, Taxonomy
 from pipeline.tagging.sense import SenseModel, TopicModel
 from pipeline.tagging.text import prepare_raw
@@ -50,9 +51,20 @@ def taggers(with_model: bool = True) -> tuple[Tagger, Tagger]:
 
 
 def assert_same(items: list[tuple[str, str]], *, with_model: bool = True) -> None:
+    """The compiled tagger's answer is the Python path's, and so are its packed hits (tag(..., True): the
+    same hits one flat tuple, parquet.unpack_hits reads them back)."""
     fast, slow = taggers(with_model)
+    assert fast._core is not None
     differ = [(t, b) for t, b in items if fast.tag(t, b) != slow.tag(t, b)]
     assert not differ, differ[:3]
+    packed = [(t, b) for t, b in items if _unpacked(fast._core.tag(t, b, True)) != slow.tag(t, b)]
+    assert not packed, packed[:3]
+
+
+def _unpacked(tagged: tuple[list[str], Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    topics, hits = tagged
+    assert type(hits) is tuple and len(hits) % 4 == 0
+    return topics, unpack_hits(hits)
 
 
 def labeled(pattern: str) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ SAMPLE_FEEDS = {
 class MarkTagger:
     """Stands in for the taxonomy tagger (its own tests cover it)."""
 
-    def tag_story(self, story: Story) -> Story:
+    def tag_story(self, story: Story, packed: bool = False) -> Story:
         return {**story, "topics": ["marked"], "taxonomy_version": "test"}
 
 

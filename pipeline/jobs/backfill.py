@@ -292,6 +292,7 @@ def _item_stories(
                     feed_url=item.feed_url,
                     content_type=item.content_type,
                     tagger=tagger,
+                    for_table=True,
                 )
             builder.add(batch.stories)
             count += len(batch.stories)
@@ -304,7 +305,7 @@ def _item_stories(
             try:
                 with parse_budget(budget, item.origin):
                     batch = stories_from_entries(
-                        entries, item.origin, fetched_at=item.fetched_at, tagger=tagger
+                        entries, item.origin, fetched_at=item.fetched_at, tagger=tagger, for_table=True
                     )
             except BadInputError as exc:  # too_slow: these records are rejected, the file's others go on
                 outcome["rejected"] += len(entries)
@@ -350,7 +351,9 @@ def _record_stories(
             with parse_budget(budget, item.origin):
                 for i in range(0, len(batch), RECORD_SLICE):
                     entries = records.read(batch[i : i + RECORD_SLICE])
-                    done = stories_from_entries(entries, item.origin, fetched_at=fetched_at, tagger=tagger)
+                    done = stories_from_entries(
+                        entries, item.origin, fetched_at=fetched_at, tagger=tagger, for_table=True
+                    )
                     stories += done.stories
                     found += [_offset(p, records.entries_read - len(entries)) for p in done.problems]
                     dropped += done.rejected_entries

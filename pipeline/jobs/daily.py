@@ -279,6 +279,7 @@ def _stage(
             feed_url=redact_url(spec.url) if not spec.local else None,
             content_type=got.content_type,
             tagger=tagger,
+            for_table=True,
         )
     for story in batch.stories:
         if story.get("language") is None and spec.language:

@@ -2834,7 +2834,8 @@ PyInit__accel(void)
  * topic_hits(values): the buffers of pa.array(values, list<struct<topic: string, term: string, count: int32,
  *   in_title: bool>>) for a sequence of exact lists of dicts holding exactly those four keys, topic and term
  *   exact str, count an exact int within int32, in_title a bool: (list offsets, topic offsets, topic data, term
- *   offsets, term data, counts (int32), in_title bitmap, number of hits).
+ *   offsets, term data, counts (int32), in_title bitmap, number of hits). A value may also be packed hits (the
+ *   tagger's tag(..., packed=True)): an exact tuple of the hits' four values one hit after the other.
  * Each returns None for anything else (another type, a lone surrogate, more than 2 GiB of text), and the
  * caller then converts with pa.array, which gives the same array or raises its own error. */
 
@@ -3111,6 +3112,25 @@ done:
 
 static PyObject *hit_keys[4]; /* "topic", "term", "count", "in_title" (interned) */
 
+/* A hit dict's four values in hit_keys' order, or -1 (error cleared) where it is not a dict of those keys */
+static int
+hit_values(PyObject *hit, PyObject **v)
+{
+    if (!PyDict_CheckExact(hit) || PyDict_GET_SIZE(hit) != 4) {
+        return -1;
+    }
+    if (values_in_order(hit, hit_keys, 4, v)) { /* the tagger's hits: copies of one template */
+        return 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        if ((v[i] = PyDict_GetItemWithError(hit, hit_keys[i])) == NULL) {
+            PyErr_Clear();
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 topic_hits(PyObject *self, PyObject *values)
 {
@@ -3126,10 +3146,15 @@ topic_hits(PyObject *self, PyObject *values)
     ColStr *strs = NULL;
     Py_ssize_t count = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyList_CheckExact(items[i])) {
+        if (PyList_CheckExact(items[i])) {
+            count += PyList_GET_SIZE(items[i]);
+        }
+        else if (PyTuple_CheckExact(items[i]) && PyTuple_GET_SIZE(items[i]) % 4 == 0) { /* packed */
+            count += PyTuple_GET_SIZE(items[i]) / 4;
+        }
+        else {
             goto other;
         }
-        count += PyList_GET_SIZE(items[i]);
     }
     if (count > INT32_MAX / 2) {
         goto other;
@@ -3152,29 +3177,20 @@ topic_hits(PyObject *self, PyObject *values)
     loff[0] = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *list = items[i];
-        Py_ssize_t m = PyList_GET_SIZE(list);
+        const int packed = PyTuple_CheckExact(list); /* (a tuple is never changed meanwhile) */
+        Py_ssize_t m = packed ? PyTuple_GET_SIZE(list) / 4 : PyList_GET_SIZE(list);
         if (k + m > count) {
             goto other;
         }
         for (Py_ssize_t j = 0; j < m; j++, k++) {
-            PyObject *hit = PyList_GET_ITEM(list, j);
-            if (!PyDict_CheckExact(hit) || PyDict_GET_SIZE(hit) != 4) {
+            PyObject *v[4];
+            if (packed) {
+                memcpy(v, &PyTuple_GET_ITEM(list, 4 * j), sizeof v);
+            }
+            else if (hit_values(PyList_GET_ITEM(list, j), v) < 0) {
                 goto other;
             }
-            PyObject *v[4], *topic, *term, *number, *flag;
-            if (values_in_order(hit, hit_keys, 4, v)) { /* the tagger's hits: copies of one template */
-                topic = v[0], term = v[1], number = v[2], flag = v[3];
-            }
-            else {
-                topic = PyDict_GetItemWithError(hit, hit_keys[0]);
-                term = topic ? PyDict_GetItemWithError(hit, hit_keys[1]) : NULL;
-                number = term ? PyDict_GetItemWithError(hit, hit_keys[2]) : NULL;
-                flag = number ? PyDict_GetItemWithError(hit, hit_keys[3]) : NULL;
-                if (flag == NULL) {
-                    PyErr_Clear();
-                    goto other;
-                }
-            }
+            PyObject *topic = v[0], *term = v[1], *number = v[2], *flag = v[3];
             if (col_utf8(topic, &strs[k]) < 0 || col_utf8(term, &strs[count + k]) < 0) {
                 goto other;
             }

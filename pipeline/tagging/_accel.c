@@ -1192,6 +1192,7 @@ typedef struct {
     VEC(Range) dismissal; /* (start, end) of every dismissal phrase, by end */
     VEC(Range) spots;
     VEC(VocabMatch) vocab; /* the " word " matches of vocabulary words (core->vocab_in_scan), by offset */
+    int packed;            /* hits packed (tag()'s `packed`): put_hit appends a hit's four values */
 } Story;
 
 /* by start, then the longest first */
@@ -1896,6 +1897,36 @@ new_hit(const TagCore *c, Py_ssize_t slot, PyObject *topic, PyObject *term, Py_s
 }
 
 static int
+append_new(PyObject *list, PyObject *item);
+
+/* Append one hit to `hits`: a new hit dict (new_hit), or, packed, its four values topic, term, count and
+   in_title (the term as slot's template holds it: a sensed word's "sense:<word>" is made once). `term` may be
+   NULL only where slot's template exists. 0, or -1 with an exception set. */
+static int
+put_hit(const TagCore *c, int packed, PyObject *hits, Py_ssize_t slot, PyObject *topic, PyObject *term,
+        Py_ssize_t count, int in_title)
+{
+    if (!packed) {
+        return append_new(hits, new_hit(c, slot, topic, term, count, in_title));
+    }
+    if (c->hit_templates[slot] == NULL && make_hit_template(c, slot, topic, term) < 0) {
+        return -1;
+    }
+    PyObject *held = PyDict_GetItemWithError(c->hit_templates[slot], c->k_term); /* borrowed */
+    if (held == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_SystemError, "hit template without a term");
+        }
+        return -1;
+    }
+    if (PyList_Append(hits, topic) < 0 || PyList_Append(hits, held) < 0 ||
+        append_new(hits, PyLong_FromSsize_t(count)) < 0 || PyList_Append(hits, in_title ? Py_True : Py_False) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
 append_new(PyObject *list, PyObject *item)
 {
     if (item == NULL) {
@@ -2142,8 +2173,8 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
     }
     for (Py_ssize_t k = 0; k < s->distinct.n; k++) {
         int32_t name = s->distinct.v[k];
-        if (append_new(hits, new_hit(c, HIT_NAME(c, r, name), topic, PyTuple_GET_ITEM(c->names, name),
-                                     sc->name_count[name], sc->name_title[name])) < 0) {
+        if (put_hit(c, st->packed, hits, HIT_NAME(c, r, name), topic, PyTuple_GET_ITEM(c->names, name),
+                    sc->name_count[name], sc->name_title[name]) < 0) {
             goto fail;
         }
     }
@@ -2203,9 +2234,9 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
             slot = HIT_CLASS(c, r, klass);
             term = Py_NewRef(PyTuple_GET_ITEM(c->class_terms, klass));
         }
-        PyObject *hit = new_hit(c, slot, topic, term, count > 1 ? count : 1, in_title);
+        int put = put_hit(c, st->packed, hits, slot, topic, term, count > 1 ? count : 1, in_title);
         Py_XDECREF(term);
-        if (append_new(hits, hit) < 0) {
+        if (put < 0) {
             goto fail;
         }
     }
@@ -2384,12 +2415,13 @@ static PyObject *
 TagCore_tag(TagCore *self, PyObject *args)
 {
     PyObject *title, *body;
-    if (!PyArg_ParseTuple(args, "UU:tag", &title, &body)) {
+    int packed = 0;
+    if (!PyArg_ParseTuple(args, "UU|p:tag", &title, &body, &packed)) {
         return NULL;
     }
     const TagCore *c = self;
     unsigned char *raw = NULL;
-    Story st = {.core = c};
+    Story st = {.core = c, .packed = packed};
     Sense s;
     memset(&s, 0, sizeof s);
     Spans *spans = NULL;
@@ -2581,19 +2613,25 @@ TagCore_tag(TagCore *self, PyObject *args)
             if (rows[k].rank != last && PyList_Append(topics, topic) < 0) {
                 goto fail;
             }
-            if (append_new(hits, new_hit(c, HIT_TERM(c, rows[k].tid), topic,
-                                         PyTuple_GET_ITEM(c->term_names, rows[k].tid),
-                                         (Py_ssize_t)-rows[k].neg, sc->titled[rows[k].tid] == st.now)) < 0) {
+            if (put_hit(c, st.packed, hits, HIT_TERM(c, rows[k].tid), topic,
+                        PyTuple_GET_ITEM(c->term_names, rows[k].tid), (Py_ssize_t)-rows[k].neg,
+                        sc->titled[rows[k].tid] == st.now) < 0) {
                 goto fail;
             }
         }
         last = rows[k].rank;
     }
+    if (packed) {
+        Py_SETREF(hits, PyList_AsTuple(hits));
+        if (hits == NULL) {
+            goto fail;
+        }
+    }
     out = PyTuple_Pack(2, topics, hits);
     goto done;
 empty:
     topics = PyList_New(0);
-    hits = PyList_New(0);
+    hits = packed ? PyTuple_New(0) : PyList_New(0);
     if (topics && hits) {
         out = PyTuple_Pack(2, topics, hits);
     }
@@ -2638,7 +2676,8 @@ done:
 
 static PyMethodDef TagCore_methods[] = {
     {"tag", (PyCFunction)TagCore_tag, METH_VARARGS,
-     "tag(title: str, body: str) -> (topics, hits): Tagger.tag()."},
+     "tag(title: str, body: str, packed: bool = False) -> (topics, hits): Tagger.tag(); packed: hits as one\n"
+     "flat tuple (topic, term, count, in_title, topic, ...) instead of a list of dicts."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,7 +1,7 @@
 """Types of the C accelerator pipeline/tagging/_accel.c (optional; see pipeline/tagging/rules.py)."""
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from pipeline.tagging._automaton import Automaton
 
@@ -17,7 +17,14 @@ class TagCore:
         vocabulary: Vocabulary | None,
         tables: Mapping[str, Any],
     ) -> None: ...
-    def tag(self, title: str, body: str, /) -> tuple[list[str], list[dict[str, Any]]]: ...
+    @overload
+    def tag(
+        self, title: str, body: str, packed: Literal[False] = False, /
+    ) -> tuple[list[str], list[dict[str, Any]]]: ...
+    @overload
+    def tag(
+        self, title: str, body: str, packed: bool, /
+    ) -> tuple[list[str], list[dict[str, Any]] | tuple[Any, ...]]: ...
     @property
     def vocab_in_scan(self) -> bool: ...
 

@@ -317,15 +317,21 @@ class Tagger:
             return {}
         return {self._topic_ids[r]: inp for r, inp in self._inputs(scan).items()}
 
-    def tag_story(self, story: Story) -> Story:
+    def tag_story(self, story: Story, packed: bool = False) -> Story:
         """Set topics, topic_hits and taxonomy_version on `story` (in place) and return it.
 
         Uses the title and the body, or the summary when the body is empty. taxonomy_version is the
         taxonomy's version, plus "+sense.<model version>" when a sense model decides some topics.
+        `packed`: for a story bound for parquet.to_table and nothing else, its topic_hits may be packed
+        (see parquet.PackedHits: one tuple instead of a dict a hit, which the compiled tagger gives).
         """
         body = story.get("body") or story.get("summary") or ""
         core = self._core  # tag() in C, called directly: one Python call less per story
-        topics, hits = (self if core is None else core).tag(story.get("title") or "", body)
+        hits: list[dict[str, Any]] | tuple[Any, ...]
+        if core is None:
+            topics, hits = self.tag(story.get("title") or "", body)
+        else:
+            topics, hits = core.tag(story.get("title") or "", body, packed)
         story["topics"] = topics
         story["topic_hits"] = hits
         story["taxonomy_version"] = self.version
