@@ -566,3 +566,97 @@ def test_the_plain_reader_builds_its_decoder_once_per_mapping_and_checks_a_long_
     assert read(b'{"hl": "t"}') is None and read(b'{"hl": "t", "src": "wire"}') is not None
     _, cuts = archive.cap_entry(archive.record_entry({"hl": "t"}, fields, origin="o", source=long_source))
     assert cuts
+
+
+# --- a local JSON Lines file read a line at a time (iter_archive_day's stream) -----------------------------
+
+
+def _hostile_lines() -> bytes:
+    good = [
+        json.dumps({"title": f"T{i}", "body": f"Body {i} \u00e9t\u00e9.", "url": f"https://j.example/{i}"})
+        for i in range(4)
+    ]
+    lines = [
+        good[0].encode(),
+        b"",
+        b"   \t",
+        b"{not json",
+        good[1].encode() + b"\r",  # CRLF
+        b'{"title": "bad \xff utf-8", "body": "b"}',
+        b'{"title": "nan", "body": "b", "n": NaN}',
+        b'{"title": "lone \\ud800", "body": "b"}',
+        json.dumps({"title": "wide", "body": "x" * (archive.JSONL_READ_BUFFER + 5000)}).encode(),
+        b"[1, 2]",
+        good[2].encode(),
+        good[3].encode(),  # no newline at the end
+    ]
+    return b"\n".join(lines)
+
+
+def _read_all(records: archive.JsonlRecords) -> tuple[list[dict[str, object]], list[str], int, int]:
+    entries = records.read(records.lines())
+    return [vars(e) for e in entries], records.problems, records.rejected, records.entries_read
+
+
+def test_a_local_json_lines_file_read_a_line_at_a_time_reads_as_its_bytes(tmp_path: Path) -> None:
+    """The same lines, numbers, entries, problems and rejections as the file's bytes read whole (non-UTF-8,
+    blank, CRLF and unfinished lines, one longer than the read buffer)."""
+    data = _hostile_lines()
+    put(tmp_path, "exports/desk-2026-11-25.jsonl", data)
+    lake = LocalLake(tmp_path)
+    local = lake.local_file("exports/desk-2026-11-25.jsonl")
+    assert local.size == len(data)
+    fields = load_mapping(None)
+    whole = archive.JsonlRecords(data, fields, "o", "desk")
+    piecewise = archive.JsonlRecords(local, fields, "o", "desk")
+    assert list(piecewise.lines()) == list(whole.lines())
+    got = _read_all(archive.JsonlRecords(local, fields, "o", "desk"))
+    assert got == _read_all(archive.JsonlRecords(data, fields, "o", "desk"))
+    assert got[1:] == (
+        ["line 4: not valid JSON", "line 6: not valid JSON", "line 10: not a JSON object"],
+        3,
+        7,
+    )
+
+
+def test_a_streamed_local_file_is_never_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """stream: a local, uncompressed, key-dated JSON Lines file comes as records over the file (no get());
+    read as it was when looked at (lines appended later are not read); over MAX_JSONL_BYTES by its size, an
+    error item before any read; a gzipped one is read whole as before."""
+    put(tmp_path, "exports/desk-2026-11-25.jsonl", _hostile_lines())
+    put(tmp_path, "exports/wire-2026-11-25.jsonl.gz", _hostile_lines())
+    gets: list[str] = []
+    real_get = LocalLake.get
+    monkeypatch.setattr(LocalLake, "get", lambda self, key: gets.append(key) or real_get(self, key))
+    by_name = {i.key.rsplit("/", 1)[1]: i for i in items(tmp_path, layout="jsonl", stream=True)}
+    plain, zipped = by_name["desk-2026-11-25.jsonl"], by_name["wire-2026-11-25.jsonl.gz"]
+    assert gets == ["exports/wire-2026-11-25.jsonl.gz"]
+    assert plain.records is not None and isinstance(plain.records.data, archive.LocalFile)
+    assert zipped.records is not None and isinstance(zipped.records.data, bytes)
+    with open(tmp_path / "exports/desk-2026-11-25.jsonl", "ab") as grown:
+        grown.write(b'\n{"title": "later", "body": "appended after the look"}\n')
+    (mine, *rest), (theirs, *others) = _read_all(plain.records), _read_all(zipped.records)
+    unnamed = [
+        [{k: v for k, v in e.items() if k not in ("origin", "source")} for e in x] for x in (mine, theirs)
+    ]
+    assert unnamed[0] == unnamed[1] and rest == others  # (the two files' names differ)
+    monkeypatch.setattr(archive, "MAX_JSONL_BYTES", 100)
+    (big,) = [i for i in items(tmp_path, layout="jsonl", stream=True) if i.key.endswith(".jsonl")]
+    assert big.error is not None and big.error.kind == "too_large" and big.records is None
+
+
+def test_local_file_is_checked_as_get_checks_it(tmp_path: Path) -> None:
+    from pipeline.lake.store import BadKeyError, NotFoundError
+
+    lake = LocalLake(tmp_path / "root")
+    (tmp_path / "root/dir").mkdir(parents=True)
+    (tmp_path / "outside.jsonl").write_bytes(b"{}\n")
+    (tmp_path / "root/link.jsonl").symlink_to(tmp_path / "outside.jsonl")
+    for key in ("missing.jsonl", "dir", "dir/x/y.jsonl"):
+        with pytest.raises(NotFoundError):
+            lake.local_file(key)
+        with pytest.raises(NotFoundError):
+            lake.get(key)
+    with pytest.raises(BadKeyError) as err:
+        lake.local_file("link.jsonl")
+    assert err.value.kind == "outside_root"

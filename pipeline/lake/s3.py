@@ -272,6 +272,9 @@ class S3Lake:
             raise map_s3_error(exc, "get", self.uri(key)) from exc
         return body
 
+    def local_file(self, key: str) -> None:
+        return None  # objects are read through get()
+
     def get_range(self, key: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""

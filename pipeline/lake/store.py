@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol, runtime_checkable
 
 from pipeline.config import Settings
@@ -70,6 +71,14 @@ class BadKeyError(FatalError):
         self.kind = kind
 
 
+@dataclass(frozen=True)
+class LocalFile:
+    """A local lake's file of an object, and its size when it was looked at."""
+
+    path: Path
+    size: int
+
+
 @runtime_checkable
 class Lake(Protocol):
     # whether calls should overlap in threads (pipeline.lake.keyindex.io_map): each is a round trip to an
@@ -88,6 +97,11 @@ class Lake(Protocol):
     def get(self, key: str) -> bytes: ...
     def get_range(self, key: str, start: int, length: int) -> bytes:
         """`length` bytes of `key` from `start` (fewer where the object ends before)."""
+        ...
+
+    def local_file(self, key: str) -> LocalFile | None:
+        """Where a local lake keeps `key`, for a reader that reads it a piece at a time instead of whole
+        (errors as get()'s); None where objects are read only through get() (S3)."""
         ...
 
     def exists(self, key: str) -> bool: ...
@@ -291,6 +305,18 @@ class LocalLake:
             raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
         except OSError as exc:
             raise FatalError(f"cannot read {self.uri(key)}: {exc.strerror or exc}", key=key) from None
+
+    def local_file(self, key: str) -> LocalFile:
+        path = self._inside(key)
+        try:
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFoundError(f"no such object: {self.uri(key)}", key=key) from None
+        except OSError as exc:
+            raise FatalError(f"cannot read {self.uri(key)}: {exc.strerror or exc}", key=key) from None
+        if not S_ISREG(info.st_mode):
+            raise NotFoundError(f"no such object: {self.uri(key)}", key=key)
+        return LocalFile(path, info.st_size)
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         try:

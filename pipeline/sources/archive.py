@@ -37,7 +37,7 @@ import msgspec
 
 from pipeline.config import Settings, read_yaml_file
 from pipeline.errors import BadInputError, ConfigError
-from pipeline.lake.store import BadKeyError, Lake, ObjectInfo, open_lake
+from pipeline.lake.store import BadKeyError, Lake, LocalFile, ObjectInfo, open_lake
 from pipeline.parsing.dates import parse_date
 from pipeline.parsing.parse import (
     FIELD_CAPS,
@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("raw", "snapshots", "jsonl", "wire")
 _MAX_META_BYTES = 1 << 20  # one raw-zone metadata file
 MAX_JSONL_BYTES = 1 << 30  # decompressed cap for one JSON Lines file (feed/wire files use max_body_bytes)
+JSONL_READ_BUFFER: Final = 1 << 20  # a local JSON Lines file read as its records are consumed: this at a time
 _GZIP_SLACK = 1.01  # gzip of incompressible bytes is a little larger than they are
 _CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f]")
 _DECODE_JSON = msgspec.json.Decoder().decode
@@ -310,8 +311,22 @@ def _read(lake: Lake, key: str, limit: int, size: int | None = None) -> bytes:
             raise BadInputError("malformed", f"{key}: truncated gzip", key=key)
         data = out
     if len(data) > limit:
-        raise BadInputError("too_large", f"{key}: more than {limit} bytes", key=key, limit=limit)
+        raise _too_large(key, limit)
     return data
+
+
+def _too_large(key: str, limit: int) -> BadInputError:
+    return BadInputError("too_large", f"{key}: more than {limit} bytes", key=key, limit=limit)
+
+
+def _file_lines(file: LocalFile) -> Iterator[bytes]:
+    """The lines of a local file's first `file.size` bytes (its size when it was looked at), as reading
+    them whole and splitting after each newline gives them; one buffer of JSONL_READ_BUFFER at a time."""
+    remaining = file.size
+    with open(file.path, "rb", buffering=JSONL_READ_BUFFER) as lines:
+        while remaining > 0 and (line := lines.readline(remaining)):
+            remaining -= len(line)
+            yield line
 
 
 def _bytes_item(lake: Lake, plan: Planned, day: date, limit: int) -> ArchiveItem:
@@ -396,12 +411,20 @@ class JsonlRecords:
     rejection as it is met (`problems`, `rejected`) and the entries read so far (`entries_read`). The backfill
     reads a file so, a few dozen records at a time, each record's text still in the CPU cache when it is
     normalized and tagged, and never holds the whole file's entries at once. `day`: keep only records
-    dated on it (an undated export placed by record, see Planned.by_record)."""
+    dated on it (an undated export placed by record, see Planned.by_record). `data`: the file's bytes, or a
+    local lake's file (LocalFile), read a line at a time as the records are consumed, up to the size it had
+    when it was looked at: a worker never holds such a file whole (up to MAX_JSONL_BYTES), and never faults
+    in a buffer as large."""
 
     def __init__(
-        self, data: bytes, fields: dict[str, str], origin: str, source: str, day: date | None = None
+        self,
+        data: bytes | LocalFile,
+        fields: dict[str, str],
+        origin: str,
+        source: str,
+        day: date | None = None,
     ) -> None:
-        checked = lines_checked(data)
+        checked = isinstance(data, bytes) and lines_checked(data)  # (a file's lines are checked one by one)
         self.data, self.fields, self.origin, self.source, self.day = data, fields, origin, source, day
         self._mapped = mapped_decoder(fields, checked=checked)
         self._plain = plain_entry_reader(fields, origin=origin, source=source, checked=checked)
@@ -410,7 +433,9 @@ class JsonlRecords:
         self.entries_read = 0
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
-        for lineno, line in enumerate(io.BytesIO(self.data), start=1):
+        data = self.data
+        raw = iter(io.BytesIO(data)) if isinstance(data, bytes) else _file_lines(data)
+        for lineno, line in enumerate(raw, start=1):
             if line and not line.isspace():  # (bytes.isspace: the ASCII whitespace bytes.strip() strips)
                 yield lineno, line
 
@@ -463,18 +488,25 @@ class JsonlRecords:
 def _jsonl_item(
     lake: Lake, plan: Planned, day: date, fields: dict[str, str], stream: bool = False
 ) -> ArchiveItem | None:
-    """`stream`: a file dated by its key comes with its `records` unread (JsonlRecords); else (and for a
-    file placed by record, which is an input of the day only if it has records for it) with its entries."""
+    """`stream`: a file dated by its key comes with its `records` unread (JsonlRecords; from a local lake's
+    uncompressed file, read a line at a time); else (and for a file placed by record, which is an input of
+    the day only if it has records for it) with its entries."""
     key, by_record = plan.key, plan.by_record
     origin = _origin(lake, key)
     base = ArchiveItem(origin, key, "jsonl", _day_start(day))
+    default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
+    stream = stream and not by_record
     try:
-        data = _read(lake, key, MAX_JSONL_BYTES, plan.size)
+        local = lake.local_file(key) if stream and not key.endswith(".gz") else None
+        if local is not None and local.size > MAX_JSONL_BYTES:
+            raise _too_large(key, MAX_JSONL_BYTES)
+        data = local or _read(lake, key, MAX_JSONL_BYTES, plan.size)
+    except BadKeyError as exc:
+        return _with(base, error=BadInputError(exc.kind, exc.message, key=key))
     except BadInputError as exc:
         return _with(base, error=exc)
-    default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     records = JsonlRecords(data, fields, origin, default_source, day if by_record else None)
-    if stream and not by_record:
+    if stream:
         return _with(base, records=records)
     entries = records.read(records.lines())
     if not entries and not records.rejected:
