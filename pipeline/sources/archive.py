@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -52,6 +52,7 @@ from pipeline.redact import redact_url
 from pipeline.sources.feeds import load_feeds
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 LAYOUTS = ("raw", "snapshots", "jsonl", "wire")
 _MAX_META_BYTES = 1 << 20  # one raw-zone metadata file
@@ -297,10 +298,7 @@ def _read(lake: Lake, key: str, limit: int, size: int | None = None) -> bytes:
     size first, before reading), corrupt, or not readable as an archive file (bad name, symlink out)."""
     if size is not None and size > limit * (_GZIP_SLACK if key.endswith(".gz") else 1) + 1024:
         raise BadInputError("too_large", f"{key}: {size} bytes, more than {limit}", key=key, limit=limit)
-    try:
-        data = lake.get(key)
-    except BadKeyError as exc:
-        raise BadInputError(exc.kind, exc.message, key=key) from None
+    data = _from_lake(lake.get, key)
     if key.endswith(".gz"):
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -315,6 +313,15 @@ def _read(lake: Lake, key: str, limit: int, size: int | None = None) -> bytes:
     return data
 
 
+def _from_lake(read: Callable[[str], _T], key: str) -> _T:
+    """read(key), a lake's get or local_file; a key the lake refuses to read as an archive file (bad name,
+    symlink out of its root) is the input's BadInputError of the same kind."""
+    try:
+        return read(key)
+    except BadKeyError as exc:
+        raise BadInputError(exc.kind, exc.message, key=key) from None
+
+
 def _too_large(key: str, limit: int) -> BadInputError:
     return BadInputError("too_large", f"{key}: more than {limit} bytes", key=key, limit=limit)
 
@@ -323,8 +330,8 @@ def _file_lines(file: LocalFile) -> Iterator[bytes]:
     """The lines of a local file's first `file.size` bytes (its size when it was looked at), as reading
     them whole and splitting after each newline gives them; one buffer of JSONL_READ_BUFFER at a time."""
     remaining = file.size
-    with open(file.path, "rb", buffering=JSONL_READ_BUFFER) as lines:
-        while remaining > 0 and (line := lines.readline(remaining)):
+    with open(file.path, "rb", buffering=JSONL_READ_BUFFER) as handle:
+        while remaining > 0 and (line := handle.readline(remaining)):
             remaining -= len(line)
             yield line
 
@@ -497,12 +504,10 @@ def _jsonl_item(
     default_source = _NAME_DATE.sub("", Path(_suffix_free(key)).name).strip("-_. ") or "archive"
     stream = stream and not by_record
     try:
-        local = lake.local_file(key) if stream and not key.endswith(".gz") else None
+        local = _from_lake(lake.local_file, key) if stream and not key.endswith(".gz") else None
         if local is not None and local.size > MAX_JSONL_BYTES:
             raise _too_large(key, MAX_JSONL_BYTES)
         data = local or _read(lake, key, MAX_JSONL_BYTES, plan.size)
-    except BadKeyError as exc:
-        return _with(base, error=BadInputError(exc.kind, exc.message, key=key))
     except BadInputError as exc:
         return _with(base, error=exc)
     records = JsonlRecords(data, fields, origin, default_source, day if by_record else None)
