@@ -130,6 +130,27 @@ def test_parallel_workers_land_each_story_once(tmp_path: Path) -> None:
     assert "3/3" in out.getvalue()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_totals_account_for_every_input_story(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: str
+) -> None:
+    """A story repeated within its day lands once and is counted as such (batch_duplicate), in the totals
+    and in the summary line too: new + updated + duplicate + batch_duplicate == input."""
+    arch, lake_dir = tmp_path / "archive", tmp_path / "lake"
+    make_archive(arch)  # Alpha on the 24th and again on the 25th: a duplicate
+    gamma = json.dumps({"title": "Gamma", "url": "https://j.example/g", "date": "2026-11-26T07:00Z"})
+    put(arch, "exports/desk-2026-11-26.jsonl", "\n".join([gamma] * 3).encode())
+    argv = ["backfill", "--archive", str(arch), "--from", "2026-11-24", "--to", "2026-11-26"]
+    assert cli.main([*argv, "--lake", str(lake_dir), "--workers", workers, "--json"]) == 1  # broken.xml
+    totals = json.loads(capsys.readouterr().out)
+    s = totals["stories"]
+    assert (s["new"], s["updated"], s["duplicate"], s["batch_duplicate"], s["kept"]) == (4, 0, 1, 2, 0)
+    assert s["input"] == s["new"] + s["updated"] + s["duplicate"] + s["batch_duplicate"] == 7
+    assert [t for _, _, t in landed(LocalLake(lake_dir))].count("Gamma") == 1
+    assert cli.main([*argv, "--lake", str(tmp_path / "again"), "--workers", workers]) == 1
+    assert "stories 4 new, 0 updated, 1 duplicate, 2 repeated within their day" in capsys.readouterr().out
+
+
 def test_workers_hand_tables_back_through_spool_files_that_never_outlive_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

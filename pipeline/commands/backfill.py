@@ -2,7 +2,9 @@
 input was usable, 1 when a day failed (e.g. every input of a day was rejected) or an input was unusable (rerun
 to resume: days whose archive listing is unchanged are skipped).
 A summary goes to stdout, or with --json the totals as JSON (keys: days, landed, skipped, failed, inputs,
-failed_inputs, rejected, empty, stories {input, new, duplicate, updated}, results: one summary per day)."""
+failed_inputs, rejected, empty, stories {input, new, updated, duplicate, batch_duplicate, kept}, results: one
+summary per day). Every input story is new, updated, a duplicate of a landed one or repeated within its day
+(batch_duplicate); kept counts an interrupted attempt's rows that the rerun kept."""
 
 from __future__ import annotations
 
@@ -47,7 +49,8 @@ def render(first: str, last: str, totals: dict[str, Any]) -> str:
         f"{totals['skipped']} skipped ({totals['empty']} empty), {len(totals['failed'])} failed; "
         f"{totals['inputs']} inputs "
         f"({totals['failed_inputs']} unusable, {totals['rejected']} records rejected); stories "
-        f"{s['new']} new, {s['updated']} updated, {s['duplicate']} duplicate"
+        f"{s['new']} new, {s['updated']} updated, {s['duplicate']} duplicate, "
+        f"{s['batch_duplicate']} repeated within their day"
     ]
     for day in totals["results"]:
         if "error" in day:

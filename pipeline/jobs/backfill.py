@@ -598,7 +598,8 @@ def _land_chunks(
 def _totals(results: list[dict[str, Any]], days: list[date]) -> dict[str, Any]:
     ordered = sorted(results, key=lambda r: str(r["day"]))
     landed = [r for r in ordered if not r.get("skipped") and "error" not in r]
-    stories = {k: sum(r["stories"][k] for r in landed) for k in ("input", "new", "duplicate", "updated")}
+    # input = new + updated + duplicate + batch_duplicate (kept: an earlier attempt's rows, not input)
+    stories = {k: sum(r["stories"][k] for r in landed) for k in COUNT_KEYS}
     return {
         "days": len(days),
         "landed": len(landed),
