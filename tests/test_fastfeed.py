@@ -250,3 +250,69 @@ def test_no_lone_surrogate_reaches_the_fast_path():
     encoded = _rss("<item><title>a</title></item>").replace(b"<title>a", b"<title>a\xed\xa0\x80")
     for data in (reference, encoded):
         assert fastfeed.parse_fast(data, "x", source=None, feed_url=None, content_type=None) is None
+
+
+# Documents where libxml2 and feedparser's path (expat, then its loose parser) read differently: found by a
+# mutation fuzz of the quirky feeds against bench.differential.compare. Each either agrees or falls back.
+_ITEM = "<item><link>/r?a=1&amp;amp;b=2</link><title>t</title></item>"
+_SELF = '<atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="self"/>'
+_SPLIT = [
+    ("name beyond ASCII, attribute", _rss(_ITEM).replace(b"<rss ", '<rss a\U0001f600="1" '.encode())),
+    ("name beyond ASCII, prefix", _rss(_ITEM).replace(b"<rss ", '<rss xmlns:a\u3400="urn:x" '.encode())),
+    ("name beyond ASCII, PI", _rss(_ITEM, "<?f\U0001f600e x?><title>c</title>")),
+    ("name beyond ASCII, element", _rss(_ITEM, "<title>c</title><x\u00e9:y xmlns:x\u00e9='urn:x'/>")),
+    ("atom:link without href", _rss(_ITEM, f"<title>c</title><link>https://ex.com/</link>{_SELF}")),
+    ("entity completed by CDATA", _rss("<item><title>t</title><description>a &amp<![CDATA[;b]]></description>"
+                                       "</item>")),
+    ("declaration cut by its first '>'", b'<?xml3 a="b>c"?>' + _rss(_ITEM)[38:]),
+    ("encoding in a leading PI", b'<?Nml version="1.0" encoding="latin-9"?>' + _rss(_ITEM)[38:]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, data", _SPLIT, ids=[n for n, _ in _SPLIT])
+def test_documents_the_two_parsers_read_differently_agree_or_fall_back(name, data):
+    result = compare([(name, data, {})])
+    assert result.differences == [] and result.agree == result.fast
+    assert result.fast == 0, "each of these goes to feedparser"
+
+
+_NAMES = [  # (document, no name beyond ASCII)
+    ("<a/>", True), ("<a x='\u00e9'>\u00e9</a>", True), ("<a\u00e9/>", False), ("</b\u00e9>", False),
+    ("<a x='1' y\u00e9='2'/>", False), ("<!-- \u00e9 --><a/>", True), ("<![CDATA[\u00e9]]><a/>", True),
+    ("<?p \u00e9?><a/>", True), ("<?p\u00e9 x?><a/>", False), ("<!DOCTYPE a><a/>", False),
+    ("<a x='\u00e9", True), ("<!-- \u00e9", True), ("<?p x", True), ("<a <b\u00e9>", False),
+    ("<a x=\"'\u00e9'\"/>", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_names_in_markup_are_checked_alike_compiled_and_not(monkeypatch, compiled):
+    if compiled and not fastfeed.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    monkeypatch.setattr(fastfeed, "COMPILED", compiled)
+    assert [fastfeed._names_ascii(d.encode()) for d, _ in _NAMES] == [ok for _, ok in _NAMES]
+
+
+def test_a_cdata_section_after_an_unterminated_reference_is_not_written_as_text():
+    from pipeline.parsing import _accel
+
+    if not fastfeed.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    assert _accel.cdata_as_text(b"<a>x &amp; <![CDATA[;y]]></a>") == b"<a>x &amp; ;y</a>"
+    assert _accel.cdata_as_text(b"<a>x &amp<![CDATA[;y]]></a>") is None
+    assert _accel.cdata_as_text(b"<a>&#38<![CDATA[;]]></a>") is None
+    assert _accel.cdata_as_text(b"<a><![CDATA[&]]>amp;<![CDATA[x]]></a>") == b"<a>&amp;amp;x</a>"
+
+
+def test_the_pi_encoding_is_feedparser_s_regex():
+    import random
+    import re
+
+    regex = re.compile(rb'^<\?.*encoding=[\'"](.*?)[\'"].*\?>')  # feedparser.encodings.RE_XML_PI_ENCODING
+    rng = random.Random(3)
+    atoms = [b"<?", b"?>", b"encoding=", b'"', b"'", b"utf-8", b"x", b" ", b"\n", b"<", b">", b"oding="]
+    for _ in range(20_000):
+        data = b"<?" * rng.randrange(2) + b"".join(rng.choice(atoms) for _ in range(rng.randrange(14)))
+        found = regex.match(data)
+        assert fastfeed._pi_encoding(data, 0) == (found.group(1) if found else None), data
+    assert fastfeed._pi_encoding(b'\xef\xbb\xbf<?xml encoding="utf-8"?>', 3) == b"utf-8"

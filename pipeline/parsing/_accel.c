@@ -2021,11 +2021,28 @@ find_in(const char *s, const char *p, const char *end, const char *what, size_t 
     return (const char *)find_bytes((const unsigned char *)s, (size_t)(end - s), (size_t)(p - s), what, m);
 }
 
+/* Whether the character data [text, p) ends in a '&' with no ';' after it: "&amp<![CDATA[;...]]>" is not
+ * well-formed, but its content written as text would complete the reference. */
+static int
+unterminated_reference(const char *text, const char *p)
+{
+    for (const char *c = p; c > text; c--) {
+        if (c[-1] == ';') {
+            return 0;
+        }
+        if (c[-1] == '&') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* cdata_as_text(data): the document with every CDATA section inside the root element replaced by its content
  * as escaped character data (the same text for an XML parser, which reads character data several times faster
  * than CDATA), or None when there is none or the document is not plain (a DOCTYPE or other "<!" declaration, an
- * unterminated comment, PI, tag or section, a CDATA section outside the root element, over CDATA_MAX bytes, or
- * holding a control character or CR): the caller parses `data` as it is then. */
+ * unterminated comment, PI, tag or section, a CDATA section outside the root element, over CDATA_MAX bytes,
+ * holding a control character or CR, or right after an unterminated reference): the caller parses `data` as it
+ * is then. */
 static PyObject *
 cdata_as_text(PyObject *module, PyObject *data)
 {
@@ -2040,11 +2057,12 @@ cdata_as_text(PyObject *module, PyObject *data)
     Py_ssize_t depth = 0;
     int sections = 0, plain = 1;
     Buffer out = {NULL, 0, 0};
+    const char *text = p; /* where the character data before the next '<' starts */
     while (plain && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
         size_t left = (size_t)(end - p);
         if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
             const char *close = find_in(s, p + 9, end, "]]>", 3);
-            if (close == NULL || depth < 1 || close - (p + 9) > CDATA_MAX) {
+            if (close == NULL || depth < 1 || close - (p + 9) > CDATA_MAX || unterminated_reference(text, p)) {
                 plain = 0;
                 break;
             }
@@ -2057,17 +2075,17 @@ cdata_as_text(PyObject *module, PyObject *data)
                 break;
             }
             sections++;
-            p = copied = close + 3;
+            p = copied = text = close + 3;
         }
         else if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
             const char *close = find_in(s, p + 4, end, "-->", 3);
             plain = close != NULL;
-            p = plain ? close + 3 : p;
+            p = text = plain ? close + 3 : p;
         }
         else if (left >= 2 && p[1] == '?') {
             const char *close = find_in(s, p + 2, end, "?>", 2);
             plain = close != NULL;
-            p = plain ? close + 2 : p;
+            p = text = plain ? close + 2 : p;
         }
         else if (left >= 2 && p[1] == '!') {
             plain = 0;
@@ -2089,7 +2107,7 @@ cdata_as_text(PyObject *module, PyObject *data)
                 break;
             }
             depth += p[1] == '/' ? -1 : c[-1] == '/' ? 0 : 1;
-            p = c + 1;
+            p = text = c + 1;
         }
     }
     PyObject *result = NULL;
@@ -2104,6 +2122,76 @@ cdata_as_text(PyObject *module, PyObject *data)
     }
     PyMem_Free(out.data);
     return result;
+}
+
+/* ---- markup_names_ascii: names libxml2 and expat read alike (fastfeed._document) ---- */
+
+/* markup_names_ascii(data): False when a tag (outside its quoted attribute values) or a PI's target has a byte
+ * that is not ASCII, or the document has a "<!" declaration other than a comment or CDATA section; else True.
+ * libxml2 reads names by XML 1.0's fifth edition, expat (feedparser's strict parser) by older tables: for a name
+ * beyond ASCII one may refuse the document the other reads. Unterminated constructs end the scan (True: the
+ * parser refuses them). One pass: every byte is looked at once. */
+static PyObject *
+markup_names_ascii(PyObject *module, PyObject *data)
+{
+    (void)module;
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "markup_names_ascii() needs bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(data);
+    const char *end = s + PyBytes_GET_SIZE(data);
+    const char *p = s;
+    while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+        size_t left = (size_t)(end - p);
+        const char *close;
+        if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
+            close = find_in(s, p + 4, end, "-->", 3);
+            if (close == NULL) {
+                Py_RETURN_TRUE;
+            }
+            p = close + 3;
+        }
+        else if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
+            close = find_in(s, p + 9, end, "]]>", 3);
+            if (close == NULL) {
+                Py_RETURN_TRUE;
+            }
+            p = close + 3;
+        }
+        else if (left >= 2 && p[1] == '!') {
+            Py_RETURN_FALSE;
+        }
+        else if (left >= 2 && p[1] == '?') {
+            close = find_in(s, p + 2, end, "?>", 2);
+            if (close == NULL) {
+                Py_RETURN_TRUE;
+            }
+            for (const char *c = p + 2; c < close && !strchr(" \t\r\n", *c); c++) { /* the target */
+                if ((unsigned char)*c >= 0x80) {
+                    Py_RETURN_FALSE;
+                }
+            }
+            p = close + 2;
+        }
+        else {
+            const char *c = p + 1;
+            while (c < end && *c != '>' && *c != '<') {
+                if (*c == '"' || *c == '\'') {
+                    c = memchr(c + 1, *c, (size_t)(end - c - 1));
+                    if (c == NULL) {
+                        Py_RETURN_TRUE;
+                    }
+                }
+                else if ((unsigned char)*c >= 0x80) {
+                    Py_RETURN_FALSE;
+                }
+                c++;
+            }
+            p = c;
+        }
+    }
+    Py_RETURN_TRUE;
 }
 
 /* ---- hash_form ---- */
@@ -2748,6 +2836,9 @@ static PyMethodDef module_methods[] = {
     {"cdata_as_text", (PyCFunction)cdata_as_text, METH_O,
      "The XML document with its CDATA sections inside the root element as escaped text, or None (none, or "
      "not plain)."},
+    {"markup_names_ascii", (PyCFunction)markup_names_ascii, METH_O,
+     "False when a tag outside its quoted values, or a PI's target, has a byte beyond ASCII (or the document a "
+     "\"<!\" declaration other than a comment or CDATA)."},
     {"simple_html", (PyCFunction)simple_html, METH_O,
      "Walker.paragraphs of libxml2's tree of simple HTML (a few well-nested elements, plain references), read "
      "without building it; None for any other HTML."},

@@ -150,17 +150,23 @@ def parse_fast(
 
 
 def _plain_utf8(data: bytes, content_type: str | None) -> bool:
-    """UTF-8 (or ASCII) by every rule feedparser applies, no DOCTYPE or entity declarations."""
+    """UTF-8 (or ASCII) by every rule feedparser applies, no DOCTYPE or entity declarations, and nothing the
+    two parsers read differently: a leading "<?xml" whose first '>' does not end it as "?>" (feedparser
+    replaces "<?xml" up to the first '>' with its own declaration), a name beyond ASCII (_names_ascii)."""
     if content_type:
         mime, _, params = content_type.partition(";")
         charset = params.lower().replace(" ", "").partition("charset=")[2].strip("\"'")
         if mime.strip().lower() not in _XML_TYPES or charset not in ("", "utf-8", "utf8"):
             return False
-    head = data[:1024]
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    head = data[start : start + 1024]
     declared = _DECL_RE.match(head)
     if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    named = _pi_encoding(data, start)  # what feedparser takes for the declared encoding
+    if named is not None and named.lower() not in (b"utf-8", b"utf8"):
+        return False
+    if head.startswith(b"<?xml") and not head.partition(b">")[0].endswith(b"?"):
         return False
     if b"<!DOCTYPE" in data[:4096] or _contains(data, b"<!ENTITY"):
         return False
@@ -170,6 +176,65 @@ def _plain_utf8(data: bytes, content_type: str | None) -> bool:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return False
+    return _names_ascii(data)
+
+
+def _pi_encoding(data: bytes, start: int) -> bytes | None:
+    """The group of feedparser's RE_XML_PI_ENCODING matched on data[start:], found with rfind as the regex's
+    backtracking finds it (the last "encoding=" on the first line that a quote follows, up to the first quote
+    after which "?>" still comes), without its cost: on a feed written on one line, the regex backtracks over
+    the whole feed. tests/test_fastfeed.py checks it against the regex."""
+    if not data.startswith(b"<?", start):
+        return None
+    eol = data.find(b"\n", start)
+    end = len(data) if eol < 0 else eol
+    bound = data.rfind(b"?>", start, end)  # a value's closing quote comes before the line's last "?>"
+    at = data.rfind(b"encoding=", start + 2, end) if bound >= 0 else -1
+    while at >= 0:
+        q = at + 9
+        if q < end and data[q] in b"\"'":
+            quotes = [j for j in (data.find(b'"', q + 1, bound), data.find(b"'", q + 1, bound)) if j >= 0]
+            if quotes:
+                return data[q + 1 : min(quotes)]
+            bound = min(bound, q + 1)  # an earlier value closes at q at the latest: each byte searched once
+        at = data.rfind(b"encoding=", start + 2, at + 8)
+    return None
+
+
+def _names_ascii(data: bytes) -> bool:
+    """No byte beyond ASCII in a tag (outside its quoted values) or a PI's target, and no "<!" declaration but
+    comments and CDATA: libxml2 reads names by XML 1.0's fifth edition, expat (feedparser's strict parser) by
+    older tables, so for such a name one parser may refuse the document the other reads."""
+    if COMPILED:
+        return _accel.markup_names_ascii(data)
+    at = data.find(b"<")
+    while at >= 0:
+        if data.startswith((b"<!--", b"<![CDATA["), at):
+            close = data.find(b"-->" if data[at + 2] == 0x2D else b"]]>", at + 4)
+            if close < 0:
+                return True
+            at = close + 3
+        elif data.startswith(b"<!", at):
+            return False
+        elif data.startswith(b"<?", at):
+            close = data.find(b"?>", at + 2)
+            if close < 0:
+                return True
+            target = data[at + 2 : close].split(maxsplit=1)
+            if target and not target[0].isascii():
+                return False
+            at = close + 2
+        else:
+            at += 1
+            while at < len(data) and data[at] not in b"<>":
+                if data[at] in b"\"'":
+                    at = data.find(data[at : at + 1], at + 1)
+                    if at < 0:
+                        return True
+                elif data[at] >= 0x80:
+                    return False
+                at += 1
+        at = data.find(b"<", at)
     return True
 
 
@@ -231,9 +296,9 @@ def _parse_rss(
                 raise Doubt(f"channel {tag} repeated")
             else:
                 feed[tag] = value
-        elif tag == _ATOM_LINK:
-            if el.get("rel") in (None, "alternate") or len(el):
-                raise Doubt("atom:link alternate in channel")
+        elif tag == _ATOM_LINK:  # (without href, feedparser takes its text as the feed's link)
+            if el.get("rel") in (None, "alternate") or len(el) or el.get("href") is None:
+                raise Doubt("atom:link alternate or without href in channel")
         elif tag not in _CHANNEL_IGNORED:
             raise Doubt(f"channel element {tag}")
     link = feed.get("link")
