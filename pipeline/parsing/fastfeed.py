@@ -297,7 +297,7 @@ def _parse_rss(
             else:
                 feed[tag] = value
         elif tag == _ATOM_LINK:  # (without href, feedparser takes its text as the feed's link)
-            if el.get("rel") in (None, "alternate") or len(el) or el.get("href") is None:
+            if _rel(el) == "alternate" or len(el) or el.get("href") is None:
                 raise Doubt("atom:link alternate or without href in channel")
         elif tag not in _CHANNEL_IGNORED:
             raise Doubt(f"channel element {tag}")
@@ -422,12 +422,18 @@ def _atom_link(el: Any, base: str, into: dict[str, Any]) -> None:
         or set(el.attrib) - {"href", "rel", "type", "title", "length", "hreflang"}
     ):
         raise Doubt("link without href, or with children or unknown attributes")
-    if el.get("rel", "alternate") != "alternate":
+    if _rel(el) != "alternate":
         return
     if el.get("type", "text/html") != "text/html" or "link" in into:
         raise Doubt("an alternate link of another type, or several")
     into["link"] = _urljoin(base, _value(el.get("href")))
     into["links"] = [{"rel": "alternate", "type": "text/html", "href": into["link"]}]
+
+
+def _rel(el: Any) -> str:
+    """A link's rel as feedparser reads it: lower case (it lowers every rel and type), "alternate" if none."""
+    rel: str = el.get("rel", "alternate")
+    return rel.lower()
 
 
 def _atom_person(el: Any) -> dict[str, str]:
