@@ -5,6 +5,7 @@
   bodies (escaped or CDATA descriptions, some content:encoded), links with tracking parameters.
 - jsonl_archive: JSON Lines exports `YYYY-MM-DD.jsonl` with their own field names and a mapping file.
 - rss_feed: one RSS 2.0 document (the daily-run benchmark serves these over loopback HTTP).
+- quirky_rss_feeds, quirky_atom_feeds, mutated_feeds: small feeds for the fast path's differential tests.
 """
 
 from __future__ import annotations
@@ -327,4 +328,90 @@ def quirky_atom_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str,
         )
         kwargs: dict[str, Any] = {"feed_url": "https://ex.com/feeds/atom.xml"} if rng.random() < 0.5 else {}
         feeds.append((f"quirky-atom-{n}.xml", doc.encode("utf-8"), kwargs))
+    return feeds
+
+
+# Fragments a mutation inserts: markup, entities (complete and cut), CDATA, bytes beyond ASCII (a non-BMP
+# character breaks names for expat but not for libxml2), dates, links and elements the fast path reads.
+_MUTATION_SNIPPETS = [
+    b"<p>",
+    b"</p>",
+    b"<![CDATA[",
+    b"]]>",
+    b"&amp;",
+    b"&#x0;",
+    b"&#xD800;",
+    b"&nbsp;",
+    b"<br/>",
+    b"&lt;b&gt;x&lt;/b&gt;",
+    b"\xc3\x28",
+    b"\xed\xa0\x80",
+    b"\xf0\x9f\x98\x80",
+    b"\xc3\xa9",
+    b"\x00",
+    b"\x85",
+    b"\xa0",
+    b"tariffs ",
+    b" ",
+    b"\r\n",
+    b"<item>",
+    b"</item>",
+    b"<title>",
+    b"</title>",
+    b"<description>",
+    b"</description>",
+    b"<link>",
+    b"</link>",
+    b"<guid isPermaLink='false'>",
+    b"</guid>",
+    b"<pubDate>",
+    b"</pubDate>",
+    b"Mon, 01 Sep 2025 10:00:00 GMT",
+    b"<content:encoded>",
+    b"</content:encoded>",
+    b"<dc:creator>",
+    b"</dc:creator>",
+    b"<category>",
+    b"</category>",
+    b"<!--x-->",
+    b"<?pi x?>",
+    b"xml:base='http://b.example/d/'",
+    b" type='html'",
+    b"<entry>",
+    b"</entry>",
+    b"<a href='x'>",
+    b"</a>",
+    b"&#8220;",
+    b"&mdash;",
+    b"&unknown;",
+    b"<![CDATA[<p>x &amp; y</p>]]>",
+    b"\t",
+    b"&#13;",
+    b" rel='Alternate'",
+    b" rel='SELF'",
+    b" href='/r'",
+    b"encoding='latin-1'",
+]
+
+
+def mutated_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, Any]]]:
+    """The quirky RSS and Atom feeds, each changed in 1-4 places (a byte replaced, a fragment inserted, bytes cut
+    or repeated): input nobody wrote, for the differential tests (the fast path agrees or falls back)."""
+    rng = random.Random(seed)
+    bases = [data for _, data, _ in quirky_rss_feeds(seed, 100) + quirky_atom_feeds(seed, 100)]
+    feeds = []
+    for n in range(count):
+        data = bytearray(rng.choice(bases))
+        for _ in range(rng.randrange(1, 5)):
+            op, at = rng.randrange(4), rng.randrange(len(data) + 1)
+            if op == 0 and data:
+                data[min(at, len(data) - 1)] = rng.randrange(256)
+            elif op == 1:
+                data[at:at] = rng.choice(_MUTATION_SNIPPETS)
+            elif op == 2:
+                del data[at : at + rng.randrange(1, 16)]
+            else:
+                start = rng.randrange(len(data) + 1)
+                data[at:at] = data[start : start + rng.randrange(1, 100)]
+        feeds.append((f"mutated-{seed}-{n}.xml", bytes(data), {}))
     return feeds

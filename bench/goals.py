@@ -60,6 +60,7 @@ def fastpath() -> None:
     feeds = [(f"g{i}.xml", generate.rss_feed(w, i, 20, date(2025, 9, 1)), {}) for i in range(20)]
     print(compare(feeds).line("fast path, generated news feeds"))
     print(compare(generate.quirky_rss_feeds(1, 400)).line("fast path, quirky generated feeds"))
+    print(compare(generate.mutated_feeds(1, 8000)).line("fast path, mutated quirky feeds"))
     corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "feedparser-tests"
     if corpus.is_dir():
         files = [(str(p), p.read_bytes(), {}) for p in sorted(corpus.rglob("*")) if p.is_file()]

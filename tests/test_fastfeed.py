@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.differential import compare
-from bench.generate import Writer, quirky_atom_feeds, quirky_rss_feeds, rss_feed
+from bench.generate import Writer, mutated_feeds, quirky_atom_feeds, quirky_rss_feeds, rss_feed
 from pipeline.parsing import fastfeed
 
 
@@ -49,6 +49,12 @@ def test_quirky_feeds_agree(seed):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_quirky_atom_feeds_agree(seed):
     _check(f"quirky Atom seed {seed}", quirky_atom_feeds(seed, 400), min_fast=40)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mutated_feeds_agree(seed):
+    """Inputs nobody wrote: most fall back (they are not well-formed); those the fast path reads agree."""
+    _check(f"mutated seed {seed}", mutated_feeds(seed, 8000), min_fast=100)
 
 
 def test_large_input_is_streamed_and_agrees(monkeypatch):
