@@ -2021,6 +2021,26 @@ find_in(const char *s, const char *p, const char *end, const char *what, size_t 
     return (const char *)find_bytes((const unsigned char *)s, (size_t)(end - s), (size_t)(p - s), what, m);
 }
 
+/* Where the tag whose name starts at c ends: its '>' (or the '<' or `end` that cuts it short), past quoted
+ * attribute values; NULL when a quoted value is not closed. *high: a byte beyond ASCII met outside the quotes. */
+static const char *
+tag_end(const char *c, const char *end, int *high)
+{
+    while (c < end && *c != '>' && *c != '<') {
+        if (*c == '"' || *c == '\'') {
+            c = memchr(c + 1, *c, (size_t)(end - c - 1));
+            if (c == NULL) {
+                return NULL;
+            }
+        }
+        else {
+            *high |= (unsigned char)*c >= 0x80;
+        }
+        c++;
+    }
+    return c;
+}
+
 /* Whether the character data [text, p) ends in a '&' with no ';' after it: "&amp<![CDATA[;...]]>" is not
  * well-formed, but its content written as text would complete the reference. */
 static int
@@ -2091,18 +2111,9 @@ cdata_as_text(PyObject *module, PyObject *data)
             plain = 0;
         }
         else { /* a start or end tag: to its '>', past quoted attribute values */
-            const char *c = p + 1;
-            while (c < end && *c != '>' && *c != '<') {
-                if (*c == '"' || *c == '\'') {
-                    c = memchr(c + 1, *c, (size_t)(end - c - 1));
-                    if (c == NULL) {
-                        c = end;
-                        break;
-                    }
-                }
-                c++;
-            }
-            if (c >= end || *c != '>') {
+            int high = 0;
+            const char *c = tag_end(p + 1, end, &high);
+            if (c == NULL || c >= end || *c != '>') {
                 plain = 0;
                 break;
             }
@@ -2175,18 +2186,13 @@ markup_names_ascii(PyObject *module, PyObject *data)
             p = close + 2;
         }
         else {
-            const char *c = p + 1;
-            while (c < end && *c != '>' && *c != '<') {
-                if (*c == '"' || *c == '\'') {
-                    c = memchr(c + 1, *c, (size_t)(end - c - 1));
-                    if (c == NULL) {
-                        Py_RETURN_TRUE;
-                    }
-                }
-                else if ((unsigned char)*c >= 0x80) {
-                    Py_RETURN_FALSE;
-                }
-                c++;
+            int high = 0;
+            const char *c = tag_end(p + 1, end, &high);
+            if (high) {
+                Py_RETURN_FALSE;
+            }
+            if (c == NULL) {
+                Py_RETURN_TRUE;
             }
             p = c;
         }
