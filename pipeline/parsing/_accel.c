@@ -115,6 +115,9 @@ reserve(Buffer *buf, size_t extra)
 static int
 append(Buffer *buf, const char *bytes, size_t n)
 {
+    if (n == 0) { /* (memcpy to a buffer not yet allocated, NULL, is undefined even for no bytes) */
+        return 0;
+    }
     if (reserve(buf, n) < 0) {
         return -1;
     }
