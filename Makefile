@@ -7,7 +7,7 @@ STAMP := $(VENV)/.wirefeed-installed
 LAKE ?= ./lake
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: setup services test test-unit lint run bench minio minio-stop minio-env clean
+.PHONY: setup services test test-unit lint sanitize run bench minio minio-stop minio-env clean
 
 # Byte-compiles our sources as a regular install does (an editable one does not; where PYTHONDONTWRITEBYTECODE
 # is set, every run would compile ~40 modules again: ~50 ms of each process's start-up). Stale files are
@@ -40,6 +40,11 @@ lint: setup
 	$(BIN)/ruff check pipeline dags tests bench
 	$(BIN)/ruff format --check pipeline dags tests bench
 	$(BIN)/mypy
+
+# The C extensions built with AddressSanitizer and UndefinedBehaviorSanitizer, and the tests that reach them
+# (scripts/sanitize.sh; CI runs it after `make test`).
+sanitize: setup
+	scripts/sanitize.sh $(PYTEST_ARGS)
 
 # Runs the real wire_daily DAG once (airflow dags test) on the bundled sample feeds into $(LAKE).
 run: setup

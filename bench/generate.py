@@ -415,3 +415,99 @@ def mutated_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, Any
                 data[at:at] = data[start : start + rng.randrange(1, 100)]
         feeds.append((f"mutated-{seed}-{n}.xml", bytes(data), {}))
     return feeds
+
+
+def hostile_jsonl_archive(root: Path, seed: int, *, days: int = 3) -> tuple[int, int]:
+    """JSON Lines days (`wire-YYYY-MM-DD.jsonl`, the second gzipped) of records with JSONL_MAPPING's fields,
+    a quarter with a value of a wrong type or size, and lines cut, not objects, not UTF-8, NaN, deep, blank,
+    CRLF: for the accounting tests. Returns (lines, blank lines)."""
+    import gzip
+
+    rng = random.Random(seed)
+    words = ["tariffs", "rare", "earth", "TikTok", "the", "of", "section", "232", "<p>", "&amp;", "\u00e9", "\xa0",
+             "\x85", "\n\n", "\u2028", "\U0001f600", "said", "export", "controls"]  # fmt: skip
+    odd = [
+        None,
+        1,
+        -1.5,
+        True,
+        [],
+        {},
+        ["a", 1],
+        "x" * 300_000,
+        float("1e308"),
+        2**70,
+        {"a": [1, {"b": None}]},
+    ]
+    cut = [b'{"uid": "\\ud800", "text": "\\u0000 tariffs"}', b"[1,2,3]", b"   ", b'{"headline": NaN}',
+           b'{"text": ' + b"[" * 3000 + b"]" * 3000 + b"}"]  # fmt: skip
+
+    def text(n: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(n))
+
+    lines_total = blank = 0
+    for d in range(1, days + 1):
+        lines = []
+        for i in range(rng.randrange(200, 600)):
+            rec: dict[str, Any] = {
+                "uid": f"w{d}-{i}", "headline": text(rng.randrange(12)), "text": text(rng.randrange(300)),
+                "story_url": rng.choice([f"https://wire.example.com/{d}/{i}?utm_source=x", "javascript:x", "", None,
+                                         "http://[::1", "https://a.example/%zz"]),
+                "teaser": text(rng.randrange(20)), "byline": rng.choice([["A. B", "A. B"], "C. D", None, []]),
+                "first_published": rng.choice([f"2025-09-0{d}T10:00:00Z", "not a date", None, "2025-02-30T00:00:00Z"]),
+                "section": rng.choice([["Markets"], "Politics", None]), "lang": rng.choice(["en", "EN-us", None]),
+            }  # fmt: skip
+            if rng.random() < 0.25:
+                rec[rng.choice(list(rec))] = rng.choice(odd)
+            line = json.dumps(rec, ensure_ascii=rng.random() < 0.5).encode("utf-8", "surrogatepass")
+            roll = rng.random()
+            if roll < 0.03:
+                line = line[: rng.randrange(len(line))]
+            elif roll < 0.05:
+                line = b"\xff\xfe" + line
+            elif roll < 0.08:
+                line = rng.choice(cut)
+            lines.append(line)
+        blank += sum(1 for line in lines if not line.strip())
+        lines_total += len(lines)
+        sep = rng.choice([b"\n", b"\r\n"])
+        body = sep.join(lines) + rng.choice([b"", sep])
+        name = f"wire-2025-09-{d:02d}.jsonl"
+        if d == 2:
+            (root / f"{name}.gz").write_bytes(gzip.compress(body))
+        else:
+            (root / name).write_bytes(body)
+    return lines_total, blank
+
+
+def hostile_snapshot_archive(root: Path, seed: int, *, days: int = 3, per_day: int = 30) -> int:
+    """Snapshot days `2025/09/DD/` of mutated feeds, well-formed feeds and wire stories (the seed story or
+    `generated_wire`, mutated): for the accounting tests. Returns the number of files."""
+    rng = random.Random(seed)
+    feeds = mutated_feeds(seed, 200)
+    w = Writer(seed)
+    wire = (  # the seed story's shape: paragraphs, a paragraph-to-source Reference Map, a Source: line
+        "Tariffs on rare earth magnets rose on Tuesday, officials said.\nTikTok\u2019s future was not discussed.\n"
+        "\U0001f4cc Reference Map:\n- Paragraph 1 \u2013 [1], [2]\n- Paragraph 2 \u2013 [3]\nSource: Noah Wire Services"
+    ).encode()
+    snippets = [b"\nSource: ", b"\n\xf0\x9f\x93\x8c Reference Map:\n", b"- Paragraph 9 \xe2\x80\x93 [1]", b"[1], ",
+                b"\n", b"\x00", b"\xff", b"<script>x</script>", b"\r\n", b"&amp;"]  # fmt: skip
+    files = 0
+    for d in range(1, days + 1):
+        day = root / f"2025/09/{d:02d}"
+        day.mkdir(parents=True)
+        for i in range(per_day):
+            roll = rng.random()
+            if roll < 0.7:
+                name, data = f"feed-{i}.xml", rng.choice(feeds)[1]
+            elif roll < 0.85:
+                name, data = f"good-{i}.xml", rss_feed(w, d * 100 + i, 5, date(2025, 9, d))
+            else:
+                mutated = bytearray(wire)
+                for _ in range(rng.randrange(4)):
+                    at = rng.randrange(len(mutated) + 1)
+                    mutated[at:at] = rng.choice(snippets)
+                name, data = f"wire-{i}.txt", bytes(mutated)
+            (day / name).write_bytes(data)
+            files += 1
+    return files

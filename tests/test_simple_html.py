@@ -4,6 +4,8 @@ stays the reference: where it answers, the same answer; the same html_to_text ei
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -415,3 +417,13 @@ def _bodies(documents: list[bytes]) -> list[str]:
 
 def test_bodies_helper_reads_element_text(tmp_path: Path):
     assert _bodies([b"<r><d>&lt;p&gt;x&lt;/p&gt;</d><e>plain</e></r>"]) == ["<p>x</p>"]
+
+
+def test_the_first_call_in_a_process_may_start_with_whitespace() -> None:
+    """simple_html's output buffer is allocated by its first append of some bytes: one of no bytes (leading
+    whitespace) used to come first and pass memcpy a NULL buffer, undefined behaviour that UBSan stops at
+    (scripts/sanitize.sh runs this test with the sanitizers, in a fresh process as here)."""
+    code = "from pipeline.parsing import _accel; print(_accel.simple_html(' <b>x</b>'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "('x', '', b'x')"
