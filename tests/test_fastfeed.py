@@ -313,6 +313,23 @@ def test_names_in_markup_are_checked_alike_compiled_and_not(monkeypatch, compile
     assert [fastfeed._names_ascii(d.encode()) for d, _ in _NAMES] == [ok for _, ok in _NAMES]
 
 
+def test_the_names_scan_compiled_and_in_python_agree_on_random_markup(monkeypatch):
+    import random
+
+    from pipeline.parsing import _accel
+
+    if not fastfeed.COMPILED:
+        pytest.skip("pipeline.parsing._accel was not built")
+    rng = random.Random(5)
+    atoms = [b"<", b">", b"<!--", b"-->", b"<![CDATA[", b"]]>", b"<?", b"?>", b"<!", b'"', b"'", b"a", b" ",
+             b"\t", b"\n", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"=", b"/", b"x=", b"\x00", b"\r",
+             b"\x0b"]  # fmt: skip
+    documents = [b"".join(rng.choice(atoms) for _ in range(rng.randrange(12))) for _ in range(50_000)]
+    compiled = [_accel.markup_names_ascii(d) for d in documents]
+    monkeypatch.setattr(fastfeed, "COMPILED", False)
+    assert [fastfeed._names_ascii(d) for d in documents] == compiled
+
+
 def test_a_cdata_section_after_an_unterminated_reference_is_not_written_as_text():
     from pipeline.parsing import _accel
 

@@ -56,6 +56,7 @@ _XML_TYPES: Final = frozenset(
 )
 _DECL_RE: Final = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _LINK_QUERY_RE: Final = re.compile("&([A-Za-z0-9_]+);")
+_PI_TARGET: Final = re.compile(rb"[^ \t\r\n\x00]*")  # a PI's target, as markup_names_ascii reads it
 # Item children read here, and those that feed no story field (feedparser keeps them in other keys).
 _ITEM_TEXT: Final = frozenset(
     {"title", "link", "description", "guid", "pubDate", "author", f"{_DC}creator", f"{_DC}date",
@@ -220,8 +221,8 @@ def _names_ascii(data: bytes) -> bool:
             close = data.find(b"?>", at + 2)
             if close < 0:
                 return True
-            target = data[at + 2 : close].split(maxsplit=1)
-            if target and not target[0].isascii():
+            target = _PI_TARGET.match(data, at + 2, close)
+            if target is not None and not target.group().isascii():
                 return False
             at = close + 2
         else:
