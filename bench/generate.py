@@ -399,22 +399,31 @@ def mutated_feeds(seed: int, count: int) -> list[tuple[str, bytes, dict[str, Any
     or repeated): input nobody wrote, for the differential tests (the fast path agrees or falls back)."""
     rng = random.Random(seed)
     bases = [data for _, data, _ in quirky_rss_feeds(seed, 100) + quirky_atom_feeds(seed, 100)]
-    feeds = []
-    for n in range(count):
-        data = bytearray(rng.choice(bases))
-        for _ in range(rng.randrange(1, 5)):
-            op, at = rng.randrange(4), rng.randrange(len(data) + 1)
-            if op == 0 and data:
-                data[min(at, len(data) - 1)] = rng.randrange(256)
-            elif op == 1:
-                data[at:at] = rng.choice(_MUTATION_SNIPPETS)
-            elif op == 2:
-                del data[at : at + rng.randrange(1, 16)]
-            else:
-                start = rng.randrange(len(data) + 1)
-                data[at:at] = data[start : start + rng.randrange(1, 100)]
-        feeds.append((f"mutated-{seed}-{n}.xml", bytes(data), {}))
-    return feeds
+    return [
+        (
+            f"mutated-{seed}-{n}.xml",
+            _mutated(rng, rng.choice(bases), _MUTATION_SNIPPETS, rng.randrange(1, 5)),
+            {},
+        )
+        for n in range(count)
+    ]
+
+
+def _mutated(rng: random.Random, data: bytes, snippets: list[bytes], changes: int) -> bytes:
+    """`data` changed in `changes` places: a byte replaced, one of `snippets` inserted, bytes cut or repeated."""
+    out = bytearray(data)
+    for _ in range(changes):
+        op, at = rng.randrange(4), rng.randrange(len(out) + 1)
+        if op == 0 and out:
+            out[min(at, len(out) - 1)] = rng.randrange(256)
+        elif op == 1:
+            out[at:at] = rng.choice(snippets)
+        elif op == 2:
+            del out[at : at + rng.randrange(1, 16)]
+        else:
+            start = rng.randrange(len(out) + 1)
+            out[at:at] = out[start : start + rng.randrange(1, 100)]
+    return bytes(out)
 
 
 def hostile_jsonl_archive(root: Path, seed: int, *, days: int = 3) -> tuple[int, int]:
@@ -481,8 +490,8 @@ def hostile_jsonl_archive(root: Path, seed: int, *, days: int = 3) -> tuple[int,
 
 
 def hostile_snapshot_archive(root: Path, seed: int, *, days: int = 3, per_day: int = 30) -> int:
-    """Snapshot days `2025/09/DD/` of mutated feeds, well-formed feeds and wire stories (the seed story or
-    `generated_wire`, mutated): for the accounting tests. Returns the number of files."""
+    """Snapshot days `2025/09/DD/` of mutated feeds, well-formed feeds and mutated plain-text wire stories in the
+    seed story's shape: for the accounting tests. Returns the number of files."""
     rng = random.Random(seed)
     feeds = mutated_feeds(seed, 200)
     w = Writer(seed)
@@ -503,11 +512,7 @@ def hostile_snapshot_archive(root: Path, seed: int, *, days: int = 3, per_day: i
             elif roll < 0.85:
                 name, data = f"good-{i}.xml", rss_feed(w, d * 100 + i, 5, date(2025, 9, d))
             else:
-                mutated = bytearray(wire)
-                for _ in range(rng.randrange(4)):
-                    at = rng.randrange(len(mutated) + 1)
-                    mutated[at:at] = rng.choice(snippets)
-                name, data = f"wire-{i}.txt", bytes(mutated)
+                name, data = f"wire-{i}.txt", _mutated(rng, wire, snippets, rng.randrange(4))
             (day / name).write_bytes(data)
             files += 1
     return files
