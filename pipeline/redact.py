@@ -1,34 +1,59 @@
 """Secrets out of everything wirefeed writes or logs. The one place that decides what a secret looks like.
 
-- `redact_url(url)`: user info and the values of secret query (or fragment) parameters become REDACTED;
-  scheme, host, port, path and every other parameter stay, so the URL still says which feed it was. Never
-  raises, whatever the URL (bad port, broken IPv6 literal).
+- `redact_url(url)`: user info, the values of secret query, fragment and path (`;name=value`) parameters,
+  and credentials of a known shape anywhere in it (`secret_value`) become REDACTED; scheme, host, port, path
+  and every other parameter stay, so the URL still says which feed it was. Never raises, whatever the URL
+  (bad port, broken IPv6 literal).
 - `redact_text(text)`: the same inside free text (error messages, log lines), plus secret header values
   (Authorization, X-Amz-Security-Token, ...) and any secret value registered with `configure`.
+- `secret_param(name)`: a parameter name holds a secret when, compared without case, percent-encoding, `-`,
+  `_` and `.`, it is one of the secret names (DEFAULT_SECRET_PARAMS and the settings' own) or contains one of
+  SECRET_STEMS (`accessKey`, `X-Goog-Signature`, `oauth_token`, `PHPSESSID`, `client-secret`, ...).
 - `configure(settings)` (called by Settings.load): the secret parameter names of the settings, the S3 secret
   key and session token as literal values, and a log record factory that redacts every log record of the
   process (botocore's debug output included) before any handler sees it.
 
-Parameter names compare case-insensitively with `-` and `_` ignored (api_key = API-KEY = apikey). The fetch
-itself always uses the real URL; only what is written or logged is redacted.
+The fetch itself always uses the real URL; only what is written or logged is redacted.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from collections.abc import Iterable
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK: Final = "REDACTED"
 DEFAULT_SECRET_PARAMS: Final = (
     "api_key", "key", "token", "access_token", "refresh_token", "id_token", "auth", "auth_token",
     "authorization", "sig", "signature", "password", "passwd", "pwd", "secret", "client_secret",
     "session_token", "security_token", "private_token", "x-amz-signature", "x-amz-credential",
-    "x-amz-security-token",
+    "x-amz-security-token", "pass", "session", "sid", "otp", "jwt", "bearer",
 )  # fmt: skip
+# A name that contains one of these (normalized as _norm does) holds a secret too, whatever else it says
+SECRET_STEMS: Final = (
+    "token", "secret", "passw", "pwd", "signature", "credential", "apikey", "accesskey", "privatekey",
+    "secretkey", "authkey", "appkey", "clientkey", "licensekey", "subscriptionkey", "masterkey", "signingkey",
+    "accountkey", "sessionkey", "sessionid", "sessid", "authorization", "cookie",
+)  # fmt: skip
+# Credentials recognizable by their shape, whatever names them: AWS access key ids, JSON Web Tokens, GitHub,
+# GitLab, Slack, Google API and Stripe keys, PEM private keys. Linear: a match starts only where a run of
+# token characters starts, so no run is scanned from more than a few starts.
+_SHAPED_RE: Final = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}(?![0-9A-Z])"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|[rs]k_(?:live|test)_[0-9A-Za-z]{16,}"
+    r")"
+    r"|-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"
+)
+_SHAPED_MIN = 20  # no shape above is shorter
 _SECRET_HEADERS: Final = (
     "authorization",
     "proxy-authorization",
@@ -43,12 +68,36 @@ _values: tuple[str, ...] = ()  # literal secrets (longest first)
 
 
 def _norm(name: str) -> str:
-    return name.lower().replace("-", "").replace("_", "")
+    if "%" in name or "+" in name:
+        name = unquote_plus(name)
+    return name.lower().replace("-", "").replace("_", "").replace(".", "")
 
 
 def secret_param(name: str) -> bool:
-    """Whether a query parameter of this name carries a secret."""
-    return _norm(name) in _names
+    """Whether a query (fragment, path) parameter of this name carries a secret."""
+    return _secret_name(name, _names)
+
+
+@functools.lru_cache(maxsize=4096)  # parameter names repeat from URL to URL; the names set is part of the key
+def _secret_name(name: str, names: frozenset[str]) -> bool:
+    key = _norm(name)
+    return key in names or any(stem in key for stem in SECRET_STEMS)
+
+
+def secret_value(value: str) -> bool:
+    """Whether a parameter's value (as written, or percent-decoded) holds a credential of a known shape."""
+    if len(value) < _SHAPED_MIN:
+        return False
+    if _SHAPED_RE.search(value) is not None:
+        return True
+    return "%" in value and _SHAPED_RE.search(unquote_plus(value)) is not None
+
+
+def mask_shaped(text: str) -> str:
+    """`text` with every credential of a known shape (secret_value's) replaced by REDACTED."""
+    if len(text) < _SHAPED_MIN:
+        return text
+    return _SHAPED_RE.sub(MASK, text)
 
 
 def set_secret_params(names: Iterable[str]) -> None:
@@ -78,9 +127,24 @@ def _redact_pairs(pairs: str) -> str:
         return pairs
     out = []
     for pair in pairs.split("&"):
-        name, eq, _ = pair.partition("=")
-        out.append(f"{name}={MASK}" if eq and secret_param(name) else pair)
+        name, eq, value = pair.partition("=")
+        out.append(f"{name}={MASK}" if eq and (secret_param(name) or secret_value(value)) else pair)
     return "&".join(out)
+
+
+def _redact_path(path: str) -> str:
+    """Path parameters (`/a;jsessionid=...`): a secret one's value masked."""
+    if ";" not in path or "=" not in path:
+        return path
+    segments = []
+    for segment in path.split("/"):
+        head, *params = segment.split(";")
+        for i, param in enumerate(params):
+            name, eq, value = param.partition("=")
+            if eq and (secret_param(name) or secret_value(value)):
+                params[i] = f"{name}={MASK}"
+        segments.append(";".join((head, *params)))
+    return "/".join(segments)
 
 
 def redact_url(url: str) -> str:
@@ -94,9 +158,11 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-    query, fragment = _redact_pairs(parts.query), _redact_pairs(parts.fragment)
-    redacted = urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-    return _mask_values(redacted)
+    path, query = _redact_path(parts.path), _redact_pairs(parts.query)
+    fragment = _redact_pairs(parts.fragment)
+    if (netloc, path, query, fragment) != (parts.netloc, parts.path, parts.query, parts.fragment):
+        url = urlunsplit((parts.scheme, netloc, path, query, fragment))  # else as written, not re-spelled
+    return mask_shaped(_mask_values(url))
 
 
 # --- free text --------------------------------------------------------------------------------------------
@@ -104,7 +170,7 @@ def redact_url(url: str) -> str:
 _USERINFO_RE: Final = re.compile(r"://([^\s/@?#'\"<>]+)@")
 # name=value; the name must not continue a word. Linear: a value never contains `&` or spaces, and each
 # match starts after the previous one.
-_PAIR_RE: Final = re.compile(r"(?<![\w.-])([A-Za-z][\w.-]{0,63})=([^&\s#\"'<>;)\]}]*)")
+_PAIR_RE: Final = re.compile(r"(?<![\w.%-])([A-Za-z][\w.%-]{0,63})=([^&\s#\"'<>;)\]}]*)")
 _HEADER_RE: Final = re.compile(
     r"(?i)\b(" + "|".join(re.escape(h) for h in _SECRET_HEADERS) + r")(['\"]?\s*[:=]\s*b?['\"]?)([^'\"\r\n]+)"
 )
@@ -112,7 +178,7 @@ _HEADER_RE: Final = re.compile(
 
 def _pair(match: re.Match[str]) -> str:
     name, value = match.group(1), match.group(2)
-    return f"{name}={MASK}" if value and secret_param(name) else match.group(0)
+    return f"{name}={MASK}" if value and (secret_param(name) or secret_value(value)) else match.group(0)
 
 
 def _mask_values(text: str) -> str:
@@ -132,7 +198,7 @@ def redact_text(text: str) -> str:
         text = _PAIR_RE.sub(_pair, text)
     if ":" in text or "=" in text:
         text = _HEADER_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    return _mask_values(text)
+    return mask_shaped(_mask_values(text))
 
 
 # --- logs -------------------------------------------------------------------------------------------------

@@ -402,3 +402,24 @@ def test_compiled_plain_story_equals_the_python_steps(monkeypatch):
         ):
             assert "\n" in normalize_module.plain_to_text(title), (title, body, summary)
     assert normalize_module._compiled_plain_story(None, "b", None) is None  # not str: the Python steps decide
+
+
+def test_secrets_in_links_guids_and_feed_urls_never_reach_a_story(fetched_at):
+    token = "AKIAIOSFODNN7EXAMPLE"
+    entry = RawEntry(
+        origin="https://feeds.example/u/feed.xml?apiToken=SeKrEt1",
+        source="s",
+        title="t",
+        link="https://news.example/a;jsessionid=SeKrEt2?id=3&access_key=SeKrEt3",
+        guid="https://news.example/a?id=3&sessionid=SeKrEt4",
+        feed_url=f"https://feeds.example/u/{token}/feed.xml",
+    )
+    story = normalize(entry, fetched_at=fetched_at)
+    written = repr(story)
+    for secret in ("SeKrEt1", "SeKrEt2", "SeKrEt3", "SeKrEt4", token):
+        assert secret not in written
+    assert story["url"] == "https://news.example/a?id=3"
+    assert story["guid"] == "https://news.example/a?id=3&sessionid=REDACTED"
+    entry = RawEntry(origin="o", source="s", title="t", guid="tag:x,2025:a?b")
+    plain = normalize(entry, fetched_at=fetched_at)
+    assert plain["guid"] == "tag:x,2025:a?b"  # nothing to redact: kept as written

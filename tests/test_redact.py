@@ -6,10 +6,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from pipeline.lake.parquet import read_stories
+from pipeline.parsing.urls import canonical_url
 from pipeline.redact import (
     MASK,
     add_secret_values,
@@ -84,10 +86,68 @@ def test_registered_values_are_masked_anywhere():
     assert redact_text("token is s3cr3t-session-token-value.") == f"token is {MASK}."
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "apitoken", "api_token", "accessKey", "secret_key", "private_key", "sessionid", "PHPSESSID", "sid",
+        "jwt", "bearer", "secret_access_key", "X-Goog-Signature", "authkey", "auth_key", "apiSecret",
+        "oauth_token", "oauth_signature", "client-secret", "Ocp-Apim-Subscription-Key", "csrf_token",
+        "passwort", "credentials", "session", "pass", "tok%65n", "api%5Fkey", "x.api.key",
+    ],
+)  # fmt: skip
+def test_secret_names_are_recognized_by_their_parts(name):
+    """Not only the listed names: a name holding a secret word (token, secret, signature, ...) or a
+    key of a known kind (access key, API key, ...), however spelled, cased or percent-encoded."""
+    assert redact_url(f"https://h/f?{name}=SeKrEt42&page=2") == f"https://h/f?{name}={MASK}&page=2"
+    assert "SeKrEt42" not in canonical_url(f"https://h/f?{name}=SeKrEt42&page=2")
+    assert "SeKrEt42" not in redact_text(f"GET https://h/f?{name}=SeKrEt42 failed")
+
+
+@pytest.mark.parametrize(
+    "name", ["page", "author", "keyword", "id", "sort", "q", "lang", "passage", "designation", "monkey"]
+)
+def test_ordinary_names_stay(name):
+    url = f"https://h/f?{name}=value1"
+    assert redact_url(url) == url and canonical_url(url) == url
+
+
+SHAPED = [
+    "AKIAIOSFODNN7EXAMPLE",  # AWS access key id
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",  # JWT
+    "ghp_" + "a1B2c3D4e5" * 4,  # GitHub
+    "xoxb-123456789012-abcdefghijkl",  # Slack
+    "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",  # Google API key
+    "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",  # Stripe
+    "glpat-" + "xxxxxxxxxxxxxxxxxxxx",  # GitLab
+]
+
+
+@pytest.mark.parametrize("token", SHAPED)
+def test_credentials_of_a_known_shape_are_masked_whatever_names_them(token):
+    url = f"https://h/u/{token}/feed.xml?q={token}&page=2"
+    assert token not in redact_url(url)
+    assert token not in redact_text(f"failed: {url} ({token})")
+    link = canonical_url(f"https://h/story?ref={token}&id=7")
+    assert link == "https://h/story?id=7"
+    assert canonical_url(f"https://h/story?ref={quote(token)}&id=7") == "https://h/story?id=7"
+
+
+def test_path_parameters_are_redacted_and_dropped():
+    url = "https://h/a;jsessionid=SeKrEt42;v=2/b?x=1"
+    assert redact_url(url) == f"https://h/a;jsessionid={MASK};v=2/b?x=1"
+    assert canonical_url(url) == "https://h/a;v=2/b?x=1"
+
+
+def test_a_url_with_nothing_to_redact_is_kept_as_written():
+    """redact_url re-spells nothing it does not redact (an id built from it stays the id)."""
+    for url in ("https://h/a?", "https://h/a?x=1#", "https://H/a/../b?b=2&a=1", "http://h:80/a;v=1"):
+        assert redact_url(url) == url
+
+
 @pytest.mark.timeout(60)
 def test_redact_text_is_linear():
     """A hang guard (patterns with unbounded runs): a doubled input must not take 4x; here 4 MB run once."""
-    for unit in ("a.", "a=", "://", "key=" * 3, "Authorization: "):
+    for unit in ("a.", "a=", "://", "key=" * 3, "Authorization: ", "-eyJ", "eyJaaaaaaaaa.", "-----BEGIN "):
         redact_text(unit * 1_000_000)
 
 

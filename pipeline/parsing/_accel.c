@@ -2420,9 +2420,9 @@ url_sort_pairs(const char *q, UrlPair *pairs, UrlPair *tmp, Py_ssize_t lo, Py_ss
     memcpy(pairs + lo, tmp + lo, (size_t)(hi - lo) * sizeof(UrlPair));
 }
 
-/* urls.canonical_url(url) for a URL _PLAIN_URL_RE matches whole: the host lower-cased, "/" for no path, the
- * query's pairs without those `dropped(name)` says to drop (tracking, secrets), sorted by name. None for
- * any other URL (the Python path reads it). */
+/* urls.canonical_url(url) for a URL _PLAIN_URL_RE matches whole and whose path has no ';' (path parameters go
+ * the Python way): the host lower-cased, "/" for no path, the query's pairs without those `dropped(pair)`
+ * says to drop (tracking, secrets), sorted by name. None for any other URL (the Python path reads it). */
 static PyObject *
 plain_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2466,6 +2466,9 @@ plain_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         while (i < n && url_path_char((unsigned char)u[i])) {
             i++;
         }
+        if (memchr(u + path, ';', (size_t)(i - path)) != NULL) {
+            Py_RETURN_NONE;
+        }
     }
     Py_ssize_t path_end = i, query = -1;
     if (i < n && u[i] == '?') {
@@ -2505,9 +2508,9 @@ plain_url(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (end > start) {
             const char *eq = memchr(u + start, '=', (size_t)(end - start));
             Py_ssize_t name_len = eq == NULL ? end - start : eq - (u + start);
-            PyObject *name = PyUnicode_FromStringAndSize(u + start, name_len);
-            PyObject *answer = name == NULL ? NULL : PyObject_CallOneArg(dropped, name);
-            Py_XDECREF(name);
+            PyObject *pair = PyUnicode_FromStringAndSize(u + start, end - start);
+            PyObject *answer = pair == NULL ? NULL : PyObject_CallOneArg(dropped, pair);
+            Py_XDECREF(pair);
             int drop = answer == NULL ? -1 : PyObject_IsTrue(answer);
             Py_XDECREF(answer);
             if (drop < 0) {

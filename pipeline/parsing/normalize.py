@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from datetime import UTC, datetime
 from typing import Final
 
@@ -19,7 +20,7 @@ from pipeline.parsing.text import (
     without_surrogates,
 )
 from pipeline.parsing.urls import canonical_url
-from pipeline.redact import redact_url
+from pipeline.redact import mask_shaped, redact_url
 from pipeline.schema import SCHEMA_VERSION, Story
 
 if COMPILED:
@@ -170,7 +171,16 @@ def _feed_url(feed_url: str | None) -> str | None:
     if not feed_url:
         return None
     feed_url = without_surrogates(feed_url)
-    return canonical_url(feed_url) or redact_url(strip_unsafe(feed_url))
+    return mask_shaped(canonical_url(feed_url) or redact_url(strip_unsafe(feed_url)))
+
+
+def _guid(guid: str) -> str:
+    """The entry's id, clean; one with URL parameters or user info (a permalink) redacted as a URL is."""
+    guid = strip_unsafe(without_surrogates(guid)).strip()
+    return redact_url(guid) if _URLISH.search(guid) is not None else guid
+
+
+_URLISH: Final = re.compile(r"[?#;@]")
 
 
 def _as_utc(fetched_at: datetime) -> datetime:
@@ -246,7 +256,7 @@ def normalize(
     if not (title or body or url):
         raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
     source = clean_inline(entry.source) or default_source(entry.origin)
-    guid = strip_unsafe(without_surrogates(entry.guid)).strip() if entry.guid else None
+    guid = _guid(entry.guid) if entry.guid else None
     published_at = parse_date(entry.published) or _parsed_date(entry.published_parsed)
     updated_at = parse_date(entry.updated) if entry.updated else None
     if updated_at is None:

@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipeline.parsing.text import COMPILED
-from pipeline.redact import secret_param
+from pipeline.redact import mask_shaped, secret_param, secret_value
 
 if COMPILED:
     from pipeline.parsing._accel import plain_url as _compiled_plain_url
@@ -46,10 +46,12 @@ def _unquote(text: str) -> str:
     return unquote(text) if "%" in text else text
 
 
-def _dropped(raw_name: str) -> bool:
-    """Whether a parameter of this name (as written in the query) is dropped."""
+def _dropped(pair: str) -> bool:
+    """Whether a query parameter (name=value, as written) is dropped: a tracking or secret name, or a value
+    that holds a credential of a known shape."""
+    raw_name, _, value = pair.partition("=")
     name = _unquote(raw_name)
-    return _tracking_name(name) or secret_param(name)
+    return _tracking_name(name) or secret_param(name) or secret_value(value)
 
 
 @functools.lru_cache(maxsize=4096)  # parameter names repeat from link to link
@@ -65,7 +67,7 @@ def _name_of(pair: str) -> str:
 
 def _clean_query(query: str) -> str:
     """Drop tracking and secret parameters; sort the rest by name, keeping the order of repeated names."""
-    pairs = [p for p in query.split("&") if p and not _dropped(_name_of(p))]
+    pairs = [p for p in query.split("&") if p and not _dropped(p)]
     if len(pairs) > 1:
         pairs.sort(key=_name_of)
     return "&".join(pairs)
@@ -73,9 +75,10 @@ def _clean_query(query: str) -> str:
 
 # An absolute http(s) URL already in canonical form but for the host's case and the query: lower-case
 # scheme, host without user info, port or trailing dot, path and query of characters that canonical_url
-# neither escapes nor rewrites (no ':', so no script scheme), no fragment. Most feed links are such.
+# neither escapes nor rewrites (no ':', so no script scheme; no ';': path parameters may be secrets), no
+# fragment. Most feed links are such.
 _PLAIN_URL_RE: Final = re.compile(
-    r"(https?)://([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[A-Za-z0-9._~!$&'()*+,;=@%/-]*)?"
+    r"(https?)://([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(/[A-Za-z0-9._~!$&'()*+,=@%/-]*)?"
     r"(?:\?([A-Za-z0-9._~!$&'()*+,;=@%/?-]*))?",
     re.ASCII,
 )
@@ -99,6 +102,17 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"
 
 
+def _clean_path(path: str) -> str:
+    """Drop secret path parameters (`/a;jsessionid=...`); a credential of a known shape elsewhere in the path
+    is masked."""
+    segments = []
+    for segment in path.split("/"):
+        head, *params = segment.split(";")
+        kept = [p for p in params if not (p.partition("=")[1] and _dropped(p))]
+        segments.append(";".join((head, *kept)))
+    return mask_shaped("/".join(segments)) or "/"
+
+
 def _canonical(url: str, base: str | None) -> str | None:
     url = _STRIP_RE.sub("", url).strip()
     if base:
@@ -118,6 +132,6 @@ def _canonical(url: str, base: str | None) -> str | None:
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    path = parts.path or "/"
+    path = _clean_path(parts.path) if ";" in parts.path else parts.path or "/"
     canonical = urlunsplit((scheme, netloc, path, _clean_query(parts.query), ""))
     return _SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE))
