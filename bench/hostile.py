@@ -32,6 +32,20 @@ CASES: dict[str, Callable[[int], bytes]] = {
     "wire paragraph of dismissed topic mentions": lambda n: (
         "Tariffs on rare earth magnets, not TikTok. " * (n // 44) + "\n\n" + PROSE
     ).encode(),
+    "extension element of n/10 attributes (feedparser's SAX path)": lambda n: _rss_item(
+        '<x:meta xmlns:x="urn:x" ' + "".join(f'a{i}="v" ' for i in range(n // 10)) + "/>"
+    ),
+    "HTML tag of n/10 attributes in a description": lambda n: _rss_item("").replace(
+        b"<description>d</description>",
+        b"<description><![CDATA[<img "
+        + b"".join(b'a%d="v" ' % i for i in range(n // 10))
+        + b">]]></description>",
+    ),
+    "Atom entry of n/100 categories and authors": lambda n: (
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:x"><title>f</title><entry><title>t</title>'
+        + "".join(f'<category term="c{i}"/><author><name>A{i}</name></author>' for i in range(n // 100))
+        + "<x:odd/></entry></feed>"
+    ).encode(),
     "RSS title of n characters": lambda n: _rss_item("").replace(
         b"<title>t</title>", b"<title>" + b"w " * (n // 2) + b"</title>"
     ),

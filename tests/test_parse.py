@@ -104,7 +104,6 @@ def test_bozo_feed_with_entries_is_kept_with_problem(fixtures_dir):
         ("no_items.xml", "no_entries"),
         ("not_a_feed.json", "malformed"),
         ("truncated.json", "malformed"),
-        ("wrong_encoding.txt", "encoding"),
     ],
 )
 def test_bad_inputs_raise_bad_input_error(fixtures_dir, name, kind):
@@ -147,6 +146,62 @@ def test_utf16_and_utf32_feeds_with_and_without_bom(encoding):
     for data in (xml.encode(encoding), bom + xml.encode(encoding)):
         assert sniff(data) == "xml"
         assert parse_bytes(data, "wide").entries[0].title == "Ünï"
+
+
+def test_text_in_an_older_encoding_is_read_and_says_so(fixtures_dir):
+    """wrong_encoding.txt is windows-1252 (no UTF-8 sequence in it): read as such, not refused."""
+    parsed = parse_fixture(fixtures_dir, "wrong_encoding.txt")
+    assert parsed.entries[0].body.startswith("Le café est fermé")
+    assert parsed.problems == [
+        "text is not valid UTF-8 (invalid continuation byte at byte 6): read as windows-1252"
+    ]
+    mixed = (
+        "Le café est fermé depuis hier soir, selon la mairie.\n"
+    ).encode() + b"Un octet \xff perdu ici.\n"
+    (entry,) = parse_bytes(mixed, "m.txt").entries  # UTF-8 with one bad byte: UTF-8, the byte U+FFFD
+    assert "café" in entry.body and "\ufffd" in entry.body
+
+
+def test_wire_text_in_utf16_with_a_bom_is_read():
+    text = "Le café est fermé depuis hier soir, selon la mairie de Paris.\n\nSource: Agence\n"
+    for encoding, bom in (("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)):
+        (entry,) = parse_bytes(bom + text.encode(encoding), "w.txt").entries
+        assert entry.body.startswith("Le café") and entry.attribution == "Agence"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b'<rss version="2.0"><channel><title>c</title><item><title>Go\x00od</title></item>'
+        b"<item><title>Two</title></item></channel></rss>",
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "t\x00", "items": '
+        b'[{"id": "1", "title": "Go\x00od"}, {"id": "2", "title": "Two"}]}',
+        b"Go\x00od morning: the talks on tariffs resumed in Madrid on Tuesday, officials said.\n",
+    ],
+)
+def test_stray_nul_bytes_are_removed_and_noted(doc):
+    """A few NUL bytes in a text document (never valid in XML, JSON or text) do not cost its stories."""
+    parsed = parse_bytes(doc, "n")
+    assert parsed.entries[0].title.startswith("Good")
+    assert any("NUL byte" in p and "removed" in p for p in parsed.problems)
+
+
+def test_many_nul_bytes_are_still_binary():
+    with pytest.raises(BadInputError) as err:
+        parse_bytes(b"<rss>" + b"\x00ab" * 100 + b"</rss>", "b")  # a third of the bytes
+    assert err.value.kind == "binary"
+
+
+def test_json_feed_with_an_integer_too_long_for_python_and_latin1_bytes():
+    huge = b"9" * 100_000
+    doc = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "Caf\xe9", "items": ['
+        b'{"id": ' + huge + b', "title": "Huge id"}, {"id": 2, "title": "Good caf\xe9"}]}'
+    )
+    parsed = parse_bytes(doc, "j.json")
+    assert [e.title for e in parsed.entries] == ["Huge id", "Good café"]
+    assert parsed.entries[0].guid.startswith("9999") and parsed.entries[1].guid == "2"
+    assert parsed.problems[0].endswith("read as windows-1252")
 
 
 def test_control_bytes_are_binary():
@@ -383,3 +438,127 @@ def test_within_caps_says_yes_only_to_entries_within_every_cap():
             assert by_rule == (entry, [])
         assert cap_entry(entry) == by_rule
     assert not within_caps(vars(RawEntry(origin="o", source="s", summary=7)))  # type: ignore[arg-type]
+
+
+# --- feedparser's quadratic steps, replaced (parse._linear_feedparser) --------------------------------------
+
+
+def _rss_with(item_extra: str, *, xmlns: str = ' xmlns:x="urn:x"') -> bytes:
+    good = "<item><title>Good item</title><link>https://e.example/1</link></item>"
+    hostile = f"<item><title>Hostile</title><link>https://e.example/2</link>{item_extra}</item>"
+    return f'<rss version="2.0"{xmlns}><channel><title>c</title>{good}{hostile}</channel></rss>'.encode()
+
+
+@pytest.mark.timeout(60)
+def test_an_element_with_200000_attributes_parses_and_keeps_every_item():
+    """feedparser's strict parser asked xml.sax for each attribute by a walk of all of them: 116,666
+    attributes on an extension element took over a minute (the parse budget then rejected the feed)."""
+    attributes = "".join(f'a{i}="v" ' for i in range(200_000))
+    parsed = parse_bytes(_rss_with(f"<x:meta {attributes}/>"), "f.xml")
+    assert [e.title for e in parsed.entries] == ["Good item", "Hostile"]
+
+
+@pytest.mark.timeout(60)
+def test_an_atom_entry_of_60000_categories_parses():
+    """feedparser kept categories distinct with a walk of the list for each: 25,000 took 35 s."""
+    cats = "".join(f'<category term="c{i}"/><author><name>A{i}</name></author>' for i in range(60_000))
+    data = (
+        '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:x"><title>f</title>'
+        f"<entry><title>Many</title><id>urn:1</id><x:odd/>{cats}</entry></feed>"
+    ).encode()
+    (entry,) = parse_bytes(data, "f.atom").entries
+    assert entry.categories == tuple(f"c{i}" for i in range(MAX_NAMES))
+
+
+def test_the_linear_feedparser_steps_give_feedparsers_answers():
+    """Random category soups (terms, schemes, labels, text after a domain-only start tag, repeats, keywords
+    lists) parsed by feedparser with its own `_add_tag` and with the replacement: the same tags, in order."""
+    import random
+
+    import feedparser
+    from feedparser.mixin import _FeedParserMixin
+
+    from pipeline.parsing import parse as parse_module
+
+    parse_module._linear_feedparser()
+    ours = _FeedParserMixin._add_tag
+    theirs = parse_module._FEEDPARSER_ORIGINALS["_add_tag"]
+    rng = random.Random(11)
+    words = ["a", "b", "c", "", "a,b", " c "]
+
+    def category() -> str:
+        term, domain, text = rng.choice(words), rng.choice(["", "d", "e"]), rng.choice(words)
+        attrs = (f' domain="{domain}"' if domain else "") + (f' term="{term}"' if rng.random() < 0.3 else "")
+        kind = rng.choice(["category", "category", "dc:subject", "media:keywords", "itunes:keywords"])
+        return f"<{kind}{attrs}>{text}</{kind}>"
+
+    for _ in range(300):
+        items = "".join(
+            f"<item><title>t</title>{''.join(category() for _ in range(rng.randrange(12)))}</item>"
+            for _ in range(rng.randrange(1, 4))
+        )
+        ns = (
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/" '
+            'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"'
+        )
+        doc = f'<rss version="2.0" {ns}><channel><title>c</title>{items}</channel></rss>'.encode()
+        results = []
+        for add_tag in (theirs, ours):
+            _FeedParserMixin._add_tag = add_tag
+            try:
+                results.append([e.get("tags") for e in feedparser.parse(doc)["entries"]])
+            finally:
+                _FeedParserMixin._add_tag = ours
+        assert results[0] == results[1], doc
+
+
+def test_the_qualified_name_index_answers_as_the_walk_does():
+    from xml.sax.xmlreader import AttributesNSImpl
+
+    from pipeline.parsing import parse as parse_module
+
+    parse_module._linear_feedparser()
+    walk = parse_module._FEEDPARSER_ORIGINALS["getValueByQName"]
+    attrs = AttributesNSImpl(
+        {(None, "a"): "1", ("urn:x", "a"): "2", ("urn:y", "b"): "3"},
+        {(None, "a"): "a", ("urn:x", "a"): "x:a", ("urn:y", "b"): "x:a"},  # two attributes, one qname
+    )
+    for name in ("a", "x:a"):
+        assert attrs.getValueByQName(name) == walk(attrs, name)
+    with pytest.raises(KeyError):
+        attrs.getValueByQName("b")
+
+
+def _items(*inner: str) -> bytes:
+    items = "".join(f"<item>{i}</item>\n" for i in inner)
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{items}</channel></rss>'.encode()
+    )
+
+
+def test_an_unclosed_element_in_one_item_costs_no_other_item():
+    """feedparser's loose reading of a document that is not well-formed ran an unclosed <title> on into the
+    next item, which was lost; each entry read on its own keeps it."""
+    data = _items(
+        "<title>Good 1</title><link>https://e.example/1</link>",
+        "<title>Broken unclosed<link>https://e.example/b</link><description>x</desc>",
+        "<title>Good 2</title><link>https://e.example/2</link>",
+        "<title>Good 3</title><link>https://e.example/3</link>",
+    )
+    parsed = parse_bytes(data, "m.xml")
+    titles = [e.title for e in parsed.entries]
+    assert {"Good 1", "Good 2", "Good 3"} <= set(titles)
+    assert any("mismatched tag" in p for p in parsed.problems)
+
+
+def test_entries_are_told_apart_outside_cdata_and_comments_only():
+    from pipeline.parsing.parse import _entry_starts
+
+    data = _items("<description><![CDATA[an <item> in text]]></description>", "<!-- <item> -->t")
+    assert len(_entry_starts(data)) == 2
+    assert _entry_starts(b"<rss><item>a</item><![CDATA[" + b"<item>" * 10) == [5]  # no end: the rest is text
+
+
+def test_a_well_formed_document_is_read_once():
+    data = _items("<title>A</title>", "<title>B</title>")
+    assert [e.title for e in parse_bytes(data, "w.xml").entries] == ["A", "B"]

@@ -92,6 +92,16 @@ def test_control_characters_and_zero_width_are_dropped():
     assert html_to_text("a\x00b\x07c\u200bd\ufeff") == "abcd"
 
 
+@pytest.mark.parametrize("char", [chr(c) for c in range(0x80, 0xA0) if c != 0x85])
+def test_c1_controls_are_dropped_on_every_path(char):
+    """U+0080-U+009F (U+009B starts an escape sequence on some terminals), in HTML, plain text, titles and
+    wire text; U+0085 (NEL) is whitespace."""
+    for text in (f"caf\u00e9 a{char}b", f"a{char}b", f"<p>a{char}b</p>"):
+        for out in (html_to_text(text), plain_to_text(text), clean_inline(text), clean_inline(text, False)):
+            assert char not in out and "ab" in out
+    assert html_to_text("a\x85b") == "a b"
+
+
 def test_clean_inline_is_one_line():
     assert clean_inline("<h1>Title</h1><p>sub   title</p>") == "Title sub title"
     assert clean_inline(None) == ""
@@ -520,3 +530,15 @@ def test_text_already_clean_is_recognized_eight_bytes_at_a_time():
     clean = "A paragraph of words.\n\nAnother one, longer than eight bytes."
     assert text_module._accel.paragraphs(clean)[0] is clean
     assert text_module._accel.plain_text(clean)[0] is clean
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("attribute", ['a{}="v" ', "a{} "])
+def test_a_tag_of_200000_attributes_is_read_in_linear_time(attribute):
+    """libxml2's HTML parser compares each attribute of a tag with every earlier one: 116,666 took 22 s. A
+    tag with more than MAX_ATTRIBUTES goes to the flat reading; its text and the safety rules are kept."""
+    crowded = "".join(attribute.format(i) for i in range(200_000))
+    html = f"<p>Before <b>bold</b></p><img {crowded}onerror=alert(1)><div>After</div>"
+    text = html_to_text(html)
+    assert "Before" in text and "bold" in text and "After" in text
+    assert "<" not in text and "onerror" not in text and "a1 " not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import json
 import logging
@@ -13,10 +14,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import PurePath
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
+from xml.sax import SAXParseException
+from xml.sax.xmlreader import AttributesNSImpl
 
 from pipeline.errors import BadInputError, BadRecordError
 from pipeline.parsing.prescreen import check_entry_count, prescreen_xml
 from pipeline.parsing.text import clean_inline, without_surrogates
+from pipeline.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,9 @@ _BOMS: Final = (
 )
 _WIDE_ENCODINGS: Final = ("utf-32-be", "utf-32-le", "utf-16-be", "utf-16-le")
 _SNIFF_BYTES: Final = 4096
-_CONTROL_BYTES: Final = frozenset(range(32)) - {9, 10, 12, 13}
+_CONTROL_CHARS: Final = frozenset(map(chr, range(32))) - set("\t\n\f\r")
+STRAY_NULS: Final = 0.01  # at most this share of a document's bytes may be NULs to be removed, not refused
+STRAY_NULS_MIN: Final = 16  # (or this many, in a short document)
 # Caps on one entry's raw text fields (characters) and name lists; a longer value is cut and the cut
 # recorded among the input's problems.
 FIELD_CAPS: Final = {
@@ -116,13 +122,37 @@ def _head_text(data: bytes) -> str:
         if head.startswith(bom):
             return head[len(bom) :].decode(encoding, "ignore")
     if b"\x00" in head:
-        for encoding in _WIDE_ENCODINGS:
-            width = 4 if "32" in encoding else 2
-            text = head[: len(head) // width * width].decode(encoding, "replace")
-            if "\x00" not in text and text.lstrip()[:1] in ("<", "{"):
-                return text
-        raise BadInputError("binary", "input contains NUL bytes and is not UTF-16/32 text")
+        text = _wide_head(head)
+        if text is None:
+            raise BadInputError("binary", "input contains NUL bytes and is not UTF-16/32 text")
+        return text
     return head.decode("utf-8", "replace")
+
+
+def _wide_head(head: bytes) -> str | None:
+    """The head of a UTF-16/32 document without a BOM (a feed: '<' or '{' first), or None."""
+    for encoding in _WIDE_ENCODINGS:
+        width = 4 if "32" in encoding else 2
+        text = head[: len(head) // width * width].decode(encoding, "replace")
+        if "\x00" not in text and text.lstrip()[:1] in ("<", "{"):
+            return text
+    return None
+
+
+def _without_stray_nuls(data: bytes) -> tuple[bytes, list[str]]:
+    """A text document with a few NUL bytes in it (a broken CMS, a bad copy; never valid XML, JSON or text)
+    without them, and the note that says so. A document in UTF-16/32 keeps its NULs (they are half its bytes),
+    and one where they are over STRAY_NULS of the bytes (and over STRAY_NULS_MIN) is refused as binary."""
+    nuls = data.count(b"\x00")
+    head = data[:_SNIFF_BYTES]
+    if (
+        nuls == 0
+        or nuls > max(STRAY_NULS_MIN, len(data) * STRAY_NULS)
+        or any(head.startswith(bom) for bom, encoding in _BOMS if encoding != "utf-8")
+        or _wide_head(head) is not None
+    ):
+        return data, []
+    return data.replace(b"\x00", b""), [f"{nuls} NUL byte{'s' if nuls > 1 else ''} removed"]
 
 
 def sniff(data: bytes) -> Kind:
@@ -142,8 +172,9 @@ def sniff(data: bytes) -> Kind:
         return "xml"
     if head[0] in "{[":
         return "json"
-    sample = data[:_SNIFF_BYTES]
-    if sum(b in _CONTROL_BYTES for b in sample) > len(sample) // 20:
+    if (
+        sum(c in _CONTROL_CHARS for c in head) > len(head) // 20
+    ):  # of the text (UTF-16's NULs are no controls)
         raise BadInputError("binary", "input is mostly control bytes")
     return "text"
 
@@ -169,22 +200,29 @@ def parse_bytes(
     too_large); a bad single entry is dropped and counted in `rejected_entries`."""
     if not isinstance(data, bytes):  # a str would be taken by feedparser as a URL or a path
         raise TypeError(f"parse_bytes needs bytes, got {type(data).__name__}")
+    data, notes = _without_stray_nuls(data) if b"\x00" in data else (data, [])
     kind = sniff(data)
     if kind == "xml":
         data, screened = prescreen_xml(data)
         parsed = _parse_feed_xml(data, origin, source=source, feed_url=feed_url, content_type=content_type)
-        parsed.problems[:0] = screened
+        notes += screened
     elif kind == "json":
         parsed = _parse_json_feed(data, origin, source=source, feed_url=feed_url)
     else:
-        parsed = parse_wire_text(_decode_text(data), origin, source=source, feed_url=feed_url)
+        text, decoded = _decode_text(data)
+        parsed = parse_wire_text(text, origin, source=source, feed_url=feed_url)
+        notes += decoded
+    parsed.problems[:0] = notes
     if not parsed.entries:
         detail = f" ({parsed.rejected_entries} unusable)" if parsed.rejected_entries else ""
         raise BadInputError("no_entries", f"input has no usable entries{detail}", problems=parsed.problems)
     return parsed
 
 
-def _decode_text(data: bytes) -> str:
+def _decode_text(data: bytes) -> tuple[str, list[str]]:
+    """(the text of a document, what its decoding had to guess). Its BOM's encoding, else UTF-8; text that is
+    not valid in it is still read: UTF-8 with a few bad bytes as UTF-8 (each bad byte U+FFFD), text with no
+    UTF-8 sequence in it as windows-1252 (an older wire's or editor's encoding), and the note says which."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             data, enc = data[len(bom) :], encoding
@@ -192,11 +230,21 @@ def _decode_text(data: bytes) -> str:
     else:
         enc = "utf-8"
     try:
-        return data.decode(enc)
+        return data.decode(enc), []
     except UnicodeDecodeError as exc:
-        raise BadInputError(
-            "encoding", f"text is not valid {enc}: {exc.reason} at byte {exc.start}"
-        ) from None
+        where = f"{exc.reason} at byte {exc.start}"
+    text = data.decode(enc, "replace")
+    if enc == "utf-8" and not any(c > "\x7f" and c != "\ufffd" for c in text):
+        return data.decode("cp1252", "replace"), [f"text is not valid UTF-8 ({where}): read as windows-1252"]
+    return text, [f"text is not valid {enc} ({where}): bad bytes read as U+FFFD"]
+
+
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; one too long for an int (Python refuses over 4,300 digits) stays its digits."""
+    return int(digits) if len(digits) <= _INT_DIGITS else digits
+
+
+_INT_DIGITS: Final = 4000
 
 
 # ---------------------------------------------------------------------------------------------- XML feeds
@@ -231,6 +279,60 @@ def _names(people: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+# A document that is not well-formed is read by feedparser's loose parser, where an element left open (an
+# unclosed <title>) runs on into the items after it and they are lost. Read again one entry at a time (the
+# document's head, one entry, its tail), the damage stays in its own entry; the reading with more entries
+# wins. Bounded: at most REPARSE_ENTRIES entries, and the head repeated at most REPARSE_BYTES in all.
+REPARSE_ENTRIES: Final = 1000
+REPARSE_BYTES: Final = 16 << 20
+# an entry's start tag, or a CDATA section or comment to step over (an "<item>" in them is text)
+_ENTRY_OR_SKIP: Final = re.compile(rb"<(?:!\[CDATA\[|!--|(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>])", re.I)
+_ENTRY_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+def _entry_starts(data: bytes) -> list[int]:
+    """Offsets of the entries' start tags outside CDATA sections and comments (linear)."""
+    starts: list[int] = []
+    pos = 0
+    while (m := _ENTRY_OR_SKIP.search(data, pos)) is not None and len(starts) <= REPARSE_ENTRIES:
+        opener = m.group()
+        if opener.startswith((b"<![", b"<!-")):
+            close = data.find(b"]]>" if opener.startswith(b"<![") else b"-->", m.end())
+            if close < 0:
+                break
+            pos = close + 3
+        else:
+            starts.append(m.start())
+            pos = m.end()
+    return starts
+
+
+def _entries_one_by_one(data: bytes, headers: dict[str, str]) -> list[Any] | None:
+    """feedparser's entries, each entry read on its own (see REPARSE_ENTRIES); None when out of bounds."""
+    import feedparser
+
+    starts = _entry_starts(data)
+    if len(starts) < 2 or len(starts) > REPARSE_ENTRIES or starts[0] * len(starts) > REPARSE_BYTES:
+        return None
+    ends = list(_ENTRY_END.finditer(data, starts[-1]))
+    tail = data[ends[-1].end() :] if ends else b""
+    head = data[: starts[0]]
+    entries: list[Any] = []
+    for i, start in enumerate(starts):
+        last = i + 1 == len(starts)
+        document = head + data[start:] if last else head + data[start : starts[i + 1]] + tail
+        try:
+            entries += feedparser.parse(
+                io.BytesIO(document),
+                response_headers=headers,
+                sanitize_html=False,
+                resolve_relative_uris=False,
+            ).get("entries", [])
+        except Exception:  # as for the whole document: the first reading stands
+            return None
+    return entries
+
+
 def _feed_problem(result: Mapping[str, Any]) -> BadInputError:
     import feedparser
 
@@ -258,6 +360,7 @@ def _parse_feed_xml(
             return fast
     import feedparser  # (here: a feed the fast path reads, the common kind, never needs it; ~20 ms to import)
 
+    _linear_feedparser()
     headers = {"content-type": content_type or "application/xml"}
     if feed_url:
         headers["content-location"] = feed_url
@@ -268,6 +371,10 @@ def _parse_feed_xml(
         )
     except Exception as exc:  # feedparser bugs on hostile input must not become a traceback
         raise BadInputError("malformed", f"feed parser failed: {type(exc).__name__}: {exc}"[:500]) from None
+    if isinstance(result.get("bozo_exception"), SAXParseException):  # not well-formed: read loosely
+        entries = _entries_one_by_one(data, headers)
+        if entries is not None and len(entries) > len(result.get("entries") or ()):
+            result["entries"] = entries
     feed = result.get("feed", {})
     if not result.get("entries"):
         raise _feed_problem(result)
@@ -289,6 +396,72 @@ def _parse_feed_xml(
         authors=_names(feed.get("authors") or feed.get("author")),
     )
     return _collect(origin, result["entries"], lambda e: _entry_from_feedparser(e, context), problems)
+
+
+_FEEDPARSER_ORIGINALS: Final[dict[str, Any]] = {}  # what _linear_feedparser replaced (the tests compare)
+
+
+@functools.cache
+def _linear_feedparser() -> None:
+    """Two steps of feedparser's that are quadratic in what one element or entry holds, replaced (once, before
+    the first feedparser parse) by linear ones with the same answers:
+    - its strict (expat) parser asks xml.sax for each attribute's value by qualified name, and
+      AttributesNSImpl.getValueByQName walks all of the element's attributes for each: an extension element of
+      116,666 attributes took over a minute. Here an index of the names is built once per element (the first
+      attribute of a name answers, as in the walk).
+    - `_add_tag` keeps an entry's categories distinct with `value not in tags`, a walk of the list: an Atom
+      entry of 25,000 categories took 35 s. Here a set of the (term, scheme, label) of every tag but the last
+      is kept beside the list (feedparser may still set the last tag's term, when a category's text arrives
+      after its start tag); a list changed any other way is read again whole."""
+
+    def value_by_qname(self: AttributesNSImpl, name: str) -> str:
+        index: dict[str, Any] | None = self.__dict__.get("_wirefeed_qnames")
+        if index is None:
+            index = {}
+            for nsname, qname in self._qnames.items():  # type: ignore[attr-defined]
+                index.setdefault(qname, nsname)
+            self._wirefeed_qnames = index  # type: ignore[attr-defined]
+        if name not in index:
+            raise KeyError(name)
+        value: str = self._attrs[index[name]]  # type: ignore[attr-defined]
+        return value
+
+    _FEEDPARSER_ORIGINALS["getValueByQName"] = AttributesNSImpl.getValueByQName
+    AttributesNSImpl.getValueByQName = value_by_qname  # type: ignore[assignment,method-assign]
+
+    from feedparser.mixin import _FeedParserMixin  # feedparser is pinned (constraints.txt): tests hold both
+    from feedparser.util import FeedParserDict
+
+    def key(tag: Any) -> tuple[Any, ...]:
+        return tuple(sorted(tag.items()))
+
+    def add_tag(self: Any, term: Any, scheme: Any, label: Any) -> None:
+        context = self._get_context()
+        tags = context.setdefault("tags", [])
+        if (not term) and (not scheme) and (not label):
+            return
+        value = FeedParserDict(term=term, scheme=scheme, label=label)
+        # per tags list: (the list, keys of all its tags but the last, its length when they were taken)
+        known: dict[int, tuple[list[Any], set[Any], int]] = self.__dict__.setdefault("_wirefeed_tags", {})
+        try:
+            kept = known.get(id(tags))
+            if kept is None or kept[0] is not tags or kept[2] != len(tags):
+                kept = known[id(tags)] = (tags, {key(tag) for tag in tags[:-1]}, len(tags))
+            new = key(value)
+            if new in kept[1] or (tags and key(tags[-1]) == new):
+                return
+            if tags:
+                kept[1].add(key(tags[-1]))
+        except TypeError:  # a value that cannot be hashed (feedparser sets none): its own walk
+            known.pop(id(tags), None)
+            if value not in tags:
+                tags.append(value)
+            return
+        tags.append(value)
+        known[id(tags)] = (tags, kept[1], len(tags))
+
+    _FEEDPARSER_ORIGINALS["_add_tag"] = _FeedParserMixin._add_tag
+    _FeedParserMixin._add_tag = add_tag
 
 
 def cap_entry(entry: RawEntry) -> tuple[RawEntry, list[str]]:
@@ -471,17 +644,21 @@ def _entry_from_feedparser(e: Mapping[str, Any], ctx: _FeedContext) -> RawEntry:
 
 
 def _parse_json_feed(data: bytes, origin: str, *, source: str | None, feed_url: str | None) -> ParsedInput:
+    problems: list[str] = []
     try:
-        doc = json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise BadInputError("encoding", f"JSON is not valid UTF-8/16/32: {exc.reason}") from None
+        try:
+            doc = json.loads(data, parse_int=_json_int)
+        except UnicodeDecodeError:  # not UTF-8/16/32 (JSON's encodings): read as text is (_decode_text)
+            text, problems = _decode_text(data)
+            doc = json.loads(text, parse_int=_json_int)
     except (ValueError, RecursionError) as exc:
         raise BadInputError("malformed", f"invalid JSON: {exc}"[:500]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise BadInputError("malformed", "JSON is not a JSON Feed (no 'items' list)")
     check_entry_count(len(doc["items"]))
     version = _str(doc.get("version")) or ""
-    problems = [] if "jsonfeed.org" in version else [f"unknown JSON Feed version {version!r}"]
+    if "jsonfeed.org" not in version:
+        problems.append(f"unknown JSON Feed version {version!r}")
     context = _FeedContext(
         origin=origin,
         source=source or clean_inline(_str(doc.get("title")), False) or default_source(origin),
@@ -541,6 +718,8 @@ def parse_wire_text(
     """A plain-text wire story: paragraphs, an optional Reference Map block and a 'Source:' line."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     body_lines, references, attribution = _split_tail(lines)
+    if attribution:  # "Source: https://user:pass@agency.example/feed?key=..." names the story's source too
+        attribution = redact_text(attribution)
     paragraphs = _paragraphs(body_lines)
     if not any(len(_WORD_RE.findall(p)) >= _MIN_WORDS and len(p.split()) >= _MIN_WORDS for p in paragraphs):
         raise BadInputError("malformed", "text is neither a feed nor a wire story (no paragraphs of prose)")

@@ -43,8 +43,10 @@ TAG_OPEN_RE: Final = re.compile(rf"</?(?:{_NAMES})(?![a-zA-Z0-9_-])|<[!?]", re.I
 DANGEROUS_URL_RE: Final = re.compile(r"(?:java|vb|live)script:(?=\S)\S*", re.IGNORECASE)
 _SPACE_RE: Final = re.compile(r"[^\S\n]+")  # whitespace other than newline
 _BLANK_LINE_RE: Final = re.compile(r"\n\s*\n")
-# Control characters, zero-width space, BOM and lone surrogates (JSON "\ud800" escapes; not encodable).
-_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff\ud800-\udfff]")
+# Control characters (C0, DEL, C1 but NEL, which is whitespace: a terminal reads U+009B as an escape
+# sequence's start), zero-width space, BOM and lone surrogates (JSON "\ud800" escapes; not encodable).
+_CONTROL_RE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u200b\ufeff\ud800-\udfff]")
+_C1_UTF8_RE: Final = re.compile(b"\xc2[\x80-\x84\x86-\x9f]")
 _SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
 _CONTROL_BYTES: Final = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _TAG_START_RE: Final = re.compile(r"<(?=[a-zA-Z/!?])")
@@ -126,6 +128,8 @@ def _extract_utf8(html: str) -> str | bytes | tuple[str, str, bytes]:
         return simple
     if _has_nul_or_surrogate(html):  # libxml2 would turn these into U+FFFD or stop there
         html = _CONTROL_RE.sub("", html)
+    if len(html) > 2 * MAX_ATTRIBUTES and _crowded_tag(html):
+        return _extract_flat(html)
     parser = _lxml_parser()
     try:
         root = etree.fromstring(html, parser)
@@ -153,6 +157,25 @@ def _extract_tree(root: etree._Element) -> str:
         element.text = _BREAK + element.text if element.text else _BREAK
         element.tail = _BREAK + element.tail if element.tail else _BREAK
     return "".join(root.itertext())
+
+
+# libxml2's HTML parser compares each attribute of a tag with every earlier one (duplicates): a tag of 100,000
+# attributes takes it about 20 s. Text never depends on attributes: a tag with more goes to _extract_flat.
+MAX_ATTRIBUTES: Final = 512
+_START_TAG_RE: Final = re.compile(r"<[A-Za-z][^<>]*")
+_ATTRIBUTE_RE: Final = re.compile(r"\s[^\s=/>]")  # an attribute starts after whitespace
+
+
+def _crowded_tag(html: str) -> bool:
+    """Whether some start tag of `html` has more than MAX_ATTRIBUTES attributes (or as many names of boolean
+    attributes). Linear: tags are runs without '<' or '>', each read once."""
+    for tag in _START_TAG_RE.finditer(html):
+        if (
+            tag.end() - tag.start() > 2 * MAX_ATTRIBUTES
+            and len(_ATTRIBUTE_RE.findall(tag.group())) > MAX_ATTRIBUTES
+        ):
+            return True
+    return False
 
 
 def _extract_flat(html: str) -> str:
@@ -204,7 +227,7 @@ def _drop_controls(text: str) -> str:
     except UnicodeEncodeError:  # lone surrogates
         return _CONTROL_RE.sub("", text)
     kept = raw.translate(None, _CONTROL_BYTES)
-    if b"\xe2\x80\x8b" in kept or b"\xef\xbb\xbf" in kept:
+    if b"\xe2\x80\x8b" in kept or b"\xef\xbb\xbf" in kept or (b"\xc2" in kept and _C1_UTF8_RE.search(kept)):
         return _CONTROL_RE.sub("", text)
     return text if len(kept) == len(raw) else kept.decode("utf-8")
 
@@ -312,12 +335,13 @@ def _all_inert(chars: set[str] | str) -> bool:
 
 def _nfc_inert(char: str) -> bool:
     """Whether `char` leaves NFC normalization of any text around it alone and is no whitespace (but the
-    no-break space, replaced): not a combining mark (which may reorder or compose with the character before
-    it), no Hangul jamo (which compose with a syllable before them), its own NFC form. Every other character
-    that composes with the one before it is a combining mark (tests/test_text.py checks that against the
-    Unicode database). Cached, up to a bound."""
+    no-break space, replaced) or C1 control: not a combining mark (which may reorder or compose with the
+    character before it), no Hangul jamo (which compose with a syllable before them), its own NFC form.
+    Every other character that composes with the one before it is a combining mark (tests/test_text.py
+    checks that against the Unicode database). Cached, up to a bound."""
     inert = char in _REPLACED or (
         not char.isspace()
+        and not "\x80" <= char <= "\x9f"  # C1 controls: dropped by the general path
         and not unicodedata.category(char).startswith("M")
         and not "\u1100" <= char <= "\u11ff"
         and unicodedata.normalize("NFC", char) == char

@@ -113,11 +113,20 @@ def _clean_path(path: str) -> str:
     return mask_shaped("/".join(segments)) or "/"
 
 
+def _slashes(url: str) -> str:
+    """Backslashes before the query as slashes, as browsers read an http(s) URL (WHATWG): `https:\\u:p@h\\x`
+    is https://u:p@h/x, whose user info is then dropped, not a path that keeps it."""
+    if "\\" not in url:
+        return url
+    end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:end].replace("\\", "/") + url[end:]
+
+
 def _canonical(url: str, base: str | None) -> str | None:
-    url = _STRIP_RE.sub("", url).strip()
+    url = _slashes(_STRIP_RE.sub("", url).strip())
     if base:
         try:
-            url = urljoin(_STRIP_RE.sub("", base).strip(), url)
+            url = urljoin(_slashes(_STRIP_RE.sub("", base).strip()), url)
         except ValueError:
             return None
     try:
