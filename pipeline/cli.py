@@ -275,6 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"ok": False, "error": exc.kind, "message": message, "exit_code": code}))
     except BrokenPipeError:
         return EXIT_REJECTED
+    except OSError as exc:  # the file system refused what the command asked (a name too long, a full disk)
+        code = EXIT_FATAL
+        where = f": {str(exc.filename)[:200]}" if exc.filename else ""
+        message = redact_text(f"{exc.strerror or exc}{where}")
+        print(f"wirefeed {args.command}: os_error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": "os_error", "message": message, "exit_code": code}))
     except KeyboardInterrupt:
         print(f"wirefeed {args.command}: interrupted", file=sys.stderr)
         return 130

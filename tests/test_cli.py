@@ -127,3 +127,35 @@ def test_files_refuses_a_lake_with_a_malformed_manifest(tmp_path: Path) -> None:
         "wirefeed files: fatal: manifest _manifests/daily/2026-11-20.json is not valid JSON: "
         "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
     ]
+
+
+def _wirefeed(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, cwd=cwd, timeout=120
+    )
+
+
+def test_what_the_file_system_refuses_is_one_line_and_an_exit_code_never_a_traceback(tmp_path: Path) -> None:
+    """Found by a command-line fuzz: a name too long for the file system, an --out that is a directory or
+    in no directory each ended in a Python traceback."""
+    long = "a" * 5000
+    feed = Path(__file__).resolve().parent.parent / "samples" / "rss-trade-desk.xml"
+    cases = [
+        (["parse", "--no-tag", long], 2, "no such file or directory"),
+        (["parse", "--no-tag", "--out", str(tmp_path), str(feed)], 2, "is a directory"),
+        (
+            ["parse", "--no-tag", "--out", str(tmp_path / "no" / "x.jsonl"), str(feed)],
+            2,
+            "directory does not",
+        ),
+        (
+            ["files", "--lake", long, "--from", "2025-01-01", "--to", "2025-01-02"],
+            4,
+            "os_error: File name too long",
+        ),
+    ]
+    for args, code, says in cases:
+        done = _wirefeed(*args, cwd=tmp_path)
+        assert done.returncode == code, (args, done.stderr[-300:])
+        assert b"Traceback" not in done.stderr and says.encode() in done.stderr
+        assert len(done.stderr.splitlines()) == 1

@@ -73,6 +73,30 @@ def _reject(item: str, error: WirefeedError) -> None:
     print(json.dumps(line, ensure_ascii=False), file=sys.stderr, flush=True)
 
 
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
+def _unwritable(path: str) -> str | None:
+    """Why a file cannot be written at `path` (checked before any input is read), or None."""
+    try:
+        target = Path(path)
+        if target.is_dir():
+            return "is a directory"
+        if not target.parent.is_dir():
+            return "its directory does not exist"
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _shown(path: str) -> str:
+    return repr(path) if len(path) <= 200 else f"{path[:200]!r}... ({len(path)} characters)"
+
+
 def _usage_error(message: str) -> int:
     print(f"wirefeed parse: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -82,9 +106,11 @@ def run(args: argparse.Namespace) -> int:
     inputs: list[str] = list(args.inputs)
     if args.format == "parquet" and not args.out:
         return _usage_error("--format parquet needs --out FILE")
-    missing = [i for i in inputs if i != "-" and not _is_url(i) and not Path(i).exists()]
+    missing = [i for i in inputs if i != "-" and not _is_url(i) and not _exists(i)]
     if missing:
-        return _usage_error(f"no such file or directory: {', '.join(missing)}")
+        return _usage_error(f"no such file or directory: {', '.join(_shown(i) for i in missing)}")
+    if args.out and (problem := _unwritable(args.out)):
+        return _usage_error(f"--out {_shown(args.out)}: {problem}")
     if inputs.count("-") > 1:
         return _usage_error("stdin (-) can be read only once")
     try:
