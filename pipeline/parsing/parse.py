@@ -172,9 +172,8 @@ def sniff(data: bytes) -> Kind:
         return "xml"
     if head[0] in "{[":
         return "json"
-    if (
-        sum(c in _CONTROL_CHARS for c in head) > len(head) // 20
-    ):  # of the text (UTF-16's NULs are no controls)
+    controls = sum(c in _CONTROL_CHARS for c in head)  # in the decoded text: UTF-16's NULs are none
+    if controls > len(head) // 20:
         raise BadInputError("binary", "input is mostly control bytes")
     return "text"
 
@@ -234,9 +233,12 @@ def _decode_text(data: bytes) -> tuple[str, list[str]]:
     except UnicodeDecodeError as exc:
         where = f"{exc.reason} at byte {exc.start}"
     text = data.decode(enc, "replace")
-    if enc == "utf-8" and not any(c > "\x7f" and c != "\ufffd" for c in text):
+    if enc == "utf-8" and _DECODED_NON_ASCII.search(text) is None:
         return data.decode("cp1252", "replace"), [f"text is not valid UTF-8 ({where}): read as windows-1252"]
     return text, [f"text is not valid {enc} ({where}): bad bytes read as U+FFFD"]
+
+
+_DECODED_NON_ASCII: Final = re.compile("[^\x00-\x7f\ufffd]")  # a character some UTF-8 sequence gave
 
 
 def _json_int(digits: str) -> int | str:
