@@ -259,6 +259,15 @@ def exit_code(exc: WirefeedError) -> int:
     return EXIT_FATAL
 
 
+def _failed(args: argparse.Namespace, kind: str, message: str, code: int) -> int:
+    """Report a command that stopped: one redacted line on stderr (and the JSON summary with --json)."""
+    message = redact_text(message)
+    print(f"wirefeed {args.command}: {kind}: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error": kind, "message": message, "exit_code": code}))
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbosity = args.verbose + args.verbose_after
@@ -268,20 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = module.run(args)
     except WirefeedError as exc:
-        code = exit_code(exc)
-        message = redact_text(exc.message)
-        print(f"wirefeed {args.command}: {exc.kind}: {message}", file=sys.stderr)
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": exc.kind, "message": message, "exit_code": code}))
+        code = _failed(args, exc.kind, exc.message, exit_code(exc))
     except BrokenPipeError:
         return EXIT_REJECTED
     except OSError as exc:  # the file system refused what the command asked (a name too long, a full disk)
-        code = EXIT_FATAL
         where = f": {str(exc.filename)[:200]}" if exc.filename else ""
-        message = redact_text(f"{exc.strerror or exc}{where}")
-        print(f"wirefeed {args.command}: os_error: {message}", file=sys.stderr)
-        if getattr(args, "json", False):
-            print(json.dumps({"ok": False, "error": "os_error", "message": message, "exit_code": code}))
+        code = _failed(args, "os_error", f"{exc.strerror or exc}{where}", EXIT_FATAL)
     except KeyboardInterrupt:
         print(f"wirefeed {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -22,7 +22,7 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -93,6 +93,11 @@ def secret_value(value: str) -> bool:
     return "%" in value and _SHAPED_RE.search(unquote_plus(value)) is not None
 
 
+def secret_pair(name: str, value: str) -> bool:
+    """Whether a name=value parameter carries a secret: by its name, or by its value's shape."""
+    return secret_param(name) or secret_value(value)
+
+
 def mask_shaped(text: str) -> str:
     """`text` with every credential of a known shape (secret_value's) replaced by REDACTED."""
     if len(text) < _SHAPED_MIN:
@@ -127,23 +132,24 @@ def _redact_pairs(pairs: str) -> str:
         return pairs
     out = []
     for pair in pairs.split("&"):
-        name, eq, value = pair.partition("=")
-        out.append(f"{name}={MASK}" if eq and (secret_param(name) or secret_value(value)) else pair)
+        out.append(_masked_pair(pair))
     return "&".join(out)
 
 
-def _redact_path(path: str) -> str:
-    """Path parameters (`/a;jsessionid=...`): a secret one's value masked."""
-    if ";" not in path or "=" not in path:
-        return path
+def _masked_pair(pair: str) -> str:
+    """A name=value pair with its value masked when it carries a secret (secret_pair); else as it is."""
+    name, eq, value = pair.partition("=")
+    return f"{name}={MASK}" if eq and secret_pair(name, value) else pair
+
+
+def edit_path_params(path: str, edit: Callable[[str], str | None]) -> str:
+    """`path` with each path parameter (the `name=value` after a segment's `;`) replaced by edit(param), or
+    dropped where that is None. The one walk of path parameters (redact_url masks, canonical_url drops)."""
     segments = []
     for segment in path.split("/"):
         head, *params = segment.split(";")
-        for i, param in enumerate(params):
-            name, eq, value = param.partition("=")
-            if eq and (secret_param(name) or secret_value(value)):
-                params[i] = f"{name}={MASK}"
-        segments.append(";".join((head, *params)))
+        kept = [edited for edited in map(edit, params) if edited is not None]
+        segments.append(";".join((head, *kept)))
     return "/".join(segments)
 
 
@@ -158,7 +164,8 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-    path, query = _redact_path(parts.path), _redact_pairs(parts.query)
+    path = edit_path_params(parts.path, _masked_pair) if ";" in parts.path else parts.path
+    query = _redact_pairs(parts.query)
     fragment = _redact_pairs(parts.fragment)
     if (netloc, path, query, fragment) != (parts.netloc, parts.path, parts.query, parts.fragment):
         url = urlunsplit((parts.scheme, netloc, path, query, fragment))  # else as written, not re-spelled
@@ -178,7 +185,7 @@ _HEADER_RE: Final = re.compile(
 
 def _pair(match: re.Match[str]) -> str:
     name, value = match.group(1), match.group(2)
-    return f"{name}={MASK}" if value and (secret_param(name) or secret_value(value)) else match.group(0)
+    return f"{name}={MASK}" if value and secret_pair(name, value) else match.group(0)
 
 
 def _mask_values(text: str) -> str:

@@ -171,7 +171,8 @@ def _feed_url(feed_url: str | None) -> str | None:
     if not feed_url:
         return None
     feed_url = without_surrogates(feed_url)
-    return mask_shaped(canonical_url(feed_url) or redact_url(strip_unsafe(feed_url)))
+    canonical = canonical_url(feed_url)  # (redact_url masks credentials of a known shape itself)
+    return mask_shaped(canonical) if canonical else redact_url(strip_unsafe(feed_url))
 
 
 def _guid(guid: str) -> str:

@@ -18,7 +18,7 @@ from xml.sax import SAXParseException
 from xml.sax.xmlreader import AttributesNSImpl
 
 from pipeline.errors import BadInputError, BadRecordError
-from pipeline.parsing.prescreen import check_entry_count, prescreen_xml
+from pipeline.parsing.prescreen import ENTRY_TAG, check_entry_count, prescreen_xml
 from pipeline.parsing.text import clean_inline, without_surrogates
 from pipeline.redact import redact_text
 
@@ -288,8 +288,19 @@ def _names(people: object) -> tuple[str, ...]:
 REPARSE_ENTRIES: Final = 1000
 REPARSE_BYTES: Final = 16 << 20
 # an entry's start tag, or a CDATA section or comment to step over (an "<item>" in them is text)
-_ENTRY_OR_SKIP: Final = re.compile(rb"<(?:!\[CDATA\[|!--|(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>])", re.I)
+_ENTRY_OR_SKIP: Final = re.compile(rb"<(?:!\[CDATA\[|!--|" + ENTRY_TAG + rb")", re.IGNORECASE)
 _ENTRY_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
+
+
+def _feedparser_parse(data: bytes, headers: dict[str, str]) -> Any:
+    """feedparser's reading of `data`, with the options this module reads its result by. A stream of the
+    bytes: feedparser would treat a str (and even bytes naming a file) as a URL or a path. Imported here: a
+    feed the fast path reads, the common kind, never needs it (~20 ms to import)."""
+    import feedparser
+
+    return feedparser.parse(
+        io.BytesIO(data), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
 
 
 def _entry_starts(data: bytes) -> list[int]:
@@ -311,8 +322,6 @@ def _entry_starts(data: bytes) -> list[int]:
 
 def _entries_one_by_one(data: bytes, headers: dict[str, str]) -> list[Any] | None:
     """feedparser's entries, each entry read on its own (see REPARSE_ENTRIES); None when out of bounds."""
-    import feedparser
-
     starts = _entry_starts(data)
     if len(starts) < 2 or len(starts) > REPARSE_ENTRIES or starts[0] * len(starts) > REPARSE_BYTES:
         return None
@@ -324,12 +333,7 @@ def _entries_one_by_one(data: bytes, headers: dict[str, str]) -> list[Any] | Non
         last = i + 1 == len(starts)
         document = head + data[start:] if last else head + data[start : starts[i + 1]] + tail
         try:
-            entries += feedparser.parse(
-                io.BytesIO(document),
-                response_headers=headers,
-                sanitize_html=False,
-                resolve_relative_uris=False,
-            ).get("entries", [])
+            entries += _feedparser_parse(document, headers).get("entries", [])
         except Exception:  # as for the whole document: the first reading stands
             return None
     return entries
@@ -360,17 +364,12 @@ def _parse_feed_xml(
         fast = fastfeed.parse_fast(data, origin, source=source, feed_url=feed_url, content_type=content_type)
         if fast is not None:
             return fast
-    import feedparser  # (here: a feed the fast path reads, the common kind, never needs it; ~20 ms to import)
-
     _linear_feedparser()
     headers = {"content-type": content_type or "application/xml"}
     if feed_url:
         headers["content-location"] = feed_url
     try:
-        # A stream of the bytes: feedparser would treat a str (and even bytes naming a file) as a URL or path.
-        result = feedparser.parse(
-            io.BytesIO(data), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-        )
+        result = _feedparser_parse(data, headers)
     except Exception as exc:  # feedparser bugs on hostile input must not become a traceback
         raise BadInputError("malformed", f"feed parser failed: {type(exc).__name__}: {exc}"[:500]) from None
     if isinstance(result.get("bozo_exception"), SAXParseException):  # not well-formed: read loosely

@@ -24,7 +24,9 @@ MAX_ENTRIES: Final = 10_000  # items / entries in one feed document
 AUTHOR_MAX_BYTES: Final = 256
 AUTHOR_MAX_RUN: Final = 64
 
-_ENTRY_START: Final = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]", re.IGNORECASE)
+# an entry's start tag after its '<': an item or entry element, in any namespace
+ENTRY_TAG: Final = rb"(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]"
+_ENTRY_START: Final = re.compile(rb"<" + ENTRY_TAG, re.IGNORECASE)
 # an author-like start tag, or a CDATA section or comment to step over (their text is not markup)
 # (one leading '<' outside the alternatives: the regex engine then looks for that byte alone)
 _AUTHOR_START: Final = re.compile(

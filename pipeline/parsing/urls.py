@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipeline.parsing.text import COMPILED
-from pipeline.redact import mask_shaped, secret_param, secret_value
+from pipeline.redact import edit_path_params, mask_shaped, secret_pair
 
 if COMPILED:
     from pipeline.parsing._accel import plain_url as _compiled_plain_url
@@ -51,7 +51,7 @@ def _dropped(pair: str) -> bool:
     that holds a credential of a known shape."""
     raw_name, _, value = pair.partition("=")
     name = _unquote(raw_name)
-    return _tracking_name(name) or secret_param(name) or secret_value(value)
+    return _tracking_name(name) or secret_pair(name, value)
 
 
 @functools.lru_cache(maxsize=4096)  # parameter names repeat from link to link
@@ -105,12 +105,11 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
 def _clean_path(path: str) -> str:
     """Drop secret path parameters (`/a;jsessionid=...`); a credential of a known shape elsewhere in the path
     is masked."""
-    segments = []
-    for segment in path.split("/"):
-        head, *params = segment.split(";")
-        kept = [p for p in params if not (p.partition("=")[1] and _dropped(p))]
-        segments.append(";".join((head, *kept)))
-    return mask_shaped("/".join(segments)) or "/"
+    return mask_shaped(edit_path_params(path, _kept_param)) or "/"
+
+
+def _kept_param(param: str) -> str | None:
+    return None if param.partition("=")[1] and _dropped(param) else param
 
 
 def _slashes(url: str) -> str:
