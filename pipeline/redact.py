@@ -40,16 +40,20 @@ SECRET_STEMS: Final = (
     "accountkey", "sessionkey", "sessionid", "sessid", "authorization", "cookie",
 )  # fmt: skip
 # Credentials recognizable by their shape, whatever names them: AWS access key ids, JSON Web Tokens, GitHub,
-# GitLab, Slack, Google API and Stripe keys, PEM private keys. Linear: a match starts only where a run of
-# token characters starts, so no run is scanned from more than a few starts.
+# GitLab, Slack, Google API and Stripe keys, PEM private keys. Linear: a shape whose characters include `-` or
+# `_` with no bound on its length starts only where a run of token characters starts (else each `-eyJ` of a
+# long run would be scanned to the run's end); the others start after any non-alphanumeric ("wire-AKIA...").
 _SHAPED_RE: Final = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:"
+    r"(?<![A-Za-z0-9])(?:"
     r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}(?![0-9A-Z])"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|AIza[0-9A-Za-z_-]{35}"
     r"|[rs]k_(?:live|test)_[0-9A-Za-z]{16,}"
+    r")"
+    r"|(?<![A-Za-z0-9_-])(?:"
+    r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
     r")"
     r"|-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"
 )
@@ -100,9 +104,15 @@ def secret_pair(name: str, value: str) -> bool:
 
 def mask_shaped(text: str) -> str:
     """`text` with every credential of a known shape (secret_value's) replaced by REDACTED."""
-    if len(text) < _SHAPED_MIN:
+    if len(text) < _SHAPED_MIN or _lower_and_plain(text):
         return text
     return _SHAPED_RE.sub(MASK, text)
+
+
+def _lower_and_plain(text: str) -> bool:
+    """Whether `text` cannot hold a shape, judged cheaply: most links and ids are lower-case, and a shape with
+    no capital letter has `_` (GitHub, Stripe), `xox` (Slack) or `glpat` (GitLab) in it."""
+    return text.lower() == text and "_" not in text and "xox" not in text and "glpat" not in text
 
 
 def set_secret_params(names: Iterable[str]) -> None:
@@ -156,7 +166,8 @@ def edit_path_params(path: str, edit: Callable[[str], str | None]) -> str:
 def redact_url(url: str) -> str:
     """`url` with user info and secret parameter values replaced by REDACTED. Never raises."""
     if "://" not in url and not url.startswith("//") and "?" not in url and "#" not in url:
-        return url  # a file path (or nothing): no user info, no query
+        # a file path (or nothing): no user info, no query; maybe path parameters (`a;jsessionid=...`)
+        return mask_shaped(edit_path_params(url, _masked_pair) if ";" in url else url)
     try:
         parts = urlsplit(url)
     except ValueError:  # e.g. a broken IPv6 literal: fall back to the text rules

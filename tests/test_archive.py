@@ -244,8 +244,13 @@ def test_each_bad_archive_file_is_one_error_item_with_its_reason(
         and "esc%1B[31mred.txt" in escaped.origin
     )
     export = by_name["export.jsonl"]
-    assert [e.title for e in export.entries] == ["Fine"] and export.rejected == 3
-    assert export.problems == ("line 2: nested too deep", "line 3: nested too deep", "line 4: not valid JSON")
+    # a 5,000-digit integer is read (it stays its digits); the two nested too deep are rejected
+    assert [e.title for e in export.entries] == ["Fine", "Big"] and export.rejected == 2
+    assert export.problems == (
+        "line 2: nested too deep",
+        "line 3: nested too deep",
+        "line 4: guid cut from 5000 to 2048 characters",
+    )
 
 
 def test_raw_metadata_nested_too_deep_costs_only_its_body(tmp_path: Path) -> None:
@@ -613,9 +618,13 @@ def test_a_local_json_lines_file_read_a_line_at_a_time_reads_as_its_bytes(tmp_pa
     got = _read_all(archive.JsonlRecords(local, fields, "o", "desk"))
     assert got == _read_all(archive.JsonlRecords(data, fields, "o", "desk"))
     assert got[1:] == (
-        ["line 4: not valid JSON", "line 6: not valid JSON", "line 10: not a JSON object"],
-        3,
-        7,
+        [
+            "line 4: not valid JSON",
+            "line 6: text is not valid UTF-8 (invalid start byte at byte 15): read as windows-1252",
+            "line 10: not a JSON object",
+        ],
+        2,
+        8,
     )
 
 
@@ -660,3 +669,25 @@ def test_local_file_is_checked_as_get_checks_it(tmp_path: Path) -> None:
     with pytest.raises(BadKeyError) as err:
         lake.local_file("link.jsonl")
     assert err.value.kind == "outside_root"
+
+
+def test_json_lines_read_as_exports_write_them_lose_no_record() -> None:
+    """A line in windows-1252, a line with a raw control character inside a string and an integer longer than
+    Python reads (a red-team corpus, 4 Dec) are read, each with a note; text keeps no control character."""
+    fields = {"title": "title", "body": "body", "id": "guid"}
+    lines = [
+        b'{"title": "Caf\xe9 owners", "body": "Read in windows-1252."}\n',
+        b'{"title": "Bell\x07 rings", "body": "A raw control byte\x01 inside."}\n',
+        b'{"title": "Big id", "body": "Long integer.", "id": ' + b"7" * 4301 + b"}\n",
+        b'{"title": "Broken", "body": \n',
+    ]
+    records = archive.JsonlRecords(b"".join(lines), fields, "o", "desk")
+    entries, problems, rejected, read = _read_all(records)
+    assert [e["title"] for e in entries] == ["Café owners", "Bell\x07 rings", "Big id"]
+    assert entries[2]["guid"] == "7" * 2048  # its digits, cut to the guid cap
+    assert rejected == 1 and read == 3
+    assert problems[0] == (
+        "line 1: text is not valid UTF-8 (invalid continuation byte at byte 14): read as windows-1252"
+    )
+    assert problems[1] == "line 2: control characters inside JSON strings: read, then dropped"
+    assert problems[-1] == "line 4: not valid JSON"

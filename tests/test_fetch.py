@@ -394,3 +394,36 @@ def test_the_user_agent_names_the_project_and_the_contact_setting(server: FeedSe
     assert Settings(user_agent="custom/1").http_user_agent() == "custom/1"
     with pytest.raises(ConfigError, match="contact"):
         Settings.load(env={"WIREFEED_CONTACT": "me\r\nX-Injected: 1"})
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" * 2,
+        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n",
+    ],
+)
+def test_interim_responses_are_skipped(settings: Settings, interim: bytes) -> None:
+    """103 Early Hints and 102 Processing before the answer (a red-team server, 4 Dec): http.client skips
+    only 100 Continue and took a 103 for the answer (the feed failed with `HTTP 103`)."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    body = RSS.encode() if isinstance(RSS, str) else RSS
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            final = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+            conn.sendall(interim + final + body)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        got = fetch(
+            f"http://127.0.0.1:{listener.getsockname()[1]}/feed", settings=settings.with_(max_retries=0)
+        )
+    finally:
+        listener.close()
+    assert got.status == 200 and got.body == body

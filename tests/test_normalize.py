@@ -423,3 +423,21 @@ def test_secrets_in_links_guids_and_feed_urls_never_reach_a_story(fetched_at):
     entry = RawEntry(origin="o", source="s", title="t", guid="tag:x,2025:a?b")
     plain = normalize(entry, fetched_at=fetched_at)
     assert plain["guid"] == "tag:x,2025:a?b"  # nothing to redact: kept as written
+
+
+def test_guid_and_source_keep_no_control_character_or_shaped_credential(fetched_at):
+    """A red-team corpus (4 Dec): a control character and a GitHub token in a guid, an AWS key id in the file
+    name a record's source comes from, a JWT in a link's path."""
+    token, key = "ghp_" + "R3dT3amS3cr3t" * 3, "AKIAZ7QRTY3XK5MPL2WQ"
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlMTIz"
+    entry = RawEntry(
+        origin=f"/archive/wire-{key}.jsonl",
+        source=f"wire-{key}",
+        guid=f"id\x01-guid-{token}",
+        link=f"https://news.example.com/a/{jwt}",
+        title="t",
+    )
+    story = normalize(entry, fetched_at=fetched_at)
+    assert story["guid"] == "id-guid-REDACTED"
+    assert story["source"] == "wire-REDACTED" and key not in story["origin"]
+    assert story["url"] == "https://news.example.com/a/REDACTED"

@@ -16,6 +16,7 @@ from pipeline.redact import (
     MASK,
     add_secret_values,
     install_log_redaction,
+    mask_shaped,
     redact_text,
     redact_url,
     set_secret_params,
@@ -216,3 +217,16 @@ def test_a_daily_run_writes_and_logs_no_secret(tmp_path: Path, server: FeedServe
     assert first and first[0].headers["authorization"].startswith("Basic ")
     assert server.requests_for("/final.xml?sig=SECRETSIG")
     assert b"denied" in done.stdout and b"REDACTED" in b"".join(d for _, d in every_text_written(lake))
+
+
+def test_shaped_credentials_are_masked_after_a_dash_or_underscore_and_in_file_paths() -> None:
+    """`wire-AKIA...`, `guid-ghp_...`, `x_sk_live_...` (a red-team corpus, 4 Dec); lower-case shapes (Slack,
+    Stripe, GitLab) still go through the regex; a plain file path is masked too."""
+    assert mask_shaped("wire--AKIAZ7QRTY3XK5MPL2WQ.jsonl") == "wire--REDACTED.jsonl"
+    assert mask_shaped("guid-ghp_" + "a1B2" * 9) == "guid-REDACTED"
+    for lower in ("x_sk_live_abcdefghijklmnop1234", "xoxb-123456789012-abcdefghijkl", "a glpat-" + "a" * 20):
+        assert "REDACTED" in mask_shaped(lower)
+    assert redact_url("/archive/wire-AKIAZ7QRTY3XK5MPL2WQ.jsonl") == "/archive/wire-REDACTED.jsonl"
+    assert mask_shaped("https://www.example.com/world/2025/09/01/china-rare-earth-controls") == (
+        "https://www.example.com/world/2025/09/01/china-rare-earth-controls"
+    )

@@ -175,3 +175,14 @@ def test_the_compiled_plain_url_asks_for_each_name_and_passes_errors_on():
         urls._compiled_plain_url(b"https://a.example/", urls._dropped)  # type: ignore[arg-type]
     long_query = "https://a.example/?" + "&".join(f"k{i % 97}=v{i}" for i in range(50000))
     assert urls._compiled_plain_url(long_query, urls._dropped) == _canonical(long_query, None)
+
+
+def test_control_characters_are_percent_encoded_and_shaped_credentials_masked() -> None:
+    """C0, DEL and C1 controls in a link never reach the lake raw (a red-team corpus, 4 Dec); a credential of
+    a known shape anywhere in the URL is masked, on the compiled plain path and the general one alike."""
+    got = canonical_url("https://e.com/p?q=\x1b[31mred&x=\x01\x7f\u009b")
+    assert got == "https://e.com/p?q=%1B[31mred&x=%01%7F%C2%9B"
+    assert canonical_url("https://e.co\x01m/p") is None
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlMTIz"
+    assert canonical_url(f"https://e.com/feeds/{jwt}/item") == "https://e.com/feeds/REDACTED/item"
+    assert canonical_url(f"https://E.com/feeds/{jwt}/item x") == "https://e.com/feeds/REDACTED/item%20x"

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     print(render(args.date_from, args.date_to, totals), file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(totals, sort_keys=True))
-    return 1 if totals["failed"] or totals["failed_inputs"] else 0
+    # 1: something was not landed (a day, an input, a record of an input); what was good has landed
+    return 1 if totals["failed"] or totals["failed_inputs"] or totals["rejected"] else 0
 
 
 def render(first: str, last: str, totals: dict[str, Any]) -> str:

@@ -58,6 +58,7 @@ from pipeline.parsing.stories import (
     stories_from_bytes,
     stories_from_entries,
 )
+from pipeline.redact import redact_text, redact_url
 from pipeline.schema import Story
 from pipeline.sources.archive import (
     ArchiveItem,
@@ -268,7 +269,7 @@ def _item_stories(
     within it, so a big export is not one input's worth of time); its FeedOutcome-shaped summary."""
     outcome: dict[str, Any] = {
         "feed_id": item.key,
-        "url": item.origin,
+        "url": redact_url(item.origin),  # (a file's name may hold a credential)
         "status": "ok",
         "reason": None,
         "http_status": None,
@@ -318,7 +319,7 @@ def _item_stories(
             outcome["problems"] += [_offset(p, start) for p in batch.problems]
             outcome["rejected"] += batch.rejected_entries
     except BadInputError as exc:
-        outcome.update(status="failed", reason=f"{exc.kind}: {exc.message}")
+        outcome.update(status="failed", reason=redact_text(f"{exc.kind}: {exc.message}"))  # (names a file)
         log.warning("backfill input %s unusable: %s: %s", item.origin, exc.kind, exc.message)
     outcome["stories"] = count
     if len(outcome["problems"]) > MAX_PROBLEMS:

@@ -14,6 +14,7 @@ from pipeline.parsing.parse import RawEntry, default_source
 from pipeline.parsing.text import (
     COMPILED,
     clean_inline,
+    drop_controls,
     html_to_text,
     plain_to_text,
     strip_unsafe,
@@ -176,8 +177,9 @@ def _feed_url(feed_url: str | None) -> str | None:
 
 
 def _guid(guid: str) -> str:
-    """The entry's id, clean; one with URL parameters or user info (a permalink) redacted as a URL is."""
-    guid = strip_unsafe(without_surrogates(guid)).strip()
+    """The entry's id, clean (no controls, tags or script URLs; credentials of a known shape masked); one with
+    URL parameters or user info (a permalink) redacted as a URL is."""
+    guid = mask_shaped(strip_unsafe(drop_controls(without_surrogates(guid))).strip())
     return redact_url(guid) if _URLISH.search(guid) is not None else guid
 
 
@@ -256,7 +258,7 @@ def normalize(
     url = canonical_url(without_surrogates(link), entry.base) if link else None
     if not (title or body or url):
         raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
-    source = clean_inline(entry.source) or default_source(entry.origin)
+    source = mask_shaped(clean_inline(entry.source) or default_source(entry.origin))  # (a file's name, say)
     guid = _guid(entry.guid) if entry.guid else None
     published_at = parse_date(entry.published) or _parsed_date(entry.published_parsed)
     updated_at = parse_date(entry.updated) if entry.updated else None

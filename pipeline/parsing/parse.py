@@ -208,7 +208,7 @@ def parse_bytes(
     elif kind == "json":
         parsed = _parse_json_feed(data, origin, source=source, feed_url=feed_url)
     else:
-        text, decoded = _decode_text(data)
+        text, decoded = decode_text(data)
         parsed = parse_wire_text(text, origin, source=source, feed_url=feed_url)
         notes += decoded
     parsed.problems[:0] = notes
@@ -218,7 +218,7 @@ def parse_bytes(
     return parsed
 
 
-def _decode_text(data: bytes) -> tuple[str, list[str]]:
+def decode_text(data: bytes) -> tuple[str, list[str]]:
     """(the text of a document, what its decoding had to guess). Its BOM's encoding, else UTF-8; text that is
     not valid in it is still read: UTF-8 with a few bad bytes as UTF-8 (each bad byte U+FFFD), text with no
     UTF-8 sequence in it as windows-1252 (an older wire's or editor's encoding), and the note says which."""
@@ -247,6 +247,32 @@ def _json_int(digits: str) -> int | str:
 
 
 _INT_DIGITS: Final = 4000
+
+
+def lenient_json(data: bytes) -> tuple[Any, list[str]]:
+    """(json.loads(data), notes) for JSON as exports write it, losing nothing json.loads would keep: an
+    integer too long for an int stays its digits; bytes in none of JSON's encodings are read as decode_text
+    reads them; control characters inside strings (which JSON forbids) are read, and dropped later with
+    every other control character. Raises ValueError or RecursionError for what is still not JSON."""
+    notes: list[str] = []
+    try:
+        return json.loads(data, parse_int=_json_int), notes
+    except UnicodeDecodeError:  # not UTF-8/16/32
+        text, notes = decode_text(data)
+    except ValueError as exc:
+        if _CONTROL_IN_STRING not in str(exc):
+            raise
+        text = data.decode(json.detect_encoding(data), "surrogatepass")  # as json.loads decodes bytes
+    try:
+        return json.loads(text, parse_int=_json_int), notes
+    except ValueError as exc:
+        if _CONTROL_IN_STRING not in str(exc):
+            raise
+    value = json.loads(text, parse_int=_json_int, strict=False)
+    return value, [*notes, "control characters inside JSON strings: read, then dropped"]
+
+
+_CONTROL_IN_STRING: Final = "Invalid control character"  # json.loads' message for one inside a string
 
 
 # ---------------------------------------------------------------------------------------------- XML feeds
@@ -647,11 +673,7 @@ def _entry_from_feedparser(e: Mapping[str, Any], ctx: _FeedContext) -> RawEntry:
 def _parse_json_feed(data: bytes, origin: str, *, source: str | None, feed_url: str | None) -> ParsedInput:
     problems: list[str] = []
     try:
-        try:
-            doc = json.loads(data, parse_int=_json_int)
-        except UnicodeDecodeError:  # not UTF-8/16/32 (JSON's encodings): read as text is (_decode_text)
-            text, problems = _decode_text(data)
-            doc = json.loads(text, parse_int=_json_int)
+        doc, problems = lenient_json(data)
     except (ValueError, RecursionError) as exc:
         raise BadInputError("malformed", f"invalid JSON: {exc}"[:500]) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):

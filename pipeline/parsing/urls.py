@@ -31,7 +31,8 @@ _TRACKING_NAMES: Final = frozenset(
     }
 )  # fmt: skip
 _STRIP_RE: Final = re.compile(r"[\t\n\r]")  # WHATWG URL parsing drops these
-_ESCAPE: Final = {c: f"%{ord(c):02X}" for c in ' <>"`{}|\\^'}
+_ESCAPE: Final = {c: f"%{ord(c):02X}" for c in ' <>"`{}|\\^\x7f' + "".join(map(chr, range(32)))}
+_ESCAPE.update({chr(c): "".join(f"%{b:02X}" for b in chr(c).encode()) for c in range(0x80, 0xA0)})  # C1
 _ESCAPE_TABLE: Final = str.maketrans(_ESCAPE)
 _SCRIPT_RE: Final = re.compile(r"(?i)(javascript|vbscript):")
 
@@ -93,19 +94,19 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     if not url:
         return None
     if COMPILED and (done := _compiled_plain_url(url, _dropped)) is not None:  # the lines below, in C
-        return done
+        return mask_shaped(done)
     plain = _PLAIN_URL_RE.fullmatch(url)
     if plain is None:
         return _canonical(url, None if base is None or _ABSOLUTE_RE.match(url) else base)
     scheme, host, path, query = plain.groups()  # what _canonical gives for it, without urllib's parsing
     query = _clean_query(query) if query else ""
-    return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"
+    return mask_shaped(f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}")
 
 
 def _clean_path(path: str) -> str:
-    """Drop secret path parameters (`/a;jsessionid=...`); a credential of a known shape elsewhere in the path
-    is masked."""
-    return mask_shaped(edit_path_params(path, _kept_param)) or "/"
+    """Drop secret path parameters (`/a;jsessionid=...`); (canonical_url masks credentials of a known shape
+    anywhere in the URL)."""
+    return edit_path_params(path, _kept_param) or "/"
 
 
 def _kept_param(param: str) -> str | None:
@@ -135,11 +136,11 @@ def _canonical(url: str, base: str | None) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".")
-    if scheme not in _DEFAULT_PORTS or not host or any(c in host for c in ' <>"\\'):
+    if scheme not in _DEFAULT_PORTS or not host or any(c in host for c in ' <>"\\') or not host.isprintable():
         return None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = _clean_path(parts.path) if ";" in parts.path else parts.path or "/"
     canonical = urlunsplit((scheme, netloc, path, _clean_query(parts.query), ""))
-    return _SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE))
+    return mask_shaped(_SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE)))

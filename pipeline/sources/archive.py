@@ -45,6 +45,7 @@ from pipeline.parsing.parse import (
     NAME_CAP,
     RawEntry,
     cap_entry,
+    lenient_json,
     new_entry,
     within_caps,
 )
@@ -470,11 +471,12 @@ class JsonlRecords:
         values = self._mapped(line)
         if values is None:  # json.loads' values and errors
             try:
-                record = json_value(line)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                record, notes = _line_json(line)
+            except (ValueError, RecursionError) as exc:
                 why = "nested too deep" if isinstance(exc, RecursionError) else "not valid JSON"
                 self._reject(lineno, why)
                 return None
+            self.problems.extend(f"line {lineno}: {note}" for note in notes)
             if not isinstance(record, dict):
                 self._reject(lineno, "not a JSON object")
                 return None
@@ -740,6 +742,15 @@ def json_value(line: bytes) -> Any:
         return _DECODE_JSON(line)
     except Exception:  # msgspec's DecodeError, ValidationError, RecursionError, ...: the reference decides
         return json.loads(line)
+
+
+def _line_json(line: bytes) -> tuple[Any, list[str]]:
+    """(json_value(line), notes); a line json.loads refuses for its encoding, a long integer or a control
+    character in a string is read as parse.lenient_json reads a document, with a note."""
+    try:
+        return json_value(line), []
+    except ValueError:  # (UnicodeDecodeError too)
+        return lenient_json(line)
 
 
 def _suffix_free(key: str) -> str:

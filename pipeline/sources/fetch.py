@@ -297,6 +297,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """The final response: every interim 1xx one (102 Processing, 103 Early Hints, ...) is skipped, where
+    http.client skips only 100 Continue and would return a 103 as the answer. (101 Switching Protocols is
+    final: a feed never asks for it, so it fails as any other non-2xx status.) A flood of them ends at the
+    exchange's deadline."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]  # the interim response's
+
+
 class _Exchange:
     """One request/response on a socket we own, under a deadline enforced by a watchdog."""
 
@@ -367,6 +381,7 @@ class _Exchange:
                 sock = context.wrap_socket(sock, server_hostname=self.hop.host)
                 self.sock = sock
             self.conn = conn_class(self.hop.host, self.hop.port)
+            self.conn.response_class = _FinalResponse
             self.conn.sock = sock
             self.conn.request("GET", self.hop.target, headers={**headers, "Host": self.hop.host_header})
             self.response = self.conn.getresponse()
@@ -422,7 +437,9 @@ class _Decoder:
         self.encoding = encoding.strip().lower()
         if self.encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
             raise BadInputError(
-                "encoding", f"unsupported Content-Encoding {self.encoding!r}", url=redact(url)
+                "encoding",
+                f"unsupported Content-Encoding {encoding.strip()!r}",
+                url=redact(url),  # as sent
             )
         self.cap = cap
         self.url = url
