@@ -15,12 +15,34 @@ from pipeline.tagging.rules import default_tagger
 TAGS = Path(__file__).parent / "data" / "tags"
 # each frozen split and the commit that froze it (test2.jsonl, frozen in ab2b087 and scored once, has been
 # training data since round 2: tests/data/tags/README.md)
-FROZEN = {"test.jsonl": "d0876fe", "test3.jsonl": "aeeb9b8", "test4.jsonl": "9a3d120"}
+FROZEN = {
+    "test.jsonl": "d0876fe",
+    "test3.jsonl": "aeeb9b8",
+    "test4.jsonl": "9a3d120",
+    "test5.jsonl": "7db9a94",
+    "test6.jsonl": "1d4be5d",
+}
+# Splits the round-2 tagger fails, scored once each (4 Dec, s30; tests/data/tags/README.md): a topic named in
+# passing in a story about something else (a crime video posted on TikTok, a food trend that went viral there,
+# an army truck's rare earth magnets) is tagged. Strict: the day a tagger meets the goal here, this test says
+# so, and the mark goes.
+SHORT_OF_GOAL = {
+    "test5.jsonl": "tiktok precision 0.903: passing mentions of TikTok are tagged",
+    "test6.jsonl": "tiktok precision 0.879, rare_earths 0.930: passing mentions are tagged",
+}
 TOPICS = ["rare_earths", "tariffs", "tiktok"]
 GOAL_PRECISION, GOAL_RECALL = 0.95, 0.90
 
 
-@pytest.mark.parametrize("name", sorted(FROZEN))
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=SHORT_OF_GOAL[n]))
+        if n in SHORT_OF_GOAL
+        else n
+        for n in sorted(FROZEN)
+    ],
+)
 def test_frozen_split_meets_the_goal(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     report = evaluate(load_labeled(TAGS / name), default_tagger(), topics=TOPICS)
     with capsys.disabled():
