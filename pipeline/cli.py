@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         "files",
         nargs="*",
         metavar="FILE",
-        help="one labeled set per writer (default: tests/data/tags/train_*)",
+        help="one labeled set per writer (default: tests/data/tags/train_a to train_f)",
     )
     s.add_argument(
         "--extra",

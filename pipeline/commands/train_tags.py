@@ -1,7 +1,7 @@
 """`wirefeed train-tags [FILES...] [--extra FILE...] [--cross-validate] [--threshold P]`: train the sense
 model.
 
-Leaves each of FILES (default: the writers' sets tests/data/tags/train_*.jsonl) out in turn, trains on the
+Leaves each of FILES (default: the writers' sets tests/data/tags/train_a..f.jsonl) out in turn, trains on the
 others plus the --extra files (default: tests/data/tag_eval.jsonl) and scores it (pipeline.tagging.crossval),
 chooses each topic's threshold from those held-out predictions by the stated rule, then trains on all of
 them and writes the artifact the taxonomy names (schemas/topics.sense.json). --cross-validate prints the
