@@ -137,12 +137,13 @@ def add_secret_values(*values: str | None) -> None:
 
 
 def _redact_pairs(pairs: str) -> str:
-    """name=value pairs joined by & (a query, or a fragment such as #access_token=...)."""
+    """name=value pairs joined by & or ; (a query, or a fragment such as #access_token=...)."""
     if "=" not in pairs:
         return pairs
     out = []
     for pair in pairs.split("&"):
-        out.append(_masked_pair(pair))
+        # (`;` separates pairs too, in older query syntax and in what servers accept: `?a=1;token=...`)
+        out.append(";".join(map(_masked_pair, pair.split(";"))) if ";" in pair else _masked_pair(pair))
     return "&".join(out)
 
 

@@ -416,3 +416,16 @@ def test_the_budget_holds_in_the_worker_processes_of_a_big_run(
     by_id = {f["feed_id"]: f for f in manifest.feeds}
     assert by_id["huge"]["reason"].startswith("too_slow:")
     assert all(by_id[f.id]["status"] == "ok" for f in small) and manifest.counts["new"] == 30
+
+
+def test_a_304_with_no_stored_body_fails_and_drops_the_validators(
+    server: FeedServer, lake: LocalLake, settings: Settings
+) -> None:
+    """A server that answers 304 to a first, unconditional GET (a red-team server, 4 Dec) was recorded as
+    `not_modified` with no stories and no reason; it fails now, and the next attempt fetches it whole."""
+    url = server.route("/broken.xml", Route(status=304, etag='"x"'))
+    outcome = stage(FeedSpec("broken", url, "Broken"), lake, settings)
+    assert outcome["status"] == "failed" and outcome["http_status"] == 304
+    assert "no stored body to re-read" in (outcome["reason"] or "")
+    state = load_state(lake, "broken")
+    assert (state.etag, state.last_modified, state.last_status) == (None, None, "failed")

@@ -230,3 +230,10 @@ def test_shaped_credentials_are_masked_after_a_dash_or_underscore_and_in_file_pa
     assert mask_shaped("https://www.example.com/world/2025/09/01/china-rare-earth-controls") == (
         "https://www.example.com/world/2025/09/01/china-rare-earth-controls"
     )
+
+
+def test_pairs_separated_by_semicolons_are_redacted_in_url_fields_too() -> None:
+    """`?a=1;token=...` (a red-team server, 4 Dec): the error text masked it, the URL fields kept it."""
+    assert redact_url("http://h/x?a=1;token=SECRETSEMI9n&b=2") == "http://h/x?a=1;token=REDACTED&b=2"
+    assert canonical_url("http://h/x?a=1;token=SECRETSEMI9n&b=2") == "http://h/x?b=2"
+    assert canonical_url("http://h/x?a=1;b=2") == "http://h/x?a=1;b=2"

@@ -239,9 +239,14 @@ def _get_body(
         _already_landed(spec, lake, state, outcome, got, landed_in)
         return None
     if state.raw_key is None or not lake.exists(state.raw_key):
-        record_success(state, status="not_modified", http_status=got.status, fetched_at=got.fetched_at)
-        save_state(lake, state)
-        return None
+        # a 304 with no body of ours to re-read (an answer to no validators of ours, or a raw body deleted):
+        # nothing is known of the feed's stories. Failed, and the validators go: the next attempt fetches it
+        state.etag = state.last_modified = None
+        raise RetriableError(
+            f"HTTP 304 from {redact_url(spec.url)} but no stored body to re-read (the next attempt fetches"
+            " it whole)",
+            status=got.status,
+        )
     data, meta = load_raw(lake, state.raw_key)
     outcome["raw_key"] = state.raw_key
     return _Body(

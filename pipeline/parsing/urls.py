@@ -50,6 +50,8 @@ def _unquote(text: str) -> str:
 def _dropped(pair: str) -> bool:
     """Whether a query parameter (name=value, as written) is dropped: a tracking or secret name, or a value
     that holds a credential of a known shape."""
+    if ";" in pair:  # `a=1;token=...`: pairs separated by `;` (redact_url reads them so too)
+        return any(_dropped(p) for p in pair.split(";") if p)
     raw_name, _, value = pair.partition("=")
     name = _unquote(raw_name)
     return _tracking_name(name) or secret_pair(name, value)
