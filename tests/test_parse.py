@@ -1,4 +1,5 @@
 import codecs
+from typing import Any
 
 import pytest
 
@@ -560,3 +561,25 @@ def test_entries_are_told_apart_outside_cdata_and_comments_only():
 def test_a_well_formed_document_is_read_once():
     data = _items("<title>A</title>", "<title>B</title>")
     assert [e.title for e in parse_bytes(data, "w.xml").entries] == ["A", "B"]
+
+
+def test_junk_after_the_last_entry_is_not_read_again_with_every_entry(monkeypatch: pytest.MonkeyPatch):
+    """Three items, then 30,000 unclosed tags (a red-team server, 4 Dec): the one-entry-at-a-time reading
+    repeated the junk with each entry (4 readings of it, 25 CPU-s a MB, the budget then lost the items). Each
+    entry's document now closes with the end tags only; the junk is read by the whole-document reading."""
+    from pipeline.parsing import parse as parse_module
+
+    junk = b"<x>" * 30_000
+    data = _items(*(f"<title>Good {i}</title><link>https://e.example/{i}</link>" for i in range(3)))
+    data = data.replace(b"</channel>", junk + b"</channel>")
+    sizes: list[int] = []
+    real = parse_module._feedparser_parse
+
+    def recording(document: bytes, headers: dict[str, str]) -> Any:
+        sizes.append(len(document))
+        return real(document, headers)
+
+    monkeypatch.setattr(parse_module, "_feedparser_parse", recording)
+    parsed = parse_bytes(data, "junk.xml")
+    assert [e.title for e in parsed.entries] == ["Good 0", "Good 1", "Good 2"]
+    assert len(sizes) == 4 and sum(size > len(junk) for size in sizes) == 1  # the whole document only

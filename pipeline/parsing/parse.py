@@ -316,6 +316,8 @@ REPARSE_BYTES: Final = 16 << 20
 # an entry's start tag, or a CDATA section or comment to step over (an "<item>" in them is text)
 _ENTRY_OR_SKIP: Final = re.compile(rb"<(?:!\[CDATA\[|!--|" + ENTRY_TAG + rb")", re.IGNORECASE)
 _ENTRY_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
+_END_TAG: Final = re.compile(rb"</[A-Za-z_][\w.:-]{0,64}\s*>")
+TAIL_BYTES: Final = 4096
 
 
 def _feedparser_parse(data: bytes, headers: dict[str, str]) -> Any:
@@ -352,12 +354,14 @@ def _entries_one_by_one(data: bytes, headers: dict[str, str]) -> list[Any] | Non
     if len(starts) < 2 or len(starts) > REPARSE_ENTRIES or starts[0] * len(starts) > REPARSE_BYTES:
         return None
     ends = list(_ENTRY_END.finditer(data, starts[-1]))
-    tail = data[ends[-1].end() :] if ends else b""
+    end = ends[-1].end() if ends else len(data)
+    # the tail: the end tags closing the document (found in its last TAIL_BYTES), not what else follows the
+    # last entry: junk there (a million unclosed tags) is read once, by the whole-document reading
+    tail = b"".join(_END_TAG.findall(data, max(end, len(data) - TAIL_BYTES)))
     head = data[: starts[0]]
     entries: list[Any] = []
     for i, start in enumerate(starts):
-        last = i + 1 == len(starts)
-        document = head + data[start:] if last else head + data[start : starts[i + 1]] + tail
+        document = head + data[start : starts[i + 1] if i + 1 < len(starts) else end] + tail
         try:
             entries += _feedparser_parse(document, headers).get("entries", [])
         except Exception:  # as for the whole document: the first reading stands
