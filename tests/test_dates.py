@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.parsing.dates import parse_date
+from pipeline.parsing.dates import impossible_offset, parse_date
 
 
 def utc(*args: int) -> datetime:
@@ -139,3 +139,23 @@ def test_a_year_first_text_skips_the_rfc822_readings_with_the_same_answer(text):
     assert dates._parse_canonical(text) is None and dates._parse_rfc822(text) is None
     general = dates._parse_iso(text) or dates._parse_fuzzy(text)
     assert dates._parse_text(text) == (dates._in_range(general) if general is not None else None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-20T12:00:00+99:99",
+        "2026-11-20T12:00:00+05:75",
+        "Fri, 20 Nov 2026 12:00:00 -2500",
+        "2026-11-20 12:00 +2400",
+    ],
+)
+def test_an_offset_no_clock_has_makes_the_date_unusable(text: str) -> None:
+    """+99:99 was read as 99 hours and 99 minutes (a red-team feed, 4 Dec: the story landed 4 days early);
+    dateutil and feedparser's reading did the same."""
+    assert impossible_offset(text) and parse_date(text) is None
+
+
+def test_a_year_after_a_dash_is_not_an_offset() -> None:
+    assert not impossible_offset("01-12-1975") and parse_date("01-12-1975") is not None
+    assert parse_date("2026-11-20T12:00:00.5+05:30") == datetime(2026, 11, 20, 6, 30, 0, 500000, tzinfo=UTC)

@@ -441,3 +441,15 @@ def test_guid_and_source_keep_no_control_character_or_shaped_credential(fetched_
     assert story["guid"] == "id-guid-REDACTED"
     assert story["source"] == "wire-REDACTED" and key not in story["origin"]
     assert story["url"] == "https://news.example.com/a/REDACTED"
+
+
+def test_feedparsers_reading_of_an_impossible_offset_is_not_used():
+    """A red-team feed's `2026-11-20T12:00:00+99:99` (4 Dec): our parser refused it, and feedparser's own
+    reading (the fall-back for formats ours does not read) put the story 4 days early."""
+    parsed = parse_bytes(
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>A</title>'
+        b"<link>http://e.example/a</link><pubDate>2026-11-20T12:00:00+99:99</pubDate></item></channel></rss>",
+        "wd.xml",
+    )
+    (entry,) = parsed.entries
+    assert normalize(entry, fetched_at=datetime(2026, 11, 20, tzinfo=UTC))["published_at"] is None

@@ -61,8 +61,11 @@ def _zone(sign: str | None, hh: str | None, mm: str | None, name: str | None) ->
 
 
 def _offset(sign: str, hh: str, mm: str) -> tzinfo | None:
-    minutes = int(hh) * 60 + int(mm)
-    return _offset_zone(-minutes if sign == "-" else minutes) if minutes < 24 * 60 else None
+    hours, mins = int(hh), int(mm)
+    if hours > 23 or mins > 59:  # no clock has it (+05:75, +99:99): the date is unusable, not shifted
+        return None
+    minutes = hours * 60 + mins
+    return _offset_zone(-minutes if sign == "-" else minutes)
 
 
 @functools.cache  # under 2 x 24 x 60 keys
@@ -171,9 +174,22 @@ def parse_date(value: object) -> datetime | None:
     return None
 
 
+def impossible_offset(text: str) -> bool:
+    """Whether a date ends in a UTC offset no clock has (+05:75, +99:99, -2500): such a date is unusable,
+    where dateutil and feedparser would shift it by the hours and minutes all the same."""
+    return _IMPOSSIBLE_OFFSET.search(text) is not None
+
+
+# an offset of over 23 hours or 59 minutes (+hhmm or +hh:mm) right after the time at the end of a date (not
+# "01-12-1975": a year)
+_IMPOSSIBLE_OFFSET: Final = re.compile(
+    r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*[+-](?:(?:2[4-9]|[3-9]\d):?\d\d|\d\d:?[6-9]\d)\s*$"
+)
+
+
 def _parse_text(value: str) -> datetime | None:
     text = value.strip()
-    if not text or len(text) > 100:
+    if not text or len(text) > 100 or impossible_offset(text):
         return None
     if text[:4].isdigit():  # ISO 8601's year first: neither RFC 822 pattern can match (a day is 1-2 digits)
         dt = _parse_iso(text) or _parse_fuzzy(text)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from pipeline.errors import BadRecordError
-from pipeline.parsing.dates import parse_date
+from pipeline.parsing.dates import impossible_offset, parse_date
 from pipeline.parsing.parse import RawEntry, default_source
 from pipeline.parsing.text import (
     COMPILED,
@@ -200,9 +200,13 @@ def _as_utc(fetched_at: datetime) -> datetime:
 _LAST_UTC: Final[list[tuple[datetime | None, datetime]]] = [(None, datetime.fromtimestamp(0, UTC))]
 
 
-def _parsed_date(value: object) -> datetime | None:
-    """parse_date(value) for a *_parsed field, which is None but for feedparser's entries."""
-    return None if value is None else parse_date(value)
+def _parsed_date(value: object, raw: str | None) -> datetime | None:
+    """parse_date(value) for a *_parsed field, which is None but for feedparser's entries: feedparser's
+    reading of `raw`, the date as written, unless that ends in a UTC offset no clock has (+99:99), which
+    feedparser reads as hours and minutes all the same (a red-team feed, 4 Dec: 4 days off)."""
+    if value is None or (raw and impossible_offset(raw)):
+        return None
+    return parse_date(value)
 
 
 @functools.lru_cache(maxsize=256)  # a handful of language tags
@@ -260,10 +264,10 @@ def normalize(
         raise BadRecordError("entry has no title, body or usable link", origin=entry.origin, guid=entry.guid)
     source = mask_shaped(clean_inline(entry.source) or default_source(entry.origin))  # (a file's name, say)
     guid = _guid(entry.guid) if entry.guid else None
-    published_at = parse_date(entry.published) or _parsed_date(entry.published_parsed)
+    published_at = parse_date(entry.published) or _parsed_date(entry.published_parsed, entry.published)
     updated_at = parse_date(entry.updated) if entry.updated else None
     if updated_at is None:
-        updated_at = _parsed_date(entry.updated_parsed)
+        updated_at = _parsed_date(entry.updated_parsed, entry.updated)
     if (
         published_at is None
     ):  # RSS 1.0 dc:date and updated-only Atom entries: their one date is the publication
