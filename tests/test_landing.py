@@ -116,6 +116,16 @@ def test_rerun_of_the_same_interval_replaces_and_does_not_duplicate(tmp_path: Pa
     assert validate(lake).ok
 
 
+def test_an_edit_picked_up_by_a_rerun_of_the_interval_is_counted_updated(tmp_path: Path) -> None:
+    """A same-day rerun that finds story 1 edited counted it `new` (+ the old version `kept`), where the next
+    day's run counts `updated` (a red-team server, 4 Dec). Both versions land once, as before."""
+    lake = LocalLake(tmp_path)
+    land(lake, DAY1, [story(1), story(2)])
+    m = land(lake, DAY1, [story(1, "v2"), story(2)])
+    assert m.counts == {"input": 2, "new": 1, "duplicate": 0, "batch_duplicate": 0, "updated": 1, "kept": 1}
+    assert len(all_rows(lake)) == 3 and validate(lake).ok
+
+
 def test_a_rerun_with_fewer_stories_keeps_what_the_earlier_attempt_landed(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     land(lake, DAY1, [story(1, day=23), story(2, day=24)])
@@ -340,6 +350,8 @@ def _choose_reference(
     counts = dict.fromkeys(COUNT_KEYS, 0)
     counts["input"] = carried_from
     existing_ids = {sid for sid, _ in existing}
+    earlier = set(versions[carried_from:])  # the interval's earlier attempt
+    earlier_ids = {sid for sid, _ in earlier}
     seen: set[tuple[str, str]] = set()
     landed: list[int] = []
     for row, version in enumerate(versions):
@@ -351,7 +363,8 @@ def _choose_reference(
         if version in existing:
             counts["duplicate"] += 0 if carried else 1
             continue
-        counts["kept" if carried else "updated" if version[0] in existing_ids else "new"] += 1
+        edit = version[0] in existing_ids or (version[0] in earlier_ids and version not in earlier)
+        counts["kept" if carried else "updated" if edit else "new"] += 1
         existing_ids.add(version[0])
         landed.append(row)
     return landed, counts

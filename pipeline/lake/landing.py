@@ -410,17 +410,49 @@ def _choose(
     if existing:
         named = k.is_in(k.take(ids, first), existing_ids)
         maybe = [first[i] for i in k.indices_nonzero(named)]
-        at = pa.array(maybe, pa.int64())
-        versions = zip(k.take(ids, at).to_pylist(), k.take(hashes, at).to_pylist(), strict=True)
+        versions = _versions(ids, hashes, maybe)
         known = {row for row, version in zip(maybe, versions, strict=True) if version in existing}
         counts["duplicate"] = sum(1 for row in known if row < carried_from)
         landed = [row for row in first if row not in known]
     fresh = bisect.bisect_left(landed, carried_from)
     counts["kept"] = len(landed) - fresh
-    landed_ids = k.unique(k.take(ids, landed[:fresh]))
-    counts["new"] = len(landed_ids) - len(k.filter_rows(landed_ids, k.is_in(landed_ids, existing_ids)))
+    if carried_from < table.num_rows:  # a rerun: a fresh version of one the earlier attempt landed is an edit
+        counts["new"] = _new_in_rerun(
+            _versions(ids, hashes, landed[:fresh]), existing, ids, hashes, carried_from
+        )
+    else:
+        landed_ids = k.unique(k.take(ids, landed[:fresh]))
+        counts["new"] = len(landed_ids) - len(k.filter_rows(landed_ids, k.is_in(landed_ids, existing_ids)))
     counts["updated"] = fresh - counts["new"]
     return landed, counts
+
+
+def _new_in_rerun(
+    fresh: list[Any],
+    existing: set[tuple[str, str]],
+    ids: pa.ChunkedArray[Any],
+    hashes: pa.ChunkedArray[Any],
+    carried_from: int,
+) -> int:
+    """How many of a rerun's `fresh` landed versions (in row order) are `new`: not an update of a story
+    landed elsewhere, at an earlier row, or by the interval's earlier attempt under another version (its
+    rows, from `carried_from` on; a same-day rerun counted such edits `new`)."""
+    before = set(_versions(ids, hashes, range(carried_from, len(ids))))
+    before_ids = {sid for sid, _ in before}
+    seen = {sid for sid, _ in existing}
+    new = 0
+    for version in fresh:
+        sid = version[0]
+        if sid not in seen and (sid not in before_ids or version in before):
+            new += 1
+        seen.add(sid)
+    return new
+
+
+def _versions(ids: pa.ChunkedArray[Any], hashes: pa.ChunkedArray[Any], rows: Sequence[int]) -> list[Any]:
+    """(story_id, content_hash) of `rows`, as Python tuples of strings."""
+    at = pa.array(rows, pa.int64())
+    return list(zip(k.take(ids, at).to_pylist(), k.take(hashes, at).to_pylist(), strict=True))
 
 
 def _first_rows(ids: pa.ChunkedArray[Any], hashes: pa.ChunkedArray[Any]) -> list[int]:
