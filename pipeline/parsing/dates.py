@@ -119,9 +119,10 @@ def _parse_iso(text: str) -> datetime | None:
     if len(text) < 10 or not text[:4].isdigit():
         return None
     try:
-        return datetime.fromisoformat(text)
+        dt = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return None if dt.tzinfo is not None and impossible_offset(text) else dt  # (it reads +05:75 as +06:15)
 
 
 # Fills fields the text lacks (a missing zone is UTC); year 1 means "no year given".
@@ -175,24 +176,36 @@ def parse_date(value: object) -> datetime | None:
 
 
 def impossible_offset(text: str) -> bool:
-    """Whether a date ends in a UTC offset no clock has (+05:75, +99:99, -2500): such a date is unusable,
-    where dateutil and feedparser would shift it by the hours and minutes all the same."""
-    return _IMPOSSIBLE_OFFSET.search(text) is not None
+    """Whether a date ends in a UTC offset no clock has (+05:75, +99:99, -2500) right after its time: such a
+    date is unusable, where dateutil and feedparser would shift it by the hours and minutes all the same.
+    (Slices, not a regex search.)"""
+    tail = text.rstrip()
+    if len(tail) >= 6 and tail[-6] in "+-" and tail[-3] == ":":
+        hours, minutes, before = tail[-5:-3], tail[-2:], tail[:-6]
+    elif len(tail) >= 5 and tail[-5] in "+-":
+        hours, minutes, before = tail[-4:-2], tail[-2:], tail[:-5]
+    else:
+        return False
+    if not (hours.isdigit() and minutes.isdigit()) or (hours <= "23" and minutes <= "59"):
+        return False
+    return _ENDS_WITH_TIME.search(before[-24:].rstrip()) is not None  # (not "01-12-1975": a year)
 
 
-# an offset of over 23 hours or 59 minutes (+hhmm or +hh:mm) right after the time at the end of a date (not
-# "01-12-1975": a year)
-_IMPOSSIBLE_OFFSET: Final = re.compile(
-    r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*[+-](?:(?:2[4-9]|[3-9]\d):?\d\d|\d\d:?[6-9]\d)\s*$"
-)
+_ENDS_WITH_TIME: Final = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?$")
+
+
+def _fuzzy(text: str) -> datetime | None:
+    """dateutil's reading, for what the patterns above do not read (they refuse an impossible offset
+    themselves)."""
+    return None if impossible_offset(text) else _parse_fuzzy(text)
 
 
 def _parse_text(value: str) -> datetime | None:
     text = value.strip()
-    if not text or len(text) > 100 or impossible_offset(text):
+    if not text or len(text) > 100:
         return None
     if text[:4].isdigit():  # ISO 8601's year first: neither RFC 822 pattern can match (a day is 1-2 digits)
-        dt = _parse_iso(text) or _parse_fuzzy(text)
+        dt = _parse_iso(text) or _fuzzy(text)
     else:
-        dt = _parse_canonical(text) or _parse_rfc822(text) or _parse_iso(text) or _parse_fuzzy(text)
+        dt = _parse_canonical(text) or _parse_rfc822(text) or _parse_iso(text) or _fuzzy(text)
     return _in_range(dt) if dt is not None else None
