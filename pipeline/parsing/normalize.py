@@ -172,15 +172,16 @@ def _feed_url(feed_url: str | None) -> str | None:
     if not feed_url:
         return None
     feed_url = without_surrogates(feed_url)
-    canonical = canonical_url(feed_url)  # (redact_url masks credentials of a known shape itself)
-    return mask_shaped(canonical) if canonical else redact_url(strip_unsafe(feed_url))
+    return canonical_url(feed_url) or redact_url(strip_unsafe(feed_url))  # (both mask shaped credentials)
 
 
 def _guid(guid: str) -> str:
     """The entry's id, clean (no controls, tags or script URLs; credentials of a known shape masked); one with
     URL parameters or user info (a permalink) redacted as a URL is."""
-    guid = mask_shaped(strip_unsafe(drop_controls(without_surrogates(guid))).strip())
-    return redact_url(guid) if _URLISH.search(guid) is not None else guid
+    guid = strip_unsafe(drop_controls(without_surrogates(guid))).strip()
+    return (
+        redact_url(guid) if _URLISH.search(guid) is not None else mask_shaped(guid)
+    )  # (redact_url masks too)
 
 
 _URLISH: Final = re.compile(r"[?#;@]")

@@ -95,14 +95,20 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     """http(s) URL -> canonical form, resolving relative links against `base`; anything else -> None."""
     if not url:
         return None
+    canonical = _canonical_form(url, base)
+    return mask_shaped(canonical) if canonical else None  # a credential of a known shape anywhere in it
+
+
+def _canonical_form(url: str, base: str | None) -> str | None:
+    """canonical_url's form of `url`, before credentials of a known shape are masked."""
     if COMPILED and (done := _compiled_plain_url(url, _dropped)) is not None:  # the lines below, in C
-        return mask_shaped(done)
+        return done
     plain = _PLAIN_URL_RE.fullmatch(url)
     if plain is None:
         return _canonical(url, None if base is None or _ABSOLUTE_RE.match(url) else base)
     scheme, host, path, query = plain.groups()  # what _canonical gives for it, without urllib's parsing
     query = _clean_query(query) if query else ""
-    return mask_shaped(f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}")
+    return f"{scheme}://{host.lower()}{path or '/'}{'?' if query else ''}{query}"
 
 
 def _clean_path(path: str) -> str:
@@ -145,4 +151,4 @@ def _canonical(url: str, base: str | None) -> str | None:
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     path = _clean_path(parts.path) if ";" in parts.path else parts.path or "/"
     canonical = urlunsplit((scheme, netloc, path, _clean_query(parts.query), ""))
-    return mask_shaped(_SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE)))
+    return _SCRIPT_RE.sub(r"\1%3A", canonical.translate(_ESCAPE_TABLE))
