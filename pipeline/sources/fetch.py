@@ -438,8 +438,8 @@ class _Decoder:
         if self.encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
             raise BadInputError(
                 "encoding",
-                f"unsupported Content-Encoding {encoding.strip()!r}",
-                url=redact(url),  # as sent
+                f"unsupported Content-Encoding {encoding.strip()!r}",  # as sent, not lower-cased
+                url=redact(url),
             )
         self.cap = cap
         self.url = url
