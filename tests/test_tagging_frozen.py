@@ -21,14 +21,13 @@ FROZEN = {
     "test4.jsonl": "9a3d120",
     "test5.jsonl": "7db9a94",
     "test6.jsonl": "1d4be5d",
+    "test7.jsonl": "669227f",  # round 4's validation split: chose the model, so not a holdout
 }
-# Splits the round-2 tagger fails, scored once each (4 Dec, s30; tests/data/tags/README.md): a topic named in
-# passing in a story about something else (a crime video posted on TikTok, a food trend that went viral there,
-# an army truck's rare earth magnets) is tagged. Strict: the day a tagger meets the goal here, this test says
-# so, and the mark goes.
+# Splits the tagger is short of the goal on (tests/data/tags/README.md). Strict: the day a tagger meets the
+# goal here, this test says so, and the mark goes. test5 and test6 (the round-2 tagger: tiktok precision 0.903
+# and 0.879, passing mentions) meet it since round 4 (subject cues, train_h trained on).
 SHORT_OF_GOAL = {
-    "test5.jsonl": "tiktok precision 0.903: passing mentions of TikTok are tagged",
-    "test6.jsonl": "tiktok precision 0.879, rare_earths 0.930: passing mentions are tagged",
+    "test7.jsonl": "rare_earths precision 0.887: rare earths named in passing (an EV review, an obituary)",
 }
 TOPICS = ["rare_earths", "tariffs", "tiktok"]
 GOAL_PRECISION, GOAL_RECALL = 0.95, 0.90

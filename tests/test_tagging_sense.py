@@ -15,7 +15,7 @@ from pipeline.schema import arrow_schema, schemas_dir
 from pipeline.tagging.crossval import train_with_thresholds
 from pipeline.tagging.logistic import fit, sigmoid
 from pipeline.tagging.rules import Tagger, Taxonomy, default_tagger
-from pipeline.tagging.sense import SenseModel
+from pipeline.tagging.sense import LEAD_CHARS, SenseModel, cue_features
 from pipeline.tagging.train import DEFAULT_EXTRA, DEFAULT_FOLDS, LabeledFile, Options, train
 
 # (error kind, title, body, topic, whether the story is about the topic)
@@ -333,8 +333,8 @@ CASES = [
 # fails here until it is moved back among the passing cases
 KNOWN_MISSES = {
     "Beijing-owned short-video platform fights Reels and Shorts for advertisers": (
-        "sense model of taxonomy 2026.12.2: p 0.32 < threshold 0.50 (Reels, Shorts and Instagram weigh "
-        "against a story that names the app only by a description)"
+        "sense model of taxonomy 2026.12.2 (round 4): p 0.35 < threshold 0.74 (Reels, Shorts and Instagram "
+        "weigh against a story that names the app only by a description)"
     ),
 }
 
@@ -399,6 +399,25 @@ def test_dismissed_mentions_are_marked_and_do_not_tag() -> None:
         "", "Nothing changed. Import duties on steel rose to 50 percent on Monday."
     )
     assert [m.dismissed for m in why.verdicts["tariffs"].inp.mentions] == [False]
+
+
+def test_subject_cues_tell_a_passing_mention_from_the_story_s_subject() -> None:
+    tagger = default_tagger()
+    filler = "The council said repairs would take three weeks and cost about 40,000 pounds. " * 4
+
+    def cues(title: str, body: str) -> dict[str, float]:
+        return cue_features(tagger.sense_inputs(title, body)["tiktok"])
+
+    subject = cues("TikTok faces fine", "TikTok was fined by the regulator on Monday. " + filler)
+    assert "once" not in subject and "late" not in subject  # named twice, in the title
+    brief = cues("Regulator acts", "The regulator fined TikTok on Monday.")
+    assert brief.get("once") == 1.0 and "late" not in brief  # named once, in the lead
+    passing = cues("Bridge closed after crash", filler + "A video of the crash was posted on TikTok.")
+    assert passing.get("once") == 1.0 and passing.get("late") == 1.0  # once, past the body's opening
+    assert len(filler) > LEAD_CHARS
+    # a dismissed mention is neither: "late" asks where the affirmed mentions are
+    both = cues("Bridge", "The crash had nothing to do with TikTok. " + filler + "TikTok users filmed it.")
+    assert "once" in both and both.get("late") == 1.0
 
 
 def test_explain_lists_near_misses_of_the_rules() -> None:

@@ -399,7 +399,7 @@ typedef struct {
     int low_controls;                   /* fold keeps a byte \t \n \v \f or \r (a separator) */
     Py_ssize_t nkeys, nsets, nterms, nranks, nnames, nclasses, nforms, nvocab, nexact, nrules;
     int any_dismissal; /* some scanner key is a dismissal phrase */
-    Py_ssize_t longest, before, after, reach, words_chars, near, near_words, near_chars;
+    Py_ssize_t longest, before, after, reach, words_chars, near, near_words, near_chars, lead_chars;
     int32_t *key_len, *ctx_off, *ctx, *plain_off, *plain, *chk_off, *chk_tid, *chk_rank, *chk_wait, *chk_exact,
         *chk_rule, *blk_off, *blk, *men_off, *men_rank, *men_name, *men_exact, *men_gate, *men_cand, *men_form;
     double *men_formw;
@@ -408,7 +408,7 @@ typedef struct {
     int32_t *rule_before, *rule_after, *rule_off, *rule_set, *rule_wanted, *term_rank, *term_name, *decided;
     int any_decided;
     double *bias, *threshold, *w_terms, *w_candidates, *w_length, *w_dismissed, *w_all_dismissed, *w_rule_any,
-        *w_rule_title, *w_class, *w_cclass, *w_title, *w_proper, *w_unruled;
+        *w_rule_title, *w_once, *w_late, *w_class, *w_cclass, *w_title, *w_proper, *w_unruled;
     int32_t *class_order, *cclass_order, *voc_order, *voc_class_off, *voc_class,
         *dis_len, *voc_key;
     int32_t *voc_class1; /* per vocabulary word: its first class, or nclasses (a slot nothing reads) */
@@ -933,6 +933,7 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         load_param(tables, "near", &self->near, 1 << 20) < 0 ||
         load_param(tables, "near_words", &self->near_words, 1 << 20) < 0 ||
         load_param(tables, "near_chars", &self->near_chars, 1 << 28) < 0 ||
+        load_param(tables, "lead_chars", &self->lead_chars, 1 << 28) < 0 ||
         load_param(tables, "sets", &self->nsets, INT32_MAX) < 0) {
         goto fail;
     }
@@ -1009,6 +1010,8 @@ TagCore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     F64(w_all_dismissed, "w_all_dismissed", R);
     F64(w_rule_any, "w_rule_any", R);
     F64(w_rule_title, "w_rule_title", R);
+    F64(w_once, "w_once", R);
+    F64(w_late, "w_late", R);
     F64(w_class, "w_class", R * C);
     F64(w_cclass, "w_cclass", R * C);
     F64(w_title, "w_title", R * M);
@@ -2122,6 +2125,16 @@ sense_topic(Story *st, Sense *s, int32_t r, Spans *spans, PyObject *hits)
             if (sc->rule_title[r] == st->now) {
                 sum += c->w_rule_title[r] * 1.0;
             }
+        }
+        if (terms + candidates == 1) {
+            sum += c->w_once[r] * 1.0;
+        }
+        int early = 0; /* late: no affirmed mention in the title or the body's first lead_chars */
+        for (Py_ssize_t k = 0; k < s->mentions.n && !early; k++) {
+            early = !s->mentions.v[k].gone && s->mentions.v[k].start < st->sep + c->lead_chars;
+        }
+        if (!early) {
+            sum += c->w_late[r] * 1.0;
         }
     }
     int64_t micro = 0;

@@ -29,6 +29,7 @@ import ahocorasick_rs
 from pipeline.errors import ConfigError
 from pipeline.schema import Story
 from pipeline.tagging.sense import (
+    LEAD_CHARS,
     SENSE_PREFIX,
     Mention,
     SenseInput,
@@ -487,6 +488,7 @@ class Tagger:
             near=NEAR,
             near_words=NEAR_WORDS,
             near_chars=NEAR_CHARS,
+            lead_chars=LEAD_CHARS,
             sets=1 + max((max(v[1], default=-1) for v in values), default=-1),
             forms=len(form_ids),
             exact_sets=len(exact_ids),
@@ -518,6 +520,8 @@ class Tagger:
             ("all_dismissed", "all_dismissed"),
             ("rule_any", "rule:any"),
             ("rule_title", "rule:title"),
+            ("once", "once"),
+            ("late", "late"),
         ):
             t[f"w_{field}"] = [cue(r, feature) for r in range(ranks)]
         for field, prefix in (("class", "class:"), ("cclass", "cclass:")):
@@ -724,6 +728,7 @@ class Tagger:
                 classes,
                 _near_words(near),
                 length,
+                sep + LEAD_CHARS,
             )
         return out
 

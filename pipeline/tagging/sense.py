@@ -7,8 +7,10 @@ topic? One logistic regression per sensed topic over the whole story (title and 
 - cue features: per mention name, log(1 + mentions) and whether one is in the title; per term whose
   context rules hold, log(1 + hits); whether any rule hit holds (and in the title); how many mentions are
   affirmed and how many dismissed ("were not a factor", "made no reference to tariffs": a dismissal word
-  near the mention, in its sentence). When every mention is dismissed, the mention and rule cues are left
-  out: the story only names the topic to set it aside.
+  near the mention, in its sentence); whether the topic looks like the story's subject or a passing mention
+  (`once`: it is named once; `late`: not in the title nor the body's first LEAD_CHARS characters). When every
+  mention is dismissed, the mention and rule cues are left out: the story only names the topic to set it
+  aside.
 
 The trained weights are a versioned JSON artifact beside the taxonomy (schemas/topics.sense.json, written by
 `wirefeed train-tags`, pipeline/tagging/train.py); the strongest positive features of a tag are reported as
@@ -34,6 +36,8 @@ FORMAT = 1
 EVIDENCE_FEATURES = 3  # strongest positive word/class features reported in topic_hits per sensed tag
 SENSE_PREFIX = "sense:"  # topic_hits terms of model features: "sense:imports"
 MICRO = 1_000_000
+# the body's opening, about its first sentence: a mention there or in the title is not `late`
+LEAD_CHARS = 250
 
 
 class Mention(NamedTuple):
@@ -59,6 +63,7 @@ class SenseInput(NamedTuple):
     classes: Mapping[str, int]  # distinct words of each class in the story, in the taxonomy's order
     near: tuple[str, ...] = ()  # the words next to its affirmed mentions
     length: int = 0  # characters in the story
+    lead: int = 0  # offset where the title and the body's first LEAD_CHARS characters end
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,11 @@ def cue_features(inp: SenseInput) -> dict[str, float]:
         out["rule:any"] = 1.0
         if any(in_title for _, in_title in rule_hits.values()):
             out["rule:title"] = 1.0
+    if terms + candidates == 1:  # named once: in a story about something else, as often as not
+        out["once"] = 1.0
+    lead = inp.lead
+    if not any(m.start < lead and not m.dismissed for m in inp.mentions):
+        out["late"] = 1.0
     return out
 
 
