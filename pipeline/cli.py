@@ -138,13 +138,13 @@ def _parser() -> argparse.ArgumentParser:
         "files",
         nargs="*",
         metavar="FILE",
-        help="one labeled set per writer (default: tests/data/tags/train_a to train_f)",
+        help="one labeled set per writer (default: tests/data/tags/train_a to train_g)",
     )
     s.add_argument(
         "--extra",
         nargs="*",
         metavar="FILE",
-        help="sets always trained on (default: tests/data/tag_eval.jsonl)",
+        help="sets always trained on (default: tests/data/tag_eval.jsonl and tests/data/tags/train_h.jsonl)",
     )
     s.add_argument("--taxonomy", metavar="FILE", help=TAXONOMY_HELP)
     s.add_argument("--out", metavar="FILE", help="artifact path (default: the taxonomy's sense.model)")

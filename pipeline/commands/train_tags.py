@@ -1,8 +1,9 @@
 """`wirefeed train-tags [FILES...] [--extra FILE...] [--cross-validate] [--threshold P]`: train the sense
 model.
 
-Leaves each of FILES (default: the writers' sets tests/data/tags/train_a..f.jsonl) out in turn, trains on the
-others plus the --extra files (default: tests/data/tag_eval.jsonl) and scores it (pipeline.tagging.crossval),
+Leaves each of FILES (default: the writers' sets tests/data/tags/train_a..g.jsonl) out in turn, trains on the
+others plus the --extra files (default: tests/data/tag_eval.jsonl and tests/data/tags/train_h.jsonl, the
+passing mentions) and scores it (pipeline.tagging.crossval),
 chooses each topic's threshold from those held-out predictions by the stated rule, then trains on all of
 them and writes the artifact the taxonomy names (schemas/topics.sense.json). --cross-validate prints the
 leave-one-writer-out table only; --threshold P skips the cross-validation and uses P for every topic.
