@@ -453,3 +453,28 @@ def test_feedparsers_reading_of_an_impossible_offset_is_not_used():
     )
     (entry,) = parsed.entries
     assert normalize(entry, fetched_at=datetime(2026, 11, 20, tzinfo=UTC))["published_at"] is None
+
+
+def test_a_plain_guid_is_cleaned_as_every_guid_is():
+    """_guid's shortcut for plain ids gives what the full cleaning (_cleaned_guid) gives: on random ids over
+    the shortcut's characters and the ones that leave it (script schemes, tags, spaces, controls, URL
+    parameters, non-ASCII) and on ids holding a credential of a known shape."""
+    rng = random.Random(7)
+    alphabet = "abcxyzAKIT019._~/:+=-" + "<>?#;@& \t\x00\u200b\u00e9"
+    guids = [
+        "w0",
+        "urn:uuid:6f0e1a2b-0c1d-4e5f-8a9b-0c1d2e3f4a5b",
+        "tag:wire.example.com,2025:0001",
+        "javascript:alert(1)",
+        "JavaScript:x",
+        "vbscript:msgbox",
+        "AKIAIOSFODNN7EXAMPLE",
+        "ghp_" + "a1B2" * 9,
+        "xoxb-123456789012-abcdefABCDEF",
+        "glpat-abcdefghij0123456789",
+        "https://wire.example.com/a/b",
+        " w1 ",
+    ]
+    guids += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(20000)]
+    for guid in guids:
+        assert normalize_module._guid(guid) == normalize_module._cleaned_guid(guid), guid

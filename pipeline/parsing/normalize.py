@@ -178,6 +178,12 @@ def _feed_url(feed_url: str | None) -> str | None:
 def _guid(guid: str) -> str:
     """The entry's id, clean (no controls, tags or script URLs; credentials of a known shape masked); one with
     URL parameters or user info (a permalink) redacted as a URL is."""
+    if _PLAIN_GUID(guid) is not None and "t:" not in guid and "T:" not in guid:
+        return mask_shaped(guid)  # what _cleaned_guid gives such a guid: no step but the last changes it
+    return _cleaned_guid(guid)
+
+
+def _cleaned_guid(guid: str) -> str:
     guid = strip_unsafe(drop_controls(without_surrogates(guid))).strip()
     return (
         redact_url(guid) if _URLISH.search(guid) is not None else mask_shaped(guid)
@@ -185,6 +191,9 @@ def _guid(guid: str) -> str:
 
 
 _URLISH: Final = re.compile(r"[?#;@]")
+# ASCII ids of characters none of _cleaned_guid's steps changes or reads as a URL (most guids: "w0",
+# "urn:uuid:..."), unless they hold "t:" (a script URL's scheme ends so)
+_PLAIN_GUID: Final = re.compile(r"[A-Za-z0-9._~/:+=-]+", re.ASCII).fullmatch
 
 
 def _as_utc(fetched_at: datetime) -> datetime:
