@@ -24,6 +24,8 @@ FROZEN = {
     "test7.jsonl": "669227f",  # round 4's validation split: chose the model, so not a holdout
     "test8.jsonl": "845a0cc",
     "test9.jsonl": "abf7213",
+    "test10.jsonl": "930ad82",  # round 7's validation split (tests/data/tags/protocol-round-7.md)
+    "test11.jsonl": "561df2b",
 }
 # Splits the tagger is short of the goal on (tests/data/tags/README.md). Strict: the day a tagger meets the
 # goal here, this test says so, and the mark goes. test5 and test6 (the round-2 tagger: tiktok precision 0.903
@@ -32,6 +34,8 @@ SHORT_OF_GOAL = {
     "test7.jsonl": "rare_earths precision 0.887: rare earths named in passing (an EV review, an obituary)",
     "test8.jsonl": "precision: rare_earths 0.833, tariffs 0.929, tiktok 0.923",
     "test9.jsonl": "precision: rare_earths 0.806, tariffs 0.895",
+    "test10.jsonl": "precision: rare_earths 0.803 (passing mentions)",
+    "test11.jsonl": "precision: rare_earths 0.923, tariffs 0.793, tiktok 0.923 (passing mentions)",
 }
 TOPICS = ["rare_earths", "tariffs", "tiktok"]
 GOAL_PRECISION, GOAL_RECALL = 0.95, 0.90
